@@ -1,0 +1,2 @@
+// Package proc is the only code of usrsvc that reads /proc.
+package proc

@@ -1,0 +1,2 @@
+// Package testproc runs helper processes for tests.
+package testproc
