@@ -1,0 +1,273 @@
+// Command usrsvc starts, stops, restarts and reports the programs of one
+// account's usrsvc configuration, without being their parent.
+//
+//	usrsvc [--config F] [--json] [-P|--parallel] [-q] start|stop|restart|status NAME|all
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/usrsvc/usrsvc"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: usrsvc [options] start|stop|restart|status NAME|all
+
+Starts, stops, restarts or reports a program of your usrsvc configuration
+(or every program with "all"). Programs run detached: their parent is init,
+never usrsvc or usrsvcd.
+
+options:
+  --config FILE   main config file (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
+  --json          one JSON object per program per line on stdout
+  -P, --parallel  with "all": act on every program concurrently
+  -q, --quiet     print only errors
+  --readme        print the full documentation
+  --version       print the version
+  -h, --help      print this help
+
+Return codes: 0 success, 1 failure (status: not running), 11 lock busy,
+130 invalid config, 131 invalid action, 132 program disabled,
+133 no such program, 134 exited during success_seconds,
+136 insufficient permissions, 137 failed to launch, 138 help.
+`
+
+type options struct {
+	config   string
+	json     bool
+	parallel bool
+	quiet    bool
+	args     []string
+}
+
+// parseArgs accepts options before or after the action.
+func parseArgs(args []string, stdout, stderr io.Writer) (*options, int, bool) {
+	o := &options{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			o.args = append(o.args, args[i+1:]...)
+			i = len(args)
+		case a == "--config" || a == "-c":
+			if i+1 >= len(args) {
+				fmt.Fprintf(stderr, "usrsvc: %s needs a file name\n", a)
+				return nil, int(usrsvc.CodeInvalidAction), true
+			}
+			i++
+			o.config = args[i]
+		case strings.HasPrefix(a, "--config="):
+			o.config = strings.TrimPrefix(a, "--config=")
+		case a == "--json":
+			o.json = true
+		case a == "-P" || a == "--parallel":
+			o.parallel = true
+		case a == "-q" || a == "--quiet":
+			o.quiet = true
+		case a == "-h" || a == "--help" || a == "help":
+			fmt.Fprint(stdout, usage)
+			return nil, int(usrsvc.CodeHelpMessage), true
+		case a == "--version":
+			fmt.Fprintf(stdout, "usrsvc %s\n", usrsvc.Version)
+			return nil, 0, true
+		case a == "--readme":
+			fmt.Fprint(stdout, usrsvc.README)
+			return nil, 0, true
+		case strings.HasPrefix(a, "-") && a != "-":
+			fmt.Fprintf(stderr, "usrsvc: unknown option %s\n\n%s", a, usage)
+			return nil, int(usrsvc.CodeInvalidAction), true
+		default:
+			o.args = append(o.args, a)
+		}
+	}
+	return o, 0, false
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, code, done := parseArgs(args, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(o.args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return int(usrsvc.CodeHelpMessage)
+	}
+	action := o.args[0]
+	switch action {
+	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart, usrsvc.ActionStatus:
+	default:
+		fmt.Fprintf(stderr, "usrsvc: unknown action %q: use start, stop, restart or status (usrsvc --help)\n", action)
+		return int(usrsvc.CodeInvalidAction)
+	}
+	if len(o.args) != 2 {
+		if len(o.args) < 2 {
+			fmt.Fprintf(stderr, "usrsvc: %s needs a program name or \"all\" (usrsvc --help)\n", action)
+		} else {
+			fmt.Fprintf(stderr, "usrsvc: %s takes one program name or \"all\", got %q\n", action, o.args[1:])
+		}
+		return int(usrsvc.CodeInvalidAction)
+	}
+	name := o.args[1]
+
+	cfg, err := usrsvc.LoadConfig(o.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "usrsvc: the configuration does not load:\n%v\n", err)
+		return int(usrsvc.CodeOf(err))
+	}
+	if os.Geteuid() == 0 && !o.quiet {
+		fmt.Fprintln(stderr, "usrsvc: warning: running as root; usrsvc is meant for a service account")
+	}
+	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "usrsvc: %v\n", err)
+		return int(usrsvc.CodeOf(err))
+	}
+	// Ctrl-C abandons the wait; a launcher still running finishes its
+	// program's start by itself (it holds the lock and writes the pidfile).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	mode := usrsvc.Sequential
+	if o.parallel {
+		mode = usrsvc.Parallel
+	}
+	results := m.Do(ctx, action, name, mode)
+	return report(results, name == "all", o, stdout, stderr)
+}
+
+// report prints the results and returns the exit code.
+func report(results []usrsvc.Result, all bool, o *options, stdout, stderr io.Writer) int {
+	enc := json.NewEncoder(stdout)
+	code := usrsvc.CodeSuccess
+	for _, r := range results {
+		c := r.Code()
+		if c != usrsvc.CodeSuccess {
+			if all && !(r.Action == usrsvc.ActionStatus && c == usrsvc.CodeGeneralFailure && !enabled(r)) {
+				code = usrsvc.CodeGeneralFailure
+			} else if !all {
+				code = c
+			}
+		}
+		if o.json {
+			enc.Encode(r.Record())
+			for _, w := range warnings(r) {
+				fmt.Fprintf(stderr, "%s - warning: %s: %s\n", stamp(r.Time), r.Program, w)
+			}
+			continue
+		}
+		printHuman(r, o.quiet, stdout, stderr)
+	}
+	return int(code)
+}
+
+func enabled(r usrsvc.Result) bool {
+	return r.Status == nil || !r.Status.Disabled
+}
+
+func warnings(r usrsvc.Result) []string {
+	if r.Status == nil {
+		return nil
+	}
+	return r.Status.Warnings
+}
+
+func stamp(t time.Time) string { return "[" + t.Format(time.ANSIC) + "]" }
+
+func printHuman(r usrsvc.Result, quiet bool, stdout, stderr io.Writer) {
+	ts := stamp(r.Time)
+	for _, w := range warnings(r) {
+		fmt.Fprintf(stderr, "%s - warning: %s: %s\n", ts, r.Program, w)
+	}
+	if r.Err != nil {
+		rec := r.Record()
+		fmt.Fprintf(stderr, "%s - Failed to %s %s (%s, code %d): %s\n", ts, r.Action, r.Program, rec.CodeName, rec.Code, rec.Message)
+		for _, l := range rec.Stderr {
+			fmt.Fprintf(stderr, "    | %s\n", l)
+		}
+		return
+	}
+	if quiet {
+		return
+	}
+	st := r.Status
+	var head string
+	switch {
+	case r.Action == usrsvc.ActionStatus && st.Running:
+		head = r.Program + " is running"
+	case r.Action == usrsvc.ActionStatus:
+		head = r.Program + " is not running"
+		if st.Disabled {
+			head += " (disabled)"
+		}
+	case st.Message == "already running":
+		head = r.Program + " is already running"
+	case st.Message == "started":
+		head = "Started " + r.Program
+	case st.Message == "restarted":
+		head = "Restarted " + r.Program
+	case st.Message == "not running":
+		head = r.Program + " is not running"
+	default:
+		head = r.Program + " " + st.Message
+		if r.Action == usrsvc.ActionStop {
+			head = "Stopped " + r.Program + " (" + st.Message + ")"
+		}
+	}
+	fmt.Fprintf(stdout, "%s - %s:\n", ts, head)
+	if d := details(st); d != "" {
+		fmt.Fprintf(stdout, "    %s\n", d)
+	}
+}
+
+// details is the line under a result: pid, start time and uptime, command
+// line, and what usrsvcd recorded.
+func details(st *usrsvc.Status) string {
+	var parts []string
+	if st.Running && st.Process != nil {
+		p := st.Process
+		s := fmt.Sprintf("pid %d", p.PID)
+		if !p.Started.IsZero() {
+			s += fmt.Sprintf(", started %s (up %s)", p.Started.Format("2006-01-02 15:04:05"), uptime(time.Since(p.Started)))
+		}
+		parts = append(parts, s, "cmdline: "+p.Title)
+		if p.Executable != "" && !strings.HasPrefix(p.Title, p.Executable) {
+			parts = append(parts, "executable: "+p.Executable)
+		}
+	}
+	if state := st.State(); state != "" {
+		s := "state: " + state
+		if d := st.Daemon; d != nil {
+			s += fmt.Sprintf(", %d automatic restarts", d.Restarts)
+			if e := d.LastExit; e != nil {
+				s += ", last exit " + e.Time.Format("2006-01-02 15:04:05")
+				if e.Known && e.Exited {
+					s += fmt.Sprintf(" (status %d)", e.Status)
+				} else if e.Known {
+					s += fmt.Sprintf(" (signal %d)", e.Signal)
+				}
+			}
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func uptime(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd%s", int(d/(24*time.Hour)), (d % (24 * time.Hour)).String())
+	default:
+		return d.String()
+	}
+}

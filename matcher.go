@@ -1,0 +1,170 @@
+package usrsvc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/usrsvc/usrsvc/internal/proc"
+)
+
+// Matcher finds programs' processes (SPEC §3): the pidfile first, then one
+// scan of the account's own processes. One Matcher serves one operation: a
+// scan reads /proc once and every program of an "all" operation shares it.
+// A Matcher is not safe for concurrent use unless Prepare was called first.
+type Matcher struct {
+	fs   proc.FS
+	uid  int
+	self int
+	snap *proc.Snapshot
+	// exclude lists pids never to match (the launcher, the caller).
+	exclude map[int]bool
+}
+
+// NewMatcher returns a Matcher over the real /proc for the current real uid.
+func NewMatcher() *Matcher { return newMatcher(proc.Default()) }
+
+func newMatcher(fs proc.FS) *Matcher {
+	return &Matcher{fs: fs, uid: os.Getuid(), self: os.Getpid(), exclude: map[int]bool{os.Getpid(): true}}
+}
+
+// Prepare takes the snapshot now, so that concurrent Finds share it.
+func (mt *Matcher) Prepare() error {
+	_, err := mt.snapshot()
+	return err
+}
+
+func (mt *Matcher) snapshot() (*proc.Snapshot, error) {
+	if mt.snap == nil {
+		s, err := mt.fs.Snapshot(mt.uid)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading /proc: %v", ErrPermission, err)
+		}
+		mt.snap = s
+	}
+	return mt.snap, nil
+}
+
+// Found is the result of a resolution.
+type Found struct {
+	Process  *Process // nil when not running
+	Via      string   // "pidfile" or "scan"
+	Warnings []string // stale pidfile explained, several matches, ...
+}
+
+// isMatch reports whether p is a live process of ours matching pc.
+func (mt *Matcher) isMatch(pc *ProgramConfig, p *proc.Process) bool {
+	if p == nil || p.Zombie() || p.UID != mt.uid || mt.exclude[p.PID] {
+		return false
+	}
+	if pc.ProcTitleRE == nil || !pc.ProcTitleRE.MatchString(p.Title) {
+		return false
+	}
+	return !isOwnShell(pc, p.Args)
+}
+
+// isOwnShell reports whether args is the shell usrsvc ran for a useshell
+// program (sh -c COMMAND): never a match.
+func isOwnShell(pc *ProgramConfig, args []string) bool {
+	return pc.UseShell && len(args) == 3 && args[1] == "-c" && args[2] == pc.Command &&
+		strings.HasSuffix(args[0], "sh")
+}
+
+// Find resolves pc's process. A stale pidfile is explained in Warnings and
+// removed (autopid); an adopting scan writes the pidfile (autopid).
+func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
+	f := &Found{}
+	if p, stale := mt.fromPidfile(pc); p != nil {
+		f.Process, f.Via = p, "pidfile"
+		return f, nil
+	} else if stale != "" {
+		f.Warnings = append(f.Warnings, stale)
+		if pc.AutoPid {
+			if err := os.Remove(pc.Pidfile); err != nil && !errors.Is(err, os.ErrNotExist) {
+				f.Warnings = append(f.Warnings, "cannot remove stale pidfile: "+err.Error())
+			}
+		}
+	}
+	if !pc.ScanForProcess {
+		return f, nil
+	}
+	snap, err := mt.snapshot()
+	if err != nil {
+		return f, err
+	}
+	var matches []*proc.Process
+	for _, p := range snap.Sorted() {
+		if mt.isMatch(pc, p) {
+			matches = append(matches, p)
+		}
+	}
+	chosen, others := pickRoot(snap, matches)
+	if chosen == nil {
+		return f, nil
+	}
+	if len(others) > 0 {
+		f.Warnings = append(f.Warnings, fmt.Sprintf("several processes match proctitle_re %q; adopted the oldest [%d], also matching: %s",
+			pc.ProcTitleRE, chosen.PID, pidList(others)))
+	}
+	f.Process, f.Via = mt.toProcess(chosen), "scan"
+	if pc.AutoPid {
+		if err := writePidfile(pc.Pidfile, chosen.PID); err != nil {
+			f.Warnings = append(f.Warnings, "cannot write pidfile: "+err.Error())
+		}
+	}
+	return f, nil
+}
+
+// fromPidfile returns the pidfile's process when it matches, or why the
+// pidfile is stale ("" when there is no pidfile).
+func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*Process, string) {
+	data, err := os.ReadFile(pc.Pidfile)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ""
+		}
+		return nil, fmt.Sprintf("cannot read pidfile %s: %v", pc.Pidfile, err)
+	}
+	text := strings.TrimSpace(string(data))
+	pid, err := strconv.Atoi(text)
+	if err != nil || pid <= 0 {
+		if len(text) > 40 {
+			text = text[:40] + "..."
+		}
+		return nil, fmt.Sprintf("stale pidfile %s: does not hold a pid (%q)", pc.Pidfile, text)
+	}
+	var p *proc.Process
+	if mt.snap != nil {
+		p = mt.snap.Procs[pid]
+		if p == nil {
+			// Maybe another user's: the snapshot holds only ours.
+			p, _ = mt.fs.Process(pid)
+		}
+	} else {
+		p, _ = mt.fs.Process(pid)
+	}
+	switch {
+	case p == nil || p.Zombie():
+		return nil, fmt.Sprintf("stale pidfile %s: no such process %d", pc.Pidfile, pid)
+	case p.UID != mt.uid:
+		return nil, fmt.Sprintf("stale pidfile %s: process %d belongs to another user (uid %d)", pc.Pidfile, pid, p.UID)
+	case !mt.isMatch(pc, p):
+		return nil, fmt.Sprintf("stale pidfile %s: process %d does not match proctitle_re %q (title %q)", pc.Pidfile, pid, pc.ProcTitleRE, p.Title)
+	}
+	return mt.toProcess(p), ""
+}
+
+func (mt *Matcher) toProcess(p *proc.Process) *Process {
+	exe, _ := mt.fs.Exe(p.PID)
+	return &Process{PID: p.PID, StartTicks: p.StartTicks, Started: p.Started, Title: p.Title,
+		Executable: exe, Args: p.Args}
+}
+
+// Check re-reads pid's process and reports whether it is still the same
+// live process (pid + start time) and still matches pc.
+func (mt *Matcher) Check(pc *ProgramConfig, want *Process) bool {
+	p, err := mt.fs.Process(want.PID)
+	return err == nil && p.StartTicks == want.StartTicks && mt.isMatch(pc, p)
+}

@@ -1,0 +1,256 @@
+package usrsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/usrsvc/usrsvc/internal/proc"
+)
+
+// Status is what one operation found or left: whether the program runs, its
+// process, and what usrsvcd recorded about it.
+type Status struct {
+	Program  string
+	Running  bool
+	Process  *Process // nil when not running
+	Message  string   // "started", "already running", "stopped", "not running", ...
+	Warnings []string // stale pidfile removed, several matches, ...
+	// StoppedByHand is true while the program is stopped with usrsvc stop:
+	// usrsvcd does not start it until a manual start or restart.
+	StoppedByHand bool
+	// Disabled is true for a program with enabled = false.
+	Disabled bool
+	// Daemon is usrsvcd's record of the program (state, restarts, last
+	// exit); nil when usrsvcd has recorded nothing.
+	Daemon *DaemonRecord
+}
+
+// how an operation was asked for: by hand (usrsvc, an embedder) or by usrsvcd.
+type origin int
+
+const (
+	byHand origin = iota
+	byDaemon
+)
+
+func (m *Manager) lockTimeout(pc *ProgramConfig) time.Duration {
+	if m.opts.LockTimeout > 0 {
+		return m.opts.LockTimeout
+	}
+	t := pc.TermToKill + pc.SuccessSeconds + 5*time.Second
+	if t < 31*time.Second {
+		t = 31 * time.Second
+	}
+	return t
+}
+
+func (m *Manager) lock(ctx context.Context, pc *ProgramConfig) (*os.File, error) {
+	return m.state().Lock(ctx, pc.Name, m.lockTimeout(pc))
+}
+
+// start runs under the program's lock.
+func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *Matcher, by origin, lock *os.File) (*Status, error) {
+	st := &Status{Program: pc.Name}
+	if by == byHand {
+		if err := m.state().setManual(pc.Name, ActionStart, m.now()); err != nil {
+			return st, err
+		}
+	}
+	found, err := mt.Find(pc)
+	if err != nil {
+		return st, err
+	}
+	st.Warnings = append(st.Warnings, found.Warnings...)
+	if found.Process != nil {
+		st.Running, st.Process, st.Message = true, found.Process, "already running"
+		return st, nil
+	}
+	res, err := m.launch(ctx, pc, lock)
+	if err != nil {
+		m.emit(Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: err.Error(), Code: CodeOf(err)})
+		return st, err
+	}
+	if res.Warning != "" {
+		st.Warnings = append(st.Warnings, res.Warning)
+	}
+	if res.Code != CodeSuccess {
+		err := launchError(res)
+		st.Message = res.Message
+		m.emit(Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: res.Message, Exit: res.Exit, Code: res.Code})
+		return st, err
+	}
+	p := &Process{PID: res.PID, StartTicks: res.StartTicks, Title: res.Title, Args: res.Args}
+	if full, err := m.fs.Process(res.PID); err == nil && full.StartTicks == res.StartTicks {
+		p.Started = full.Started
+	}
+	p.Executable, _ = m.fs.Exe(res.PID)
+	st.Running, st.Process, st.Message = true, p, "started"
+	m.emit(Event{Kind: EventStarted, Program: pc.Name, Config: pc, PID: p.PID})
+	return st, nil
+}
+
+// launchError turns a failed launch result into an error wrapping its sentinel.
+func launchError(res *launchResult) error {
+	var sentinel error
+	switch res.Code {
+	case CodeProgramFailedToLaunch:
+		sentinel = ErrLaunch
+	case CodeProgramExited:
+		sentinel = ErrExited
+	case CodeGeneralFailure:
+		sentinel = ErrNoMatch
+	case CodeInsufficientPermissions:
+		sentinel = ErrPermission
+	case CodeInvalidConfig:
+		sentinel = ErrInvalidConfig
+	default:
+		sentinel = ErrFailed
+	}
+	return &LaunchError{Err: sentinel, Message: res.Message, Exit: res.Exit, Stderr: res.Stderr, Titles: res.Titles}
+}
+
+// LaunchError says exactly why a start failed: the exec error, how the
+// program ended during success_seconds and what its stderr file gained, or
+// the titles of what runs when nothing matches proctitle_re.
+type LaunchError struct {
+	Err     error       // ErrLaunch, ErrExited, ErrNoMatch, ...
+	Message string      // what happened
+	Exit    *ExitStatus // how it ended, for ErrExited and the shell's 126/127
+	Stderr  []string    // lines the stderr file gained since the launch
+	Titles  []string    // running descendants when nothing matched
+}
+
+func (e *LaunchError) Error() string { return e.Message }
+
+// Unwrap returns the sentinel error.
+func (e *LaunchError) Unwrap() error { return e.Err }
+
+// stop runs under the program's lock.
+func (m *Manager) stop(ctx context.Context, pc *ProgramConfig, mt *Matcher, by origin) (*Status, error) {
+	st := &Status{Program: pc.Name}
+	if by == byHand {
+		if err := m.state().setManual(pc.Name, ActionStop, m.now()); err != nil {
+			return st, err
+		}
+		st.StoppedByHand = true
+	}
+	found, err := mt.Find(pc)
+	if err != nil {
+		return st, err
+	}
+	st.Warnings = append(st.Warnings, found.Warnings...)
+	if found.Process == nil {
+		st.Message = "not running"
+		return st, nil
+	}
+	p := found.Process
+	how, err := m.terminate(ctx, pc, mt, p)
+	if err != nil {
+		st.Running, st.Process = true, p
+		return st, err
+	}
+	if pc.AutoPid {
+		if err := os.Remove(pc.Pidfile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			st.Warnings = append(st.Warnings, "cannot remove pidfile: "+err.Error())
+		}
+	}
+	st.Message = how
+	m.emit(Event{Kind: EventStopped, Program: pc.Name, Config: pc, PID: p.PID, Reason: how})
+	return st, nil
+}
+
+// terminate sends SIGTERM, then SIGKILL after term_to_kill_seconds, and
+// waits until the process is gone. Signals go through a pidfd opened and
+// then re-checked against pid + start time + title, so a reused pid is
+// never signalled.
+func (m *Manager) terminate(ctx context.Context, pc *ProgramConfig, mt *Matcher, p *Process) (string, error) {
+	pfd, _ := proc.PidfdOpen(p.PID) // nil: no pidfd here, poll /proc
+	if pfd != nil {
+		defer pfd.Close()
+	}
+	if !mt.Check(pc, p) {
+		return "exited before it was signalled", nil
+	}
+	send := func(sig syscall.Signal) error {
+		var err error
+		if pfd != nil {
+			err = pfd.Signal(sig)
+		} else if mt.Check(pc, p) {
+			err = syscall.Kill(p.PID, sig)
+		}
+		if errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+		return err
+	}
+	if err := send(syscall.SIGTERM); err != nil {
+		return "", fmt.Errorf("%w: sending SIGTERM to %d: %v", ErrPermission, p.PID, err)
+	}
+	if m.waitGone(ctx, pfd, p, pc.TermToKill) {
+		return "terminated", nil
+	}
+	if ctx.Err() != nil {
+		// Abandoned (Ctrl-C, daemon shutdown): never escalate to SIGKILL.
+		return "", fmt.Errorf("%w: abandoned after SIGTERM to %d: %v", ErrFailed, p.PID, ctx.Err())
+	}
+	if err := send(syscall.SIGKILL); err != nil {
+		return "", fmt.Errorf("%w: sending SIGKILL to %d: %v", ErrPermission, p.PID, err)
+	}
+	if m.waitGone(ctx, pfd, p, 10*time.Second) {
+		return fmt.Sprintf("killed with SIGKILL after ignoring SIGTERM for %v", pc.TermToKill), nil
+	}
+	return "", fmt.Errorf("%w: process %d still runs after SIGKILL", ErrFailed, p.PID)
+}
+
+// waitGone waits up to d for p to exit; a zombie or a changed start time is gone.
+func (m *Manager) waitGone(ctx context.Context, pfd *proc.Pidfd, p *Process, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if pfd != nil {
+		return pfd.Wait(ctx) == nil || pfd.Exited()
+	}
+	gone := func() bool {
+		q, err := m.fs.Stat(p.PID)
+		return err != nil || q.Zombie() || q.StartTicks != p.StartTicks
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !gone() {
+		select {
+		case <-ctx.Done():
+			return gone()
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// status never changes anything but a stale pidfile (removed) or a missing
+// one after an adopting scan (written).
+func (m *Manager) status(pc *ProgramConfig, mt *Matcher) (*Status, error) {
+	st := &Status{Program: pc.Name, Disabled: !pc.Enabled}
+	found, err := mt.Find(pc)
+	if err != nil {
+		return st, err
+	}
+	st.Warnings = found.Warnings
+	if found.Process != nil {
+		st.Running, st.Process, st.Message = true, found.Process, "running"
+	} else {
+		st.Message = "not running"
+	}
+	sd := m.state()
+	st.StoppedByHand, _, _ = sd.StoppedByHand(pc.Name)
+	if rec, err := sd.DaemonRecord(pc.Name); err == nil {
+		st.Daemon = rec
+	} else {
+		st.Warnings = append(st.Warnings, err.Error())
+	}
+	return st, nil
+}
+
+func asLaunchError(err error, target **LaunchError) bool { return errors.As(err, target) }

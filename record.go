@@ -1,0 +1,106 @@
+package usrsvc
+
+import (
+	"strings"
+	"time"
+)
+
+// Record is the JSON form of a Result: what `usrsvc --json` prints, one
+// object per program per line (SPEC §4). Process fields are absent, not
+// null, when the program does not run; daemon fields are present only
+// where usrsvcd recorded them.
+type Record struct {
+	Time       string    `json:"time"`
+	Program    string    `json:"program"`
+	Action     string    `json:"action"`
+	Code       int       `json:"code"`
+	CodeName   string    `json:"code_name"`
+	Running    bool      `json:"running"`
+	PID        int       `json:"pid,omitempty"`
+	StartedAt  string    `json:"started_at,omitempty"`
+	Cmdline    string    `json:"cmdline,omitempty"`
+	Executable string    `json:"executable,omitempty"`
+	Args       []string  `json:"args,omitempty"`
+	Message    string    `json:"message"`
+	Warnings   []string  `json:"warnings,omitempty"`
+	State      string    `json:"state,omitempty"`
+	Restarts   *int      `json:"restarts,omitempty"`
+	LastExit   *LastExit `json:"last_exit,omitempty"`
+	Stderr     []string  `json:"stderr,omitempty"`
+}
+
+// LastExit is the JSON form of how a program last ended, as usrsvcd saw it.
+type LastExit struct {
+	Time   string `json:"time"`
+	Status *int   `json:"status,omitempty"`
+	Signal *int   `json:"signal,omitempty"`
+}
+
+// Record returns r in the JSON form of SPEC §4.
+func (r Result) Record() Record {
+	code := r.Code()
+	rec := Record{
+		Time:     r.Time.Format(time.RFC3339),
+		Program:  r.Program,
+		Action:   r.Action,
+		Code:     int(code),
+		CodeName: code.String(),
+	}
+	if st := r.Status; st != nil {
+		rec.Message = st.Message
+		rec.Warnings = st.Warnings
+		if st.Running && st.Process != nil {
+			p := st.Process
+			rec.Running = true
+			rec.PID = p.PID
+			if !p.Started.IsZero() {
+				rec.StartedAt = p.Started.Format(time.RFC3339)
+			}
+			rec.Cmdline = p.Title
+			rec.Executable = p.Executable
+			rec.Args = p.Args
+		}
+		rec.State = st.State()
+		if d := st.Daemon; d != nil {
+			n := d.Restarts
+			rec.Restarts = &n
+			if e := d.LastExit; e != nil {
+				le := &LastExit{Time: e.Time.Format(time.RFC3339)}
+				if e.Known && e.Exited {
+					s := e.Status
+					le.Status = &s
+				} else if e.Known {
+					s := e.Signal
+					le.Signal = &s
+				}
+				rec.LastExit = le
+			}
+		}
+	}
+	if r.Err != nil {
+		msg := r.Err.Error()
+		if pe, ok := r.Err.(*ProgramError); ok {
+			msg = pe.Err.Error()
+		}
+		if rec.Message == "" || !strings.Contains(msg, rec.Message) {
+			rec.Message = msg
+		}
+		var le *LaunchError
+		if asLaunchError(r.Err, &le) {
+			rec.Stderr = le.Stderr
+		}
+	}
+	return rec
+}
+
+// State is the program's supervision state for display: usrsvcd's record
+// when there is one, "stopped-by-hand" for a manual stop; "" when unknown.
+func (st *Status) State() string {
+	switch {
+	case st.StoppedByHand && !st.Running:
+		return "stopped-by-hand"
+	case st.Daemon != nil && st.Daemon.State != "":
+		return st.Daemon.State
+	}
+	return ""
+}

@@ -1,0 +1,191 @@
+package usrsvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The state directory (SPEC §6) holds, for one account:
+//
+//	locks/NAME.lock          flock of program NAME, held by every start/stop/restart
+//	programs/NAME.manual.json  the last manual operation: "stop" (usrsvcd leaves it stopped) or "start" (resets usrsvcd's restart count)
+//	programs/NAME.daemon.json  what usrsvcd knows of NAME: state, restarts, last exit (written only by usrsvcd)
+//	usrsvcd.lock             held by the running usrsvcd
+//	usrsvcd.reload.json      the last reread's generation and outcome (the acknowledgement of usrsvcd reread)
+//	usrsvcd.log              usrsvcd's log when detached without usrsvcd_stdout
+//
+// Every JSON file carries "version"; a reader refuses a version it does not
+// know with a clear error instead of misreading it. Files are written
+// atomically (temp + rename), mode 0600, directories 0700.
+const stateVersion = 1
+
+// StateDir is the state directory of a configuration.
+type StateDir string
+
+func (d StateDir) ensure(sub string) (string, error) {
+	p := filepath.Join(string(d), sub)
+	if err := os.MkdirAll(p, 0o700); err != nil {
+		return "", fmt.Errorf("%w: cannot create state directory %s: %v", ErrPermission, p, err)
+	}
+	return p, nil
+}
+
+// Lock takes the exclusive lock of program name, waiting up to timeout
+// (ErrLocked after it). Closing the returned file releases the lock.
+func (d StateDir) Lock(ctx context.Context, name string, timeout time.Duration) (*os.File, error) {
+	dir, err := d.ensure("locks")
+	if err != nil {
+		return nil, err
+	}
+	return lockFile(ctx, filepath.Join(dir, name+".lock"), timeout)
+}
+
+func lockFile(ctx context.Context, path string, timeout time.Duration) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot open lock file %s: %v", ErrPermission, path, err)
+	}
+	deadline := time.Now().Add(timeout)
+	delay := 5 * time.Millisecond
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("%w: flock %s: %v", ErrPermission, path, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%w: %s is held by another operation for more than %v; try again later", ErrLocked, path, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("%w: waiting for %s: %v", ErrLocked, path, ctx.Err())
+		case <-time.After(delay):
+		}
+		if delay < 50*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// manualRecord is the last operation done by hand on a program (usrsvc,
+// an embedder's Manager.Start/Stop/Restart): "stop" means stopped by hand,
+// not to be restarted by usrsvcd; "start" means started by hand, which also
+// resets usrsvcd's restart count.
+type manualRecord struct {
+	Version int       `json:"version"`
+	Program string    `json:"program"`
+	Action  string    `json:"action"` // "stop" or "start"
+	Time    time.Time `json:"time"`
+}
+
+func (d StateDir) manualPath(name string) string {
+	return filepath.Join(string(d), "programs", name+".manual.json")
+}
+
+func (d StateDir) setManual(name, action string, t time.Time) error {
+	if _, err := d.ensure("programs"); err != nil {
+		return err
+	}
+	return writeJSON(d.manualPath(name), manualRecord{Version: stateVersion, Program: name, Action: action, Time: t})
+}
+
+// manual reads the last manual operation on name; nil when there is none.
+func (d StateDir) manual(name string) (*manualRecord, error) {
+	var r manualRecord
+	err := readJSON(d.manualPath(name), &r)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// StoppedByHand reports whether name was stopped by hand (usrsvc stop) and
+// not started by hand since, and when.
+func (d StateDir) StoppedByHand(name string) (bool, time.Time, error) {
+	r, err := d.manual(name)
+	if err != nil || r == nil {
+		return false, time.Time{}, err
+	}
+	return r.Action == ActionStop, r.Time, nil
+}
+
+// DaemonRecord is what usrsvcd records about a program in the state
+// directory, shown by usrsvc status.
+type DaemonRecord struct {
+	Version  int         `json:"version"`
+	Program  string      `json:"program"`
+	State    string      `json:"state"` // running, backoff, gave-up, stopped-by-hand, stopped, starting
+	Restarts int         `json:"restarts"`
+	LastExit *ExitStatus `json:"last_exit,omitempty"`
+	PID      int         `json:"pid,omitempty"`
+	Updated  time.Time   `json:"updated"`
+	Reason   string      `json:"reason,omitempty"`
+}
+
+func (d StateDir) daemonPath(name string) string {
+	return filepath.Join(string(d), "programs", name+".daemon.json")
+}
+
+// DaemonRecord reads usrsvcd's record of name; nil when there is none.
+func (d StateDir) DaemonRecord(name string) (*DaemonRecord, error) {
+	var r DaemonRecord
+	err := readJSON(d.daemonPath(name), &r)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (d StateDir) writeDaemonRecord(r *DaemonRecord) error {
+	if _, err := d.ensure("programs"); err != nil {
+		return err
+	}
+	r.Version = stateVersion
+	return writeJSON(d.daemonPath(r.Program), r)
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("%w: writing %s: %v", ErrPermission, path, err)
+	}
+	return nil
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var head struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return fmt.Errorf("state file %s is corrupt (%v): remove it", path, err)
+	}
+	if head.Version != stateVersion {
+		return fmt.Errorf("state file %s has format version %d, this usrsvc understands %d: use the matching usrsvc version or remove the file", path, head.Version, stateVersion)
+	}
+	return json.Unmarshal(data, v)
+}

@@ -1,0 +1,737 @@
+package usrsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/usrsvc/usrsvc/internal/proc"
+)
+
+// Timings of the supervising loop. Variables so tests can shorten them.
+var (
+	// resolvePeriod is the full resolution pass: one snapshot that catches
+	// programs started or stopped by other means.
+	resolvePeriod = 30 * time.Second
+	// pollPeriod is the /proc check of watched processes without a pidfd.
+	pollPeriod = 2 * time.Second
+	// resetUptime is how long a program must run straight for its restart
+	// count to reset.
+	resetUptime = 60 * time.Second
+	// maxBackoff caps the delay between failed starts.
+	maxBackoff = 60 * time.Second
+	// monitorTimeout bounds one monitor check.
+	monitorTimeout = 10 * time.Second
+	// alertTimeout bounds one alert.
+	alertTimeout = 30 * time.Second
+)
+
+// The states of a supervised program, as recorded and shown by usrsvc status.
+const (
+	StateRunning       = "running"
+	StateStarting      = "starting"
+	StateBackoff       = "backoff"
+	StateGaveUp        = "gave-up"
+	StateStoppedByHand = "stopped-by-hand"
+	StateStopped       = "stopped" // exited and autorestart = false, or autostart = false
+)
+
+// supervised is the loop's state of one program. Only the loop goroutine
+// touches it.
+type supervised struct {
+	pc        *ProgramConfig
+	proc      *Process  // the watched process, nil when not running
+	since     time.Time // when proc was started or adopted
+	pidfd     *proc.Pidfd
+	stopWatch context.CancelFunc
+	state     string
+	restarts  int // automatic restarts counted for maxrestarts
+	failures  int // consecutive failed starts (backoff)
+	nextTry   time.Time
+	lastExit  *ExitStatus
+	lastHand  time.Time // time of the last manual operation seen
+	busy      bool      // an operation runs in a worker
+	restart   bool      // the pending start is an automatic restart
+	nextCheck time.Time // next monitor round
+	checking  bool
+	polled    time.Time // last /proc check without a pidfd
+	reason    string
+}
+
+// messages to the loop.
+type (
+	exitMsg struct {
+		name string
+		p    *Process
+	}
+	opDoneMsg struct {
+		name    string
+		pc      *ProgramConfig
+		st      *Status
+		err     error
+		monitor string // non-empty for a monitor restart
+	}
+	monitorMsg struct {
+		name    string
+		p       *Process
+		results []monitorResult
+	}
+	reloadMsg struct {
+		cfg  *Config
+		err  error
+		done chan error
+	}
+	pokeMsg struct{ name string }
+)
+
+// Run supervises the configuration's programs until ctx is done: it adopts
+// what runs, starts enabled autostart programs that do not, notices at once
+// when a program stops (pidfd) and restarts it per autorestart,
+// restart_delay and maxrestarts, runs monitors, and applies rereads. Run
+// never stops or signals a program when it returns: programs keep running.
+//
+// Only one Run may supervise a state directory at a time; a second gets
+// ErrDaemonRunning.
+func (m *Manager) Run(ctx context.Context) error {
+	lock, err := m.TakeDaemonLock()
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan any, 64)}
+	return l.run(ctx)
+}
+
+// TakeDaemonLock takes the state directory's daemon lock without waiting:
+// ErrDaemonRunning when another supervisor holds it. Run takes it itself;
+// usrsvcd takes it early to refuse a second daemon before detaching.
+func (m *Manager) TakeDaemonLock() (*os.File, error) {
+	sd := m.state()
+	if _, err := sd.ensure("."); err != nil {
+		return nil, err
+	}
+	f, err := lockFile(context.Background(), sd.daemonLockPath(), 300*time.Millisecond)
+	if errors.Is(err, ErrLocked) {
+		pid, _ := DaemonPID(m.Config())
+		return nil, fmt.Errorf("%w (pid %d): another usrsvcd supervises %s", ErrDaemonRunning, pid, sd)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The lock file also names the holder, for usrsvcd stop/status when
+	// the pidfile is gone.
+	f.Truncate(0)
+	f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
+	return f, nil
+}
+
+func (d StateDir) daemonLockPath() string { return filepath.Join(string(d), "usrsvcd.lock") }
+
+// DaemonPID reports whether a usrsvcd (or any Run) supervises cfg's state
+// directory, and its pid: the daemon lock tells whether one runs, the
+// [Main] pidfile (or the lock file) which pid it is.
+func DaemonPID(cfg *Config) (int, bool) {
+	sd := StateDir(cfg.Main.StateDir)
+	f, err := os.OpenFile(sd.daemonLockPath(), os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return 0, false
+	}
+	for _, p := range []string{cfg.Main.Pidfile, sd.daemonLockPath()} {
+		if data, err := os.ReadFile(p); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+				return pid, true
+			}
+		}
+	}
+	return 0, true
+}
+
+type loop struct {
+	m        *Manager
+	progs    map[string]*supervised
+	msgs     chan any
+	inflight int
+	ctx      context.Context
+	lastPass time.Time
+	// generation counts rereads; usrsvcd reread waits for it to grow.
+	generation int64
+}
+
+func (l *loop) send(msg any) {
+	select {
+	case l.msgs <- msg:
+	case <-l.ctx.Done():
+	}
+}
+
+func (l *loop) run(ctx context.Context) error {
+	l.ctx = ctx
+	m := l.m
+	m.setLoop(l)
+	defer m.setLoop(nil)
+	stopInotify := l.watchState()
+	defer stopInotify()
+
+	l.generation = readReloadAck(m.state()).Generation
+	l.apply(m.Config())
+	l.pass()
+	if m.opts.Ready != nil {
+		m.opts.Ready()
+	}
+	for {
+		now := m.now()
+		wake := l.nextWake(now)
+		timer := time.NewTimer(wake.Sub(now))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			l.shutdown()
+			return nil
+		case msg := <-l.msgs:
+			timer.Stop()
+			l.handle(msg)
+		case <-timer.C:
+		}
+		l.tick()
+	}
+}
+
+// nextWake is the earliest time the loop has something to do.
+func (l *loop) nextWake(now time.Time) time.Time {
+	wake := l.lastPass.Add(resolvePeriod)
+	for _, sv := range l.progs {
+		for _, t := range sv.deadlines() {
+			if !t.IsZero() && t.Before(wake) {
+				wake = t
+			}
+		}
+	}
+	if wake.Before(now) {
+		wake = now
+	}
+	return wake
+}
+
+// deadlines lists the times this program needs the loop.
+func (sv *supervised) deadlines() []time.Time {
+	var ts []time.Time
+	if sv.busy {
+		return nil
+	}
+	if sv.state == StateBackoff {
+		ts = append(ts, sv.nextTry)
+	}
+	if sv.proc != nil {
+		if sv.pidfd == nil {
+			ts = append(ts, sv.polled.Add(pollPeriod))
+		}
+		if sv.restarts > 0 {
+			ts = append(ts, sv.since.Add(resetUptime))
+		}
+		if !sv.checking && !sv.nextCheck.IsZero() {
+			ts = append(ts, sv.nextCheck)
+		}
+	}
+	return ts
+}
+
+func (l *loop) handle(msg any) {
+	switch msg := msg.(type) {
+	case exitMsg:
+		l.onExit(msg)
+	case opDoneMsg:
+		l.onOpDone(msg)
+	case monitorMsg:
+		l.onMonitor(msg)
+	case reloadMsg:
+		msg.done <- l.onReload(msg)
+	case pokeMsg:
+		if sv := l.progs[msg.name]; sv != nil && !sv.busy {
+			l.resolve(sv, newMatcher(l.m.fs))
+		}
+	}
+}
+
+// tick does what is due: backoff retries, polls without pidfd, restart
+// count resets, monitors, and the periodic resolution pass.
+func (l *loop) tick() {
+	now := l.m.now()
+	if !now.Before(l.lastPass.Add(resolvePeriod)) {
+		l.pass()
+	}
+	for _, name := range l.names() {
+		sv := l.progs[name]
+		if sv.busy {
+			continue
+		}
+		switch {
+		case sv.state == StateBackoff && !now.Before(sv.nextTry):
+			l.startProgram(sv, true, "")
+		case sv.proc != nil:
+			if sv.pidfd == nil && !now.Before(sv.polled.Add(pollPeriod)) {
+				sv.polled = now
+				if !l.alive(sv) {
+					l.onExit(exitMsg{name: name, p: sv.proc})
+					continue
+				}
+			}
+			if sv.restarts > 0 && !now.Before(sv.since.Add(resetUptime)) {
+				sv.restarts = 0
+				l.record(sv)
+			}
+			if !sv.checking && !sv.nextCheck.IsZero() && !now.Before(sv.nextCheck) {
+				l.runMonitors(sv)
+			}
+		}
+	}
+}
+
+func (l *loop) names() []string {
+	names := make([]string, 0, len(l.progs))
+	for n := range l.progs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// alive re-checks a watched process without a pidfd: a zombie or a changed
+// start time is gone.
+func (l *loop) alive(sv *supervised) bool {
+	p, err := l.m.fs.Stat(sv.proc.PID)
+	return err == nil && !p.Zombie() && p.StartTicks == sv.proc.StartTicks
+}
+
+// pass resolves every program not busy with one shared snapshot.
+func (l *loop) pass() {
+	l.lastPass = l.m.now()
+	mt := newMatcher(l.m.fs)
+	if err := mt.Prepare(); err != nil {
+		l.m.log.Error("resolution pass failed: " + err.Error())
+		return
+	}
+	for _, name := range l.names() {
+		sv := l.progs[name]
+		if !sv.busy {
+			l.resolve(sv, mt)
+		}
+	}
+}
+
+// resolve looks for the program's process: adopt it when it runs and is not
+// watched, notice when the watched one is gone, start it when it should run.
+func (l *loop) resolve(sv *supervised, mt *Matcher) {
+	kick := l.syncManual(sv)
+	found, err := mt.Find(sv.pc)
+	if err != nil {
+		l.m.log.Error("cannot resolve "+sv.pc.Name+": "+err.Error(), "program", sv.pc.Name)
+		return
+	}
+	for _, w := range found.Warnings {
+		l.m.log.Warn(sv.pc.Name+": "+w, "program", sv.pc.Name, "event", "warning")
+	}
+	if found.Process != nil {
+		if sv.proc != nil && sv.proc.Same(*found.Process) {
+			return
+		}
+		if sv.proc != nil {
+			l.unwatch(sv)
+		}
+		l.adopt(sv, found.Process, found.Via)
+		return
+	}
+	if sv.proc != nil {
+		l.onExit(exitMsg{name: sv.pc.Name, p: sv.proc})
+		return
+	}
+	// Not running and not watched: start it if it should run.
+	switch {
+	case kick:
+		l.startProgram(sv, false, "")
+	case sv.state == "":
+		// First sight (daemon start or added by reread): autostart.
+		if !sv.pc.Autostart {
+			sv.state = StateStopped
+			l.record(sv)
+			return
+		}
+		l.startProgram(sv, false, "")
+	case sv.state == StateRunning || sv.state == StateStarting:
+		// It was running and is gone without us seeing the exit.
+		if sv.pc.Autorestart {
+			sv.reason = "found stopped"
+			l.restartAfterExit(sv, "found stopped")
+		} else {
+			sv.state = StateStopped
+			l.record(sv)
+		}
+	}
+}
+
+// syncManual applies the last manual operation: a stop by hand makes the
+// loop leave the program alone; a start by hand resets the restart count.
+// It returns true when a manual start asks a program the loop had left
+// stopped to run again.
+func (l *loop) syncManual(sv *supervised) bool {
+	rec, err := l.m.state().manual(sv.pc.Name)
+	if err != nil {
+		l.m.log.Warn(err.Error(), "program", sv.pc.Name)
+		return false
+	}
+	if rec == nil || !rec.Time.After(sv.lastHand) {
+		return false
+	}
+	sv.lastHand = rec.Time
+	kick := false
+	switch rec.Action {
+	case ActionStop:
+		sv.state = StateStoppedByHand
+		sv.restarts, sv.failures = 0, 0
+	case ActionStart:
+		sv.restarts, sv.failures = 0, 0
+		switch sv.state {
+		case StateStoppedByHand, StateGaveUp, StateBackoff, StateStopped:
+			sv.state = StateStopped
+			kick = true
+		}
+	}
+	l.record(sv)
+	return kick
+}
+
+func (l *loop) adopt(sv *supervised, p *Process, via string) {
+	sv.proc, sv.since, sv.state, sv.failures = p, l.m.now(), StateRunning, 0
+	if !p.Started.IsZero() && p.Started.Before(sv.since) {
+		sv.since = p.Started
+	}
+	l.scheduleMonitors(sv)
+	l.watch(sv)
+	l.record(sv)
+	l.m.emit(Event{Kind: EventAdopted, Program: sv.pc.Name, Config: sv.pc, PID: p.PID, Reason: "found by " + via})
+}
+
+// watch opens a pidfd on the watched process and waits for its exit in a
+// goroutine parked in Go's netpoller; without a pidfd the loop polls.
+func (l *loop) watch(sv *supervised) {
+	p := sv.proc
+	pfd, err := proc.PidfdOpen(p.PID)
+	if err != nil {
+		sv.pidfd = nil
+		return
+	}
+	// The pidfd is trusted only after re-checking pid + start time + title.
+	if !newMatcher(l.m.fs).Check(sv.pc, p) {
+		pfd.Close()
+		go l.send(exitMsg{name: sv.pc.Name, p: p})
+		return
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	sv.pidfd, sv.stopWatch = pfd, cancel
+	name := sv.pc.Name
+	go func() {
+		if pfd.Wait(ctx) == nil {
+			l.send(exitMsg{name: name, p: p})
+		}
+	}()
+}
+
+func (l *loop) unwatch(sv *supervised) {
+	if sv.stopWatch != nil {
+		sv.stopWatch()
+		sv.stopWatch = nil
+	}
+	if sv.pidfd != nil {
+		sv.pidfd.Close()
+		sv.pidfd = nil
+	}
+	sv.proc = nil
+	sv.nextCheck = time.Time{}
+}
+
+// exitStatus reads how p ended while it is still a zombie (best effort: a
+// program is not our child, its parent may reap it first).
+func (l *loop) exitStatus(p *Process) *ExitStatus {
+	e := &ExitStatus{Time: l.m.now()}
+	q, err := l.m.fs.Stat(p.PID)
+	if err == nil && q.Zombie() && q.StartTicks == p.StartTicks {
+		ws := uint32(q.ExitCode)
+		if ws&0x7f == 0 {
+			e.Exited, e.Status = true, int(ws>>8&0xff)
+		} else {
+			e.Signal = int(ws & 0x7f)
+		}
+		e.Known = true
+	}
+	return e
+}
+
+func (l *loop) onExit(msg exitMsg) {
+	sv := l.progs[msg.name]
+	if sv == nil || sv.proc == nil || !sv.proc.Same(*msg.p) {
+		return
+	}
+	if sv.busy {
+		// An operation of ours stops it (monitor restart): its result tells.
+		l.unwatch(sv)
+		return
+	}
+	exit := l.exitStatus(msg.p)
+	ranFor := exit.Time.Sub(sv.since)
+	l.unwatch(sv)
+	sv.lastExit = exit
+	if ranFor >= resetUptime {
+		sv.restarts = 0
+	}
+	l.syncManual(sv)
+	reason := fmt.Sprintf("%s after running %v", describeExit(exit), ranFor.Round(time.Millisecond))
+	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
+	switch {
+	case sv.state == StateStoppedByHand:
+		l.record(sv)
+	case !sv.pc.Autorestart:
+		sv.state = StateStopped
+		l.record(sv)
+	default:
+		l.restartAfterExit(sv, reason)
+	}
+}
+
+// restartAfterExit restarts a program that stopped, unless maxrestarts is reached.
+func (l *loop) restartAfterExit(sv *supervised, reason string) {
+	if sv.pc.MaxRestarts > 0 && sv.restarts >= sv.pc.MaxRestarts {
+		l.giveUp(sv)
+		return
+	}
+	sv.reason = reason
+	l.startProgram(sv, true, "")
+}
+
+func (l *loop) giveUp(sv *supervised) {
+	if sv.state == StateGaveUp {
+		return
+	}
+	sv.state = StateGaveUp
+	l.record(sv)
+	ev := Event{Kind: EventGaveUp, Program: sv.pc.Name, Config: sv.pc, Restarts: sv.restarts, Exit: sv.lastExit,
+		Reason: fmt.Sprintf("maxrestarts (%d) reached; not restarting until a manual start, a reread that changes it, or usrsvcd restart", sv.pc.MaxRestarts)}
+	l.m.emit(ev)
+	l.alert(ev)
+}
+
+// startProgram starts sv in a worker; restart counts it for maxrestarts.
+func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
+	if restart {
+		if sv.pc.MaxRestarts > 0 && sv.restarts >= sv.pc.MaxRestarts {
+			l.giveUp(sv)
+			return
+		}
+		sv.restarts++
+		ev := Event{Kind: EventRestarting, Program: sv.pc.Name, Config: sv.pc, Restarts: sv.restarts, Exit: sv.lastExit, Reason: sv.reason}
+		if monitor == "" {
+			if sv.lastExit != nil && sv.proc == nil {
+				ev.Reason = sv.reason
+			}
+			l.m.emit(ev)
+			if sv.failures == 0 {
+				l.alert(ev)
+			}
+		}
+	}
+	if monitor != "" {
+		l.unwatch(sv)
+	}
+	sv.busy, sv.restart, sv.state = true, restart, StateStarting
+	l.record(sv)
+	pc, name := sv.pc, sv.pc.Name
+	action := ActionStart
+	if monitor != "" {
+		action = ActionRestart
+	}
+	l.inflight++
+	go func() {
+		st, err := l.m.do(l.ctx, action, pc, newMatcher(l.m.fs), byDaemon)
+		l.send(opDoneMsg{name: name, pc: pc, st: st, err: err, monitor: monitor})
+	}()
+}
+
+func (l *loop) onOpDone(msg opDoneMsg) {
+	l.inflight--
+	sv := l.progs[msg.name]
+	if sv == nil {
+		return
+	}
+	sv.busy = false
+	if msg.err == nil && msg.st != nil && msg.st.Running {
+		sv.failures = 0
+		sv.reason = ""
+		l.syncManual(sv)
+		l.adoptStarted(sv, msg.st.Process)
+		return
+	}
+	l.syncManual(sv)
+	if sv.state == StateStoppedByHand {
+		l.record(sv)
+		return
+	}
+	sv.failures++
+	delay := backoff(sv.pc.RestartDelay, sv.failures)
+	sv.nextTry = l.m.now().Add(delay)
+	sv.state = StateBackoff
+	reason := "start failed"
+	if msg.err != nil {
+		reason = msg.err.Error()
+	}
+	sv.reason = reason
+	l.m.log.Warn(fmt.Sprintf("%s: start failed (%s); next try in %v", msg.name, reason, delay),
+		"program", msg.name, "event", "backoff", "code", int(CodeOf(msg.err)))
+	if sv.pc.MaxRestarts > 0 && sv.restarts >= sv.pc.MaxRestarts {
+		l.giveUp(sv)
+		return
+	}
+	l.record(sv)
+}
+
+func (l *loop) adoptStarted(sv *supervised, p *Process) {
+	sv.proc, sv.since, sv.state = p, l.m.now(), StateRunning
+	l.scheduleMonitors(sv)
+	l.watch(sv)
+	l.record(sv)
+}
+
+// backoff is the wait after the n-th consecutive failed start: doubling
+// from max(restart_delay, 1 s) up to 60 s, and never less than restart_delay.
+func backoff(restartDelay time.Duration, n int) time.Duration {
+	base := restartDelay
+	if base < time.Second {
+		base = time.Second
+	}
+	d := base
+	for i := 1; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	if d > maxBackoff {
+		d = maxBackoff
+	}
+	if d < restartDelay {
+		d = restartDelay
+	}
+	return d
+}
+
+// record writes the program's daemon record to the state directory.
+func (l *loop) record(sv *supervised) {
+	r := &DaemonRecord{Program: sv.pc.Name, State: sv.state, Restarts: sv.restarts, LastExit: sv.lastExit,
+		Updated: l.m.now(), Reason: sv.reason}
+	if sv.proc != nil {
+		r.PID = sv.proc.PID
+	}
+	if err := l.m.state().writeDaemonRecord(r); err != nil {
+		l.m.log.Error("cannot record state: "+err.Error(), "program", sv.pc.Name)
+	}
+}
+
+// alert hands ev to the alerter off the loop, bounded by a timeout.
+func (l *loop) alert(ev Event) {
+	a := l.m.opts.Alerter
+	if a == nil {
+		return
+	}
+	if ev.Time.IsZero() {
+		ev.Time = l.m.now()
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), alertTimeout)
+		defer cancel()
+		if err := a.Alert(ctx, ev); err != nil {
+			l.m.log.Error("alert failed: "+err.Error(), "program", ev.Program, "event", "alert-failed")
+		}
+	}()
+}
+
+// apply installs cfg's programs: new ones are added (resolved at the next
+// pass), removed ones forgotten (never stopped), changed ones take the new
+// settings and a fresh restart count.
+func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
+	seen := map[string]bool{}
+	for _, pc := range cfg.Programs {
+		if !pc.Enabled {
+			continue
+		}
+		seen[pc.Name] = true
+		sv := l.progs[pc.Name]
+		if sv == nil {
+			l.progs[pc.Name] = &supervised{pc: pc}
+			added = append(added, pc.Name)
+			continue
+		}
+		if !sameProgram(sv.pc, pc) {
+			sv.pc = pc
+			sv.restarts, sv.failures = 0, 0
+			if sv.state == StateGaveUp || sv.state == StateBackoff {
+				sv.state = StateStopped
+				if pc.Autorestart {
+					sv.state = ""
+				}
+			}
+			if sv.proc != nil {
+				l.scheduleMonitors(sv)
+			}
+			changed = append(changed, pc.Name)
+		} else {
+			sv.pc = pc
+		}
+	}
+	for name, sv := range l.progs {
+		if !seen[name] {
+			l.unwatch(sv)
+			delete(l.progs, name)
+			removed = append(removed, name)
+		}
+	}
+	sort.Strings(added)
+	sort.Strings(removed)
+	sort.Strings(changed)
+	return
+}
+
+// sameProgram reports whether two configs of a program have the same settings.
+func sameProgram(a, b *ProgramConfig) bool {
+	a2, b2 := *a, *b
+	a2.File, a2.Line, b2.File, b2.Line = "", 0, "", 0
+	ra, rb := "", ""
+	if a2.ProcTitleRE != nil {
+		ra = a2.ProcTitleRE.String()
+	}
+	if b2.ProcTitleRE != nil {
+		rb = b2.ProcTitleRE.String()
+	}
+	a2.ProcTitleRE, b2.ProcTitleRE = nil, nil
+	return ra == rb && reflect.DeepEqual(a2, b2)
+}
+
+// shutdown stops watching. In-flight starts go on in their launchers, which
+// record the programs; their workers see the cancelled context and return.
+func (l *loop) shutdown() {
+	for _, sv := range l.progs {
+		if sv.stopWatch != nil {
+			sv.stopWatch()
+		}
+		if sv.pidfd != nil {
+			sv.pidfd.Close()
+		}
+	}
+}

@@ -1,0 +1,316 @@
+package usrsvc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/usrsvc/usrsvc/internal/proc"
+)
+
+// Version is the version of usrsvc.
+const Version = "0.1.0"
+
+// Options tunes a Manager. The zero value is ready to use.
+type Options struct {
+	// Logger receives the log lines of operations and of the supervising
+	// loop. nil discards them.
+	Logger *slog.Logger
+	// OnEvent, when set, is called with every Event (from the goroutine that
+	// produced it; it must not block for long).
+	OnEvent func(Event)
+	// Alerter receives the events that warrant an alert (SPEC §7), off the
+	// supervising loop. nil: no alerts. usrsvcd sets a sendmail alerter
+	// when a program has email_alerts.
+	Alerter Alerter
+	// LauncherPath is the binary re-executed as the launcher; "" means
+	// /proc/self/exe (the running binary, which imports this package and so
+	// recognises the launcher marker in its init).
+	LauncherPath string
+	// Environ is the environment programs with inherit_env inherit; nil
+	// means os.Environ() at each launch.
+	Environ []string
+	// LockTimeout overrides how long an operation waits for a program's lock
+	// (default max(31 s, term_to_kill_seconds + success_seconds + 5 s)).
+	LockTimeout time.Duration
+	// Now is the clock; nil means time.Now. Tests inject one.
+	Now func() time.Time
+	// Ready, when set, is called once by Run when it holds the daemon lock
+	// and has adopted or started the programs (usrsvcd writes its pidfile
+	// and tells systemd READY=1 there).
+	Ready func()
+}
+
+// Mode says how an "all" operation runs.
+type Mode int
+
+const (
+	// Sequential runs the programs one after the other, in name order.
+	Sequential Mode = iota
+	// Parallel runs them concurrently; results still come in name order.
+	Parallel
+)
+
+// Manager starts, stops and watches the programs of one configuration. Its
+// methods are safe for concurrent use; operations on one program are
+// serialised by the program's lock in the state directory, which usrsvc,
+// usrsvcd and embedders share.
+type Manager struct {
+	cfg  atomic.Pointer[Config]
+	opts Options
+	fs   proc.FS
+	log  *slog.Logger
+	// monitors added with AddMonitor, by program name.
+	monMu    sync.Mutex
+	monitors map[string][]Monitor
+	// the running supervising loop, nil outside Run.
+	running atomic.Pointer[loop]
+}
+
+func (m *Manager) setLoop(l *loop) { m.running.Store(l) }
+
+// NewManager returns a Manager for cfg. It does no I/O.
+func NewManager(cfg *Config, opts Options) (*Manager, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("%w: nil configuration", ErrInvalidConfig)
+	}
+	m := &Manager{opts: opts, fs: proc.Default(), log: opts.Logger, monitors: map[string][]Monitor{}}
+	if m.log == nil {
+		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m.cfg.Store(cfg)
+	return m, nil
+}
+
+// Config returns the configuration in force.
+func (m *Manager) Config() *Config { return m.cfg.Load() }
+
+func (m *Manager) state() StateDir { return StateDir(m.Config().Main.StateDir) }
+
+func (m *Manager) now() time.Time {
+	if m.opts.Now != nil {
+		return m.opts.Now()
+	}
+	return time.Now()
+}
+
+func (m *Manager) environ() []string {
+	if m.opts.Environ != nil {
+		return m.opts.Environ
+	}
+	return os.Environ()
+}
+
+func (m *Manager) emit(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = m.now()
+	}
+	logEvent(m.log, ev)
+	if m.opts.OnEvent != nil {
+		m.opts.OnEvent(ev)
+	}
+}
+
+// program returns the named program's config, or ErrUndefined with the
+// closest defined name.
+func (m *Manager) program(name string) (*ProgramConfig, error) {
+	cfg := m.Config()
+	if pc := cfg.Program(name); pc != nil {
+		return pc, nil
+	}
+	msg := fmt.Sprintf("no program named %q is defined", name)
+	if s := Suggest(name, cfg.Names()); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUndefined, msg)
+}
+
+// Start starts the named program unless it already runs, and waits for its
+// success window. A manual start clears a manual stop.
+func (m *Manager) Start(ctx context.Context, name string) (*Status, error) {
+	return m.one(ctx, ActionStart, name)
+}
+
+// Stop stops the named program: SIGTERM, SIGKILL after
+// term_to_kill_seconds, until it is gone. usrsvcd will not restart it until
+// a manual Start or Restart.
+func (m *Manager) Stop(ctx context.Context, name string) (*Status, error) {
+	return m.one(ctx, ActionStop, name)
+}
+
+// Restart stops then starts the named program under one lock.
+func (m *Manager) Restart(ctx context.Context, name string) (*Status, error) {
+	return m.one(ctx, ActionRestart, name)
+}
+
+// Status reports whether the named program runs. Not running is not an
+// error: check Status.Running.
+func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
+	return m.one(ctx, ActionStatus, name)
+}
+
+// The actions of usrsvc.
+const (
+	ActionStart   = "start"
+	ActionStop    = "stop"
+	ActionRestart = "restart"
+	ActionStatus  = "status"
+)
+
+func (m *Manager) one(ctx context.Context, action, name string) (*Status, error) {
+	pc, err := m.program(name)
+	if err != nil {
+		return &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
+	}
+	st, err := m.do(ctx, action, pc, newMatcher(m.fs), byHand)
+	if err != nil {
+		err = &ProgramError{Program: name, Op: action, Err: err}
+	}
+	return st, err
+}
+
+// do runs one action on one program.
+func (m *Manager) do(ctx context.Context, action string, pc *ProgramConfig, mt *Matcher, by origin) (*Status, error) {
+	switch action {
+	case ActionStatus:
+		return m.status(pc, mt)
+	case ActionStart, ActionStop, ActionRestart:
+	default:
+		return &Status{Program: pc.Name}, fmt.Errorf("%w: unknown action %q (use start, stop, restart or status)", ErrInvalidAction, action)
+	}
+	if action != ActionStop && !pc.Enabled {
+		return &Status{Program: pc.Name, Message: "disabled", Disabled: true}, fmt.Errorf("%w: %s has enabled = false in %s:%d", ErrDisabled, pc.Name, pc.File, pc.Line)
+	}
+	lock, err := m.lock(ctx, pc)
+	if err != nil {
+		return &Status{Program: pc.Name}, err
+	}
+	defer lock.Close()
+	switch action {
+	case ActionStart:
+		return m.start(ctx, pc, mt, by, lock)
+	case ActionStop:
+		return m.stop(ctx, pc, mt, by)
+	}
+	st, err := m.stop(ctx, pc, mt, by)
+	if err != nil {
+		return st, err
+	}
+	stopMsg := st.Message
+	mt.snap = nil // what ran is gone: a fresh look for the start
+	st2, err := m.start(ctx, pc, mt, by, lock)
+	st2.Warnings = append(st.Warnings, st2.Warnings...)
+	if err == nil && stopMsg != "not running" {
+		st2.Message = "restarted"
+	}
+	return st2, err
+}
+
+// Result is one program's outcome in an "all" operation.
+type Result struct {
+	Program string
+	Action  string
+	Status  *Status
+	Err     error
+	Time    time.Time
+}
+
+// Code is the return code of this result: CodeOf(Err), and for status
+// CodeGeneralFailure when the program does not run.
+func (r Result) Code() Code {
+	if r.Err != nil {
+		return CodeOf(r.Err)
+	}
+	if r.Action == ActionStatus && (r.Status == nil || !r.Status.Running) {
+		return CodeGeneralFailure
+	}
+	return CodeSuccess
+}
+
+// Do runs action on the named program, or on every program when name is
+// "all" (in name order; concurrently with Parallel). Disabled programs are
+// skipped by start/restart all and shown by status all.
+func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Result {
+	switch action {
+	case ActionStart, ActionStop, ActionRestart, ActionStatus:
+	default:
+		return []Result{{Program: name, Action: action, Time: m.now(), Status: &Status{Program: name},
+			Err: fmt.Errorf("%w: unknown action %q (use start, stop, restart or status)", ErrInvalidAction, action)}}
+	}
+	if name != "all" {
+		st, err := m.one(ctx, action, name)
+		return []Result{{Program: name, Action: action, Status: st, Err: err, Time: m.now()}}
+	}
+	cfg := m.Config()
+	mt := newMatcher(m.fs)
+	if err := mt.Prepare(); err != nil {
+		return []Result{{Program: name, Action: action, Err: err, Time: m.now()}}
+	}
+	var progs []*ProgramConfig
+	for _, pc := range cfg.Programs {
+		if !pc.Enabled && (action == ActionStart || action == ActionRestart) {
+			continue
+		}
+		progs = append(progs, pc)
+	}
+	results := make([]Result, len(progs))
+	run := func(i int, pc *ProgramConfig, mt *Matcher) {
+		st, err := m.do(ctx, action, pc, mt, byHand)
+		if err != nil {
+			err = &ProgramError{Program: pc.Name, Op: action, Err: err}
+		}
+		results[i] = Result{Program: pc.Name, Action: action, Status: st, Err: err, Time: m.now()}
+	}
+	if mode == Parallel && action != ActionStatus {
+		var wg sync.WaitGroup
+		for i, pc := range progs {
+			wg.Add(1)
+			// Each goroutine gets its own matcher over the shared snapshot.
+			mt2 := &Matcher{fs: mt.fs, uid: mt.uid, self: mt.self, snap: mt.snap, exclude: mt.exclude}
+			go func() { defer wg.Done(); run(i, pc, mt2) }()
+		}
+		wg.Wait()
+	} else {
+		for i, pc := range progs {
+			run(i, pc, mt)
+		}
+	}
+	return results
+}
+
+// StartAll starts every enabled program.
+func (m *Manager) StartAll(ctx context.Context, mode Mode) []Result {
+	return m.Do(ctx, ActionStart, "all", mode)
+}
+
+// StopAll stops every program.
+func (m *Manager) StopAll(ctx context.Context, mode Mode) []Result {
+	return m.Do(ctx, ActionStop, "all", mode)
+}
+
+// RestartAll restarts every enabled program.
+func (m *Manager) RestartAll(ctx context.Context, mode Mode) []Result {
+	return m.Do(ctx, ActionRestart, "all", mode)
+}
+
+// StatusAll reports every program.
+func (m *Manager) StatusAll(ctx context.Context) []Result {
+	return m.Do(ctx, ActionStatus, "all", Sequential)
+}
+
+// AddMonitor attaches a custom monitor to the named program; usrsvcd's loop
+// (Run) runs it like the config-declared ones.
+func (m *Manager) AddMonitor(name string, mon Monitor) error {
+	if _, err := m.program(name); err != nil {
+		return err
+	}
+	m.monMu.Lock()
+	defer m.monMu.Unlock()
+	m.monitors[name] = append(m.monitors[name], mon)
+	return nil
+}
