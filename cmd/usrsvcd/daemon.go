@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/logfile"
+	"github.com/usrsvc/usrsvc/internal/sdnotify"
+)
+
+// detachedEnv marks the detached daemon started by "usrsvcd start": it
+// reports readiness on fd 3 and logs to a file by default.
+const detachedEnv = "USRSVCD_DETACHED"
+
+// Timeouts of the daemon's control actions; variables for tests.
+var (
+	startTimeout  = 30 * time.Second // usrsvcd start: waiting for the detached daemon to be up
+	stopTimeout   = 30 * time.Second // usrsvcd stop: waiting for the daemon to exit
+	rereadTimeout = 10 * time.Second // usrsvcd reread: waiting for the acknowledgement
+)
+
+func loadConfig(path string, stderr io.Writer) (*usrsvc.Config, int) {
+	cfg, err := usrsvc.LoadConfig(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "usrsvcd: the configuration does not load:\n%v\n", err)
+		return nil, int(usrsvc.CodeOf(err))
+	}
+	return cfg, 0
+}
+
+// actionStart refuses when a daemon runs (135), then runs in the
+// foreground or detaches and waits until the detached daemon is up.
+func actionStart(cfgPath string, foreground bool, stdout, stderr io.Writer) int {
+	cfg, code := loadConfig(cfgPath, stderr)
+	if cfg == nil {
+		return code
+	}
+	if pid, running := usrsvc.DaemonPID(cfg); running {
+		fmt.Fprintf(stderr, "usrsvcd is already running (pid %d)\n", pid)
+		return int(usrsvc.CodeUsrsvcdAlreadyRunning)
+	}
+	if foreground || os.Getenv(detachedEnv) == "1" {
+		return runDaemon(cfg, os.Getenv(detachedEnv) == "1", stderr)
+	}
+	return detach(cfg, stdout, stderr)
+}
+
+// detach starts this binary again in a new session with nothing of our
+// terminal or pipes (stdio on /dev/null), and waits for it to report that
+// it holds the daemon lock and supervises.
+func detach(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
+		return int(usrsvc.CodeUnknownFailure)
+	}
+	defer readyR.Close()
+	cmd := exec.Command("/proc/self/exe", "--config", cfg.Path, "start")
+	cmd.Args[0] = "usrsvcd"
+	cmd.Env = append(cleanEnv(os.Environ()), detachedEnv+"=1")
+	cmd.Dir = "/"
+	cmd.ExtraFiles = []*os.File{readyW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		readyW.Close()
+		fmt.Fprintf(stderr, "usrsvcd: cannot start the daemon: %v\n", err)
+		return int(usrsvc.CodeUnknownFailure)
+	}
+	readyW.Close()
+	pid := cmd.Process.Pid
+	type answer struct {
+		line string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(readyR).ReadString('\n')
+		ch <- answer{strings.TrimSpace(line), err}
+	}()
+	select {
+	case a := <-ch:
+		if a.line == "ok" {
+			cmd.Process.Release()
+			fmt.Fprintf(stdout, "usrsvcd started (pid %d), logging to %s\n", pid, logPath(cfg, true))
+			return 0
+		}
+		cmd.Wait()
+		msg := a.line
+		if msg == "" {
+			msg = "the daemon exited before it was up; see " + logPath(cfg, true)
+		}
+		code, text, _ := strings.Cut(msg, " ")
+		var c int
+		if _, err := fmt.Sscanf(code, "%d", &c); err != nil {
+			c, text = int(usrsvc.CodeUnknownFailure), msg
+		}
+		fmt.Fprintf(stderr, "usrsvcd: %s\n", text)
+		return c
+	case <-time.After(startTimeout):
+		cmd.Process.Release()
+		fmt.Fprintf(stderr, "usrsvcd: the daemon (pid %d) did not report within %v; see %s\n", pid, startTimeout, logPath(cfg, true))
+		return int(usrsvc.CodeUnknownFailure)
+	}
+}
+
+// cleanEnv drops what must not reach the daemon or its programs.
+func cleanEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case detachedEnv, "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// logPath is where the daemon logs: usrsvcd_stdout, else a file in the
+// state directory when detached, else stderr ("").
+func logPath(cfg *usrsvc.Config, detached bool) string {
+	if cfg.Main.DaemonStdout != "" {
+		return cfg.Main.DaemonStdout
+	}
+	if detached {
+		return filepath.Join(cfg.Main.StateDir, "usrsvcd.log")
+	}
+	return ""
+}
+
+// runDaemon is the daemon itself.
+func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
+	var ready *os.File
+	if detached {
+		ready = os.NewFile(3, "ready")
+		syscall.CloseOnExec(3)
+	}
+	fail := func(code usrsvc.Code, msg string) int {
+		if ready != nil {
+			fmt.Fprintf(ready, "%d %s\n", int(code), msg)
+			ready.Close()
+		}
+		fmt.Fprintf(stderr, "usrsvcd: %s\n", msg)
+		return int(code)
+	}
+	// A closed stdout or stderr must never kill the daemon with SIGPIPE.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+
+	var out io.Writer = stderr
+	var logs []*logfile.File
+	if p := logPath(cfg, detached); p != "" {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return fail(usrsvc.CodeInsufficientPermissions, "cannot create the log directory: "+err.Error())
+		}
+		lf, err := logfile.Open(p)
+		if err != nil {
+			return fail(usrsvc.CodeInsufficientPermissions, "cannot open the log file: "+err.Error())
+		}
+		out = lf
+		logs = append(logs, lf)
+		errPath := cfg.Main.DaemonStderr
+		if errPath == "" || errPath == "stdout" {
+			errPath = p
+		}
+		ef, err := logfile.Open(errPath)
+		if err == nil {
+			ef.Fd2 = true
+			ef.Reopen()
+			logs = append(logs, ef)
+		}
+	}
+	var handler slog.Handler
+	if cfg.Main.LogFormat == "json" {
+		handler = slog.NewJSONHandler(out, nil)
+	} else {
+		handler = slog.NewTextHandler(out, nil)
+	}
+	logger := slog.New(handler)
+	if os.Geteuid() == 0 {
+		logger.Warn("running as root; usrsvcd is meant for a service account", "event", "warning")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var m *usrsvc.Manager
+	opts := usrsvc.Options{
+		Logger:  logger,
+		Environ: cleanEnv(os.Environ()),
+		Alerter: usrsvc.NewSendmailAlerter(usrsvc.SendmailOptions{Path: cfg.Main.SendmailPath, Logger: logger}),
+		Ready: func() {
+			if err := writePidfile(cfg.Main.Pidfile); err != nil {
+				logger.Error("cannot write the pidfile: "+err.Error(), "event", "warning")
+			}
+			logger.Info(fmt.Sprintf("usrsvcd %s up (pid %d), supervising %d programs", usrsvc.Version, os.Getpid(), len(m.Config().Programs)), "event", "ready")
+			sdnotify.Notify("READY=1\nSTATUS=supervising\nMAINPID=" + fmt.Sprint(os.Getpid()))
+			if ready != nil {
+				fmt.Fprintln(ready, "ok")
+				ready.Close()
+				ready = nil
+			}
+		},
+	}
+	m, err := usrsvc.NewManager(cfg, opts)
+	if err != nil {
+		return fail(usrsvc.CodeOf(err), err.Error())
+	}
+
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				logger.Info("received "+sig.String()+", shutting down; programs keep running", "event", "shutdown")
+				sdnotify.Notify("STOPPING=1")
+				cancel()
+			case syscall.SIGUSR1, syscall.SIGHUP:
+				sdnotify.Notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+				if err := m.Reread(); err != nil {
+					logger.Error("reread failed, the old configuration stays in force:\n"+err.Error(), "event", "reload-failed")
+				}
+				sdnotify.Notify("READY=1")
+			case syscall.SIGUSR2:
+				for _, lf := range logs {
+					if err := lf.Reopen(); err != nil {
+						logger.Error("cannot reopen "+lf.Path()+": "+err.Error(), "event", "warning")
+					}
+				}
+				logger.Info("log files reopened", "event", "logs-reopened")
+			}
+		}
+	}()
+	err = m.Run(ctx)
+	removePidfile(cfg.Main.Pidfile)
+	if err != nil {
+		return fail(usrsvc.CodeOf(err), err.Error())
+	}
+	logger.Info("usrsvcd stopped", "event", "stopped")
+	for _, lf := range logs {
+		lf.Close()
+	}
+	return 0
+}
+
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano() / 1000
+}
+
+func writePidfile(path string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// removePidfile removes the pidfile if it still names this process.
+func removePidfile(path string) {
+	data, err := os.ReadFile(path)
+	if err == nil && strings.TrimSpace(string(data)) == fmt.Sprint(os.Getpid()) {
+		os.Remove(path)
+	}
+}
+
+// actionStop sends SIGTERM to the daemon and waits until it is gone; its
+// programs keep running.
+func actionStop(cfgPath string, stdout, stderr io.Writer) int {
+	cfg, code := loadConfig(cfgPath, stderr)
+	if cfg == nil {
+		return code
+	}
+	return stopDaemon(cfg, stdout, stderr)
+}
+
+func stopDaemon(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
+	pid, running := usrsvc.DaemonPID(cfg)
+	if !running {
+		fmt.Fprintln(stdout, "usrsvcd is not running")
+		return 0
+	}
+	if pid <= 0 {
+		fmt.Fprintln(stderr, "usrsvcd runs but its pid is unknown (pidfile missing): stop it by hand")
+		return int(usrsvc.CodeGeneralFailure)
+	}
+	if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+		fmt.Fprintf(stderr, "usrsvcd: cannot signal pid %d: %v\n", pid, err)
+		return int(usrsvc.CodeInsufficientPermissions)
+	}
+	deadline := time.Now().Add(stopTimeout)
+	for time.Now().Before(deadline) {
+		if _, running := usrsvc.DaemonPID(cfg); !running {
+			fmt.Fprintf(stdout, "usrsvcd stopped (pid %d); programs keep running\n", pid)
+			return 0
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "usrsvcd (pid %d) did not stop within %v\n", pid, stopTimeout)
+	return int(usrsvc.CodeGeneralFailure)
+}
+
+func actionRestart(cfgPath string, foreground bool, stdout, stderr io.Writer) int {
+	cfg, code := loadConfig(cfgPath, stderr)
+	if cfg == nil {
+		return code
+	}
+	if c := stopDaemon(cfg, stdout, stderr); c != 0 {
+		return c
+	}
+	return actionStart(cfgPath, foreground, stdout, stderr)
+}
+
+func actionStatus(cfgPath string, stdout, stderr io.Writer) int {
+	cfg, code := loadConfig(cfgPath, stderr)
+	if cfg == nil {
+		return code
+	}
+	pid, running := usrsvc.DaemonPID(cfg)
+	if !running {
+		fmt.Fprintln(stdout, "usrsvcd is not running")
+		return int(usrsvc.CodeGeneralFailure)
+	}
+	fmt.Fprintf(stdout, "usrsvcd is running (pid %d)\n", pid)
+	return 0
+}
+
+// actionReread validates the configuration first (130, nothing sent), then
+// signals the daemon and waits for its acknowledgement.
+func actionReread(cfgPath string, stdout, stderr io.Writer) int {
+	cfg, code := loadConfig(cfgPath, stderr)
+	if cfg == nil {
+		return code
+	}
+	pid, running := usrsvc.DaemonPID(cfg)
+	if !running || pid <= 0 {
+		fmt.Fprintln(stderr, "usrsvcd is not running: nothing to reread")
+		return int(usrsvc.CodeGeneralFailure)
+	}
+	sd := usrsvc.StateDir(cfg.Main.StateDir)
+	before, _ := usrsvc.ReadReloadAck(sd)
+	if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
+		fmt.Fprintf(stderr, "usrsvcd: cannot signal pid %d: %v\n", pid, err)
+		return int(usrsvc.CodeInsufficientPermissions)
+	}
+	deadline := time.Now().Add(rereadTimeout)
+	for time.Now().Before(deadline) {
+		ack, err := usrsvc.ReadReloadAck(sd)
+		if err == nil && ack.Generation > before.Generation {
+			if !ack.OK {
+				fmt.Fprintf(stderr, "usrsvcd rejected the configuration (%s):\n%s\n", ack.Message, strings.Join(ack.Problems, "\n"))
+				return int(usrsvc.CodeInvalidConfig)
+			}
+			fmt.Fprintf(stdout, "usrsvcd (pid %d) reread the configuration: %s\n", pid, ack.Message)
+			return 0
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "usrsvcd (pid %d) did not acknowledge the reread within %v\n", pid, rereadTimeout)
+	return int(usrsvc.CodeTryAgain)
+}
+
+var _ = errors.New

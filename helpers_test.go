@@ -1,0 +1,124 @@
+package usrsvc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/usrsvc/usrsvc/internal/testproc"
+)
+
+func TestMain(m *testing.M) {
+	testproc.Main()
+	os.Exit(m.Run())
+}
+
+// testEnv is a temp "home": a main config with its state directory, and
+// programs added to it.
+type testEnv struct {
+	t        testing.TB
+	dir      string
+	cfgPath  string
+	main     string
+	programs []string
+}
+
+func newTestEnv(t testing.TB) *testEnv {
+	dir := t.TempDir()
+	e := &testEnv{t: t, dir: dir, cfgPath: filepath.Join(dir, "usrsvc.cfg")}
+	e.main = fmt.Sprintf("[Main]\npidfile = %s\nstate_dir = %s\n", e.path("usrsvcd.pid"), e.path("state"))
+	return e
+}
+
+func (e *testEnv) path(name string) string { return filepath.Join(e.dir, name) }
+
+// addProgram adds [Program:name] with pidfile/stdout in the temp dir and
+// the given extra lines.
+func (e *testEnv) addProgram(name, command string, extra ...string) {
+	lines := []string{
+		"[Program:" + name + "]",
+		"command = " + command,
+		"pidfile = " + e.path(name+".pid"),
+		"stdout = " + e.path(name+".log"),
+		"success_seconds = 0.3",
+		"term_to_kill_seconds = 2",
+	}
+	lines = append(lines, extra...)
+	e.programs = append(e.programs, strings.Join(lines, "\n")+"\n")
+}
+
+func (e *testEnv) write() string {
+	text := e.main + "\n" + strings.Join(e.programs, "\n")
+	require.NoError(e.t, os.WriteFile(e.cfgPath, []byte(text), 0o644))
+	return e.cfgPath
+}
+
+func (e *testEnv) config() *Config {
+	cfg, err := LoadConfig(e.write())
+	require.NoError(e.t, err)
+	return cfg
+}
+
+func (e *testEnv) manager(opts ...func(*Options)) *Manager {
+	var o Options
+	for _, f := range opts {
+		f(&o)
+	}
+	m, err := NewManager(e.config(), o)
+	require.NoError(e.t, err)
+	return m
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// readProc returns a field of /proc/PID/status.
+func procStatusField(t testing.TB, pid int, field string) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// procStatFields returns the fields of /proc/PID/stat after the comm.
+func procStatFields(t testing.TB, pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+}
+
+func pidAlive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+func waitFor(t testing.TB, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for: %s", d, msg)
+}

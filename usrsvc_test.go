@@ -1,0 +1,330 @@
+package usrsvc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/usrsvc/usrsvc/internal/testproc"
+)
+
+func TestStartStopDetached(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine())
+	m := e.manager()
+	ctx := ctxT(t)
+
+	st, err := m.Start(ctx, "web")
+	require.NoError(t, err)
+	require.True(t, st.Running)
+	require.Equal(t, "started", st.Message)
+	pid := st.Process.PID
+	assert.Equal(t, h.PIDs(), []int{pid})
+
+	// Not our child, its own session, stdin /dev/null, stdout appended to the log.
+	f := procStatFields(t, pid)
+	ppid, _ := strconv.Atoi(f[1])
+	sid, _ := strconv.Atoi(f[3])
+	assert.NotEqual(t, os.Getpid(), ppid, "the program must not be our child")
+	assert.Equal(t, pid, sid, "the program leads its own session")
+	stdin, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", pid))
+	assert.Equal(t, "/dev/null", stdin)
+	stdout, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/1", pid))
+	assert.Equal(t, e.path("web.log"), stdout)
+	// Nothing else of ours leaks into it (no lock fd, no pipe).
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		n, _ := strconv.Atoi(fd.Name())
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if n > 2 && !strings.HasPrefix(target, "anon_inode:") {
+			t.Errorf("fd %d -> %s leaked into the program", n, target)
+		}
+	}
+	env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	assert.NotContains(t, string(env), launcherEnv)
+
+	data, err := os.ReadFile(e.path("web.pid"))
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("%d\n", pid), string(data))
+
+	// start again: already running, same pid.
+	st, err = m.Start(ctx, "web")
+	require.NoError(t, err)
+	assert.Equal(t, "already running", st.Message)
+	assert.Equal(t, pid, st.Process.PID)
+
+	st, err = m.Status(ctx, "web")
+	require.NoError(t, err)
+	assert.True(t, st.Running)
+
+	st, err = m.Stop(ctx, "web")
+	require.NoError(t, err)
+	assert.Equal(t, "terminated", st.Message)
+	assert.False(t, pidAlive(pid))
+	_, err = os.Stat(e.path("web.pid"))
+	assert.True(t, errors.Is(err, os.ErrNotExist), "pidfile removed")
+
+	st, err = m.Status(ctx, "web")
+	require.NoError(t, err)
+	assert.False(t, st.Running)
+	assert.True(t, st.StoppedByHand)
+	assert.Equal(t, "stopped-by-hand", st.State())
+
+	st, err = m.Stop(ctx, "web")
+	require.NoError(t, err)
+	assert.Equal(t, "not running", st.Message)
+}
+
+func TestStartForkAndExit(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "fork-and-exit")
+	// The daemon child has the same argv but behaviour "sleep": match its token.
+	e.addProgram("daemon", h.CommandLine(), "proctitle_re = "+h.Token+".* sleep|sleep .*"+h.Token)
+	m := e.manager()
+	st, err := m.Start(ctxT(t), "daemon")
+	require.NoError(t, err, "a fork-and-exit daemon must start fine")
+	require.True(t, st.Running)
+	assert.Equal(t, h.PIDs(), []int{st.Process.PID})
+	assert.Contains(t, st.Process.Title, "sleep")
+}
+
+func TestStartCrashReportsStderr(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "exit-after", "50ms", "3", "--stderr=database is down")
+	e.addProgram("crash", h.CommandLine(), "success_seconds = 2")
+	m := e.manager()
+	start := time.Now()
+	_, err := m.Start(ctxT(t), "crash")
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, ErrExited), "%v", err)
+	assert.Equal(t, CodeProgramExited, CodeOf(err))
+	assert.Contains(t, err.Error(), "exited with status 3")
+	var le *LaunchError
+	require.True(t, errors.As(err, &le))
+	assert.Contains(t, strings.Join(le.Stderr, "\n"), "database is down")
+	assert.Less(t, time.Since(start), 1800*time.Millisecond, "a crash is reported when the tree is gone, not at the end of the window")
+
+	// A second crash: only the lines of this launch.
+	_, err = m.Start(ctxT(t), "crash")
+	require.True(t, errors.As(err, &le))
+	assert.Equal(t, 1, strings.Count(strings.Join(le.Stderr, "\n"), "database is down"))
+}
+
+func TestStartExecErrors(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.addProgram("typo", "/usr/bin/pythn3 app.py")
+	e.addProgram("nopath", "pythn3-nowhere app.py")
+	e.addProgram("shell", "exec pythn3-nowhere app.py", "useshell = true")
+	m := e.manager()
+	ctx := ctxT(t)
+
+	_, err := m.Start(ctx, "typo")
+	assert.Equal(t, CodeProgramFailedToLaunch, CodeOf(err))
+	assert.Contains(t, err.Error(), "no such file or directory: /usr/bin/pythn3")
+
+	_, err = m.Start(ctx, "nopath")
+	assert.Equal(t, CodeProgramFailedToLaunch, CodeOf(err))
+	assert.Contains(t, err.Error(), "pythn3-nowhere")
+
+	_, err = m.Start(ctx, "shell")
+	assert.Equal(t, CodeProgramFailedToLaunch, CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "127")
+}
+
+func TestStartNoMatch(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("odd", h.CommandLine(), "proctitle_re = ^never-matches-anything$")
+	m := e.manager()
+	_, err := m.Start(ctxT(t), "odd")
+	require.Error(t, err)
+	assert.Equal(t, CodeGeneralFailure, CodeOf(err))
+	assert.True(t, errors.Is(err, ErrNoMatch))
+	assert.Contains(t, err.Error(), h.Token, "the titles seen are listed")
+}
+
+func TestUnwritableDirectories(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.addProgram("nodir", "sleep 1")
+	e.programs[0] = strings.Replace(e.programs[0], "stdout = "+e.path("nodir.log"), "stdout = "+e.path("missing/nodir.log"), 1)
+	m := e.manager()
+	_, err := m.Start(ctxT(t), "nodir")
+	assert.Equal(t, CodeInsufficientPermissions, CodeOf(err))
+	assert.Contains(t, err.Error(), e.path("missing"))
+}
+
+func TestStalePidfiles(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine(), "scan_for_process = false")
+	m := e.manager()
+	ctx := ctxT(t)
+
+	// Garbage.
+	require.NoError(t, os.WriteFile(e.path("web.pid"), []byte("hello\n"), 0o600))
+	st, err := m.Status(ctx, "web")
+	require.NoError(t, err)
+	assert.False(t, st.Running)
+	assert.Contains(t, strings.Join(st.Warnings, "\n"), "does not hold a pid")
+	_, err = os.Stat(e.path("web.pid"))
+	assert.True(t, os.IsNotExist(err), "stale pidfile removed (autopid)")
+
+	// A dead pid.
+	require.NoError(t, os.WriteFile(e.path("web.pid"), []byte("999999999\n"), 0o600))
+	st, _ = m.Status(ctx, "web")
+	assert.Contains(t, strings.Join(st.Warnings, "\n"), "no such process")
+
+	// An unrelated process of ours: stale, never signalled by stop.
+	other := testproc.New(t, "sleep")
+	pid := other.Detach(t)
+	require.NoError(t, os.WriteFile(e.path("web.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o600))
+	st, err = m.Stop(ctx, "web")
+	require.NoError(t, err)
+	assert.Equal(t, "not running", st.Message)
+	assert.Contains(t, strings.Join(st.Warnings, "\n"), "does not match proctitle_re")
+	assert.True(t, pidAlive(pid), "an unrelated process is never signalled")
+}
+
+func TestStopIgnoringTerm(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "ignore-term")
+	e.addProgram("stubborn", h.CommandLine(), "term_to_kill_seconds = 0.3")
+	m := e.manager()
+	ctx := ctxT(t)
+	st, err := m.Start(ctx, "stubborn")
+	require.NoError(t, err)
+	pid := st.Process.PID
+	st, err = m.Stop(ctx, "stubborn")
+	require.NoError(t, err)
+	assert.Contains(t, st.Message, "SIGKILL")
+	assert.False(t, pidAlive(pid))
+}
+
+func TestConcurrentStartsStartOnce(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("once", h.CommandLine())
+	cfg := e.config()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, _ := NewManager(cfg, Options{})
+			_, errs[i] = m.Start(ctxT(t), "once")
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Len(t, h.PIDs(), 1, "exactly one process")
+}
+
+func TestStartAllParallelAndEnv(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	var hs []*testproc.Helper
+	for i := 0; i < 4; i++ {
+		h := testproc.New(t, "sleep")
+		hs = append(hs, h)
+		e.addProgram(fmt.Sprintf("p%d", i), h.CommandLine(), "[[Env]]", fmt.Sprintf("ONLY_P%d = yes", i))
+	}
+	e.addProgram("off", "sleep 1000", "enabled = false")
+	m := e.manager()
+	res := m.StartAll(ctxT(t), Parallel)
+	require.Len(t, res, 4, "disabled programs are skipped")
+	for i, r := range res {
+		require.NoError(t, r.Err)
+		assert.Equal(t, fmt.Sprintf("p%d", i), r.Program, "name order")
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", r.Status.Process.PID))
+		require.NoError(t, err)
+		for j := 0; j < 4; j++ {
+			has := strings.Contains(string(env), fmt.Sprintf("ONLY_P%d=yes", j))
+			assert.Equal(t, i == j, has, "environment of p%d must hold only its own [[Env]]", i)
+		}
+	}
+	all := m.StatusAll(ctxT(t))
+	require.Len(t, all, 5)
+	assert.Equal(t, CodeGeneralFailure, all[0].Code(), "off is not running")
+	assert.True(t, all[0].Status.Disabled)
+	for _, r := range m.StopAll(ctxT(t), Parallel) {
+		require.NoError(t, r.Err)
+	}
+	for _, h := range hs {
+		assert.Empty(t, h.PIDs())
+	}
+}
+
+func TestUndefinedAndDisabled(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.addProgram("webserver", "sleep 1000")
+	e.addProgram("off", "sleep 1000", "enabled = false")
+	m := e.manager()
+	_, err := m.Start(ctxT(t), "websrver")
+	assert.Equal(t, CodeProgramUndefined, CodeOf(err))
+	assert.Contains(t, err.Error(), `did you mean "webserver"`)
+	_, err = m.Start(ctxT(t), "off")
+	assert.Equal(t, CodeProgramDisabled, CodeOf(err))
+	r := m.Do(ctxT(t), "jump", "webserver", Sequential)
+	assert.Equal(t, CodeInvalidAction, r[0].Code())
+}
+
+func TestDefaultDispositionsWhenCallerIgnoresTerm(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("sig", h.CommandLine())
+	e.write()
+	// Run a launch from a process that ignores TERM and INT: the test
+	// binary acting as a tiny client (see TestHelperStartClient).
+	sh := exec.Command("/bin/sh", "-c", `trap "" TERM INT; exec "$0" -test.run='^TestHelperStartClient$'`, os.Args[0])
+	sh.Env = append(os.Environ(), "USRSVC_TEST_CLIENT="+e.cfgPath)
+	out, err := sh.CombinedOutput()
+	require.NoError(t, err, string(out))
+	pids := h.PIDs()
+	require.Len(t, pids, 1)
+	ign, err := strconv.ParseUint(procStatusField(t, pids[0], "SigIgn"), 16, 64)
+	require.NoError(t, err)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		assert.Zero(t, ign&(1<<(uint(sig)-1)), "signal %v ignored in the program", sig)
+	}
+}
+
+// TestHelperStartClient is run as a subprocess by tests that need a caller
+// with particular dispositions.
+func TestHelperStartClient(t *testing.T) {
+	path := os.Getenv("USRSVC_TEST_CLIENT")
+	if path == "" {
+		t.Skip("helper for other tests")
+	}
+	cfg, err := LoadConfig(path)
+	require.NoError(t, err)
+	m, err := NewManager(cfg, Options{})
+	require.NoError(t, err)
+	for _, r := range m.StartAll(ctxT(t), Sequential) {
+		require.NoError(t, r.Err)
+	}
+}
