@@ -10,6 +10,8 @@ import (
 const (
 	fieldState     = 3
 	fieldPPID      = 4
+	fieldPGID      = 5
+	fieldSID       = 6
 	fieldUTime     = 14
 	fieldSTime     = 15
 	fieldStartTime = 22
@@ -17,7 +19,7 @@ const (
 	fieldExitCode  = 52
 )
 
-// parseStat parses the content of /proc/PID/stat into p (PID, PPID, State,
+// parseStat parses the content of /proc/PID/stat into p (PID, PPID, PGID, SID, State,
 // Comm, UTime, STime, StartTicks, RSSPages, ExitCode). The comm may hold any
 // byte, ')' and spaces included: it runs from the first '(' to the LAST ')'.
 // Fields up to rss (24) are required; exit_code (52) is optional.
@@ -54,6 +56,10 @@ func parseStat(b []byte, p *Process) error {
 			p.State = tok[0]
 		case fieldPPID:
 			p.PPID, err = statInt(tok, field)
+		case fieldPGID:
+			p.PGID, err = statInt(tok, field)
+		case fieldSID:
+			p.SID, err = statInt(tok, field)
 		case fieldUTime:
 			p.UTime, err = statUint(tok, field)
 		case fieldSTime:

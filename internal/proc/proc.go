@@ -53,6 +53,8 @@ func (fs FS) path(pid int, file string) string {
 type Process struct {
 	// PID and PPID are the process id and its parent's.
 	PID, PPID int
+	// PGID and SID are the process group and session (fields 5 and 6).
+	PGID, SID int
 	// UID is the owner of the /proc/PID directory: the effective uid of the
 	// process (root for a non-dumpable process). It is the fast uid-first
 	// filter of [FS.Snapshot]; [FS.Status] reads the real uid.
