@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,8 +23,9 @@ import (
 // (and title) you expect: the pid may have been reused between your
 // snapshot and PidfdOpen.
 type Pidfd struct {
-	f  *os.File
-	fd int // the descriptor, kept so that Fd never calls f.Fd (which would make f blocking)
+	f      *os.File
+	fd     int // the descriptor, kept so that Fd never calls f.Fd (which would make f blocking)
+	closed atomic.Bool
 }
 
 // PidfdOpen opens a non-blocking pidfd on pid. Any error means "no pidfd
@@ -106,7 +108,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // [os.ErrClosed].
 func (p *Pidfd) Wait(ctx context.Context) error {
 	if err := p.f.SetReadDeadline(time.Time{}); err != nil {
-		return fmt.Errorf("pidfd: %w", err)
+		return fmt.Errorf("pidfd: %w", err) // os.ErrClosed when closed
 	}
 	rc, err := p.f.SyscallConn()
 	if err != nil {
@@ -125,6 +127,8 @@ func (p *Pidfd) Wait(ctx context.Context) error {
 		return &os.SyscallError{Syscall: "poll", Err: perr}
 	case err == nil:
 		return nil
+	case p.closed.Load():
+		return fmt.Errorf("pidfd: %w", os.ErrClosed)
 	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
 		if p.Exited() {
 			return nil
@@ -136,4 +140,7 @@ func (p *Pidfd) Wait(ctx context.Context) error {
 }
 
 // Close closes the descriptor.
-func (p *Pidfd) Close() error { return p.f.Close() }
+func (p *Pidfd) Close() error {
+	p.closed.Store(true)
+	return p.f.Close()
+}
