@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -34,10 +35,33 @@ var shellBuiltins = map[string]bool{
 	"ulimit": true, "umask": true, "set": true, "unset": true, "alias": true, "trap": true,
 }
 
+// shellParsers holds one reusable parser per dialect (a Parser is not safe
+// for concurrent use, so each LoadConfig has its own).
+type shellParsers struct {
+	posix, bash *syntax.Parser
+}
+
+// parse parses command in the POSIX or bash dialect.
+func (sp *shellParsers) parse(command string, bash bool) (*syntax.File, string) {
+	p := &sp.posix
+	lang := syntax.LangPOSIX
+	if bash {
+		p, lang = &sp.bash, syntax.LangBash
+	}
+	if *p == nil {
+		*p = syntax.NewParser(syntax.Variant(lang), syntax.KeepComments(true))
+	}
+	f, err := (*p).Parse(strings.NewReader(command), "")
+	if err != nil {
+		return nil, "command is not valid shell syntax: " + err.Error()
+	}
+	return f, ""
+}
+
 // commandArgs splits command (without useshell) into argv. It returns a
 // problem message, or "" with the args.
-func commandArgs(command, home string) ([]string, string) {
-	f, msg := parseShell(command, syntax.LangPOSIX)
+func (sp *shellParsers) commandArgs(command, home string) ([]string, string) {
+	f, msg := sp.parse(command, false)
 	if msg != "" {
 		return nil, msg
 	}
@@ -153,8 +177,8 @@ func nodeText(src string, n syntax.Node) string {
 // line. It returns a problem message when the line does not parse. When the
 // argv cannot be known statically, args is nil and why says so (the caller
 // then requires proctitle_re); a pipeline sets pipeline.
-func shellArgs(command, home string) (args []string, why string, pipeline bool, msg string) {
-	f, msg := parseShell(command, syntax.LangBash)
+func (sp *shellParsers) shellArgs(command, home string) (args []string, why string, pipeline bool, msg string) {
+	f, msg := sp.parse(command, true)
 	if msg != "" {
 		return nil, "", false, msg
 	}
@@ -198,16 +222,6 @@ func shellArgs(command, home string) (args []string, why string, pipeline bool, 
 		args = append(args, s)
 	}
 	return args, "", false, ""
-}
-
-// parseShell parses command in the given shell dialect.
-func parseShell(command string, lang syntax.LangVariant) (*syntax.File, string) {
-	f, err := syntax.NewParser(syntax.Variant(lang), syntax.KeepComments(true)).
-		Parse(strings.NewReader(command), "")
-	if err != nil {
-		return nil, "command is not valid shell syntax: " + err.Error()
-	}
-	return f, ""
 }
 
 // wordLiteral is the value of w after quote removal and tilde expansion,
@@ -280,5 +294,41 @@ func wordLiteral(w *syntax.Word, home string, shell bool) (string, bool) {
 // defaultProcTitleRE is SPEC §3's default proctitle_re for argv args: the
 // args joined by spaces, as the whole title or its tail after '/' or ' '.
 func defaultProcTitleRE(args []string) *regexp.Regexp {
-	return regexp.MustCompile(`(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`)
+	re, err := compileRE(`(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`)
+	if err != nil {
+		panic(err) // cannot happen: the argv is quoted
+	}
+	return re
+}
+
+// reCache remembers compiled proctitle regexps: compiling them is most of
+// the cost of a load, and a reread mostly compiles the same ones again.
+// A *regexp.Regexp is safe for concurrent use, so configs may share them.
+var reCache struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}
+
+// reCacheMax bounds reCache; it is emptied when full.
+const reCacheMax = 4096
+
+// compileRE is regexp.Compile through reCache.
+func compileRE(expr string) (*regexp.Regexp, error) {
+	reCache.Lock()
+	re := reCache.m[expr]
+	reCache.Unlock()
+	if re != nil {
+		return re, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	reCache.Lock()
+	if reCache.m == nil || len(reCache.m) >= reCacheMax {
+		reCache.m = map[string]*regexp.Regexp{}
+	}
+	reCache.m[expr] = re
+	reCache.Unlock()
+	return re, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,6 +25,14 @@ type loader struct {
 	homeErr  error
 	problems []Problem
 	rank     map[string]int // file → position in the load order, for sorting
+	sh       shellParsers
+	emails   map[keyPos][]*mail.Address // emailsVal's results
+}
+
+// keyPos is where a key is written.
+type keyPos struct {
+	file string
+	line int
 }
 
 // rawVal is one key as read: its value and where it was written.

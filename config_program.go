@@ -2,7 +2,6 @@ package usrsvc
 
 import (
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -14,6 +13,38 @@ func newProgramConfig(name, file string, line int) *ProgramConfig {
 		SuccessSeconds: 2 * time.Second, TermToKill: 8 * time.Second, InheritEnv: true,
 		Monitor: MonitorConfig{After: 30 * time.Second, Interval: 5 * time.Second},
 	}
+}
+
+// programBools are the boolean program keys and their fields.
+var programBools = []struct {
+	key   string
+	field func(*ProgramConfig) *bool
+}{
+	{"useshell", func(p *ProgramConfig) *bool { return &p.UseShell }},
+	{"enabled", func(p *ProgramConfig) *bool { return &p.Enabled }},
+	{"autopid", func(p *ProgramConfig) *bool { return &p.AutoPid }},
+	{"scan_for_process", func(p *ProgramConfig) *bool { return &p.ScanForProcess }},
+	{"autostart", func(p *ProgramConfig) *bool { return &p.Autostart }},
+	{"autorestart", func(p *ProgramConfig) *bool { return &p.Autorestart }},
+	{"inherit_env", func(p *ProgramConfig) *bool { return &p.InheritEnv }},
+}
+
+// durationKey is a key holding seconds, > 0 when positive, else ≥ 0.
+type durationKey struct {
+	key      string
+	positive bool
+	field    func(*ProgramConfig) *time.Duration
+}
+
+var programDurations = []durationKey{
+	{"restart_delay", false, func(p *ProgramConfig) *time.Duration { return &p.RestartDelay }},
+	{"success_seconds", true, func(p *ProgramConfig) *time.Duration { return &p.SuccessSeconds }},
+	{"term_to_kill_seconds", false, func(p *ProgramConfig) *time.Duration { return &p.TermToKill }},
+}
+
+var monitorDurations = []durationKey{
+	{"monitor_after", false, func(p *ProgramConfig) *time.Duration { return &p.Monitor.After }},
+	{"monitor_interval", true, func(p *ProgramConfig) *time.Duration { return &p.Monitor.Interval }},
 }
 
 // resolveProgram types and checks the keys of s, taking the ones it does not
@@ -53,12 +84,10 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 		}
 	}
 
-	for key, dst := range map[string]*bool{"useshell": &p.UseShell, "enabled": &p.Enabled, "autopid": &p.AutoPid,
-		"scan_for_process": &p.ScanForProcess, "autostart": &p.Autostart, "autorestart": &p.Autorestart,
-		"inherit_env": &p.InheritEnv} {
-		if r, ok := get(key); ok {
+	for _, b := range programBools {
+		if r, ok := get(b.key); ok {
 			if v, ok := l.boolVal(r); ok {
-				*dst = v
+				*b.field(p) = v
 			}
 		}
 	}
@@ -67,14 +96,10 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 			p.MaxRestarts = int(n)
 		}
 	}
-	for key, d := range map[string]struct {
-		dst      *time.Duration
-		positive bool
-	}{"restart_delay": {&p.RestartDelay, false}, "success_seconds": {&p.SuccessSeconds, true},
-		"term_to_kill_seconds": {&p.TermToKill, false}} {
-		if r, ok := get(key); ok {
+	for _, d := range programDurations {
+		if r, ok := get(d.key); ok {
 			if v, ok := l.secondsVal(r, d.positive); ok {
-				*d.dst = v
+				*d.field(p) = v
 			}
 		}
 	}
@@ -124,7 +149,7 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 		p.ProcTitleExplicit = true
 		if r.value == "" {
 			l.addAt(r, "proctitle_re is empty; remove the key to use the default (built from the command) or set a regexp")
-		} else if re, err := regexp.Compile(r.value); err != nil {
+		} else if re, err := compileRE(r.value); err != nil {
 			l.addAt(r, "proctitle_re does not compile: %v (Go RE2 syntax: no lookaround or backreferences)", err)
 		} else {
 			p.ProcTitleRE = re
@@ -146,13 +171,10 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 // resolveMonitor reads the [[Monitor]] keys.
 func (l *loader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal, bool), header string) {
 	m := &p.Monitor
-	for key, d := range map[string]struct {
-		dst      *time.Duration
-		positive bool
-	}{"monitor_after": {&m.After, false}, "monitor_interval": {&m.Interval, true}} {
-		if r, ok := get(key); ok {
+	for _, d := range monitorDurations {
+		if r, ok := get(d.key); ok {
 			if v, ok := l.secondsVal(r, d.positive); ok {
-				*d.dst = v
+				*d.field(p) = v
 			}
 		}
 	}
@@ -179,14 +201,14 @@ func (l *loader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal, bool
 // resolveCommand sets p.Args and the default proctitle_re from command r.
 func (l *loader) resolveCommand(p *ProgramConfig, r rawVal) {
 	if !p.UseShell {
-		args, msg := commandArgs(r.value, l.home)
+		args, msg := l.sh.commandArgs(r.value, l.home)
 		if msg != "" {
 			l.addAt(r, "%s", msg)
 			return
 		}
 		p.Args = args
 	} else {
-		args, why, pipeline, msg := shellArgs(r.value, l.home)
+		args, why, pipeline, msg := l.sh.shellArgs(r.value, l.home)
 		switch {
 		case msg != "":
 			l.addAt(r, "%s", msg)

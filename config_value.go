@@ -135,6 +135,10 @@ func (l *loader) emailsVal(r rawVal) ([]*mail.Address, bool) {
 	if r.invalid {
 		return nil, false
 	}
+	// A DefaultSettings value is read once, not once per program using it.
+	if a, ok := l.emails[keyPos{r.file, r.line}]; ok {
+		return a, true
+	}
 	if strings.ContainsAny(r.value, "\r\n") {
 		l.addAt(r, "%s contains a line break; list addresses separated by commas on one line", r.key)
 		return nil, false
@@ -159,6 +163,12 @@ func (l *loader) emailsVal(r rawVal) ([]*mail.Address, bool) {
 			continue
 		}
 		addrs = append(addrs, a)
+	}
+	if ok {
+		if l.emails == nil {
+			l.emails = map[keyPos][]*mail.Address{}
+		}
+		l.emails[keyPos{r.file, r.line}] = addrs
 	}
 	return addrs, ok
 }
