@@ -1,9 +1,17 @@
 package usrsvc
 
 import (
+	"errors"
 	"net/mail"
+	"os"
+	"os/user"
+	"path/filepath"
 	"regexp"
+	"sort"
+	"strings"
 	"time"
+
+	"github.com/usrsvc/usrsvc/internal/configobj"
 )
 
 // Config is a loaded and validated configuration: the [Main] section and
@@ -27,7 +35,7 @@ type MainConfig struct {
 	ConfigDir    string // absolute; "" when not set
 	StateDir     string // absolute; default ~/.local/state/usrsvc
 	DaemonStdout string // usrsvcd_stdout, absolute; "" = default (a log file in StateDir when detached)
-	DaemonStderr string // usrsvcd_stderr, absolute, or "stdout"; "" = same as stdout
+	DaemonStderr string // usrsvcd_stderr, absolute; "" = same as stdout (also when set to "stdout")
 	SendmailPath string // "" = auto (/usr/sbin/sendmail, /usr/bin/sendmail, then $PATH)
 	LogFormat    string // "text" or "json"
 	Line         int    // line of the [Main] header
@@ -40,11 +48,17 @@ type ProgramConfig struct {
 	File string // file that defines the section
 	Line int    // line of the [Program:NAME] header
 
-	Command  string   // the command line as written
-	Args     []string // argv: Command split like a POSIX shell (without useshell), or the last simple command's argv (useshell)
+	Command string // the command line as written
+	// Args is the argv: Command split like a POSIX shell (without useshell),
+	// or the argv of the last simple command of the line (useshell), used
+	// for the default proctitle_re. With useshell it is nil when that argv
+	// is only known when the shell runs (proctitle_re is then required).
+	Args     []string
 	UseShell bool
 
-	Pidfile string // absolute
+	// Pidfile is absolute. A relative pidfile in the config is relative to
+	// the home directory, the programs' working directory ([HomeDir]).
+	Pidfile string
 	Stdout  string // absolute
 	Stderr  string // absolute; equal to Stdout when stderr = stdout (the default)
 
@@ -84,4 +98,236 @@ type MonitorConfig struct {
 	ActivityFile      string        // absolute; "" disables
 	ActivityFileLimit time.Duration // required when ActivityFile is set
 	RSSLimitKB        int64         // rss_limit in kB of private memory; 0 disables
+}
+
+// DefaultConfigPath is the main config file used when none is given:
+// $USRSVC_CONFIG if set, else $HOME/usrsvc.cfg ([HomeDir] when $HOME is
+// unset).
+func DefaultConfigPath() string {
+	if p := os.Getenv("USRSVC_CONFIG"); p != "" {
+		return p
+	}
+	home := os.Getenv("HOME")
+	if home == "" {
+		home, _ = HomeDir()
+	}
+	return filepath.Join(home, "usrsvc.cfg")
+}
+
+// HomeDir is the current user's home directory: the passwd entry's
+// (os/user.Current), falling back to $HOME. It is what "~" means in the
+// config, the default state directory's base, and the programs' working
+// directory, so that usrsvc and usrsvcd agree whatever their environment.
+func HomeDir() (string, error) {
+	if u, err := user.Current(); err == nil && filepath.IsAbs(u.HomeDir) {
+		return u.HomeDir, nil
+	}
+	if h := os.Getenv("HOME"); filepath.IsAbs(h) {
+		return h, nil
+	}
+	return "", errors.New("no home directory: the current user has no passwd entry and $HOME is not an absolute path")
+}
+
+// Program returns the program named name (names are case-sensitive), or nil.
+func (c *Config) Program(name string) *ProgramConfig {
+	i := sort.Search(len(c.Programs), func(i int) bool { return c.Programs[i].Name >= name })
+	if i < len(c.Programs) && c.Programs[i].Name == name {
+		return c.Programs[i]
+	}
+	return nil
+}
+
+// Names returns the program names, sorted.
+func (c *Config) Names() []string {
+	names := make([]string, len(c.Programs))
+	for i, p := range c.Programs {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// LoadConfig reads, checks and resolves the configuration whose main file
+// is path ("" means [DefaultConfigPath]), with every file of its config_dir.
+// When anything is wrong it returns a nil Config and a *ConfigError listing
+// every problem found, each with its file and line (SPEC §2); a bad input
+// never panics.
+//
+// Rules beyond the syntax (package internal/configobj):
+//   - Section keywords (Main, Program, DefaultSettings, Env, Monitor,
+//     Monitoring) and keys are matched case-insensitively; program and
+//     DefaultSettings names, and [[Env]] keys, are case-sensitive.
+//   - [Main] exists only in the main file, and exactly once there.
+//   - config_dir, when relative, is relative to the main file's directory;
+//     its *.cfg files are loaded by name, skipping dotfiles (and the main
+//     file, should config_dir contain it). A missing config_dir is an error.
+//   - "~" and "~/…" in paths are the home directory ([HomeDir]). stdout,
+//     stderr, activityfile, state_dir, usrsvcd_stdout, usrsvcd_stderr,
+//     sendmail_path and [Main] pidfile must be absolute; a program's
+//     pidfile may be relative: it is then relative to the home directory,
+//     the programs' working directory, as it was for the original.
+//   - A program with defaults = NAME takes every key it does not set from
+//     [DefaultSettings:NAME]; [[Env]] and [[Monitor]] merge key by key.
+//   - The main file, config_dir and its files must not be writable by group
+//     or others, nor owned by another user than the current one or root
+//     (SPEC §8).
+func LoadConfig(path string) (*Config, error) {
+	if path == "" {
+		path = DefaultConfigPath()
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	l := &loader{rank: map[string]int{}}
+	l.home, l.homeErr = HomeDir()
+	cfg := &Config{Path: path}
+
+	mainFile := l.readFile(path, true)
+	if mainFile == nil {
+		return nil, l.err()
+	}
+	cfg.Files = []string{path}
+	files := []*configobj.File{mainFile}
+	if dir, r, ok := l.resolveMain(cfg, mainFile); ok && dir != "" {
+		for _, p := range l.configDirFiles(dir, r, path) {
+			if f := l.readFile(p, false); f != nil {
+				cfg.Files = append(cfg.Files, p)
+				files = append(files, f)
+			}
+		}
+	}
+
+	// Every Program and DefaultSettings section, in load order.
+	var progs []*sectionRef
+	defaults := map[string]*sectionRef{}
+	var dsNames []string
+	for _, f := range files {
+		for _, sec := range f.Sections {
+			kw, name, hasName := splitSectionName(sec.Name)
+			switch kw {
+			case kwMain:
+				if f != mainFile {
+					l.add(f.Name, sec.Line, "[Main] is only allowed in the main config file %s; move its keys there", path)
+				}
+			case kwProgram, kwDefaultSettings:
+				kind := "Program"
+				if kw == kwDefaultSettings {
+					kind = "DefaultSettings"
+				}
+				if !l.checkName(f.Name, sec, kind, name, hasName) {
+					continue
+				}
+				s := l.collectSection(f.Name, sec, kind, name)
+				if kind == "Program" {
+					progs = append(progs, s)
+				} else if first, dup := defaults[name]; dup {
+					l.add(f.Name, sec.Line, "duplicate [DefaultSettings:%s]: first defined at %s:%d; rename or merge them",
+						name, first.file, first.line)
+				} else {
+					defaults[name] = s
+					dsNames = append(dsNames, name)
+				}
+			default:
+				l.add(f.Name, sec.Line, "unknown section [%s]: sections are [Main], [Program:NAME] and "+
+					"[DefaultSettings:NAME]%s", sec.Name,
+					didYouMean(strings.TrimSpace(strings.SplitN(sec.Name, ":", 2)[0]), []string{"Main", "Program", "DefaultSettings"}))
+			}
+		}
+	}
+
+	for _, name := range dsNames {
+		l.resolveProgram(defaults[name], nil, false)
+	}
+	byName := map[string]*ProgramConfig{}
+	for _, s := range progs {
+		var ds *sectionRef
+		if r, ok := s.keys["defaults"]; ok && !r.invalid && strings.TrimSpace(r.value) != "" {
+			n := strings.TrimSpace(r.value)
+			if ds = defaults[n]; ds == nil {
+				l.addAt(r, "defaults = %s names no [DefaultSettings:%s] section%s", n, n, didYouMean(n, dsNames))
+			}
+		}
+		p := l.resolveProgram(s, ds, true)
+		if first, dup := byName[p.Name]; dup {
+			l.add(p.File, p.Line, "duplicate program [Program:%s]: first defined at %s:%d; program names must be unique "+
+				"across all config files", p.Name, first.File, first.Line)
+			continue
+		}
+		byName[p.Name] = p
+		cfg.Programs = append(cfg.Programs, p)
+	}
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	sort.Slice(cfg.Programs, func(i, j int) bool { return cfg.Programs[i].Name < cfg.Programs[j].Name })
+	return cfg, nil
+}
+
+// resolveMain reads the main file's [Main] section into cfg.Main. It
+// returns config_dir (absolute, "" when unset) and its key; ok is false when
+// config_dir is set but unusable.
+func (l *loader) resolveMain(cfg *Config, f *configobj.File) (string, rawVal, bool) {
+	var main *configobj.Section
+	for _, sec := range f.Sections {
+		if kw, _, hasName := splitSectionName(sec.Name); kw != kwMain {
+			continue
+		} else if hasName {
+			l.add(f.Name, sec.Line, "[%s]: the [Main] section takes no name", sec.Name)
+		}
+		if main != nil {
+			l.add(f.Name, sec.Line, "duplicate [Main] section (first at line %d); merge them", main.Line)
+			continue
+		}
+		main = sec
+	}
+	m := &cfg.Main
+	m.LogFormat = "text"
+	if main == nil {
+		l.add(f.Name, 0, "no [Main] section: add one with at least pidfile = PATH (usrsvcd's own pidfile)")
+		return "", rawVal{}, false
+	}
+	m.Line = main.Line
+	for _, sub := range main.Subs {
+		l.add(f.Name, sub.Line, "[Main] has no subsections; remove [[%s]]", sub.Name)
+	}
+	keys := map[string]rawVal{}
+	l.collectKeys(f.Name, main, keys, "[Main]", mainKeys, nil, programKeys, "a [Program:NAME] section")
+	baseDir := filepath.Dir(cfg.Path)
+
+	if r, ok := keys["pidfile"]; !ok || (!r.invalid && strings.TrimSpace(r.value) == "") {
+		l.add(f.Name, main.Line, "[Main] is missing the required key pidfile: add pidfile = PATH (usrsvcd's own pidfile, absolute)")
+	} else {
+		m.Pidfile, _ = l.pathVal(r, pathAbs, "")
+	}
+	if r, ok := keys["state_dir"]; ok && strings.TrimSpace(r.value) != "" {
+		m.StateDir, _ = l.pathVal(r, pathAbs, "")
+	} else if l.home != "" {
+		m.StateDir = filepath.Join(l.home, ".local", "state", "usrsvc")
+	} else {
+		l.add(f.Name, main.Line, "cannot place the default state_dir (%v): set state_dir = ABSOLUTE PATH", l.homeErr)
+	}
+	if r, ok := keys["usrsvcd_stdout"]; ok {
+		m.DaemonStdout, _ = l.pathVal(r, pathAbs, "")
+	}
+	if r, ok := keys["usrsvcd_stderr"]; ok && strings.TrimSpace(r.value) != "stdout" {
+		m.DaemonStderr, _ = l.pathVal(r, pathAbs, "")
+	}
+	if r, ok := keys["sendmail_path"]; ok && !strings.EqualFold(strings.TrimSpace(r.value), "auto") {
+		m.SendmailPath, _ = l.pathVal(r, pathAbs, "")
+	}
+	if r, ok := keys["log_format"]; ok && !r.invalid {
+		switch v := strings.ToLower(strings.TrimSpace(r.value)); v {
+		case "text", "json":
+			m.LogFormat = v
+		case "":
+		default:
+			l.addAt(r, "log_format = %q is not a log format; use text or json", r.value)
+		}
+	}
+	r, ok := keys["config_dir"]
+	if !ok || strings.TrimSpace(r.value) == "" {
+		return "", r, true
+	}
+	dir, ok := l.pathVal(r, pathRelDir, baseDir)
+	m.ConfigDir = dir
+	return dir, r, ok
 }

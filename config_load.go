@@ -1,0 +1,342 @@
+package usrsvc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/usrsvc/usrsvc/internal/configobj"
+)
+
+// maxConfigFileSize bounds what is read from one config file.
+const maxConfigFileSize = 4 << 20
+
+// loader accumulates the problems of one LoadConfig call.
+type loader struct {
+	home     string // HomeDir(), "" when unknown
+	homeErr  error
+	problems []Problem
+	rank     map[string]int // file → position in the load order, for sorting
+	sh       shellParsers
+	emails   map[keyPos][]*mail.Address // emailsVal's results
+}
+
+// keyPos is where a key is written.
+type keyPos struct {
+	file string
+	line int
+}
+
+// rawVal is one key as read: its value and where it was written.
+type rawVal struct {
+	key     string // as written
+	value   string
+	file    string
+	line    int
+	invalid bool // the parser already reported its value
+}
+
+// add records a problem. Line 0 means the whole file.
+func (l *loader) add(file string, line int, format string, args ...any) {
+	l.problems = append(l.problems, Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// addAt records a problem about key r.
+func (l *loader) addAt(r rawVal, format string, args ...any) {
+	l.add(r.file, r.line, format, args...)
+}
+
+func (l *loader) fileRank(file string) int {
+	if r, ok := l.rank[file]; ok {
+		return r
+	}
+	l.rank[file] = len(l.rank)
+	return l.rank[file]
+}
+
+// err returns the problems, deduplicated and sorted by file (in load order:
+// the main file first, then config_dir and its files by name) then line, as
+// a *ConfigError; or nil when there is none.
+func (l *loader) err() error {
+	if len(l.problems) == 0 {
+		return nil
+	}
+	seen := map[Problem]bool{}
+	var ps []Problem
+	for _, p := range l.problems {
+		if !seen[p] {
+			seen[p] = true
+			ps = append(ps, p)
+		}
+	}
+	for _, p := range ps {
+		l.fileRank(p.File)
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		ri, rj := l.rank[ps[i].File], l.rank[ps[j].File]
+		if ri != rj {
+			return ri < rj
+		}
+		return ps[i].Line < ps[j].Line
+	})
+	return &ConfigError{Problems: ps}
+}
+
+// readFile reads and parses a config file, after checking its owner and
+// mode (SPEC §8). It returns nil when the file cannot be read.
+func (l *loader) readFile(path string, isMain bool) *configobj.File {
+	l.fileRank(path)
+	f, err := os.Open(path)
+	if err != nil {
+		switch {
+		case isMain && errors.Is(err, fs.ErrNotExist):
+			l.add(path, 0, "config file not found: create it (see the configuration reference in the README), "+
+				"or point --config or USRSVC_CONFIG at another file")
+		case errors.Is(err, fs.ErrNotExist):
+			l.add(path, 0, "config file vanished while loading; run the command again")
+		default:
+			l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
+		}
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
+		return nil
+	}
+	if !fi.Mode().IsRegular() {
+		l.add(path, 0, "not a regular file (%s); a config file must be a plain file", fi.Mode().Type())
+		return nil
+	}
+	l.checkSafe(path, fi, "config file")
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileSize+1))
+	if err != nil {
+		l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
+		return nil
+	}
+	if len(data) > maxConfigFileSize {
+		l.add(path, 0, "config file is larger than %d MiB; is it the right file?", maxConfigFileSize>>20)
+		return nil
+	}
+	cf, err := configobj.Parse(path, data)
+	var list configobj.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			l.add(path, e.Line, "%s", e.Msg)
+		}
+	}
+	return cf
+}
+
+// checkSafe refuses a config file or directory that other users could
+// change (SPEC §8, like sshd's StrictModes): writable by group or others, or
+// owned by someone who is neither the current user nor root.
+func (l *loader) checkSafe(path string, fi fs.FileInfo, what string) {
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		l.add(path, 0, "%s is writable by group or others (mode %04o), so another user could make usrsvc run "+
+			"their commands; refused: run chmod go-w %s", what, perm, path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if uid := int(st.Uid); uid != 0 && uid != os.Getuid() {
+			l.add(path, 0, "%s is owned by uid %d, neither you (uid %d) nor root, so it could run their commands as you; "+
+				"refused: chown it to yourself", what, uid, os.Getuid())
+		}
+	}
+}
+
+// unwrapPathErr drops the path from an *fs.PathError: messages already
+// start with it.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
+// configDirFiles lists the *.cfg files of dir (sorted by name, dotfiles
+// skipped, the main file itself skipped), after checking dir. r is the
+// config_dir key, for problems.
+func (l *loader) configDirFiles(dir string, r rawVal, mainPath string) []string {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.addAt(r, "config_dir %s does not exist: create it (mkdir -p %s) or remove config_dir", dir, dir)
+		return nil
+	case err != nil:
+		l.addAt(r, "config_dir %s cannot be read: %v", dir, unwrapPathErr(err))
+		return nil
+	case !fi.IsDir():
+		l.addAt(r, "config_dir %s is not a directory", dir)
+		return nil
+	}
+	l.fileRank(dir)
+	l.checkSafe(dir, fi, "config_dir")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		l.addAt(r, "config_dir %s cannot be read: %v", dir, unwrapPathErr(err))
+		return nil
+	}
+	mainFi, _ := os.Stat(mainPath)
+	var files []string
+	for _, e := range entries { // os.ReadDir sorts by name
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".cfg") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && mainFi != nil && os.SameFile(fi, mainFi) {
+			continue // config_dir holds the main file itself
+		}
+		files = append(files, p)
+	}
+	return files
+}
+
+// Section keywords, matched case-insensitively.
+const (
+	kwMain            = "main"
+	kwProgram         = "program"
+	kwDefaultSettings = "defaultsettings"
+	kwEnv             = "env"
+	kwMonitor         = "monitor"
+	kwMonitoring      = "monitoring"
+)
+
+var (
+	mainKeys = []string{"pidfile", "config_dir", "state_dir", "usrsvcd_stdout", "usrsvcd_stderr",
+		"sendmail_path", "log_format"}
+	programKeys = []string{"command", "useshell", "pidfile", "stdout", "stderr", "enabled", "autopid",
+		"scan_for_process", "proctitle_re", "autostart", "autorestart", "maxrestarts", "restart_delay",
+		"success_seconds", "term_to_kill_seconds", "inherit_env", "defaults", "email_alerts"}
+	programKeyAliases = map[string]string{"max_restarts": "maxrestarts"}
+	monitorKeys       = []string{"monitor_after", "activityfile", "activityfile_limit", "rss_limit", "monitor_interval"}
+
+	programNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// collectKeys reads sec's keys into dst by canonical (lower-case, alias
+// resolved) name, reporting unknown keys and keys written twice under two
+// spellings. where names the section for messages; elsewhere/elsewhereName
+// are the keys of the other level (program vs [[Monitor]]) for a better hint.
+func (l *loader) collectKeys(file string, sec *configobj.Section, dst map[string]rawVal, where string,
+	known []string, aliases map[string]string, elsewhere []string, elsewhereName string) {
+	for _, k := range sec.Keys {
+		c := strings.ToLower(k.Name)
+		if a, ok := aliases[c]; ok {
+			c = a
+		}
+		r := rawVal{key: k.Name, value: k.Value, file: file, line: k.Line, invalid: k.Invalid}
+		if !contains(known, c) {
+			if contains(elsewhere, c) {
+				l.addAt(r, "key %s does not belong in %s; move it to %s", k.Name, where, elsewhereName)
+			} else {
+				l.addAt(r, "unknown key %s in %s%s", k.Name, where, didYouMean(k.Name, known))
+			}
+			continue
+		}
+		if prev, dup := dst[c]; dup {
+			l.addAt(r, "%s and %s (line %d) are the same key; keep only one", k.Name, prev.key, prev.line)
+			continue
+		}
+		dst[c] = r
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sectionRef is a [Program:NAME] or [DefaultSettings:NAME] section, with
+// its keys collected.
+type sectionRef struct {
+	kind    string // "Program" or "DefaultSettings"
+	name    string
+	file    string
+	line    int
+	keys    map[string]rawVal
+	env     []rawVal // key = variable name, in file order
+	monitor map[string]rawVal
+}
+
+// collectSection reads a Program or DefaultSettings section.
+func (l *loader) collectSection(file string, sec *configobj.Section, kind, name string) *sectionRef {
+	s := &sectionRef{kind: kind, name: name, file: file, line: sec.Line,
+		keys: map[string]rawVal{}, monitor: map[string]rawVal{}}
+	where := "[" + sec.Name + "]"
+	l.collectKeys(file, sec, s.keys, where, programKeys, programKeyAliases, monitorKeys, "a [[Monitor]] subsection")
+	if r, ok := s.keys["defaults"]; ok && kind == "DefaultSettings" {
+		l.addAt(r, "defaults cannot be used in a [DefaultSettings:...] section (they do not chain); "+
+			"set the keys here directly")
+		delete(s.keys, "defaults")
+	}
+	seen := map[string]*configobj.Section{}
+	for _, sub := range sec.Subs {
+		kw := strings.ToLower(sub.Name)
+		if kw == kwMonitoring {
+			kw = kwMonitor
+		}
+		if kw != kwEnv && kw != kwMonitor {
+			l.add(file, sub.Line, "unknown subsection [[%s]] in %s: only [[Env]] and [[Monitor]] exist%s",
+				sub.Name, where, didYouMean(sub.Name, []string{"Env", "Monitor", "Monitoring"}))
+			continue
+		}
+		if prev, dup := seen[kw]; dup {
+			l.add(file, sub.Line, "[[%s]] repeats [[%s]] (line %d) in %s; merge them", sub.Name, prev.Name, prev.Line, where)
+			continue
+		}
+		seen[kw] = sub
+		if kw == kwMonitor {
+			l.collectKeys(file, sub, s.monitor, "[["+sub.Name+"]] of "+where, monitorKeys, nil,
+				programKeys, "the "+where+" section itself (above its subsections)")
+			continue
+		}
+		for _, k := range sub.Keys {
+			r := rawVal{key: k.Name, value: k.Value, file: file, line: k.Line, invalid: k.Invalid}
+			if !envNameRE.MatchString(k.Name) {
+				l.addAt(r, "[[Env]] key %q is not a valid environment variable name "+
+					"(letters, digits and _, not starting with a digit)", k.Name)
+				continue
+			}
+			s.env = append(s.env, r)
+		}
+	}
+	return s
+}
+
+// splitSectionName splits "Program:web" into its keyword (lower-cased) and
+// name (trimmed), reporting whether a ':' was present.
+func splitSectionName(s string) (kw, name string, hasName bool) {
+	kw, name, hasName = strings.Cut(s, ":")
+	return strings.ToLower(strings.TrimSpace(kw)), strings.TrimSpace(name), hasName
+}
+
+// checkName validates a Program or DefaultSettings name.
+func (l *loader) checkName(file string, sec *configobj.Section, kind, name string, hasName bool) bool {
+	switch {
+	case !hasName || name == "":
+		l.add(file, sec.Line, "[%s] needs a name: [%s:NAME]", sec.Name, kind)
+	case !programNameRE.MatchString(name):
+		l.add(file, sec.Line, "%s name %q may only hold letters, digits, '_', '.' and '-'", kind, name)
+	case kind == "Program" && strings.EqualFold(name, "all"):
+		l.add(file, sec.Line, "a program cannot be named %q: \"all\" means every program on the command line; rename it", name)
+	default:
+		return true
+	}
+	return false
+}

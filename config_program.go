@@ -1,0 +1,230 @@
+package usrsvc
+
+import (
+	"fmt"
+	"time"
+)
+
+// newProgramConfig returns a ProgramConfig holding every documented default.
+func newProgramConfig(name, file string, line int) *ProgramConfig {
+	return &ProgramConfig{
+		Name: name, File: file, Line: line,
+		Enabled: true, AutoPid: true, ScanForProcess: true, Autostart: true, Autorestart: true,
+		SuccessSeconds: 2 * time.Second, TermToKill: 8 * time.Second, InheritEnv: true,
+		Monitor: MonitorConfig{After: 30 * time.Second, Interval: 5 * time.Second},
+	}
+}
+
+// programBools are the boolean program keys and their fields.
+var programBools = []struct {
+	key   string
+	field func(*ProgramConfig) *bool
+}{
+	{"useshell", func(p *ProgramConfig) *bool { return &p.UseShell }},
+	{"enabled", func(p *ProgramConfig) *bool { return &p.Enabled }},
+	{"autopid", func(p *ProgramConfig) *bool { return &p.AutoPid }},
+	{"scan_for_process", func(p *ProgramConfig) *bool { return &p.ScanForProcess }},
+	{"autostart", func(p *ProgramConfig) *bool { return &p.Autostart }},
+	{"autorestart", func(p *ProgramConfig) *bool { return &p.Autorestart }},
+	{"inherit_env", func(p *ProgramConfig) *bool { return &p.InheritEnv }},
+}
+
+// durationKey is a key holding seconds, > 0 when positive, else ≥ 0.
+type durationKey struct {
+	key      string
+	positive bool
+	field    func(*ProgramConfig) *time.Duration
+}
+
+var programDurations = []durationKey{
+	{"restart_delay", false, func(p *ProgramConfig) *time.Duration { return &p.RestartDelay }},
+	{"success_seconds", true, func(p *ProgramConfig) *time.Duration { return &p.SuccessSeconds }},
+	{"term_to_kill_seconds", false, func(p *ProgramConfig) *time.Duration { return &p.TermToKill }},
+}
+
+var monitorDurations = []durationKey{
+	{"monitor_after", false, func(p *ProgramConfig) *time.Duration { return &p.Monitor.After }},
+	{"monitor_interval", true, func(p *ProgramConfig) *time.Duration { return &p.Monitor.Interval }},
+}
+
+// resolveProgram types and checks the keys of s, taking the ones it does not
+// set from ds (its DefaultSettings, or nil). With program false, s is a
+// DefaultSettings section checked on its own: its values are typed, but
+// nothing is required and the command is not interpreted (that happens in
+// each program using it, where useshell and proctitle_re are known).
+func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig {
+	p := newProgramConfig(s.name, s.file, s.line)
+	if ds != nil {
+		p.Defaults = ds.name
+	}
+	get := func(key string) (rawVal, bool) {
+		if r, ok := s.keys[key]; ok {
+			return r, true
+		}
+		if ds != nil {
+			r, ok := ds.keys[key]
+			return r, ok
+		}
+		return rawVal{}, false
+	}
+	getMon := func(key string) (rawVal, bool) {
+		if r, ok := s.monitor[key]; ok {
+			return r, true
+		}
+		if ds != nil {
+			r, ok := ds.monitor[key]
+			return r, ok
+		}
+		return rawVal{}, false
+	}
+	header := fmt.Sprintf("[%s:%s]", s.kind, s.name)
+	missing := func(key, what string) {
+		if program {
+			l.add(s.file, s.line, "%s is missing the required key %s: add %s = %s", header, key, key, what)
+		}
+	}
+
+	for _, b := range programBools {
+		if r, ok := get(b.key); ok {
+			if v, ok := l.boolVal(r); ok {
+				*b.field(p) = v
+			}
+		}
+	}
+	if r, ok := get("maxrestarts"); ok {
+		if n, ok := l.intVal(r, "a count ≥ 0 (0 = unlimited)"); ok {
+			p.MaxRestarts = int(n)
+		}
+	}
+	for _, d := range programDurations {
+		if r, ok := get(d.key); ok {
+			if v, ok := l.secondsVal(r, d.positive); ok {
+				*d.field(p) = v
+			}
+		}
+	}
+
+	// Files.
+	if r, ok := get("pidfile"); !ok || (!r.invalid && r.value == "") {
+		missing("pidfile", "PATH (the program's pidfile; a relative path is relative to your home directory)")
+	} else {
+		p.Pidfile, _ = l.pathVal(r, pathRelHome, "")
+	}
+	stdoutR, ok := get("stdout")
+	if !ok || (!stdoutR.invalid && stdoutR.value == "") {
+		missing("stdout", "ABSOLUTE_PATH (the file that receives the program's output)")
+	} else {
+		p.Stdout, _ = l.pathVal(stdoutR, pathAbs, "")
+	}
+	p.Stderr = p.Stdout
+	if r, ok := get("stderr"); ok && r.value != "stdout" {
+		if v, ok := l.pathVal(r, pathAbs, ""); ok && v != "" {
+			p.Stderr = v
+		}
+	}
+
+	if r, ok := get("email_alerts"); ok {
+		p.EmailAlerts, _ = l.emailsVal(r)
+	}
+
+	// Environment: the defaults' entries first, overridden key-wise.
+	idx := map[string]int{}
+	var envs []rawVal
+	if ds != nil {
+		envs = append(envs, ds.env...)
+	}
+	for _, e := range append(envs, s.env...) {
+		if i, ok := idx[e.key]; ok {
+			p.Env[i].Value = e.value
+			continue
+		}
+		idx[e.key] = len(p.Env)
+		p.Env = append(p.Env, EnvVar{Key: e.key, Value: e.value})
+	}
+
+	l.resolveMonitor(p, getMon, header)
+
+	// proctitle_re, then the command (which needs to know whether it is set).
+	if r, ok := get("proctitle_re"); ok && !r.invalid {
+		p.ProcTitleExplicit = true
+		if r.value == "" {
+			l.addAt(r, "proctitle_re is empty; remove the key to use the default (built from the command) or set a regexp")
+		} else if re, err := compileRE(r.value); err != nil {
+			l.addAt(r, "proctitle_re does not compile: %v (Go RE2 syntax: no lookaround or backreferences)", err)
+		} else {
+			p.ProcTitleRE = re
+		}
+	}
+	r, ok := get("command")
+	switch {
+	case !program:
+	case !ok:
+		missing("command", "COMMAND (the program to run and its arguments)")
+	case r.invalid:
+	default:
+		p.Command = r.value
+		l.resolveCommand(p, r)
+	}
+	return p
+}
+
+// resolveMonitor reads the [[Monitor]] keys.
+func (l *loader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal, bool), header string) {
+	m := &p.Monitor
+	for _, d := range monitorDurations {
+		if r, ok := get(d.key); ok {
+			if v, ok := l.secondsVal(r, d.positive); ok {
+				*d.field(p) = v
+			}
+		}
+	}
+	if r, ok := get("rss_limit"); ok {
+		if n, ok := l.intVal(r, "a size in kB ≥ 0 (0 = no limit)"); ok {
+			m.RSSLimitKB = n
+		}
+	}
+	limitR, hasLimit := get("activityfile_limit")
+	if hasLimit {
+		if v, ok := l.secondsVal(limitR, true); ok {
+			m.ActivityFileLimit = v
+		}
+	}
+	if r, ok := get("activityfile"); ok {
+		m.ActivityFile, _ = l.pathVal(r, pathAbs, "")
+		if m.ActivityFile != "" && !hasLimit {
+			l.addAt(r, "activityfile is set but activityfile_limit is not: add activityfile_limit = SECONDS "+
+				"(the longest the file may stay untouched) to the [[Monitor]] of %s", header)
+		}
+	}
+}
+
+// resolveCommand sets p.Args and the default proctitle_re from command r.
+func (l *loader) resolveCommand(p *ProgramConfig, r rawVal) {
+	if !p.UseShell {
+		args, msg := l.sh.commandArgs(r.value, l.home)
+		if msg != "" {
+			l.addAt(r, "%s", msg)
+			return
+		}
+		p.Args = args
+	} else {
+		args, why, pipeline, msg := l.sh.shellArgs(r.value, l.home)
+		switch {
+		case msg != "":
+			l.addAt(r, "%s", msg)
+			return
+		case pipeline && !p.ProcTitleExplicit:
+			l.addAt(r, "a useshell pipeline needs an explicit proctitle_re (its last command is the sink); "+
+				"set proctitle_re to a regexp matching the title of the process to manage")
+			return
+		case args == nil && why != "" && !p.ProcTitleExplicit:
+			l.addAt(r, "cannot tell which process this useshell command runs: %s; set proctitle_re to a regexp "+
+				"matching its title", why)
+			return
+		}
+		p.Args = args
+	}
+	if !p.ProcTitleExplicit && len(p.Args) > 0 {
+		p.ProcTitleRE = defaultProcTitleRE(p.Args)
+	}
+}
