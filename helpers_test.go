@@ -46,8 +46,16 @@ func (e *testEnv) addProgram(name, command string, extra ...string) {
 		"command = " + command,
 		"pidfile = " + e.path(name+".pid"),
 		"stdout = " + e.path(name+".log"),
-		"success_seconds = 0.3",
-		"term_to_kill_seconds = 2",
+	}
+	defaults := map[string]string{"success_seconds": "0.3", "term_to_kill_seconds": "2"}
+	for _, x := range extra {
+		k, _, _ := strings.Cut(x, "=")
+		delete(defaults, strings.TrimSpace(k))
+	}
+	for _, k := range []string{"success_seconds", "term_to_kill_seconds"} {
+		if v, ok := defaults[k]; ok {
+			lines = append(lines, k+" = "+v)
+		}
 	}
 	lines = append(lines, extra...)
 	e.programs = append(e.programs, strings.Join(lines, "\n")+"\n")
@@ -73,6 +81,14 @@ func (e *testEnv) manager(opts ...func(*Options)) *Manager {
 	m, err := NewManager(e.config(), o)
 	require.NoError(e.t, err)
 	return m
+}
+
+// uniqueSleep returns a /bin/sleep command line unique to this test (a
+// non-Go program, so its fds are only what usrsvc gave it), killed in cleanup.
+func uniqueSleep(t testing.TB) (cmdline, token string) {
+	token = fmt.Sprintf("%d.%06d", 100000+time.Now().UnixNano()%800000, time.Now().Nanosecond()/1000)
+	t.Cleanup(func() { testproc.KillToken("sleep " + token) })
+	return "/bin/sleep " + token, token
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -354,10 +354,9 @@ func runLauncher() int {
 		fmt.Fprintln(os.Stderr, "usrsvc launcher: started without its pipes")
 		return 2
 	}
-	// Our own fds must not reach the program.
-	for _, fd := range []int{launcherJobFd, launcherResultFd, launcherLockFd} {
-		syscall.CloseOnExec(fd)
-	}
+	// No fd but stdio reaches the program: ours, and any our caller's
+	// caller left without close-on-exec.
+	closeOnExecFrom(launcherJobFd)
 	report := func(r *launchResult) int {
 		data, _ := json.Marshal(r)
 		res.Write(data)
@@ -514,6 +513,26 @@ wait:
 		}
 	}
 	return r
+}
+
+// closeOnExecFrom marks every fd >= from close-on-exec.
+func closeOnExecFrom(from int) {
+	if unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		for fd := from; fd < 1024; fd++ {
+			syscall.CloseOnExec(fd)
+		}
+		return
+	}
+	for _, e := range entries {
+		var fd int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &fd); err == nil && fd >= from {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 func openLog(path string) (*os.File, error) {
