@@ -3,6 +3,7 @@ package usrsvc
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Monitor checks a running program beyond "is it running". usrsvcd runs a
@@ -25,3 +26,11 @@ type Monitor interface {
 // ErrMonitorUnavailable is wrapped by a Monitor's error when the monitor
 // could not check (a file it cannot read, a timeout): logged, not a restart.
 var ErrMonitorUnavailable = errors.New("monitor could not check")
+
+// Restart returns the error a Monitor's Check returns to have the program
+// restarted: the reason, as given.
+func Restart(reason string) error { return errors.New(reason) }
+
+// Unavailable returns an error wrapping ErrMonitorUnavailable: the monitor
+// could not check (logged, not a restart).
+func Unavailable(reason string) error { return fmt.Errorf("%w: %s", ErrMonitorUnavailable, reason) }

@@ -1,0 +1,394 @@
+package usrsvc
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/testproc"
+)
+
+// events records a Manager's events for tests.
+type events struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (r *events) add(ev Event) {
+	r.mu.Lock()
+	r.evs = append(r.evs, ev)
+	r.mu.Unlock()
+}
+
+func (r *events) list(kind EventKind, program string) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Event
+	for _, ev := range r.evs {
+		if ev.Kind == kind && (program == "" || ev.Program == program) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (r *events) wait(t testing.TB, kind EventKind, program string, n int) []Event {
+	t.Helper()
+	waitFor(t, 15*time.Second, func() bool { return len(r.list(kind, program)) >= n },
+		"event "+string(kind)+" of "+program+" x"+strconv.Itoa(n))
+	return r.list(kind, program)
+}
+
+// runLoop runs m.Run in the background until the test ends.
+func runLoop(t testing.TB, m *Manager) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return within 10 s of its context ending")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func recorder(r *events) func(*Options) {
+	return func(o *Options) { o.OnEvent = r.add }
+}
+
+func TestRunAdoptsWithoutRestart(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine())
+	var evs events
+	m := e.manager(recorder(&evs))
+	st, err := m.Start(ctxT(t), "web")
+	require.NoError(t, err)
+	pid := st.Process.PID
+
+	stop := runLoop(t, m)
+	adopted := evs.wait(t, EventAdopted, "web", 1)
+	assert.Equal(t, pid, adopted[0].PID)
+	stop()
+	assert.True(t, pidAlive(pid), "stopping the loop leaves programs running")
+	assert.Equal(t, []int{pid}, h.PIDs())
+	assert.Len(t, evs.list(EventStarted, "web"), 1, "only the manual start")
+}
+
+func TestRunRestartsKilledProgramAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine())
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "web", 1)
+	pid := started[0].PID
+
+	killed := time.Now()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	exited := evs.wait(t, EventExited, "web", 1)
+	t.Logf("exit noticed %v after SIGKILL", exited[0].Time.Sub(killed))
+	assert.Equal(t, pid, exited[0].PID)
+	require.NotNil(t, exited[0].Exit)
+	if exited[0].Exit.Known {
+		assert.Equal(t, int(syscall.SIGKILL), exited[0].Exit.Signal)
+	}
+	evs.wait(t, EventRestarting, "web", 1)
+	again := evs.wait(t, EventStarted, "web", 2)
+	assert.NotEqual(t, pid, again[1].PID)
+	rec, err := m.state().DaemonRecord("web")
+	require.NoError(t, err)
+	require.NotNil(t, rec)
+	assert.Equal(t, StateRunning, rec.State)
+	assert.Equal(t, 1, rec.Restarts)
+	assert.Equal(t, again[1].PID, rec.PID)
+}
+
+func TestRunMaxRestartsGivesUp(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "exit-after", "400ms", "2", "--stderr=crash!")
+	e.addProgram("loop", h.CommandLine(), "success_seconds = 0.2", "maxrestarts = 2")
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	gave := evs.wait(t, EventGaveUp, "loop", 1)
+	assert.Equal(t, 2, gave[0].Restarts)
+	time.Sleep(800 * time.Millisecond)
+	assert.Len(t, evs.list(EventStarted, "loop"), 3, "1 autostart + 2 restarts, then nothing")
+	assert.Len(t, evs.list(EventGaveUp, "loop"), 1, "gives up once")
+	log, _ := os.ReadFile(e.path("loop.log"))
+	assert.Equal(t, 3, strings.Count(string(log), "crash!"))
+	rec, _ := m.state().DaemonRecord("loop")
+	require.NotNil(t, rec)
+	assert.Equal(t, StateGaveUp, rec.State)
+}
+
+func TestRunExecErrorBacksOffLoopAlive(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("bad", "/nonexistent/usrsvc-test-binary")
+	e.addProgram("good", h.CommandLine())
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	evs.wait(t, EventStartFailed, "bad", 1)
+	started := evs.wait(t, EventStarted, "good", 1)
+	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
+	evs.wait(t, EventStarted, "good", 2)
+	time.Sleep(1500 * time.Millisecond)
+	fails := len(evs.list(EventStartFailed, "bad"))
+	assert.GreaterOrEqual(t, fails, 2, "retried after restart_delay's 1 s floor")
+	assert.LessOrEqual(t, fails, 3, "backoff doubles: not a tight loop")
+	rec, _ := m.state().DaemonRecord("bad")
+	require.NotNil(t, rec)
+	assert.Contains(t, []string{StateBackoff, StateStarting}, rec.State)
+}
+
+func TestRunRespectsManualStop(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine())
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "web", 1)
+
+	// Another tool (usrsvc) stops it by hand.
+	other := e.manager()
+	_, err := other.Stop(ctxT(t), "web")
+	require.NoError(t, err)
+	assert.False(t, pidAlive(started[0].PID))
+	time.Sleep(time.Second)
+	assert.Empty(t, h.PIDs(), "a program stopped by hand is not restarted")
+	st, _ := other.Status(ctxT(t), "web")
+	assert.Equal(t, StateStoppedByHand, st.State())
+
+	// A manual start: the daemon watches it again at once.
+	st, err = other.Start(ctxT(t), "web")
+	require.NoError(t, err)
+	waitFor(t, 5*time.Second, func() bool {
+		rec, _ := m.state().DaemonRecord("web")
+		return rec != nil && rec.State == StateRunning && rec.PID == st.Process.PID
+	}, "the daemon adopts the manually started process")
+	require.NoError(t, syscall.Kill(st.Process.PID, syscall.SIGKILL))
+	waitFor(t, 5*time.Second, func() bool {
+		pids := h.PIDs()
+		return len(pids) == 1 && pids[0] != st.Process.PID
+	}, "restarted after a kill")
+}
+
+func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine())
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "web", 1)
+
+	require.NoError(t, os.WriteFile(e.cfgPath, []byte("[Main]\npidfile = relative\n[Program:x]\ncomand = x\n"), 0o644))
+	err := m.Reread()
+	require.Error(t, err)
+	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
+	evs.wait(t, EventReloadFailed, "", 1)
+	ack, err := ReadReloadAck(m.state())
+	require.NoError(t, err)
+	assert.False(t, ack.OK)
+	assert.NotEmpty(t, ack.Problems)
+
+	// The old configuration is in force: a killed program comes back.
+	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
+	evs.wait(t, EventStarted, "web", 2)
+
+	// A good reread: add a program, remove none.
+	h2 := testproc.New(t, "sleep")
+	e.addProgram("worker", h2.CommandLine())
+	e.write()
+	require.NoError(t, m.Reread())
+	evs.wait(t, EventStarted, "worker", 1)
+	ack, _ = ReadReloadAck(m.state())
+	assert.True(t, ack.OK)
+	assert.Contains(t, ack.Message, "1 added")
+
+	// Remove web: it is no longer managed, and never stopped.
+	webPIDs := h.PIDs()
+	e.programs = e.programs[1:]
+	e.write()
+	require.NoError(t, m.Reread())
+	assert.Equal(t, webPIDs, h.PIDs())
+	require.NoError(t, syscall.Kill(webPIDs[0], syscall.SIGKILL))
+	time.Sleep(500 * time.Millisecond)
+	assert.Empty(t, h.PIDs(), "a removed program is not restarted")
+}
+
+type flakyMonitor struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *flakyMonitor) Name() string { return "flaky" }
+func (f *flakyMonitor) Check(ctx context.Context, p Process) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.calls == 2 {
+		return Restart("health check failed")
+	}
+	if f.calls == 3 {
+		return Unavailable("cannot reach it")
+	}
+	return nil
+}
+
+func TestRunCustomMonitorRestarts(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine(), "[[Monitor]]", "monitor_after = 0", "monitor_interval = 0.2")
+	var evs events
+	m := e.manager(recorder(&evs))
+	require.NoError(t, m.AddMonitor("web", &flakyMonitor{}))
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "web", 1)
+	failed := evs.wait(t, EventMonitorFailed, "web", 1)
+	assert.Equal(t, "flaky", failed[0].Monitor)
+	assert.Contains(t, failed[0].Reason, "health check failed")
+	waitFor(t, 10*time.Second, func() bool {
+		pids := h.PIDs()
+		return len(pids) == 1 && pids[0] != started[0].PID
+	}, "restarted by the monitor")
+	evs.wait(t, EventMonitorError, "web", 1)
+	time.Sleep(400 * time.Millisecond)
+	assert.Len(t, evs.list(EventMonitorFailed, "web"), 1, "a monitor's own error is not a restart")
+}
+
+func TestRunStalledLockDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ha := testproc.New(t, "sleep")
+	hb := testproc.New(t, "sleep")
+	e.addProgram("a", ha.CommandLine())
+	e.addProgram("b", hb.CommandLine())
+	var evs events
+	m := e.manager(recorder(&evs))
+	// A stalled usrsvc holds a's lock.
+	lock, err := m.state().Lock(ctxT(t), "a", time.Second)
+	require.NoError(t, err)
+	defer lock.Close()
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "b", 1)
+	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
+	evs.wait(t, EventStarted, "b", 2)
+	assert.Empty(t, evs.list(EventStarted, "a"))
+	lock.Close()
+	evs.wait(t, EventStarted, "a", 1)
+}
+
+// A pid reused by an unrelated process is never signalled: the fixture
+// /proc says the live pid has another start time than the one recorded.
+func TestTerminateNeverSignalsReusedPid(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	pid := h.Detach(t)
+	e.addProgram("web", h.CommandLine())
+	m := e.manager()
+	real, err := proc.Default().Process(pid)
+	require.NoError(t, err)
+
+	root := t.TempDir()
+	dir := filepath.Join(root, strconv.Itoa(pid))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	require.NoError(t, err)
+	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+	fields[19] = strconv.FormatUint(real.StartTicks+12345, 10) // field 22: another process
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stat"),
+		[]byte(string(stat)[:strings.LastIndexByte(string(stat), ')')+2]+strings.Join(fields, " ")+"\n"), 0o644))
+	cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cmdline"), cmdline, 0o644))
+	btime, _ := os.ReadFile("/proc/stat")
+	require.NoError(t, os.WriteFile(filepath.Join(root, "stat"), btime, 0o644))
+	m.fs = proc.FS{Root: root}
+
+	pc := m.Config().Program("web")
+	remembered := &Process{PID: pid, StartTicks: real.StartTicks}
+	how, err := m.terminate(ctxT(t), pc, newMatcher(m.fs), remembered)
+	require.NoError(t, err)
+	assert.Equal(t, "exited before it was signalled", how)
+	assert.True(t, pidAlive(pid), "the process now holding the pid is never signalled")
+}
+
+func TestBackoff(t *testing.T) {
+	for _, c := range []struct {
+		delay time.Duration
+		n     int
+		want  time.Duration
+	}{
+		{0, 1, time.Second}, {0, 2, 2 * time.Second}, {0, 3, 4 * time.Second}, {0, 7, 60 * time.Second},
+		{0, 50, 60 * time.Second}, {5 * time.Second, 1, 5 * time.Second}, {5 * time.Second, 2, 10 * time.Second},
+		{90 * time.Second, 1, 90 * time.Second}, {90 * time.Second, 4, 90 * time.Second},
+	} {
+		assert.Equal(t, c.want, backoff(c.delay, c.n), "restart_delay %v, failure %d", c.delay, c.n)
+	}
+}
+
+// The loop's timing decisions with an injected clock: no sleeps.
+func TestLoopTimingInjectedClock(t *testing.T) {
+	e := newTestEnv(t)
+	e.addProgram("web", "/bin/true", "[[Monitor]]", "monitor_after = 30", "monitor_interval = 5", "rss_limit = 100000")
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	m := e.manager(func(o *Options) { o.Now = func() time.Time { return now } })
+	require.NoError(t, m.AddMonitor("web", &flakyMonitor{}))
+	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan any, 64), ctx: context.Background()}
+	l.apply(m.Config())
+	l.lastPass = now
+	sv := l.progs["web"]
+	sv.proc = &Process{PID: 1, StartTicks: 1}
+	sv.pidfd = &proc.Pidfd{} // watched: no polling deadline
+	sv.since, sv.state, sv.restarts = now, StateRunning, 3
+	l.scheduleMonitors(sv)
+
+	// First monitor round at monitor_after; restart count reset at 60 s; pass at 30 s.
+	assert.Equal(t, now.Add(30*time.Second), sv.nextCheck)
+	assert.Equal(t, now.Add(30*time.Second), l.nextWake(now))
+	sv.nextCheck = now.Add(45 * time.Second)
+	assert.Equal(t, now.Add(30*time.Second), l.nextWake(now), "the resolution pass")
+	l.lastPass = now.Add(time.Hour)
+	assert.Equal(t, now.Add(45*time.Second), l.nextWake(now))
+	sv.nextCheck = time.Time{}
+	assert.Equal(t, now.Add(60*time.Second), l.nextWake(now), "restart count reset after 60 s up")
+
+	now = now.Add(61 * time.Second)
+	l.tick()
+	assert.Equal(t, 0, sv.restarts, "60 s of uptime resets the count")
+
+	// Backoff: the retry is the next deadline.
+	sv.proc, sv.state, sv.nextTry = nil, StateBackoff, now.Add(4*time.Second)
+	assert.Equal(t, now.Add(4*time.Second), l.nextWake(now))
+}
