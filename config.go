@@ -177,7 +177,7 @@ func LoadConfig(path string) (*Config, error) {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	l := &loader{rank: map[string]int{}}
+	l := &configLoader{rank: map[string]int{}}
 	l.home, l.homeErr = HomeDir()
 	cfg := &Config{Path: path}
 
@@ -229,7 +229,7 @@ func LoadConfig(path string) (*Config, error) {
 			default:
 				l.add(f.Name, sec.Line, "unknown section [%s]: sections are [Main], [Program:NAME] and "+
 					"[DefaultSettings:NAME]%s", sec.Name,
-					didYouMean(strings.TrimSpace(strings.SplitN(sec.Name, ":", 2)[0]), []string{"Main", "Program", "DefaultSettings"}))
+					cfgDidYouMean(strings.TrimSpace(strings.SplitN(sec.Name, ":", 2)[0]), []string{"Main", "Program", "DefaultSettings"}))
 			}
 		}
 	}
@@ -243,7 +243,7 @@ func LoadConfig(path string) (*Config, error) {
 		if r, ok := s.keys["defaults"]; ok && !r.invalid && strings.TrimSpace(r.value) != "" {
 			n := strings.TrimSpace(r.value)
 			if ds = defaults[n]; ds == nil {
-				l.addAt(r, "defaults = %s names no [DefaultSettings:%s] section%s", n, n, didYouMean(n, dsNames))
+				l.addAt(r, "defaults = %s names no [DefaultSettings:%s] section%s", n, n, cfgDidYouMean(n, dsNames))
 			}
 		}
 		p := l.resolveProgram(s, ds, true)
@@ -265,7 +265,7 @@ func LoadConfig(path string) (*Config, error) {
 // resolveMain reads the main file's [Main] section into cfg.Main. It
 // returns config_dir (absolute, "" when unset) and its key; ok is false when
 // config_dir is set but unusable.
-func (l *loader) resolveMain(cfg *Config, f *configobj.File) (string, rawVal, bool) {
+func (l *configLoader) resolveMain(cfg *Config, f *configobj.File) (string, rawVal, bool) {
 	var main *configobj.Section
 	for _, sec := range f.Sections {
 		if kw, _, hasName := splitSectionName(sec.Name); kw != kwMain {
@@ -290,7 +290,7 @@ func (l *loader) resolveMain(cfg *Config, f *configobj.File) (string, rawVal, bo
 		l.add(f.Name, sub.Line, "[Main] has no subsections; remove [[%s]]", sub.Name)
 	}
 	keys := map[string]rawVal{}
-	l.collectKeys(f.Name, main, keys, "[Main]", mainKeys, nil, programKeys, "a [Program:NAME] section")
+	l.collectKeys(f.Name, main, keys, "[Main]", cfgMainKeys, nil, cfgProgramKeys, "a [Program:NAME] section")
 	baseDir := filepath.Dir(cfg.Path)
 
 	if r, ok := keys["pidfile"]; !ok || (!r.invalid && strings.TrimSpace(r.value) == "") {
@@ -308,7 +308,7 @@ func (l *loader) resolveMain(cfg *Config, f *configobj.File) (string, rawVal, bo
 	if r, ok := keys["usrsvcd_stdout"]; ok {
 		m.DaemonStdout, _ = l.pathVal(r, pathAbs, "")
 	}
-	if r, ok := keys["usrsvcd_stderr"]; ok && strings.TrimSpace(r.value) != "stdout" {
+	if r, ok := keys["usrsvcd_stderr"]; ok && !strings.EqualFold(strings.TrimSpace(r.value), "stdout") {
 		m.DaemonStderr, _ = l.pathVal(r, pathAbs, "")
 	}
 	if r, ok := keys["sendmail_path"]; ok && !strings.EqualFold(strings.TrimSpace(r.value), "auto") {

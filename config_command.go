@@ -294,29 +294,29 @@ func wordLiteral(w *syntax.Word, home string, shell bool) (string, bool) {
 // defaultProcTitleRE is SPEC §3's default proctitle_re for argv args: the
 // args joined by spaces, as the whole title or its tail after '/' or ' '.
 func defaultProcTitleRE(args []string) *regexp.Regexp {
-	re, err := compileRE(`(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`)
+	re, err := compileProcTitleRE(`(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`)
 	if err != nil {
 		panic(err) // cannot happen: the argv is quoted
 	}
 	return re
 }
 
-// reCache remembers compiled proctitle regexps: compiling them is most of
+// procTitleRECache remembers compiled proctitle regexps: compiling them is most of
 // the cost of a load, and a reread mostly compiles the same ones again.
 // A *regexp.Regexp is safe for concurrent use, so configs may share them.
-var reCache struct {
+var procTitleRECache struct {
 	sync.Mutex
 	m map[string]*regexp.Regexp
 }
 
-// reCacheMax bounds reCache; it is emptied when full.
-const reCacheMax = 4096
+// procTitleRECacheMax bounds procTitleRECache; it is emptied when full.
+const procTitleRECacheMax = 4096
 
-// compileRE is regexp.Compile through reCache.
-func compileRE(expr string) (*regexp.Regexp, error) {
-	reCache.Lock()
-	re := reCache.m[expr]
-	reCache.Unlock()
+// compileProcTitleRE is regexp.Compile through procTitleRECache.
+func compileProcTitleRE(expr string) (*regexp.Regexp, error) {
+	procTitleRECache.Lock()
+	re := procTitleRECache.m[expr]
+	procTitleRECache.Unlock()
 	if re != nil {
 		return re, nil
 	}
@@ -324,11 +324,11 @@ func compileRE(expr string) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
-	reCache.Lock()
-	if reCache.m == nil || len(reCache.m) >= reCacheMax {
-		reCache.m = map[string]*regexp.Regexp{}
+	procTitleRECache.Lock()
+	if procTitleRECache.m == nil || len(procTitleRECache.m) >= procTitleRECacheMax {
+		procTitleRECache.m = map[string]*regexp.Regexp{}
 	}
-	reCache.m[expr] = re
-	reCache.Unlock()
+	procTitleRECache.m[expr] = re
+	procTitleRECache.Unlock()
 	return re, nil
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// wholeFileProblems are the messages that may concern a whole file (Line 0).
-var wholeFileProblems = []string{"config file not found", "not a regular file", "cannot read the config file",
+// configWholeFileProblems are the messages that may concern a whole file (Line 0).
+var configWholeFileProblems = []string{"config file not found", "not a regular file", "cannot read the config file",
 	"is writable by group or others", "is owned by uid", "no [Main] section", "config file is larger than",
 	"config file vanished"}
 
@@ -20,11 +20,11 @@ var wholeFileProblems = []string{"config file not found", "not a regular file", 
 // fixed file): LoadConfig must never panic, and every problem must name a
 // file and, unless it concerns the whole file, a line.
 func FuzzLoadConfig(f *testing.F) {
-	f.Add([]byte(mainSection + programSrc([]string{"useshell = on", "command = cd /x && exec a 'b c'"}, "[[Env]]\nA=1\n")))
+	f.Add([]byte(testMainSection + testProgramSrc([]string{"useshell = on", "command = cd /x && exec a 'b c'"}, "[[Env]]\nA=1\n")))
 	f.Add([]byte("[Main]\npidfile=~/p\nconfig_dir = d\n[DefaultSettings:x]\n[[Monitoring]]\nrss_limit=1\n" +
 		"[Program:a]\ndefaults=x\ncommand=\"a # b\" # c\n"))
 	f.Add([]byte("[[Env]]\n[Main\nx = 'y\n[Program:all]\n\xff\n"))
-	dir := writeTree(f, map[string]string{"d/other.cfg": programSrc(nil, "")})
+	dir := writeConfigTree(f, map[string]string{"d/other.cfg": testProgramSrc(nil, "")})
 	main := filepath.Join(dir, "usrsvc.cfg")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		require.NoError(t, os.WriteFile(main, data, 0o600))
@@ -45,7 +45,7 @@ func FuzzLoadConfig(f *testing.F) {
 			require.NotEmpty(t, p.Msg)
 			if p.Line <= 0 {
 				whole := false
-				for _, w := range wholeFileProblems {
+				for _, w := range configWholeFileProblems {
 					whole = whole || strings.Contains(p.Msg, w)
 				}
 				require.True(t, whole, "problem without a line: %s", p)
@@ -58,7 +58,7 @@ func FuzzLoadConfig(f *testing.F) {
 // "reload" as a reread does (the proctitle regexps are cached from the
 // previous load), "cold" as the first load of a process does.
 func BenchmarkLoadConfig(b *testing.B) {
-	files := map[string]string{"usrsvc.cfg": mainSection + "config_dir = conf.d\n" +
+	files := map[string]string{"usrsvc.cfg": testMainSection + "config_dir = conf.d\n" +
 		"[DefaultSettings:base]\nstdout = ~/log/out.log\nemail_alerts = ops@example.com\n[[Env]]\nLANG = C.UTF-8\n"}
 	for f := range 10 {
 		var sb strings.Builder
@@ -70,7 +70,7 @@ func BenchmarkLoadConfig(b *testing.B) {
 		}
 		files[fmt.Sprintf("conf.d/%02d.cfg", f)] = sb.String()
 	}
-	dir := writeTree(b, files)
+	dir := writeConfigTree(b, files)
 	main := filepath.Join(dir, "usrsvc.cfg")
 	for _, cold := range []bool{false, true} {
 		name := "reload"
@@ -81,9 +81,9 @@ func BenchmarkLoadConfig(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if cold {
-					reCache.Lock()
-					reCache.m = nil
-					reCache.Unlock()
+					procTitleRECache.Lock()
+					procTitleRECache.m = nil
+					procTitleRECache.Unlock()
 				}
 				cfg, err := LoadConfig(main)
 				if err != nil || len(cfg.Programs) != 200 {

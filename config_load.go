@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -19,8 +20,8 @@ import (
 // maxConfigFileSize bounds what is read from one config file.
 const maxConfigFileSize = 4 << 20
 
-// loader accumulates the problems of one LoadConfig call.
-type loader struct {
+// configLoader accumulates the problems of one LoadConfig call.
+type configLoader struct {
 	home     string // HomeDir(), "" when unknown
 	homeErr  error
 	problems []Problem
@@ -45,16 +46,16 @@ type rawVal struct {
 }
 
 // add records a problem. Line 0 means the whole file.
-func (l *loader) add(file string, line int, format string, args ...any) {
+func (l *configLoader) add(file string, line int, format string, args ...any) {
 	l.problems = append(l.problems, Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
 // addAt records a problem about key r.
-func (l *loader) addAt(r rawVal, format string, args ...any) {
+func (l *configLoader) addAt(r rawVal, format string, args ...any) {
 	l.add(r.file, r.line, format, args...)
 }
 
-func (l *loader) fileRank(file string) int {
+func (l *configLoader) fileRank(file string) int {
 	if r, ok := l.rank[file]; ok {
 		return r
 	}
@@ -65,7 +66,7 @@ func (l *loader) fileRank(file string) int {
 // err returns the problems, deduplicated and sorted by file (in load order:
 // the main file first, then config_dir and its files by name) then line, as
 // a *ConfigError; or nil when there is none.
-func (l *loader) err() error {
+func (l *configLoader) err() error {
 	if len(l.problems) == 0 {
 		return nil
 	}
@@ -92,7 +93,7 @@ func (l *loader) err() error {
 
 // readFile reads and parses a config file, after checking its owner and
 // mode (SPEC §8). It returns nil when the file cannot be read.
-func (l *loader) readFile(path string, isMain bool) *configobj.File {
+func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 	l.fileRank(path)
 	f, err := os.Open(path)
 	if err != nil {
@@ -140,7 +141,7 @@ func (l *loader) readFile(path string, isMain bool) *configobj.File {
 // checkSafe refuses a config file or directory that other users could
 // change (SPEC §8, like sshd's StrictModes): writable by group or others, or
 // owned by someone who is neither the current user nor root.
-func (l *loader) checkSafe(path string, fi fs.FileInfo, what string) {
+func (l *configLoader) checkSafe(path string, fi fs.FileInfo, what string) {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		l.add(path, 0, "%s is writable by group or others (mode %04o), so another user could make usrsvc run "+
 			"their commands; refused: run chmod go-w %s", what, perm, path)
@@ -166,7 +167,7 @@ func unwrapPathErr(err error) error {
 // configDirFiles lists the *.cfg files of dir (sorted by name, dotfiles
 // skipped, the main file itself skipped), after checking dir. r is the
 // config_dir key, for problems.
-func (l *loader) configDirFiles(dir string, r rawVal, mainPath string) []string {
+func (l *configLoader) configDirFiles(dir string, r rawVal, mainPath string) []string {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -213,23 +214,23 @@ const (
 )
 
 var (
-	mainKeys = []string{"pidfile", "config_dir", "state_dir", "usrsvcd_stdout", "usrsvcd_stderr",
+	cfgMainKeys = []string{"pidfile", "config_dir", "state_dir", "usrsvcd_stdout", "usrsvcd_stderr",
 		"sendmail_path", "log_format"}
-	programKeys = []string{"command", "useshell", "pidfile", "stdout", "stderr", "enabled", "autopid",
+	cfgProgramKeys = []string{"command", "useshell", "pidfile", "stdout", "stderr", "enabled", "autopid",
 		"scan_for_process", "proctitle_re", "autostart", "autorestart", "maxrestarts", "restart_delay",
 		"success_seconds", "term_to_kill_seconds", "inherit_env", "defaults", "email_alerts"}
-	programKeyAliases = map[string]string{"max_restarts": "maxrestarts"}
-	monitorKeys       = []string{"monitor_after", "activityfile", "activityfile_limit", "rss_limit", "monitor_interval"}
+	cfgProgramKeyAliases = map[string]string{"max_restarts": "maxrestarts"}
+	cfgMonitorKeys       = []string{"monitor_after", "activityfile", "activityfile_limit", "rss_limit", "monitor_interval"}
 
-	programNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	cfgProgramNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	cfgEnvNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // collectKeys reads sec's keys into dst by canonical (lower-case, alias
 // resolved) name, reporting unknown keys and keys written twice under two
 // spellings. where names the section for messages; elsewhere/elsewhereName
 // are the keys of the other level (program vs [[Monitor]]) for a better hint.
-func (l *loader) collectKeys(file string, sec *configobj.Section, dst map[string]rawVal, where string,
+func (l *configLoader) collectKeys(file string, sec *configobj.Section, dst map[string]rawVal, where string,
 	known []string, aliases map[string]string, elsewhere []string, elsewhereName string) {
 	for _, k := range sec.Keys {
 		c := strings.ToLower(k.Name)
@@ -237,11 +238,11 @@ func (l *loader) collectKeys(file string, sec *configobj.Section, dst map[string
 			c = a
 		}
 		r := rawVal{key: k.Name, value: k.Value, file: file, line: k.Line, invalid: k.Invalid}
-		if !contains(known, c) {
-			if contains(elsewhere, c) {
+		if !slices.Contains(known, c) {
+			if slices.Contains(elsewhere, c) {
 				l.addAt(r, "key %s does not belong in %s; move it to %s", k.Name, where, elsewhereName)
 			} else {
-				l.addAt(r, "unknown key %s in %s%s", k.Name, where, didYouMean(k.Name, known))
+				l.addAt(r, "unknown key %s in %s%s", k.Name, where, cfgDidYouMean(k.Name, known))
 			}
 			continue
 		}
@@ -251,15 +252,6 @@ func (l *loader) collectKeys(file string, sec *configobj.Section, dst map[string
 		}
 		dst[c] = r
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // sectionRef is a [Program:NAME] or [DefaultSettings:NAME] section, with
@@ -275,11 +267,11 @@ type sectionRef struct {
 }
 
 // collectSection reads a Program or DefaultSettings section.
-func (l *loader) collectSection(file string, sec *configobj.Section, kind, name string) *sectionRef {
+func (l *configLoader) collectSection(file string, sec *configobj.Section, kind, name string) *sectionRef {
 	s := &sectionRef{kind: kind, name: name, file: file, line: sec.Line,
 		keys: map[string]rawVal{}, monitor: map[string]rawVal{}}
 	where := "[" + sec.Name + "]"
-	l.collectKeys(file, sec, s.keys, where, programKeys, programKeyAliases, monitorKeys, "a [[Monitor]] subsection")
+	l.collectKeys(file, sec, s.keys, where, cfgProgramKeys, cfgProgramKeyAliases, cfgMonitorKeys, "a [[Monitor]] subsection")
 	if r, ok := s.keys["defaults"]; ok && kind == "DefaultSettings" {
 		l.addAt(r, "defaults cannot be used in a [DefaultSettings:...] section (they do not chain); "+
 			"set the keys here directly")
@@ -293,7 +285,7 @@ func (l *loader) collectSection(file string, sec *configobj.Section, kind, name 
 		}
 		if kw != kwEnv && kw != kwMonitor {
 			l.add(file, sub.Line, "unknown subsection [[%s]] in %s: only [[Env]] and [[Monitor]] exist%s",
-				sub.Name, where, didYouMean(sub.Name, []string{"Env", "Monitor", "Monitoring"}))
+				sub.Name, where, cfgDidYouMean(sub.Name, []string{"Env", "Monitor", "Monitoring"}))
 			continue
 		}
 		if prev, dup := seen[kw]; dup {
@@ -302,13 +294,13 @@ func (l *loader) collectSection(file string, sec *configobj.Section, kind, name 
 		}
 		seen[kw] = sub
 		if kw == kwMonitor {
-			l.collectKeys(file, sub, s.monitor, "[["+sub.Name+"]] of "+where, monitorKeys, nil,
-				programKeys, "the "+where+" section itself (above its subsections)")
+			l.collectKeys(file, sub, s.monitor, "[["+sub.Name+"]] of "+where, cfgMonitorKeys, nil,
+				cfgProgramKeys, "the "+where+" section itself (above its subsections)")
 			continue
 		}
 		for _, k := range sub.Keys {
 			r := rawVal{key: k.Name, value: k.Value, file: file, line: k.Line, invalid: k.Invalid}
-			if !envNameRE.MatchString(k.Name) {
+			if !cfgEnvNameRE.MatchString(k.Name) {
 				l.addAt(r, "[[Env]] key %q is not a valid environment variable name "+
 					"(letters, digits and _, not starting with a digit)", k.Name)
 				continue
@@ -327,11 +319,11 @@ func splitSectionName(s string) (kw, name string, hasName bool) {
 }
 
 // checkName validates a Program or DefaultSettings name.
-func (l *loader) checkName(file string, sec *configobj.Section, kind, name string, hasName bool) bool {
+func (l *configLoader) checkName(file string, sec *configobj.Section, kind, name string, hasName bool) bool {
 	switch {
 	case !hasName || name == "":
 		l.add(file, sec.Line, "[%s] needs a name: [%s:NAME]", sec.Name, kind)
-	case !programNameRE.MatchString(name):
+	case !cfgProgramNameRE.MatchString(name):
 		l.add(file, sec.Line, "%s name %q may only hold letters, digits, '_', '.' and '-'", kind, name)
 	case kind == "Program" && strings.EqualFold(name, "all"):
 		l.add(file, sec.Line, "a program cannot be named %q: \"all\" means every program on the command line; rename it", name)

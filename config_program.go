@@ -2,6 +2,7 @@ package usrsvc
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -15,8 +16,8 @@ func newProgramConfig(name, file string, line int) *ProgramConfig {
 	}
 }
 
-// programBools are the boolean program keys and their fields.
-var programBools = []struct {
+// cfgProgramBools are the boolean program keys and their fields.
+var cfgProgramBools = []struct {
 	key   string
 	field func(*ProgramConfig) *bool
 }{
@@ -36,13 +37,13 @@ type durationKey struct {
 	field    func(*ProgramConfig) *time.Duration
 }
 
-var programDurations = []durationKey{
+var cfgProgramDurations = []durationKey{
 	{"restart_delay", false, func(p *ProgramConfig) *time.Duration { return &p.RestartDelay }},
 	{"success_seconds", true, func(p *ProgramConfig) *time.Duration { return &p.SuccessSeconds }},
 	{"term_to_kill_seconds", false, func(p *ProgramConfig) *time.Duration { return &p.TermToKill }},
 }
 
-var monitorDurations = []durationKey{
+var cfgMonitorDurations = []durationKey{
 	{"monitor_after", false, func(p *ProgramConfig) *time.Duration { return &p.Monitor.After }},
 	{"monitor_interval", true, func(p *ProgramConfig) *time.Duration { return &p.Monitor.Interval }},
 }
@@ -52,7 +53,7 @@ var monitorDurations = []durationKey{
 // DefaultSettings section checked on its own: its values are typed, but
 // nothing is required and the command is not interpreted (that happens in
 // each program using it, where useshell and proctitle_re are known).
-func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig {
+func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig {
 	p := newProgramConfig(s.name, s.file, s.line)
 	if ds != nil {
 		p.Defaults = ds.name
@@ -84,10 +85,13 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 		}
 	}
 
-	for _, b := range programBools {
+	badUseShell := false // then the command cannot be interpreted
+	for _, b := range cfgProgramBools {
 		if r, ok := get(b.key); ok {
 			if v, ok := l.boolVal(r); ok {
 				*b.field(p) = v
+			} else if b.key == "useshell" {
+				badUseShell = true
 			}
 		}
 	}
@@ -96,7 +100,7 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 			p.MaxRestarts = int(n)
 		}
 	}
-	for _, d := range programDurations {
+	for _, d := range cfgProgramDurations {
 		if r, ok := get(d.key); ok {
 			if v, ok := l.secondsVal(r, d.positive); ok {
 				*d.field(p) = v
@@ -117,7 +121,7 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 		p.Stdout, _ = l.pathVal(stdoutR, pathAbs, "")
 	}
 	p.Stderr = p.Stdout
-	if r, ok := get("stderr"); ok && r.value != "stdout" {
+	if r, ok := get("stderr"); ok && !strings.EqualFold(strings.TrimSpace(r.value), "stdout") {
 		if v, ok := l.pathVal(r, pathAbs, ""); ok && v != "" {
 			p.Stderr = v
 		}
@@ -149,7 +153,7 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 		p.ProcTitleExplicit = true
 		if r.value == "" {
 			l.addAt(r, "proctitle_re is empty; remove the key to use the default (built from the command) or set a regexp")
-		} else if re, err := compileRE(r.value); err != nil {
+		} else if re, err := compileProcTitleRE(r.value); err != nil {
 			l.addAt(r, "proctitle_re does not compile: %v (Go RE2 syntax: no lookaround or backreferences)", err)
 		} else {
 			p.ProcTitleRE = re
@@ -161,6 +165,8 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 	case !ok:
 		missing("command", "COMMAND (the program to run and its arguments)")
 	case r.invalid:
+	case badUseShell:
+		p.Command = r.value
 	default:
 		p.Command = r.value
 		l.resolveCommand(p, r)
@@ -169,9 +175,9 @@ func (l *loader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig 
 }
 
 // resolveMonitor reads the [[Monitor]] keys.
-func (l *loader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal, bool), header string) {
+func (l *configLoader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal, bool), header string) {
 	m := &p.Monitor
-	for _, d := range monitorDurations {
+	for _, d := range cfgMonitorDurations {
 		if r, ok := get(d.key); ok {
 			if v, ok := l.secondsVal(r, d.positive); ok {
 				*d.field(p) = v
@@ -199,7 +205,7 @@ func (l *loader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal, bool
 }
 
 // resolveCommand sets p.Args and the default proctitle_re from command r.
-func (l *loader) resolveCommand(p *ProgramConfig, r rawVal) {
+func (l *configLoader) resolveCommand(p *ProgramConfig, r rawVal) {
 	if !p.UseShell {
 		args, msg := l.sh.commandArgs(r.value, l.home)
 		if msg != "" {

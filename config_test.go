@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// writeTree writes files (path relative to a new temp dir → content) with
+// writeConfigTree writes files (path relative to a new temp dir → content) with
 // safe modes and returns the dir.
-func writeTree(t testing.TB, files map[string]string) string {
+func writeConfigTree(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -26,11 +26,11 @@ func writeTree(t testing.TB, files map[string]string) string {
 	return dir
 }
 
-const mainSection = "[Main]\npidfile = /run/u/usrsvcd.pid\n"
+const testMainSection = "[Main]\npidfile = /run/u/usrsvcd.pid\n"
 
-// programSrc is a [Program:p] section with command, pidfile and stdout set,
+// testProgramSrc is a [Program:p] section with command, pidfile and stdout set,
 // then lines (a line setting one of those replaces it), then subs.
-func programSrc(lines []string, subs string) string {
+func testProgramSrc(lines []string, subs string) string {
 	base := map[string]string{"command": "prog a", "pidfile": "/p.pid", "stdout": "/o.log"}
 	for _, l := range lines {
 		k, _, _ := strings.Cut(l, "=")
@@ -50,15 +50,15 @@ func programSrc(lines []string, subs string) string {
 	return b.String()
 }
 
-// loadMain loads a main file with the given content.
-func loadMain(t testing.TB, content string) (*Config, error) {
+// loadMainConfig loads a main file with the given content.
+func loadMainConfig(t testing.TB, content string) (*Config, error) {
 	t.Helper()
-	dir := writeTree(t, map[string]string{"usrsvc.cfg": content})
+	dir := writeConfigTree(t, map[string]string{"usrsvc.cfg": content})
 	return LoadConfig(filepath.Join(dir, "usrsvc.cfg"))
 }
 
 // problems returns the messages of err, which must be a *ConfigError.
-func problems(t testing.TB, err error) []Problem {
+func configProblems(t testing.TB, err error) []Problem {
 	t.Helper()
 	var ce *ConfigError
 	require.True(t, errors.As(err, &ce), "want a *ConfigError, got %v", err)
@@ -66,14 +66,14 @@ func problems(t testing.TB, err error) []Problem {
 	return ce.Problems
 }
 
-func home(t testing.TB) string {
+func testHomeDir(t testing.TB) string {
 	h, err := HomeDir()
 	require.NoError(t, err)
 	return h
 }
 
 func TestLoadConfigProgramDefaults(t *testing.T) {
-	cfg, err := loadMain(t, mainSection+programSrc(nil, ""))
+	cfg, err := loadMainConfig(t, testMainSection+testProgramSrc(nil, ""))
 	require.NoError(t, err)
 	p := cfg.Program("p")
 	require.NotNil(t, p)
@@ -96,7 +96,7 @@ func TestLoadConfigProgramDefaults(t *testing.T) {
 }
 
 func TestLoadConfigProgramKeys(t *testing.T) {
-	h := home(t)
+	h := testHomeDir(t)
 	tests := []struct {
 		name    string
 		lines   []string
@@ -115,6 +115,8 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 				assert.False(t, p.Enabled || p.AutoPid || p.ScanForProcess || p.Autostart || p.Autorestart || p.InheritEnv)
 			}},
 		{name: "bool bad", lines: []string{"enabled = maybe"}, wantErr: `enabled = "maybe" is not a boolean`},
+		{name: "bad useshell does not judge the command", lines: []string{"useshell = maybe", "command = a && b"},
+			wantErr: `useshell = "maybe" is not a boolean`},
 		{name: "bool empty", lines: []string{"autostart ="}, wantErr: `autostart = "" is not a boolean`},
 		{name: "maxrestarts", lines: []string{"maxrestarts = 3"},
 			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, 3, p.MaxRestarts) }},
@@ -154,7 +156,7 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 			}},
 		{name: "stdout relative", lines: []string{"stdout = o.log"}, wantErr: "stdout = o.log must be an absolute path"},
 		{name: "stdout missing", lines: []string{"stdout = ''"}, wantErr: "missing the required key stdout"},
-		{name: "stderr stdout", lines: []string{"stderr = stdout"},
+		{name: "stderr stdout", lines: []string{"stderr = STDOUT"},
 			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, "/o.log", p.Stderr) }},
 		{name: "stderr same", lines: []string{"stderr = /o.log"},
 			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, "/o.log", p.Stderr) }},
@@ -218,9 +220,9 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := loadMain(t, mainSection+programSrc(tt.lines, tt.subs))
+			cfg, err := loadMainConfig(t, testMainSection+testProgramSrc(tt.lines, tt.subs))
 			if tt.wantErr != "" {
-				ps := problems(t, err)
+				ps := configProblems(t, err)
 				require.Len(t, ps, 1, "%v", err)
 				assert.Contains(t, ps[0].Msg, tt.wantErr)
 				assert.Positive(t, ps[0].Line)
@@ -235,7 +237,7 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 }
 
 func TestLoadConfigCommands(t *testing.T) {
-	h := home(t)
+	h := testHomeDir(t)
 	tests := []struct {
 		command  string
 		useshell bool
@@ -299,9 +301,9 @@ func TestLoadConfigCommands(t *testing.T) {
 			if tt.re != "" {
 				lines = append(lines, "proctitle_re = "+tt.re)
 			}
-			cfg, err := loadMain(t, mainSection+programSrc(lines, ""))
+			cfg, err := loadMainConfig(t, testMainSection+testProgramSrc(lines, ""))
 			if tt.wantErr != "" {
-				ps := problems(t, err)
+				ps := configProblems(t, err)
 				require.Len(t, ps, 1, "%v", err)
 				assert.Equal(t, 6, ps[0].Line, "reported at the command line")
 				assert.Contains(t, ps[0].Msg, tt.wantErr)
@@ -322,7 +324,7 @@ func TestLoadConfigCommands(t *testing.T) {
 }
 
 func TestLoadConfigMain(t *testing.T) {
-	h := home(t)
+	h := testHomeDir(t)
 	tests := []struct {
 		name    string
 		main    string
@@ -343,26 +345,26 @@ func TestLoadConfigMain(t *testing.T) {
 				assert.Empty(t, c.Main.DaemonStderr)
 				assert.Empty(t, c.Main.SendmailPath)
 			}},
-		{name: "no main", main: programSrc(nil, ""), wantErr: "no [Main] section"},
+		{name: "no main", main: testProgramSrc(nil, ""), wantErr: "no [Main] section"},
 		{name: "no pidfile", main: "[Main]\nstate_dir = /s\n", wantErr: "[Main] is missing the required key pidfile"},
 		{name: "relative pidfile", main: "[Main]\npidfile = d.pid\n", wantErr: "pidfile = d.pid must be an absolute path"},
-		{name: "relative state_dir", main: mainSection + "state_dir = s\n", wantErr: "state_dir = s must be an absolute path"},
-		{name: "relative usrsvcd_stdout", main: mainSection + "usrsvcd_stdout = o\n", wantErr: "must be an absolute path"},
-		{name: "relative usrsvcd_stderr", main: mainSection + "usrsvcd_stderr = e\n", wantErr: "must be an absolute path"},
-		{name: "relative sendmail", main: mainSection + "sendmail_path = sendmail\n", wantErr: "must be an absolute path"},
-		{name: "log_format", main: mainSection + "log_format = xml\n", wantErr: `log_format = "xml" is not a log format`},
-		{name: "unknown key", main: mainSection + "state_dri = /x\n", wantErr: "unknown key state_dri in [Main]; did you mean state_dir?"},
-		{name: "program key", main: mainSection + "command = x\n", wantErr: "key command does not belong in [Main]"},
-		{name: "missing config_dir", main: mainSection + "config_dir = nope\n", wantErr: "config_dir " + "$DIR/nope does not exist"},
-		{name: "two mains", main: mainSection + mainSection, wantErr: "duplicate [Main] section (first at line 1)"},
+		{name: "relative state_dir", main: testMainSection + "state_dir = s\n", wantErr: "state_dir = s must be an absolute path"},
+		{name: "relative usrsvcd_stdout", main: testMainSection + "usrsvcd_stdout = o\n", wantErr: "must be an absolute path"},
+		{name: "relative usrsvcd_stderr", main: testMainSection + "usrsvcd_stderr = e\n", wantErr: "must be an absolute path"},
+		{name: "relative sendmail", main: testMainSection + "sendmail_path = sendmail\n", wantErr: "must be an absolute path"},
+		{name: "log_format", main: testMainSection + "log_format = xml\n", wantErr: `log_format = "xml" is not a log format`},
+		{name: "unknown key", main: testMainSection + "state_dri = /x\n", wantErr: "unknown key state_dri in [Main]; did you mean state_dir?"},
+		{name: "program key", main: testMainSection + "command = x\n", wantErr: "key command does not belong in [Main]"},
+		{name: "missing config_dir", main: testMainSection + "config_dir = nope\n", wantErr: "config_dir " + "$DIR/nope does not exist"},
+		{name: "two mains", main: testMainSection + testMainSection, wantErr: "duplicate [Main] section (first at line 1)"},
 		{name: "main with name", main: "[Main:x]\npidfile = /d\n", wantErr: "[Main:x]: the [Main] section takes no name"},
-		{name: "main subsection", main: mainSection + "[[Env]]\n", wantErr: "[Main] has no subsections"},
+		{name: "main subsection", main: testMainSection + "[[Env]]\n", wantErr: "[Main] has no subsections"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := loadMain(t, tt.main)
+			cfg, err := loadMainConfig(t, tt.main)
 			if tt.wantErr != "" {
-				ps := problems(t, err)
+				ps := configProblems(t, err)
 				require.Len(t, ps, 1, "%v", err)
 				msg := strings.ReplaceAll(ps[0].Msg, filepath.Dir(ps[0].File), "$DIR")
 				assert.Contains(t, msg, tt.wantErr)
@@ -375,8 +377,8 @@ func TestLoadConfigMain(t *testing.T) {
 }
 
 func TestLoadConfigDefaultSettings(t *testing.T) {
-	dir := writeTree(t, map[string]string{
-		"usrsvc.cfg": mainSection + "config_dir = conf.d\n" +
+	dir := writeConfigTree(t, map[string]string{
+		"usrsvc.cfg": testMainSection + "config_dir = conf.d\n" +
 			"[DefaultSettings:base]\nstdout = /base.log\nautorestart = no\nemail_alerts = ops@x.org\n" +
 			"[[Env]]\nA = 1\nB = 2\n[[Monitor]]\nrss_limit = 100\nmonitor_after = 1\n",
 		"conf.d/b.cfg": "[Program:web]\ndefaults = base\ncommand = web\npidfile = /w.pid\nautorestart = yes\n" +
@@ -393,7 +395,7 @@ func TestLoadConfigDefaultSettings(t *testing.T) {
 	cfg, err := LoadConfig(filepath.Join(dir, "usrsvc.cfg"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"usrsvc.cfg", "conf.d/a.cfg", "conf.d/b.cfg", "conf.d/d.cfg", "conf.d/z.cfg"},
-		relAll(dir, cfg.Files))
+		relPaths(dir, cfg.Files))
 	assert.Equal(t, filepath.Join(dir, "conf.d"), cfg.Main.ConfigDir)
 	assert.Equal(t, []string{"api", "plain", "web"}, cfg.Names())
 
@@ -418,7 +420,7 @@ func TestLoadConfigDefaultSettings(t *testing.T) {
 	assert.True(t, plain.Autorestart)
 }
 
-func relAll(dir string, paths []string) []string {
+func relPaths(dir string, paths []string) []string {
 	out := make([]string, len(paths))
 	for i, p := range paths {
 		out[i], _ = filepath.Rel(dir, p)
@@ -427,8 +429,8 @@ func relAll(dir string, paths []string) []string {
 }
 
 func TestLoadConfigStructureErrors(t *testing.T) {
-	dir := writeTree(t, map[string]string{
-		"usrsvc.cfg": mainSection + "config_dir = conf.d\n" +
+	dir := writeConfigTree(t, map[string]string{
+		"usrsvc.cfg": testMainSection + "config_dir = conf.d\n" +
 			"[DefaultSettings:base]\ndefaults = other\nstdout = rel\n" +
 			"[Program:web]\ndefaults = bsae\ncommand = w\npidfile = /w\nstdout = /o\n",
 		"conf.d/a.cfg": "[Main]\npidfile = /x\n" +
@@ -439,7 +441,7 @@ func TestLoadConfigStructureErrors(t *testing.T) {
 			"[Program:ok]\ncommand = a\npidfile = /a\nstdout = /a\n",
 	})
 	_, err := LoadConfig(filepath.Join(dir, "usrsvc.cfg"))
-	ps := problems(t, err)
+	ps := configProblems(t, err)
 	var got []string
 	for _, p := range ps {
 		rel, _ := filepath.Rel(dir, p.File)
@@ -465,7 +467,7 @@ func TestLoadConfigFiles(t *testing.T) {
 	t.Run("main missing", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "nope.cfg")
 		_, err := LoadConfig(p)
-		ps := problems(t, err)
+		ps := configProblems(t, err)
 		require.Len(t, ps, 1)
 		assert.Equal(t, Problem{File: p, Line: 0, Msg: "config file not found: create it (see the configuration " +
 			"reference in the README), or point --config or USRSVC_CONFIG at another file"}, ps[0])
@@ -474,16 +476,16 @@ func TestLoadConfigFiles(t *testing.T) {
 	})
 	t.Run("main is a directory", func(t *testing.T) {
 		_, err := LoadConfig(t.TempDir())
-		assert.Contains(t, problems(t, err)[0].Msg, "not a regular file")
+		assert.Contains(t, configProblems(t, err)[0].Msg, "not a regular file")
 	})
 	t.Run("writable by others", func(t *testing.T) {
-		dir := writeTree(t, map[string]string{"usrsvc.cfg": mainSection + "config_dir = d\n", "d/a.cfg": ""})
+		dir := writeConfigTree(t, map[string]string{"usrsvc.cfg": testMainSection + "config_dir = d\n", "d/a.cfg": ""})
 		main := filepath.Join(dir, "usrsvc.cfg")
 		require.NoError(t, os.Chmod(main, 0o620))
 		require.NoError(t, os.Chmod(filepath.Join(dir, "d/a.cfg"), 0o602))
 		require.NoError(t, os.Chmod(filepath.Join(dir, "d"), 0o777))
 		_, err := LoadConfig(main)
-		ps := problems(t, err)
+		ps := configProblems(t, err)
 		require.Len(t, ps, 3)
 		assert.Equal(t, Problem{File: main, Msg: "config file is writable by group or others (mode 0620), so another " +
 			"user could make usrsvc run their commands; refused: run chmod go-w " + main}, ps[0])
@@ -495,11 +497,11 @@ func TestLoadConfigFiles(t *testing.T) {
 		if os.Getuid() != 0 {
 			t.Skip("needs root to give a file to another user")
 		}
-		dir := writeTree(t, map[string]string{"usrsvc.cfg": mainSection})
+		dir := writeConfigTree(t, map[string]string{"usrsvc.cfg": testMainSection})
 		main := filepath.Join(dir, "usrsvc.cfg")
 		require.NoError(t, os.Chown(main, 65534, 65534))
 		_, err := LoadConfig(main)
-		ps := problems(t, err)
+		ps := configProblems(t, err)
 		require.Len(t, ps, 1)
 		assert.Contains(t, ps[0].Msg, "owned by uid 65534, neither you (uid 0) nor root")
 	})
@@ -507,27 +509,27 @@ func TestLoadConfigFiles(t *testing.T) {
 		if os.Getuid() == 0 {
 			t.Skip("root reads every file")
 		}
-		dir := writeTree(t, map[string]string{"usrsvc.cfg": mainSection})
+		dir := writeConfigTree(t, map[string]string{"usrsvc.cfg": testMainSection})
 		main := filepath.Join(dir, "usrsvc.cfg")
 		require.NoError(t, os.Chmod(main, 0))
 		_, err := LoadConfig(main)
-		assert.Contains(t, problems(t, err)[0].Msg, "cannot read the config file: open: permission denied")
+		assert.Contains(t, configProblems(t, err)[0].Msg, "cannot read the config file: open: permission denied")
 	})
 	t.Run("config_dir is the main file's dir", func(t *testing.T) {
-		dir := writeTree(t, map[string]string{"usrsvc.cfg": mainSection + "config_dir = .\n", "p.cfg": programSrc(nil, "")})
+		dir := writeConfigTree(t, map[string]string{"usrsvc.cfg": testMainSection + "config_dir = .\n", "p.cfg": testProgramSrc(nil, "")})
 		cfg, err := LoadConfig(filepath.Join(dir, "usrsvc.cfg"))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"p"}, cfg.Names())
 		assert.Len(t, cfg.Files, 2)
 	})
 	t.Run("syntax errors everywhere are all reported", func(t *testing.T) {
-		dir := writeTree(t, map[string]string{
-			"usrsvc.cfg": mainSection + "config_dir = d\nbad line\n",
+		dir := writeConfigTree(t, map[string]string{
+			"usrsvc.cfg": testMainSection + "config_dir = d\nbad line\n",
 			"d/a.cfg":    "[Program:a\nx = 'y\n",
 			"d/b.cfg":    "[[Env]]\n",
 		})
 		_, err := LoadConfig(filepath.Join(dir, "usrsvc.cfg"))
-		ps := problems(t, err)
+		ps := configProblems(t, err)
 		require.Len(t, ps, 4, "%v", err)
 		assert.Equal(t, 4, ps[0].Line)
 		assert.Equal(t, filepath.Join(dir, "d/a.cfg"), ps[1].File)
@@ -546,7 +548,7 @@ func TestDefaultConfigPath(t *testing.T) {
 }
 
 func TestLoadConfigDefaultPath(t *testing.T) {
-	dir := writeTree(t, map[string]string{"c.cfg": mainSection})
+	dir := writeConfigTree(t, map[string]string{"c.cfg": testMainSection})
 	t.Setenv("USRSVC_CONFIG", filepath.Join(dir, "c.cfg"))
 	cfg, err := LoadConfig("")
 	require.NoError(t, err)
@@ -555,7 +557,7 @@ func TestLoadConfigDefaultPath(t *testing.T) {
 }
 
 func TestSuggest(t *testing.T) {
-	keys := append(append([]string{}, programKeys...), monitorKeys...)
+	keys := append(append([]string{}, cfgProgramKeys...), cfgMonitorKeys...)
 	for word, want := range map[string]string{
 		"comand": "command", "usershell": "useshell", "max_restart": "maxrestarts", "autorestrat": "autorestart",
 		"PIDFILE": "pidfile", "x": "", "totally_unrelated": "", "rss": "", "activityfile_limt": "activityfile_limit",

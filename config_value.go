@@ -14,11 +14,11 @@ import (
 // returns ok=false when the value is not acceptable. Keys whose value the
 // parser already rejected (invalid) return ok=false silently.
 
-// maxSeconds caps every duration key (about 3 years): beyond it a value is
+// maxConfigSeconds caps every duration key (about 3 years): beyond it a value is
 // surely a typo, and time.Duration would overflow not far above.
-const maxSeconds = 1e8
+const maxConfigSeconds = 1e8
 
-func (l *loader) boolVal(r rawVal) (bool, bool) {
+func (l *configLoader) boolVal(r rawVal) (bool, bool) {
 	if r.invalid {
 		return false, false
 	}
@@ -32,7 +32,7 @@ func (l *loader) boolVal(r rawVal) (bool, bool) {
 	return false, false
 }
 
-func (l *loader) intVal(r rawVal, what string) (int64, bool) {
+func (l *configLoader) intVal(r rawVal, what string) (int64, bool) {
 	if r.invalid {
 		return 0, false
 	}
@@ -49,11 +49,11 @@ func (l *loader) intVal(r rawVal, what string) (int64, bool) {
 	return n, true
 }
 
-var secondsRE = regexp.MustCompile(`^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+var configSecondsRE = regexp.MustCompile(`^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 
 // secondsVal reads a decimal number of seconds (fractions allowed); it must
 // be > 0 when positive, else ≥ 0.
-func (l *loader) secondsVal(r rawVal, positive bool) (time.Duration, bool) {
+func (l *configLoader) secondsVal(r rawVal, positive bool) (time.Duration, bool) {
 	if r.invalid {
 		return 0, false
 	}
@@ -62,7 +62,7 @@ func (l *loader) secondsVal(r rawVal, positive bool) (time.Duration, bool) {
 	if positive {
 		want = "a number of seconds > 0 (such as 5 or 0.5)"
 	}
-	if !secondsRE.MatchString(v) {
+	if !configSecondsRE.MatchString(v) {
 		l.addAt(r, "%s = %q is not a number of seconds; set it to %s", r.key, r.value, want)
 		return 0, false
 	}
@@ -73,8 +73,8 @@ func (l *loader) secondsVal(r rawVal, positive bool) (time.Duration, bool) {
 	}
 	d := time.Duration(math.Round(f * float64(time.Second)))
 	switch {
-	case f > maxSeconds:
-		l.addAt(r, "%s = %s is too large (more than %.0f seconds); set it to %s", r.key, v, float64(maxSeconds), want)
+	case f > maxConfigSeconds:
+		l.addAt(r, "%s = %s is too large (more than %.0f seconds); set it to %s", r.key, v, float64(maxConfigSeconds), want)
 	case f < 0 || (positive && d <= 0):
 		l.addAt(r, "%s = %s is out of range; set it to %s", r.key, v, want)
 	default:
@@ -95,7 +95,7 @@ const (
 // pathVal reads a path: "~" and "~/…" expand to the home directory; a
 // relative path is an error (pathAbs) or joined to the home directory or
 // dir. The result is cleaned. An empty value returns "", true.
-func (l *loader) pathVal(r rawVal, mode pathMode, dir string) (string, bool) {
+func (l *configLoader) pathVal(r rawVal, mode pathMode, dir string) (string, bool) {
 	if r.invalid {
 		return "", false
 	}
@@ -131,7 +131,7 @@ func (l *loader) pathVal(r rawVal, mode pathMode, dir string) (string, bool) {
 
 // emailsVal reads a comma-separated list of addresses (commas inside
 // quoted display names are fine).
-func (l *loader) emailsVal(r rawVal) ([]*mail.Address, bool) {
+func (l *configLoader) emailsVal(r rawVal) ([]*mail.Address, bool) {
 	if r.invalid {
 		return nil, false
 	}

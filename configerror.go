@@ -7,8 +7,9 @@ import (
 
 // ConfigError is returned by [LoadConfig] when the configuration does not
 // load. It holds every problem found, not only the first, each with the file
-// and line it concerns. It maps to [CodeInvalidConfig] and wraps
-// [ErrInvalidConfig].
+// and line it concerns, sorted by file (the main file first, then
+// config_dir and its files by name) and then by line. It maps to
+// [CodeInvalidConfig] and wraps [ErrInvalidConfig].
 type ConfigError struct {
 	Problems []Problem
 }
@@ -16,7 +17,7 @@ type ConfigError struct {
 // Problem is one configuration problem: where it is and what to do about it.
 type Problem struct {
 	File string // absolute path of the file concerned
-	Line int    // 1-based line; 0 when the problem concerns the whole file
+	Line int    // 1-based line; 0 when the problem concerns the whole file (missing, unreadable, unsafe mode or owner, no [Main])
 	Msg  string // what is wrong and what to do
 }
 

@@ -25,8 +25,8 @@ func Suggest(word string, candidates []string) string {
 	return best
 }
 
-// didYouMean formats Suggest's answer as a message suffix, or "".
-func didYouMean(word string, candidates []string) string {
+// cfgDidYouMean formats Suggest's answer as a message suffix, or "".
+func cfgDidYouMean(word string, candidates []string) string {
 	if s := Suggest(word, candidates); s != "" {
 		return "; did you mean " + s + "?"
 	}

@@ -22,7 +22,8 @@
 //   - Names, keys and values are taken as written (trimmed of blanks);
 //     matching keywords case-insensitively is the caller's business.
 //   - Blank values are allowed; CRLF line ends and a UTF-8 byte order mark
-//     are tolerated; a line that is not valid UTF-8 is an error.
+//     are tolerated; a line that is not valid UTF-8, or holds a NUL byte,
+//     is an error.
 //
 // Parse reports every syntax error, not just the first, and never panics.
 package configobj
@@ -111,6 +112,10 @@ func (p *parser) errorf(line int, format string, args ...any) {
 func (p *parser) line(n int, line string) {
 	if !utf8.ValidString(line) {
 		p.errorf(n, "line is not valid UTF-8 text")
+		return
+	}
+	if strings.IndexByte(line, 0) >= 0 {
+		p.errorf(n, "line contains a NUL byte")
 		return
 	}
 	t := strings.TrimSpace(line)

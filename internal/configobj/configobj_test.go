@@ -85,7 +85,7 @@ q = "unterminated
 [[E]]
 y = 1
 [B]
-` + "z = \xff\n"
+` + "z = \xff\nn = a\x00b\n"
 	f, err := Parse("f.cfg", []byte(src))
 	var list ErrorList
 	require.True(t, errors.As(err, &list))
@@ -107,7 +107,8 @@ y = 1
 	assert.Contains(t, lines[13], "unterminated quote")
 	assert.Contains(t, lines[15], "duplicate subsection [[E]] in [A] (first at line 14)")
 	assert.Contains(t, lines[18], "not valid UTF-8")
-	assert.Len(t, list, 13)
+	assert.Contains(t, lines[19], "NUL byte")
+	assert.Len(t, list, 14)
 	assert.Contains(t, err.Error(), "f.cfg:10: duplicate key")
 	// Everything that parsed is still there; the bad value is kept as Invalid.
 	require.Len(t, f.Sections, 2)

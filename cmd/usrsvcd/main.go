@@ -1,0 +1,124 @@
+// Command usrsvcd is the usrsvc daemon: it autostarts, restarts and
+// monitors the programs of one account (SPEC §5).
+//
+//	usrsvcd [--config FILE] [--foreground] [start|stop|restart|status|checkconfig|reread]
+//
+// Only checkconfig is implemented so far.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/usrsvc/usrsvc"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `usage: usrsvcd [--config FILE] [--foreground] [start|stop|restart|status|checkconfig|reread]
+
+Actions (default start):
+  start        start the daemon in the background (--foreground: stay attached, for systemd)
+  stop         stop the daemon; managed programs keep running
+  restart      stop then start the daemon; managed programs keep running
+  status       exit 0 and print the daemon's pid if it runs, else exit 1
+  checkconfig  load and check the whole configuration, print every problem (exit 0 or 130)
+  reread       check the configuration, then make the running daemon reload it
+
+Options:
+`
+
+// actions are the known actions.
+var actions = map[string]bool{"start": true, "stop": true, "restart": true, "status": true,
+	"checkconfig": true, "reread": true}
+
+// run is usrsvcd's whole command line: it parses args, writes to stdout and
+// stderr, and returns the exit code (usrsvc.Code values).
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("usrsvcd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
+	foreground := fs.Bool("foreground", false, "with start: stay in the foreground (for systemd Type=notify)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	// Flags may come before or after the action.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return int(usrsvc.CodeHelpMessage)
+			}
+			return int(usrsvc.CodeInvalidAction) // flag already printed the error and the usage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	_ = foreground // used by start, not implemented yet
+
+	action := "start"
+	switch len(positional) {
+	case 0:
+	case 1:
+		action = positional[0]
+	default:
+		fmt.Fprintf(stderr, "usrsvcd: one action expected, got %q\n", positional)
+		fs.Usage()
+		return int(usrsvc.CodeInvalidAction)
+	}
+	if !actions[action] {
+		fmt.Fprintf(stderr, "usrsvcd: unknown action %q%s\n", action, didYouMean(action))
+		fs.Usage()
+		return int(usrsvc.CodeInvalidAction)
+	}
+	switch action {
+	case "checkconfig":
+		return checkConfig(*configPath, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "usrsvcd: %s: not implemented yet\n", action)
+		return int(usrsvc.CodeInvalidAction)
+	}
+}
+
+func didYouMean(action string) string {
+	names := []string{"start", "stop", "restart", "status", "checkconfig", "reread"}
+	if s := usrsvc.Suggest(action, names); s != "" {
+		return "; did you mean " + s + "?"
+	}
+	return ""
+}
+
+// checkConfig loads the configuration and reports: every problem on stderr
+// (exit 130), or a one-line summary on stdout (exit 0).
+func checkConfig(path string, stdout, stderr io.Writer) int {
+	cfg, err := usrsvc.LoadConfig(path)
+	if err != nil {
+		var ce *usrsvc.ConfigError
+		if errors.As(err, &ce) {
+			for _, p := range ce.Problems {
+				fmt.Fprintln(stderr, p)
+			}
+			fmt.Fprintf(stderr, "config invalid: %s\n", plural(len(ce.Problems), "problem"))
+		} else {
+			fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
+		}
+		return int(usrsvc.CodeOf(err))
+	}
+	fmt.Fprintf(stdout, "config OK: %s from %s (%s)\n",
+		plural(len(cfg.Programs), "program"), plural(len(cfg.Files), "file"), cfg.Path)
+	return int(usrsvc.CodeSuccess)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
