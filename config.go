@@ -114,16 +114,21 @@ func DefaultConfigPath() string {
 	return filepath.Join(home, "usrsvc.cfg")
 }
 
-// HomeDir is the current user's home directory: the passwd entry's
-// (os/user.Current), falling back to $HOME. It is what "~" means in the
-// config, the default state directory's base, and the programs' working
-// directory, so that usrsvc and usrsvcd agree whatever their environment.
+// HomeDir is the current user's home directory: $HOME when it names an
+// existing directory (login shells, cron, ssh and systemd's User= all set it
+// to the account's home), else the passwd entry's (os/user.Current). It is
+// what "~" means in the config, the default state directory's base, and the
+// programs' working directory. $HOME wins so that an operator (or a test)
+// can run a whole usrsvc world in another directory; the passwd entry keeps
+// things working where HOME is unset.
 func HomeDir() (string, error) {
+	if h := os.Getenv("HOME"); filepath.IsAbs(h) {
+		if st, err := os.Stat(h); err == nil && st.IsDir() {
+			return h, nil
+		}
+	}
 	if u, err := user.Current(); err == nil && filepath.IsAbs(u.HomeDir) {
 		return u.HomeDir, nil
-	}
-	if h := os.Getenv("HOME"); filepath.IsAbs(h) {
-		return h, nil
 	}
 	return "", errors.New("no home directory: the current user has no passwd entry and $HOME is not an absolute path")
 }

@@ -135,6 +135,9 @@ type DaemonRecord struct {
 	PID      int         `json:"pid,omitempty"`
 	Updated  time.Time   `json:"updated"`
 	Reason   string      `json:"reason,omitempty"`
+	// ManualSeen is the time of the last manual operation the daemon
+	// applied, so a new daemon does not apply an old one again.
+	ManualSeen time.Time `json:"manual_seen,omitzero"`
 }
 
 func (d StateDir) daemonPath(name string) string {

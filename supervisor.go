@@ -527,7 +527,7 @@ func (l *loop) giveUp(sv *supervised) {
 	sv.state = StateGaveUp
 	l.record(sv)
 	ev := Event{Kind: EventGaveUp, Program: sv.pc.Name, Config: sv.pc, Restarts: sv.restarts, Exit: sv.lastExit,
-		Reason: fmt.Sprintf("maxrestarts (%d) reached; not restarting until a manual start, a reread that changes it, or usrsvcd restart", sv.pc.MaxRestarts)}
+		Reason: fmt.Sprintf("maxrestarts (%d) reached; not restarting until a manual start or a reread that changes it", sv.pc.MaxRestarts)}
 	l.m.emit(ev)
 	l.alert(ev)
 }
@@ -635,7 +635,7 @@ func backoff(restartDelay time.Duration, n int) time.Duration {
 // record writes the program's daemon record to the state directory.
 func (l *loop) record(sv *supervised) {
 	r := &DaemonRecord{Program: sv.pc.Name, State: sv.state, Restarts: sv.restarts, LastExit: sv.lastExit,
-		Updated: l.m.now(), Reason: sv.reason}
+		Updated: l.m.now(), Reason: sv.reason, ManualSeen: sv.lastHand}
 	if sv.proc != nil {
 		r.PID = sv.proc.PID
 	}
@@ -674,7 +674,9 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 		seen[pc.Name] = true
 		sv := l.progs[pc.Name]
 		if sv == nil {
-			l.progs[pc.Name] = &supervised{pc: pc}
+			sv = &supervised{pc: pc}
+			l.restoreRecord(sv)
+			l.progs[pc.Name] = sv
 			added = append(added, pc.Name)
 			continue
 		}
@@ -706,6 +708,20 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 	sort.Strings(removed)
 	sort.Strings(changed)
 	return
+}
+
+// restoreRecord takes over what a previous daemon recorded: the restart
+// count, the last exit, and having given up (a daemon restart is not one of
+// the resets of maxrestarts).
+func (l *loop) restoreRecord(sv *supervised) {
+	rec, err := l.m.state().DaemonRecord(sv.pc.Name)
+	if err != nil || rec == nil {
+		return
+	}
+	sv.restarts, sv.lastExit, sv.lastHand = rec.Restarts, rec.LastExit, rec.ManualSeen
+	if rec.State == StateGaveUp {
+		sv.state, sv.reason = StateGaveUp, rec.Reason
+	}
 }
 
 // sameProgram reports whether two configs of a program have the same settings.

@@ -247,7 +247,10 @@ func details(st *usrsvc.Status) string {
 	if state := st.State(); state != "" {
 		s := "state: " + state
 		if d := st.Daemon; d != nil {
-			s += fmt.Sprintf(", %d automatic restarts", d.Restarts)
+			s += fmt.Sprintf(", %d automatic restart", d.Restarts)
+			if d.Restarts != 1 {
+				s += "s"
+			}
 			if e := d.LastExit; e != nil {
 				s += ", last exit " + e.Time.Format("2006-01-02 15:04:05")
 				if e.Known && e.Exited {

@@ -3,7 +3,8 @@
 //
 //	usrsvcd [--config FILE] [--foreground] [start|stop|restart|status|checkconfig|reread]
 //
-// Only checkconfig is implemented so far.
+// The daemon never is its programs' parent: stopping, killing or upgrading
+// it leaves them running, and a new daemon adopts them.
 package main
 
 import (
@@ -61,8 +62,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	_ = foreground // used by start, not implemented yet
-
 	action := "start"
 	switch len(positional) {
 	case 0:
@@ -81,9 +80,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch action {
 	case "checkconfig":
 		return checkConfig(*configPath, stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "usrsvcd: %s: not implemented yet\n", action)
-		return int(usrsvc.CodeInvalidAction)
+	case "start":
+		return actionStart(*configPath, *foreground, stdout, stderr)
+	case "stop":
+		return actionStop(*configPath, stdout, stderr)
+	case "restart":
+		return actionRestart(*configPath, *foreground, stdout, stderr)
+	case "status":
+		return actionStatus(*configPath, stdout, stderr)
+	default: // reread
+		return actionReread(*configPath, stdout, stderr)
 	}
 }
 
