@@ -47,7 +47,9 @@ var caughtSignals = []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM,
 
 func init() {
 	if os.Getenv(launcherEnv) == "1" {
-		os.Exit(runLauncher())
+		// syscall.Exit: nothing to flush, and no exit hooks (the race
+		// detector's pause would delay every start by a second in tests).
+		syscall.Exit(runLauncher())
 	}
 }
 
@@ -141,8 +143,8 @@ func (m *Manager) launch(ctx context.Context, pc *ProgramConfig, lock *os.File) 
 		} else {
 			rr.err = json.Unmarshal(data, &rr.res)
 		}
-		cmd.Wait() // reap the launcher
 		ch <- rr
+		cmd.Wait() // reap the launcher once it has exited
 	}()
 	select {
 	case rr := <-ch:

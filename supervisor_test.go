@@ -205,6 +205,7 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	h := testproc.New(t, "sleep")
+	h2 := testproc.New(t, "sleep") // before runLoop: cleanups run in reverse, the loop stops first
 	e.addProgram("web", h.CommandLine())
 	var evs events
 	m := e.manager(recorder(&evs))
@@ -226,7 +227,6 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	evs.wait(t, EventStarted, "web", 2)
 
 	// A good reread: add a program, remove none.
-	h2 := testproc.New(t, "sleep")
 	e.addProgram("worker", h2.CommandLine())
 	e.write()
 	require.NoError(t, m.Reread())

@@ -125,16 +125,14 @@ func TestRunArgs(t *testing.T) {
 		assert.Equal(t, 131, code)
 		assert.Contains(t, stderr, "one action expected")
 	})
-	for _, action := range []string{"start", "stop", "restart", "status", "reread"} {
-		t.Run(action, func(t *testing.T) {
-			code, _, stderr := runOut("--config", cfg, action)
-			assert.Equal(t, 131, code)
-			assert.Contains(t, stderr, "not implemented yet")
-		})
-	}
-	t.Run("default action is start", func(t *testing.T) {
-		code, _, stderr := runOut("--config", cfg)
-		assert.Equal(t, 131, code)
-		assert.Contains(t, stderr, "start: not implemented yet")
+	t.Run("status without a daemon", func(t *testing.T) {
+		state := t.TempDir()
+		text, err := os.ReadFile(cfg)
+		require.NoError(t, err)
+		own := filepath.Join(dir, "own.cfg")
+		require.NoError(t, os.WriteFile(own, []byte(strings.Replace(string(text), "[Main]", "[Main]\nstate_dir = "+state, 1)), 0o600))
+		code, stdout, _ := runOut("--config", own, "status")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stdout, "not running")
 	})
 }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/testproc"
+)
+
+// The test binary is also usrsvc when asked: tests run it as a real command.
+const asMain = "USRSVC_TEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	testproc.Main()
+	if os.Getenv(asMain) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+type world struct {
+	t   *testing.T
+	dir string
+	cfg string
+}
+
+func newWorld(t *testing.T, programs string) *world {
+	dir := t.TempDir()
+	w := &world{t: t, dir: dir, cfg: filepath.Join(dir, "usrsvc.cfg")}
+	text := fmt.Sprintf("[Main]\npidfile = %s/usrsvcd.pid\nstate_dir = %s/state\n\n", dir, dir)
+	text += strings.ReplaceAll(programs, "DIR", dir)
+	require.NoError(t, os.WriteFile(w.cfg, []byte(text), 0o644))
+	return w
+}
+
+func program(name, command string, extra ...string) string {
+	rest := strings.Join(extra, "\n")
+	if !strings.Contains(rest, "success_seconds") {
+		rest = "success_seconds = 0.3\n" + rest
+	}
+	return fmt.Sprintf("[Program:%s]\ncommand = %s\npidfile = DIR/%s.pid\nstdout = DIR/%s.log\n%s\n",
+		name, command, name, name, rest)
+}
+
+func (w *world) run(args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := run(append([]string{"--config", w.cfg}, args...), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageAndCodes(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	assert.Equal(t, 138, run(nil, &out, &errb), "bare usrsvc prints usage")
+	assert.Contains(t, errb.String(), "usage: usrsvc")
+	out.Reset()
+	assert.Equal(t, 138, run([]string{"--help"}, &out, &errb))
+	assert.Contains(t, out.String(), "start|stop|restart|status")
+	out.Reset()
+	assert.Equal(t, 0, run([]string{"--version"}, &out, &errb))
+	assert.Contains(t, out.String(), usrsvc.Version)
+	out.Reset()
+	assert.Equal(t, 0, run([]string{"--readme"}, &out, &errb))
+	assert.Equal(t, usrsvc.README, out.String())
+
+	w := newWorld(t, program("webserver", "sleep 1000")+program("off", "sleep 1000", "enabled = false"))
+	code, _, stderr := w.run("jump", "webserver")
+	assert.Equal(t, 131, code)
+	assert.Contains(t, stderr, "unknown action")
+	code, _, _ = w.run("start")
+	assert.Equal(t, 131, code, "missing NAME")
+	code, _, stderr = w.run("start", "websrvr")
+	assert.Equal(t, 133, code)
+	assert.Contains(t, stderr, `did you mean "webserver"`)
+	code, _, _ = w.run("start", "off")
+	assert.Equal(t, 132, code)
+	code, _, _ = w.run("status", "webserver")
+	assert.Equal(t, 1, code, "not running")
+
+	var o2, e2 bytes.Buffer
+	code = run([]string{"--config", filepath.Join(t.TempDir(), "nope.cfg"), "status", "all"}, &o2, &e2)
+	assert.Equal(t, 130, code)
+	assert.Contains(t, e2.String(), "nope.cfg")
+}
+
+func TestStartStatusStopJSON(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	crash := testproc.New(t, "exit-after", "20ms", "4", "--stderr=boom")
+	w := newWorld(t, program("app", h.CommandLine())+program("crash", crash.CommandLine(), "success_seconds = 2")+
+		program("off", "sleep 1000", "enabled = false"))
+
+	code, stdout, stderr := w.run("--json", "start", "app")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 1, "exactly one JSON object per program")
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
+	for _, k := range []string{"time", "program", "action", "code", "code_name", "running", "pid", "started_at", "cmdline", "executable", "args", "message"} {
+		assert.Contains(t, rec, k)
+	}
+	assert.Equal(t, "SUCCESS", rec["code_name"])
+	assert.Equal(t, true, rec["running"])
+	_, err := time.Parse(time.RFC3339, rec["started_at"].(string))
+	assert.NoError(t, err)
+
+	code, stdout, _ = w.run("--json", "status", "all")
+	assert.Equal(t, 1, code, "crash is not running")
+	lines = strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 3)
+	var names []string
+	for _, l := range lines {
+		var r map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &r), l)
+		names = append(names, r["program"].(string))
+		if r["running"] == false {
+			assert.NotContains(t, r, "pid", "absent, not null")
+			assert.NotContains(t, r, "started_at")
+		}
+	}
+	assert.Equal(t, []string{"app", "crash", "off"}, names, "name order")
+
+	code, _, stderr = w.run("start", "crash")
+	assert.Equal(t, 134, code)
+	assert.Contains(t, stderr, "exited with status 4")
+	assert.Contains(t, stderr, "| boom")
+
+	code, stdout, _ = w.run("start", "all")
+	assert.Equal(t, 1, code, "one failed")
+	assert.Contains(t, stdout, "app is already running")
+
+	code, stdout, _ = w.run("stop", "app")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "Stopped app")
+	assert.Empty(t, h.PIDs())
+}
+
+// usrsvc start x | cat returns at once: the program keeps nothing of usrsvc's stdout.
+func TestBinaryStartThroughPipeReturns(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	w := newWorld(t, program("app", h.CommandLine()))
+	cmd := exec.Command(os.Args[0], "--config", w.cfg, "start", "app")
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	done := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		done <- b.String()
+	}()
+	select {
+	case out := <-done:
+		assert.Contains(t, out, "Started app")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the pipe stayed open: the program inherited usrsvc's stdout")
+	}
+	require.NoError(t, cmd.Wait())
+	assert.Len(t, h.PIDs(), 1)
+}
