@@ -117,10 +117,11 @@ func TestRunRestartsKilledProgramAtOnce(t *testing.T) {
 	evs.wait(t, EventRestarting, "web", 1)
 	again := evs.wait(t, EventStarted, "web", 2)
 	assert.NotEqual(t, pid, again[1].PID)
-	rec, err := m.state().DaemonRecord("web")
-	require.NoError(t, err)
-	require.NotNil(t, rec)
-	assert.Equal(t, StateRunning, rec.State)
+	var rec *DaemonRecord
+	waitFor(t, 5*time.Second, func() bool {
+		rec, _ = m.state().DaemonRecord("web")
+		return rec != nil && rec.State == StateRunning
+	}, "recorded running")
 	assert.Equal(t, 1, rec.Restarts)
 	assert.Equal(t, again[1].PID, rec.PID)
 }
