@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/demo"
 )
 
 func main() {
@@ -33,6 +34,7 @@ options:
   --json          one JSON object per program per line on stdout
   -P, --parallel  with "all": act on every program concurrently
   -q, --quiet     print only errors
+  --demo          show usrsvc at work in a temp directory (nothing to set up)
   --readme        print the full documentation
   --version       print the version
   -h, --help      print this help
@@ -83,6 +85,14 @@ func parseArgs(args []string, stdout, stderr io.Writer) (*options, int, bool) {
 			return nil, 0, true
 		case a == "--readme":
 			fmt.Fprint(stdout, usrsvc.README)
+			return nil, 0, true
+		case a == "--demo":
+			return nil, runDemo(stdout, stderr), true
+		case a == demo.DaemonFlag && i+1 < len(args):
+			if err := demo.Daemon(args[i+1]); err != nil {
+				fmt.Fprintf(stderr, "usrsvc demo daemon: %v\n", err)
+				return nil, int(usrsvc.CodeOf(err)), true
+			}
 			return nil, 0, true
 		case strings.HasPrefix(a, "-") && a != "-":
 			fmt.Fprintf(stderr, "usrsvc: unknown option %s\n\n%s", a, usage)
@@ -143,6 +153,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	results := m.Do(ctx, action, name, mode)
 	return report(results, name == "all", o, stdout, stderr)
+}
+
+func runDemo(stdout, stderr io.Writer) int {
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	if err := demo.Run(context.Background(), stdout, self); err != nil {
+		fmt.Fprintf(stderr, "usrsvc demo: %v\n", err)
+		return int(usrsvc.CodeGeneralFailure)
+	}
+	return 0
 }
 
 // report prints the results and returns the exit code.
