@@ -44,7 +44,7 @@ type MainConfig struct {
 // ProgramConfig is one [Program:NAME] section, resolved: defaults applied,
 // every key typed. Fields hold the documented defaults when the key is absent.
 type ProgramConfig struct {
-	Name string
+	Name string // the NAME of [Program:NAME] (case-sensitive)
 	File string // file that defines the section
 	Line int    // line of the [Program:NAME] header
 
@@ -70,11 +70,13 @@ type ProgramConfig struct {
 	// ProcTitleExplicit is true when proctitle_re was set in the config.
 	ProcTitleExplicit bool
 
-	Autostart      bool          // default true
-	Autorestart    bool          // default true
-	MaxRestarts    int           // default 0 = unlimited
-	RestartDelay   time.Duration // default 0
-	SuccessSeconds time.Duration // default 2 s
+	Autostart    bool          // default true
+	Autorestart  bool          // default true
+	MaxRestarts  int           // default 0 = unlimited
+	RestartDelay time.Duration // default 0
+	// SuccessSeconds is success_seconds, default 2 s.
+	//lint:ignore ST1011 named after the success_seconds key; the name is shared API
+	SuccessSeconds time.Duration
 	TermToKill     time.Duration // term_to_kill_seconds, default 8 s
 
 	InheritEnv bool     // default true
