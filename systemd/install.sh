@@ -152,7 +152,7 @@ else
 		die "go not found: install Go, or build as a user (go build -o DIR ./cmd/...) and pass --bin-dir DIR"
 	[[ -f $repo/go.mod ]] || die "no go.mod in $repo: this script must stay in the repository's systemd/ directory"
 	if $dry_run; then
-		src_dir='<temporary directory>'
+		src_dir='<tmpdir>'
 	else
 		stage=$(mktemp -d)
 		src_dir=$stage
