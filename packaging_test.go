@@ -164,6 +164,8 @@ func TestInstallDryRun(t *testing.T) {
 	bin := fakeBinDir(t)
 	out, err := runInstall(t, "--dry-run", "--prefix", prefix, "--bin-dir", bin)
 	require.NoError(t, err, "output:\n%s", out)
+	bin, err = filepath.EvalSymlinks(bin) // the script prints the physical path
+	require.NoError(t, err)
 
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	has := func(parts ...string) bool {
