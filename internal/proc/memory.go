@@ -163,7 +163,7 @@ func parseStatus(b []byte) (status, error) {
 			}
 			n, ok := atoi(f[0])
 			if !ok {
-				return st, fmt.Errorf("Uid %q: %w", f[0], ErrFormat)
+				return st, fmt.Errorf("bad Uid %q: %w", f[0], ErrFormat)
 			}
 			st.realUID = n
 			continue
