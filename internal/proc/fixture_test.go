@@ -2,6 +2,7 @@ package proc
 
 import (
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,8 +26,17 @@ var fixture = FS{Root: "testdata/fixture"}
 
 var fixtureBoot = time.Unix(1700000000, 0)
 
+// fixtureOwner is the owner of the fixture's process directories: whoever
+// checked the tree out.
+func fixtureOwner(t *testing.T) int {
+	fi, err := os.Stat("testdata/fixture/1")
+	require.NoError(t, err)
+	return int(fi.Sys().(*syscall.Stat_t).Uid)
+}
+
 func TestFixtureSnapshot(t *testing.T) {
-	for _, uid := range []int{-1, os.Getuid()} {
+	owner := fixtureOwner(t)
+	for _, uid := range []int{-1, owner} {
 		s, err := fixture.Snapshot(uid)
 		require.NoError(t, err)
 		var pids []int
@@ -40,7 +50,7 @@ func TestFixtureSnapshot(t *testing.T) {
 		init := s.Procs[1]
 		assert.Equal(t, []string{"/sbin/init", "splash"}, init.Args)
 		assert.Equal(t, "/sbin/init splash", init.Title)
-		assert.Equal(t, os.Getuid(), init.UID)
+		assert.Equal(t, owner, init.UID)
 		assert.Equal(t, fixtureBoot.Add(10*time.Millisecond), init.Started)
 		assert.Equal(t, uint64(150), init.UTime)
 		assert.Equal(t, uint64(250), init.STime)
@@ -76,7 +86,7 @@ func TestFixtureSnapshot(t *testing.T) {
 		assert.Equal(t, []int{42, 43, 45}, pidsOf(s.Descendants(1)))
 	}
 
-	s, err := fixture.Snapshot(os.Getuid() + 1)
+	s, err := fixture.Snapshot(owner + 1)
 	require.NoError(t, err)
 	assert.Empty(t, s.Procs, "other owners are skipped")
 	assert.Zero(t, s.Skipped, "other owners' files are never read, not even garbled ones")

@@ -23,10 +23,10 @@ type Memory struct {
 // page tables: its cost grows with the mapping size (about 1 ms for
 // 200 MiB), so sample it at a monitor's interval, not in a tight loop.
 //
-// Errors are returned wrapped: [os.ErrNotExist] when the process is gone
-// (a zombie included: the kernel answers ESRCH), [os.ErrPermission] for
-// another user's process; callers treat any error as "could not check". A
-// kernel thread has no memory: zero, nil.
+// Errors are returned wrapped: [os.ErrNotExist] when the process is gone,
+// or has no memory (a zombie, a kernel thread: the kernel answers ESRCH),
+// [os.ErrPermission] for another user's process; callers treat any error as
+// "could not check".
 func (fs FS) Memory(pid int) (Memory, error) {
 	path := fs.path(pid, "smaps_rollup")
 	b, err := os.ReadFile(path)
@@ -163,7 +163,7 @@ func parseStatus(b []byte) (status, error) {
 			}
 			n, ok := atoi(f[0])
 			if !ok {
-				return st, fmt.Errorf("Uid %q: %w", f[0], ErrFormat)
+				return st, fmt.Errorf("bad Uid %q: %w", f[0], ErrFormat)
 			}
 			st.realUID = n
 			continue

@@ -35,17 +35,18 @@ func parseStat(b []byte, p *Process) error {
 	}
 	rest := b[closing+1:]
 	field := 2 // the comm
-	for field < fieldExitCode {
-		rest = bytes.TrimLeft(rest, " \n")
-		if len(rest) == 0 {
+	for i := 0; i < len(rest) && field < fieldExitCode; {
+		for i < len(rest) && (rest[i] == ' ' || rest[i] == '\n') {
+			i++
+		}
+		if i == len(rest) {
 			break
 		}
-		end := bytes.IndexAny(rest, " \n")
-		if end < 0 {
-			end = len(rest)
+		start := i
+		for i < len(rest) && rest[i] != ' ' && rest[i] != '\n' {
+			i++
 		}
-		tok := rest[:end]
-		rest = rest[end:]
+		tok := rest[start:i]
 		field++
 		var err error
 		switch field {

@@ -153,7 +153,8 @@ func Quote(s string) string {
 }
 
 // WaitReady waits up to timeout for the ready file and returns the pid it
-// holds; it fails the test at the timeout.
+// holds; it fails the test at the timeout, or as soon as a helper run by
+// Start has exited without writing it.
 func (h *Helper) WaitReady(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	pid, err := h.waitReady(timeout)
@@ -169,11 +170,27 @@ func (h *Helper) waitReady(timeout time.Duration) (int, error) {
 		if pid, ok := h.ready(); ok {
 			return pid, nil
 		}
+		if h.exitedEarly() {
+			if pid, ok := h.ready(); ok {
+				return pid, nil
+			}
+			return 0, errors.New("exited before it was ready")
+		}
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("not ready after %v", timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// exitedEarly reports whether the helper started by Start has exited (a
+// zombie: Start's cleanup reaps it), when it should still be running.
+func (h *Helper) exitedEarly() bool {
+	if h.cmd == nil || h.behaviour == "fork-and-exit" {
+		return false
+	}
+	p, err := proc.Default().Stat(h.cmd.Process.Pid)
+	return err == nil && p.Zombie() || errors.Is(err, os.ErrNotExist)
 }
 
 // Ready returns the pid in the ready file, if the helper has written it.

@@ -273,3 +273,13 @@ func TestKillTokenIgnoresOthers(t *testing.T) {
 	KillToken("")
 	assert.Equal(t, []int{pb}, b.PIDs())
 }
+
+func TestWaitReadyFailsFast(t *testing.T) {
+	t.Parallel()
+	h := New(t, "crash")
+	h.Start(t)
+	start := time.Now()
+	_, err := h.waitReady(readyTimeout)
+	assert.ErrorContains(t, err, "exited before it was ready")
+	assert.Less(t, time.Since(start), readyTimeout/2)
+}
