@@ -1,6 +1,10 @@
 package usrsvc
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -49,4 +53,70 @@ func TestMonitorConfig(t *testing.T) {
 	mons = configMonitors(pc, fs)
 	require.Len(t, mons, 1)
 	assert.Equal(t, "activityfile", mons[0].Name())
+}
+
+// BenchmarkMonitorPass measures one monitoring pass of 200 programs: the
+// ActivityFile and RSSLimit monitors of each, checked in turn. Every program
+// is a helper holding 5 MiB of touched private memory. Two cases:
+//
+//   - under-limit: rss_limit 1 GiB, far above every program (the usual
+//     case): RSSLimit reads /proc/PID/stat only;
+//   - near-limit: rss_limit just above each program's resident set, within
+//     the counters' slack: RSSLimit also walks /proc/PID/smaps_rollup.
+//
+// Run it alone (it starts 200 processes):
+//
+//	go test -run '^$' -bench MonitorPass -benchtime 200x .
+func BenchmarkMonitorPass(b *testing.B) {
+	const programs = 200
+	dir := b.TempDir()
+	helpers := make([]*testproc.Helper, programs)
+	for i := range helpers {
+		helpers[i] = testproc.New(b, "grow-rss", "5")
+		helpers[i].Start(b)
+	}
+	type program struct {
+		p     Process
+		alive string
+		rssKB int64
+	}
+	progs := make([]program, programs)
+	fs := proc.Default()
+	for i, h := range helpers {
+		pid := h.WaitReady(b, time.Minute)
+		alive := filepath.Join(dir, fmt.Sprintf("p%03d.alive", i))
+		require.NoError(b, os.WriteFile(alive, nil, 0o600))
+		st, err := fs.Stat(pid)
+		require.NoError(b, err)
+		progs[i] = program{p: liveProcess(b, pid), alive: alive, rssKB: st.RSSPages * int64(os.Getpagesize()) >> 10}
+	}
+	for _, bc := range []struct {
+		name  string
+		limit func(rssKB int64) int64
+	}{
+		{"under-limit", func(int64) int64 { return 1 << 20 }},
+		{"near-limit", func(rssKB int64) int64 { return rssKB + 4<<10 }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			mons := make([][]Monitor, programs)
+			for i, pr := range progs {
+				pc := &ProgramConfig{Name: fmt.Sprintf("p%03d", i), Monitor: MonitorConfig{
+					ActivityFile: pr.alive, ActivityFileLimit: time.Hour, RSSLimitKB: bc.limit(pr.rssKB),
+				}}
+				mons[i] = configMonitors(pc, fs)
+				require.Len(b, mons[i], 2)
+			}
+			ctx := context.Background()
+			for b.Loop() {
+				for i, pr := range progs {
+					for _, m := range mons[i] {
+						if err := m.Check(ctx, pr.p); err != nil {
+							b.Fatalf("%s: %v", m.Name(), err)
+						}
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/pass")
+		})
+	}
 }

@@ -2,6 +2,7 @@ package usrsvc
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -89,21 +90,37 @@ func TestRSSLimitPIDReused(t *testing.T) {
 	assert.ErrorContains(t, err, "no longer the program's process")
 }
 
-// TestRSSLimitFixture reads a fixture procfs: Private_Clean + Private_Dirty.
-func TestRSSLimitFixture(t *testing.T) {
-	t.Parallel()
+// writeProcFixture writes a procfs fixture with process 42: its stat (rss
+// in pages, field 24) and its smaps_rollup (Private_Clean +
+// Private_Dirty = privateKB).
+func writeProcFixture(t *testing.T, rssPages, privateKB int64) proc.FS {
+	t.Helper()
 	root := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "42"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(root, "42", "smaps_rollup"), []byte(
-		"55d0c0a00000-7ffd1a5ff000 ---p 00000000 00:00 0                          [rollup]\n"+
-			"Rss:              120000 kB\n"+
-			"Pss:               90000 kB\n"+
-			"Shared_Clean:      50000 kB\n"+
-			"Shared_Dirty:          0 kB\n"+
-			"Private_Clean:     10000 kB\n"+
-			"Private_Dirty:     20001 kB\n"), 0o644))
-	fs := proc.FS{Root: root}
-	p := Process{PID: 42} // no StartTicks: no identity check
+	require.NoError(t, os.WriteFile(filepath.Join(root, "stat"), []byte("cpu  1 2 3 4 5 6 7 0 0 0\nbtime 1700000000\n"), 0o644))
+	stat := fmt.Sprintf("42 (app) S 1 42 42 0 -1 4194560 100 0 0 0 12 34 0 0 20 0 1 0 4200 1234567 %d 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n", rssPages)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "42", "stat"), []byte(stat), 0o644))
+	rollup := fmt.Sprintf("55d0c0a00000-7ffd1a5ff000 ---p 00000000 00:00 0                          [rollup]\n"+
+		"Rss:              %d kB\n"+
+		"Pss:               90000 kB\n"+
+		"Shared_Clean:      50000 kB\n"+
+		"Shared_Dirty:          0 kB\n"+
+		"Private_Clean:     10000 kB\n"+
+		"Private_Dirty:     %d kB\n", rssPages*4, privateKB-10000)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "42", "smaps_rollup"), []byte(rollup), 0o644))
+	return proc.FS{Root: root}
+}
+
+// TestRSSLimitFixture reads a fixture procfs: Private_Clean + Private_Dirty
+// is compared with the limit, and the resident set (stat) spares the
+// smaps_rollup read when it is well below the limit.
+func TestRSSLimitFixture(t *testing.T) {
+	t.Parallel()
+	if os.Getpagesize() != 4096 {
+		t.Skip("the fixture assumes 4 KiB pages")
+	}
+	fs := writeProcFixture(t, 120000/4, 30001) // 120000 kB resident, 30001 kB private
+	p := Process{PID: 42, StartTicks: 4200}
 
 	over := &RSSLimit{LimitKB: 30000, fs: fs}
 	assert.EqualError(t, over.Check(context.Background(), p), "private memory 30001 kB above rss_limit 30000 kB")
@@ -112,8 +129,19 @@ func TestRSSLimitFixture(t *testing.T) {
 	off := &RSSLimit{LimitKB: 0, fs: fs}
 	assert.NoError(t, off.Check(context.Background(), p))
 
+	// Resident 1000 kB, far below a 30000 kB limit: smaps_rollup (which
+	// claims more) is not read.
+	small := writeProcFixture(t, 1000/4, 50000)
+	assert.NoError(t, (&RSSLimit{LimitKB: 30000, fs: small}).Check(context.Background(), p))
+	// Within the counters' slack of the limit: it is read.
+	near := writeProcFixture(t, (30000-rssSlackKB+4)/4, 50000)
+	assert.ErrorContains(t, (&RSSLimit{LimitKB: 30000, fs: near}).Check(context.Background(), p), "private memory 50000 kB")
+
 	err := over.Check(context.Background(), Process{PID: 43})
 	assert.ErrorIs(t, err, ErrMonitorUnavailable)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	err = over.Check(context.Background(), Process{PID: 42, StartTicks: 4201})
+	assert.ErrorIs(t, err, ErrMonitorUnavailable, "another process now has the pid")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
