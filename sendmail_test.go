@@ -377,8 +377,8 @@ func TestSendmailAlertFailure(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
-// pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
+// sendmailChildAlive reports whether pid exists and is not a zombie.
+func sendmailChildAlive(pid int) bool {
 	p, err := proc.Default().Stat(pid)
 	return err == nil && !p.Zombie()
 }
@@ -429,7 +429,7 @@ func TestSendmailAlertTimeout(t *testing.T) {
 			require.NoError(t, err, "the script started its sleep")
 			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 			require.NoError(t, err)
-			assert.Eventually(t, func() bool { return !pidAlive(pid) }, 5*time.Second, 10*time.Millisecond,
+			assert.Eventually(t, func() bool { return !sendmailChildAlive(pid) }, 5*time.Second, 10*time.Millisecond,
 				"the script's child (pid %d) is killed with it", pid)
 		})
 	}
