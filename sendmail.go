@@ -145,7 +145,8 @@ func (a *SendmailAlerter) Alert(ctx context.Context, ev Event) error {
 		st = &rateState{}
 		a.rates[key] = st
 	}
-	if a.opts.RateLimit > 0 && !st.last.IsZero() && now.Sub(st.last) < a.opts.RateLimit && now.Sub(st.last) >= 0 {
+	// Within the window of the last mail? (A clock that went back is not.)
+	if d := now.Sub(st.last); a.opts.RateLimit > 0 && !st.last.IsZero() && d >= 0 && d < a.opts.RateLimit {
 		if st.suppressed == 0 {
 			st.since = now
 		}
