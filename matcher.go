@@ -21,6 +21,22 @@ type Matcher struct {
 	snap *proc.Snapshot
 	// exclude lists pids never to match (the launcher, the caller).
 	exclude map[int]bool
+	// shared is true for the matcher of an "all" operation.
+	shared bool
+	// daemon caches whether a usrsvcd runs (0 unknown, 1 yes, 2 no).
+	daemon int
+}
+
+// daemonUp reports whether a usrsvcd supervises cfg's state directory,
+// looked up once per operation.
+func (mt *Matcher) daemonUp(cfg *Config) bool {
+	if mt.daemon == 0 {
+		mt.daemon = 2
+		if _, up := DaemonPID(cfg); up {
+			mt.daemon = 1
+		}
+	}
+	return mt.daemon == 1
 }
 
 // NewMatcher returns a Matcher over the real /proc for the current real uid.

@@ -1,6 +1,7 @@
 package usrsvc
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -27,6 +28,9 @@ type Record struct {
 	Restarts   *int      `json:"restarts,omitempty"`
 	LastExit   *LastExit `json:"last_exit,omitempty"`
 	Stderr     []string  `json:"stderr,omitempty"`
+	CPUPercent *float64  `json:"cpu_percent,omitempty"`
+	RSSKB      int64     `json:"rss_kb,omitempty"`
+	PrivateKB  int64     `json:"private_kb,omitempty"`
 }
 
 // LastExit is the JSON form of how a program last ended, as usrsvcd saw it.
@@ -59,6 +63,11 @@ func (r Result) Record() Record {
 			rec.Cmdline = p.Title
 			rec.Executable = p.Executable
 			rec.Args = p.Args
+			if u := st.Usage; u != nil {
+				cpu := math.Round(u.CPUPercent*100) / 100
+				rec.CPUPercent = &cpu
+				rec.RSSKB, rec.PrivateKB = u.RSSKB, u.PrivateKB
+			}
 		}
 		rec.State = st.State()
 		if d := st.Daemon; d != nil {

@@ -248,6 +248,8 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 	}
 	cfg := m.Config()
 	mt := newMatcher(m.fs)
+	mt.shared = true
+	mt.daemonUp(cfg)
 	if err := mt.Prepare(); err != nil {
 		return []Result{{Program: name, Action: action, Err: err, Time: m.now()}}
 	}
@@ -271,7 +273,7 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 		for i, pc := range progs {
 			wg.Add(1)
 			// Each goroutine gets its own matcher over the shared snapshot.
-			mt2 := &Matcher{fs: mt.fs, uid: mt.uid, self: mt.self, snap: mt.snap, exclude: mt.exclude}
+			mt2 := &Matcher{fs: mt.fs, uid: mt.uid, self: mt.self, snap: mt.snap, exclude: mt.exclude, shared: true, daemon: mt.daemon}
 			go func() { defer wg.Done(); run(i, pc, mt2) }()
 		}
 		wg.Wait()

@@ -261,6 +261,13 @@ func details(st *usrsvc.Status) string {
 		if !p.Started.IsZero() {
 			s += fmt.Sprintf(", started %s (up %s)", p.Started.Format("2006-01-02 15:04:05"), uptime(time.Since(p.Started)))
 		}
+		if u := st.Usage; u != nil {
+			s += fmt.Sprintf(", cpu %.1f%%", u.CPUPercent)
+			if u.PrivateKB > 0 {
+				s += fmt.Sprintf(", private memory %s", kb(u.PrivateKB))
+			}
+			s += fmt.Sprintf(", rss %s", kb(u.RSSKB))
+		}
 		parts = append(parts, s, "cmdline: "+p.Title)
 		if p.Executable != "" && !strings.HasPrefix(p.Title, p.Executable) {
 			parts = append(parts, "executable: "+p.Executable)
@@ -285,6 +292,13 @@ func details(st *usrsvc.Status) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
+}
+
+func kb(n int64) string {
+	if n >= 10*1024 {
+		return fmt.Sprintf("%.1f MiB", float64(n)/1024)
+	}
+	return fmt.Sprintf("%d kB", n)
 }
 
 func uptime(d time.Duration) string {

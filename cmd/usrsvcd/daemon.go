@@ -403,4 +403,7 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 
 var _ = errors.New
 
-func newAlerter(cfg *usrsvc.Config, logger *slog.Logger) usrsvc.Alerter { return nil }
+// newAlerter mails the alerts of programs with email_alerts (SPEC §7).
+func newAlerter(cfg *usrsvc.Config, logger *slog.Logger) usrsvc.Alerter {
+	return usrsvc.NewSendmailAlerter(usrsvc.SendmailOptions{Path: cfg.Main.SendmailPath, Logger: logger})
+}
