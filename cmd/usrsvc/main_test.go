@@ -175,3 +175,30 @@ func TestBinaryStartThroughPipeReturns(t *testing.T) {
 	require.NoError(t, cmd.Wait())
 	assert.Len(t, h.PIDs(), 1)
 }
+
+// The README's first command: the demo runs to completion and leaves
+// nothing behind.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "--demo")
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	text := string(out)
+	for _, want := range []string{"all programs up", "killed → new web", "same pid ✓", "programs keep their pids: yes ✓", "terminated"} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotContains(t, text, "✗")
+	// Every program it showed is gone.
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && (f[0] == "web" || f[0] == "worker" || f[0] == "forker") && f[len(f)-2] == "sleep" {
+			pid := f[1]
+			data, err := os.ReadFile("/proc/" + pid + "/cmdline")
+			if err == nil {
+				assert.NotContains(t, string(data), f[len(f)-1], "the demo left %s running", line)
+			}
+		}
+	}
+	assert.Empty(t, testproc.PIDsMatching("usrsvc-demo-"), "no demo daemon left")
+}

@@ -209,6 +209,10 @@ func (h *Helper) ready() (int, bool) {
 // the token, sorted.
 func (h *Helper) PIDs() []int { return pidsOf(h.Token) }
 
+// PIDsMatching returns the live (non-zombie) processes of ours whose title
+// contains s, sorted: for processes that are not helpers.
+func PIDsMatching(s string) []int { return pidsOf(s) }
+
 func pidsOf(token string) []int {
 	s, err := proc.Default().Snapshot(os.Getuid())
 	if err != nil {

@@ -1,0 +1,104 @@
+package usrsvc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/usrsvc/usrsvc"
+)
+
+// writeConfig writes a small configuration in a temp directory: one
+// program running /bin/sleep with a title unique to this run.
+func writeConfig(dir, extra string) string {
+	cfg := fmt.Sprintf(`[Main]
+pidfile = %[1]s/usrsvcd.pid
+state_dir = %[1]s/state
+
+[Program:sleeper]
+command = /bin/sleep 7%[2]d.5
+pidfile = %[1]s/sleeper.pid
+stdout = %[1]s/sleeper.log
+success_seconds = 0.2
+%[3]s`, dir, os.Getpid(), extra)
+	path := filepath.Join(dir, "usrsvc.cfg")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	return path
+}
+
+// Start a program detached, look at it, stop it.
+func ExampleManager() {
+	dir, _ := os.MkdirTemp("", "usrsvc-example-")
+	defer os.RemoveAll(dir)
+	cfg, err := usrsvc.LoadConfig(writeConfig(dir, ""))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, _ := usrsvc.NewManager(cfg, usrsvc.Options{})
+	ctx := context.Background()
+
+	st, err := m.Start(ctx, "sleeper")
+	fmt.Println("start:", st.Message, err, usrsvc.CodeOf(err))
+	fmt.Println("parent is us:", parentOf(st.Process.PID) == os.Getpid())
+
+	st, _ = m.Status(ctx, "sleeper")
+	fmt.Println("running:", st.Running)
+
+	st, err = m.Stop(ctx, "sleeper")
+	fmt.Println("stop:", st.Message, err)
+	st, _ = m.Status(ctx, "sleeper")
+	fmt.Println("running:", st.Running, st.State())
+	// Output:
+	// start: started <nil> SUCCESS
+	// parent is us: false
+	// running: true
+	// stop: terminated <nil>
+	// running: false stopped-by-hand
+}
+
+func parentOf(pid int) int {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(data)
+	var ppid int
+	fmt.Sscanf(s[strings.LastIndexByte(s, ')')+2:], "%*c %d", &ppid)
+	return ppid
+}
+
+// Every problem of a configuration at once, each with its file and line.
+func ExampleLoadConfig() {
+	dir, _ := os.MkdirTemp("", "usrsvc-example-")
+	defer os.RemoveAll(dir)
+	path := writeConfig(dir, "restart_dealy = 3\nmaxrestarts = -1\n")
+
+	_, err := usrsvc.LoadConfig(path)
+	var ce *usrsvc.ConfigError
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			fmt.Println(strings.TrimPrefix(p.String(), dir+"/"))
+		}
+	}
+	fmt.Println(usrsvc.CodeOf(err), int(usrsvc.CodeOf(err)))
+	// Output:
+	// usrsvc.cfg:10: unknown key restart_dealy in [Program:sleeper]; did you mean restart_delay?
+	// usrsvc.cfg:11: maxrestarts = -1 is negative; set it to a count ≥ 0 (0 = unlimited)
+	// INVALID_CONFIG 130
+}
+
+// Errors wrap sentinel errors; CodeOf maps them to the return codes.
+func ExampleCodeOf() {
+	dir, _ := os.MkdirTemp("", "usrsvc-example-")
+	defer os.RemoveAll(dir)
+	cfg, _ := usrsvc.LoadConfig(writeConfig(dir, ""))
+	m, _ := usrsvc.NewManager(cfg, usrsvc.Options{})
+
+	_, err := m.Start(context.Background(), "sleepr")
+	fmt.Println(errors.Is(err, usrsvc.ErrUndefined), usrsvc.CodeOf(err), int(usrsvc.CodeOf(err)))
+	fmt.Println(err)
+	// Output:
+	// true PROGRAM_UNDEFINED 133
+	// start sleepr: no such program: no program named "sleepr" is defined (did you mean "sleeper"?)
+}
