@@ -138,8 +138,25 @@ func (d StateDir) daemonLockPath() string { return filepath.Join(string(d), "usr
 
 // DaemonPID reports whether a usrsvcd (or any Run) supervises cfg's state
 // directory, and its pid: the daemon lock tells whether one runs, the
-// [Main] pidfile (or the lock file) which pid it is.
+// [Main] pidfile (or the lock file) which pid it is. It is patient with a
+// daemon that is dying: a killed multi-threaded process holds its lock
+// until its last thread is gone, a few milliseconds after its pid turned
+// into a zombie.
 func DaemonPID(cfg *Config) (int, bool) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		pid, running := daemonPID(cfg)
+		if !running || pid <= 0 || time.Now().After(deadline) {
+			return pid, running
+		}
+		if p, err := proc.Default().Stat(pid); err == nil && !p.Zombie() {
+			return pid, running
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func daemonPID(cfg *Config) (int, bool) {
 	sd := StateDir(cfg.Main.StateDir)
 	f, err := os.OpenFile(sd.daemonLockPath(), os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,7 +48,7 @@ func actionStart(cfgPath string, foreground bool, stdout, stderr io.Writer) int 
 	if cfg == nil {
 		return code
 	}
-	if pid, running := daemonPID(cfg); running {
+	if pid, running := usrsvc.DaemonPID(cfg); running {
 		fmt.Fprintf(stderr, "usrsvcd is already running (pid %d)\n", pid)
 		return int(usrsvc.CodeUsrsvcdAlreadyRunning)
 	}
@@ -57,31 +56,6 @@ func actionStart(cfgPath string, foreground bool, stdout, stderr io.Writer) int 
 		return runDaemon(cfg, os.Getenv(detachedEnv) == "1", stderr)
 	}
 	return detach(cfg, stdout, stderr)
-}
-
-// daemonPID is usrsvc.DaemonPID, patient with a daemon that is dying: a
-// killed multi-threaded process holds its lock until its last thread is
-// gone, a few milliseconds after its pid turned into a zombie.
-func daemonPID(cfg *usrsvc.Config) (int, bool) {
-	deadline := time.Now().Add(time.Second)
-	for {
-		pid, running := usrsvc.DaemonPID(cfg)
-		if !running || pid <= 0 || processAlive(pid) || time.Now().After(deadline) {
-			return pid, running
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// processAlive reports whether pid exists and is not a zombie.
-func processAlive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 // detach starts this binary again in a new session with nothing of our
@@ -357,7 +331,7 @@ func actionStatus(cfgPath string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
-	pid, running := daemonPID(cfg)
+	pid, running := usrsvc.DaemonPID(cfg)
 	if !running {
 		fmt.Fprintln(stdout, "usrsvcd is not running")
 		return int(usrsvc.CodeGeneralFailure)
@@ -401,7 +375,6 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 	return int(usrsvc.CodeTryAgain)
 }
 
-var _ = errors.New
 
 // newAlerter mails the alerts of programs with email_alerts (SPEC §7).
 func newAlerter(cfg *usrsvc.Config, logger *slog.Logger) usrsvc.Alerter {
