@@ -74,6 +74,10 @@ func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *Matcher, by 
 		if err := m.state().setManual(pc.Name, ActionStart, m.now()); err != nil {
 			return st, err
 		}
+	} else if stopped, _, _ := m.state().StoppedByHand(pc.Name); stopped {
+		// Stopped by hand while usrsvcd waited for the lock: leave it.
+		st.Message, st.StoppedByHand = "stopped by hand: not started", true
+		return st, nil
 	}
 	found, err := mt.Find(pc)
 	if err != nil {
