@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -283,4 +284,42 @@ func TestDaemonForegroundNotify(t *testing.T) {
 	_, err = os.Stat(filepath.Join(w.dir, "usrsvcd.pid"))
 	assert.True(t, os.IsNotExist(err))
 	assert.True(t, pidAlive(pid), "programs keep running")
+}
+
+// log_format = json: one JSON object per line with program and event;
+// SIGUSR2 reopens the log file (logrotate).
+func TestDaemonJSONLogsAndReopen(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	w := newDWorld(t, dprogram("a", h.CommandLine()))
+	text, _ := os.ReadFile(w.cfg)
+	require.NoError(t, os.WriteFile(w.cfg, []byte(strings.Replace(string(text), "[Main]\n", "[Main]\nlog_format = json\n", 1)), 0o644))
+	dpid := w.startDaemon()
+	pid := onePID(t, h)
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(w.log(), `"event":"started"`) }, "started logged")
+
+	logPath := filepath.Join(w.dir, "usrsvcd.log")
+	require.NoError(t, os.Rename(logPath, logPath+".1"))
+	require.NoError(t, syscall.Kill(dpid, syscall.SIGUSR2))
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(w.log(), "log files reopened") }, "a new log file")
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(w.log(), `"event":"exited"`) }, "the exit in the new file")
+
+	old, _ := os.ReadFile(logPath + ".1")
+	for _, line := range strings.Split(strings.TrimSpace(string(old)+w.log()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		for _, k := range []string{"time", "level", "msg"} {
+			assert.Contains(t, rec, k, line)
+		}
+		if ev, _ := rec["event"].(string); ev == "exited" {
+			assert.Equal(t, "a", rec["program"])
+			assert.EqualValues(t, pid, rec["pid"])
+			if sig, ok := rec["signal"]; ok { // known unless its parent reaped it first
+				assert.EqualValues(t, 9, sig)
+			}
+		}
+	}
+	code, _ := w.usrsvcd("stop")
+	assert.Equal(t, 0, code)
 }
