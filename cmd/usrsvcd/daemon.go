@@ -375,7 +375,6 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 	return int(usrsvc.CodeTryAgain)
 }
 
-
 // newAlerter mails the alerts of programs with email_alerts (SPEC §7).
 func newAlerter(cfg *usrsvc.Config, logger *slog.Logger) usrsvc.Alerter {
 	return usrsvc.NewSendmailAlerter(usrsvc.SendmailOptions{Path: cfg.Main.SendmailPath, Logger: logger})
