@@ -68,6 +68,9 @@ type launchJob struct {
 	TitleRE  string   // proctitle_re
 	ShellArg []string // with useshell: the shell's argv, never a match
 	Shell    bool
+	// TermToKill is the SIGTERM → SIGKILL grace used to clean up a tree
+	// in which nothing matched.
+	TermToKill time.Duration
 }
 
 // launchResult is what the launcher reports back.
@@ -316,16 +319,17 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launchJob, error) {
 	}
 	env := programEnv(pc, m.environ())
 	job := &launchJob{
-		Program: pc.Name,
-		Env:     env,
-		Dir:     home,
-		Stdout:  pc.Stdout,
-		Stderr:  pc.Stderr,
-		Window:  pc.SuccessSeconds,
-		Pidfile: pc.Pidfile,
-		AutoPid: pc.AutoPid,
-		TitleRE: pc.ProcTitleRE.String(),
-		Shell:   pc.UseShell,
+		Program:    pc.Name,
+		Env:        env,
+		Dir:        home,
+		Stdout:     pc.Stdout,
+		Stderr:     pc.Stderr,
+		Window:     pc.SuccessSeconds,
+		TermToKill: pc.TermToKill,
+		Pidfile:    pc.Pidfile,
+		AutoPid:    pc.AutoPid,
+		TitleRE:    pc.ProcTitleRE.String(),
+		Shell:      pc.UseShell,
 	}
 	if pc.UseShell {
 		sh := shellPath()
@@ -499,7 +503,10 @@ wait:
 			r.Message = fmt.Sprintf("%s before success_seconds (%v)", describeExit(exit), job.Window)
 			return r
 		}
-		r.Message = fmt.Sprintf("running but nothing matches proctitle_re %q; processes it left running: %s",
+		// What runs under another title would be launched again by the next
+		// start and pile up: stop what this start launched.
+		stopTree(tree, job.TermToKill)
+		r.Message = fmt.Sprintf("running but nothing matches proctitle_re %q; processes seen (now stopped): %s",
 			job.TitleRE, strings.Join(r.Titles, "; "))
 		return r
 	}
@@ -535,6 +542,51 @@ func closeOnExecFrom(from int) {
 			syscall.CloseOnExec(fd)
 		}
 	}
+}
+
+// stopTree stops the processes a failed start launched: SIGTERM, then
+// SIGKILL after grace (at most 10 s), reaping what comes back to us. A pid
+// is signalled only while it still has the start time seen in the snapshot.
+func stopTree(tree []*proc.Process, grace time.Duration) {
+	if grace > 10*time.Second {
+		grace = 10 * time.Second
+	}
+	fs := proc.Default()
+	alive := func(p *proc.Process) bool {
+		q, err := fs.Stat(p.PID)
+		return err == nil && !q.Zombie() && q.StartTicks == p.StartTicks
+	}
+	signal := func(sig syscall.Signal) (left int) {
+		for _, p := range tree {
+			if alive(p) {
+				left++
+				if sig != 0 {
+					syscall.Kill(p.PID, sig)
+				}
+			}
+		}
+		return left
+	}
+	reap := func() {
+		for {
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+				return
+			}
+		}
+	}
+	signal(syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		reap()
+		if signal(0) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	signal(syscall.SIGKILL)
+	time.Sleep(10 * time.Millisecond)
+	reap()
 }
 
 func openLog(path string) (*os.File, error) {

@@ -65,6 +65,7 @@ type supervised struct {
 	checking  bool
 	polled    time.Time // last /proc check without a pidfd
 	reason    string
+	lastPID   int // the process that last stopped
 }
 
 // messages to the loop.
@@ -507,6 +508,7 @@ func (l *loop) onExit(msg exitMsg) {
 		return
 	}
 	exit := l.exitStatus(msg.p)
+	sv.lastPID = msg.p.PID
 	ranFor := exit.Time.Sub(sv.since)
 	l.unwatch(sv)
 	sv.lastExit = exit
@@ -557,11 +559,9 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 			return
 		}
 		sv.restarts++
-		ev := Event{Kind: EventRestarting, Program: sv.pc.Name, Config: sv.pc, Restarts: sv.restarts, Exit: sv.lastExit, Reason: sv.reason}
+		ev := Event{Kind: EventRestarting, Program: sv.pc.Name, Config: sv.pc, Restarts: sv.restarts, Exit: sv.lastExit,
+			Reason: sv.reason, OldPID: sv.lastPID}
 		if monitor == "" {
-			if sv.lastExit != nil && sv.proc == nil {
-				ev.Reason = sv.reason
-			}
 			l.m.emit(ev)
 			if sv.failures == 0 {
 				l.alert(ev)

@@ -159,6 +159,7 @@ func TestStartNoMatch(t *testing.T) {
 	assert.Equal(t, CodeGeneralFailure, CodeOf(err))
 	assert.True(t, errors.Is(err, ErrNoMatch))
 	assert.Contains(t, err.Error(), h.Token, "the titles seen are listed")
+	assert.Empty(t, h.PIDs(), "what the failed start launched is stopped, so retries cannot pile up")
 }
 
 func TestUnwritableDirectories(t *testing.T) {
