@@ -471,24 +471,23 @@ wait:
 		return r
 	}
 
-	// End of the window: one snapshot, the live descendants of this launcher.
-	snap, err := proc.Default().Snapshot(os.Getuid())
+	// End of the window: the live descendants of this launcher, read by
+	// following the children files from it (its cost is the tree's, not
+	// the machine's: 200 parallel starts do not each read every process).
+	self := os.Getpid()
+	snap, err := proc.Default().Tree(self, os.Getuid())
 	if err != nil {
 		return &launchResult{Code: CodeUnknownFailure, Message: "reading /proc: " + err.Error()}
 	}
-	self := os.Getpid()
 	var tree []*proc.Process
-	for _, p := range snap.Sorted() {
-		if p.Zombie() || p.PID == self {
-			continue
-		}
-		if descendsFrom(snap, p, self) {
+	for _, p := range snap.Descendants(self) {
+		if !p.Zombie() {
 			tree = append(tree, p)
 		}
 	}
 	var matches []*proc.Process
 	for _, p := range tree {
-		if re.MatchString(p.Title) && !sameArgs(p.Args, job.ShellArg) {
+		if p.UID == os.Getuid() && re.MatchString(p.Title) && !sameArgs(p.Args, job.ShellArg) {
 			matches = append(matches, p)
 		}
 	}
@@ -626,16 +625,6 @@ func describeExit(e *ExitStatus) string {
 	default:
 		return fmt.Sprintf("killed by signal %d (%s)", e.Signal, unix.SignalName(syscall.Signal(e.Signal)))
 	}
-}
-
-func descendsFrom(s *proc.Snapshot, p *proc.Process, root int) bool {
-	for i := 0; p != nil && i < 1000; i++ {
-		if p.PPID == root {
-			return true
-		}
-		p = s.Procs[p.PPID]
-	}
-	return false
 }
 
 func sameArgs(a, b []string) bool {

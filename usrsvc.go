@@ -250,8 +250,13 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 	mt := newMatcher(m.fs)
 	mt.shared = true
 	mt.daemonUp(cfg)
-	if err := mt.Prepare(); err != nil {
-		return []Result{{Program: name, Action: action, Err: err, Time: m.now()}}
+	parallel := mode == Parallel && action != ActionStatus
+	if parallel {
+		// Concurrent programs share one snapshot, taken now. Sequential
+		// ones take it lazily: when every pidfile is good, none is needed.
+		if err := mt.Prepare(); err != nil {
+			return []Result{{Program: name, Action: action, Err: err, Time: m.now()}}
+		}
 	}
 	var progs []*ProgramConfig
 	for _, pc := range cfg.Programs {
@@ -268,7 +273,7 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 		}
 		results[i] = Result{Program: pc.Name, Action: action, Status: st, Err: err, Time: m.now()}
 	}
-	if mode == Parallel && action != ActionStatus {
+	if parallel {
 		var wg sync.WaitGroup
 		for i, pc := range progs {
 			wg.Add(1)
