@@ -331,3 +331,34 @@ func TestHelperStartClient(t *testing.T) {
 		require.NoError(t, r.Err)
 	}
 }
+
+// A pidfile naming another user's process is stale: never adopted, never
+// signalled (needs root to start a process as uid 65534).
+func TestPidfileOfAnotherUser(t *testing.T) {
+	t.Parallel()
+	if os.Getuid() != 0 {
+		t.Skip("needs root to start a process as another user")
+	}
+	cmdline, token := uniqueSleep(t)
+	other := exec.Command("/bin/sleep", token)
+	other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	require.NoError(t, other.Start())
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+
+	e := newTestEnv(t)
+	e.addProgram("web", cmdline, "scan_for_process = false")
+	m := e.manager()
+	require.NoError(t, os.WriteFile(e.path("web.pid"), []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o600))
+	st, err := m.Stop(ctxT(t), "web")
+	require.NoError(t, err)
+	assert.Equal(t, "not running", st.Message)
+	assert.Contains(t, strings.Join(st.Warnings, "\n"), "belongs to another user")
+	assert.True(t, pidAlive(other.Process.Pid), "another user's process is never signalled")
+
+	// Even with scanning, it is never adopted.
+	e2 := newTestEnv(t)
+	e2.addProgram("web", cmdline)
+	st, err = e2.manager().Status(ctxT(t), "web")
+	require.NoError(t, err)
+	assert.False(t, st.Running)
+}

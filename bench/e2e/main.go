@@ -138,12 +138,12 @@ func scan(match func(string) bool) []pinfo {
 	}
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
-	uid := os.Getuid()
+	uid, self := os.Getuid(), os.Getpid()
 	buf := make([]byte, 4096)
 	var out []pinfo
 	for _, name := range names {
 		pid, err := strconv.Atoi(name)
-		if err != nil {
+		if err != nil || pid == self { // our own title may hold the token
 			continue
 		}
 		b := readInto(buf, "/proc/"+name+"/cmdline")
