@@ -65,10 +65,17 @@ type ProgramConfig struct {
 	Enabled        bool // default true
 	AutoPid        bool // default true
 	ScanForProcess bool // default true
-	// ProcTitleRE matches process titles; the default is built from Args (SPEC §3).
+	// ProcTitleRE is proctitle_re as set in the config; nil when the
+	// default applies (SPEC §3: Args joined by spaces, the whole title or
+	// its tail after '/' or ' '), which MatchTitle tests without a regexp.
+	// TitleRegexp returns the regexp in force either way.
 	ProcTitleRE *regexp.Regexp
 	// ProcTitleExplicit is true when proctitle_re was set in the config.
 	ProcTitleExplicit bool
+	// titleLiteral is the default proctitle_re's literal (Args joined).
+	titleLiteral string
+	// defaultRE compiles the default proctitle_re on first use.
+	defaultRE *lazyRegexp
 
 	Autostart    bool          // default true
 	Autorestart  bool          // default true

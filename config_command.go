@@ -291,14 +291,10 @@ func wordLiteral(w *syntax.Word, home string, shell bool) (string, bool) {
 	return b.String(), true
 }
 
-// defaultProcTitleRE is SPEC §3's default proctitle_re for argv args: the
+// defaultProcTitleExpr is SPEC §3's default proctitle_re for argv args: the
 // args joined by spaces, as the whole title or its tail after '/' or ' '.
-func defaultProcTitleRE(args []string) *regexp.Regexp {
-	re, err := compileProcTitleRE(`(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`)
-	if err != nil {
-		panic(err) // cannot happen: the argv is quoted
-	}
-	return re
+func defaultProcTitleExpr(args []string) string {
+	return `(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`
 }
 
 // procTitleRECache remembers compiled proctitle regexps: compiling them is most of

@@ -32,7 +32,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if err == nil {
 			require.NotNil(t, cfg)
 			for _, p := range cfg.Programs {
-				require.NotNil(t, p.ProcTitleRE, p.Name)
+				require.NotNil(t, p.TitleRegexp(), p.Name)
 				require.NotEmpty(t, p.Stdout, p.Name)
 			}
 			return

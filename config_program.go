@@ -231,6 +231,6 @@ func (l *configLoader) resolveCommand(p *ProgramConfig, r rawVal) {
 		p.Args = args
 	}
 	if !p.ProcTitleExplicit && len(p.Args) > 0 {
-		p.ProcTitleRE = defaultProcTitleRE(p.Args)
+		p.setDefaultTitle(p.Args)
 	}
 }

@@ -81,11 +81,15 @@ func TestLoadConfigProgramDefaults(t *testing.T) {
 	want.Command = "prog a"
 	want.Args = []string{"prog", "a"}
 	want.Pidfile, want.Stdout, want.Stderr = "/p.pid", "/o.log", "/o.log"
-	want.ProcTitleRE = p.ProcTitleRE
+	want.setDefaultTitle(want.Args)
 	assert.Equal(t, want, p)
-	assert.Equal(t, `(^|[ /])prog a$`, p.ProcTitleRE.String())
-	assert.True(t, p.ProcTitleRE.MatchString("/usr/bin/prog a"))
-	assert.False(t, p.ProcTitleRE.MatchString("xprog a"))
+	assert.Nil(t, p.ProcTitleRE, "the default is matched as a literal")
+	assert.Equal(t, `(^|[ /])prog a$`, p.TitleRegexp().String())
+	for _, title := range []string{"prog a", "/usr/bin/prog a", "python3 prog a", "xprog a", "prog ab", "prog a b", "sh -c prog a"} {
+		assert.Equal(t, p.TitleRegexp().MatchString(title), p.MatchTitle(title), "MatchTitle agrees with the regexp on %q", title)
+	}
+	assert.True(t, p.MatchTitle("/usr/bin/prog a"))
+	assert.False(t, p.MatchTitle("xprog a"))
 	assert.Equal(t, 2*time.Second, p.SuccessSeconds)
 	assert.Equal(t, 8*time.Second, p.TermToKill)
 	assert.Equal(t, 30*time.Second, p.Monitor.After)
@@ -314,8 +318,9 @@ func TestLoadConfigCommands(t *testing.T) {
 			assert.Equal(t, tt.args, p.Args)
 			if tt.re == "" {
 				assert.False(t, p.ProcTitleExplicit)
-				assert.True(t, p.ProcTitleRE.MatchString(strings.Join(tt.args, " ")))
-				assert.True(t, p.ProcTitleRE.MatchString("/usr/bin/"+strings.Join(tt.args, " ")))
+				assert.True(t, p.MatchTitle(strings.Join(tt.args, " ")))
+				assert.True(t, p.MatchTitle("/usr/bin/"+strings.Join(tt.args, " ")))
+				assert.True(t, p.TitleRegexp().MatchString("/usr/bin/"+strings.Join(tt.args, " ")))
 			} else {
 				assert.True(t, p.ProcTitleExplicit)
 			}

@@ -328,7 +328,7 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launchJob, error) {
 		TermToKill: pc.TermToKill,
 		Pidfile:    pc.Pidfile,
 		AutoPid:    pc.AutoPid,
-		TitleRE:    pc.ProcTitleRE.String(),
+		TitleRE:    pc.TitleRegexp().String(),
 		Shell:      pc.UseShell,
 	}
 	if pc.UseShell {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
@@ -18,6 +19,7 @@ type Matcher struct {
 	fs   proc.FS
 	uid  int
 	self int
+	mu   sync.Mutex // guards snap
 	snap *proc.Snapshot
 	// exclude lists pids never to match (the launcher, the caller).
 	exclude map[int]bool
@@ -46,13 +48,37 @@ func newMatcher(fs proc.FS) *Matcher {
 	return &Matcher{fs: fs, uid: os.Getuid(), self: os.Getpid(), exclude: map[int]bool{os.Getpid(): true}}
 }
 
-// Prepare takes the snapshot now, so that concurrent Finds share it.
+// Prepare takes the snapshot now, so that clones share it.
 func (mt *Matcher) Prepare() error {
 	_, err := mt.snapshot()
 	return err
 }
 
+// clone returns a Matcher sharing mt's snapshot (read-only) and settings,
+// for a goroutine that may need a fresh look of its own later.
+func (mt *Matcher) clone() *Matcher {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	return &Matcher{fs: mt.fs, uid: mt.uid, self: mt.self, snap: mt.snap, exclude: mt.exclude,
+		shared: mt.shared, daemon: mt.daemon}
+}
+
+// forget drops the snapshot: the next scan looks again.
+func (mt *Matcher) forget() {
+	mt.mu.Lock()
+	mt.snap = nil
+	mt.mu.Unlock()
+}
+
+func (mt *Matcher) cached() *proc.Snapshot {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	return mt.snap
+}
+
 func (mt *Matcher) snapshot() (*proc.Snapshot, error) {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
 	if mt.snap == nil {
 		s, err := mt.fs.Snapshot(mt.uid)
 		if err != nil {
@@ -68,6 +94,7 @@ type Found struct {
 	Process  *Process // nil when not running
 	Via      string   // "pidfile" or "scan"
 	Warnings []string // stale pidfile explained, several matches, ...
+	raw      *proc.Process
 }
 
 // isMatch reports whether p is a live process of ours matching pc.
@@ -75,7 +102,7 @@ func (mt *Matcher) isMatch(pc *ProgramConfig, p *proc.Process) bool {
 	if p == nil || p.Zombie() || p.UID != mt.uid || mt.exclude[p.PID] {
 		return false
 	}
-	if pc.ProcTitleRE == nil || !pc.ProcTitleRE.MatchString(p.Title) {
+	if !pc.MatchTitle(p.Title) {
 		return false
 	}
 	return !isOwnShell(pc, p.Args)
@@ -92,8 +119,8 @@ func isOwnShell(pc *ProgramConfig, args []string) bool {
 // removed (autopid); an adopting scan writes the pidfile (autopid).
 func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 	f := &Found{}
-	if p, stale := mt.fromPidfile(pc); p != nil {
-		f.Process, f.Via = p, "pidfile"
+	if raw, stale := mt.fromPidfile(pc); raw != nil {
+		f.Process, f.Via, f.raw = mt.toProcess(raw), "pidfile", raw
 		return f, nil
 	} else if stale != "" {
 		f.Warnings = append(f.Warnings, stale)
@@ -122,9 +149,9 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 	}
 	if len(others) > 0 {
 		f.Warnings = append(f.Warnings, fmt.Sprintf("several processes match proctitle_re %q; adopted the oldest [%d], also matching: %s",
-			pc.ProcTitleRE, chosen.PID, pidList(others)))
+			pc.TitleRegexp(), chosen.PID, pidList(others)))
 	}
-	f.Process, f.Via = mt.toProcess(chosen), "scan"
+	f.Process, f.Via, f.raw = mt.toProcess(chosen), "scan", chosen
 	if pc.AutoPid {
 		if err := writePidfile(pc.Pidfile, chosen.PID); err != nil {
 			f.Warnings = append(f.Warnings, "cannot write pidfile: "+err.Error())
@@ -135,8 +162,8 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 
 // fromPidfile returns the pidfile's process when it matches, or why the
 // pidfile is stale ("" when there is no pidfile).
-func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*Process, string) {
-	data, err := os.ReadFile(pc.Pidfile)
+func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string) {
+	data, err := readFile(pc.Pidfile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, ""
@@ -152,8 +179,8 @@ func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*Process, string) {
 		return nil, fmt.Sprintf("stale pidfile %s: does not hold a pid (%q)", pc.Pidfile, text)
 	}
 	var p *proc.Process
-	if mt.snap != nil {
-		p = mt.snap.Procs[pid]
+	if snap := mt.cached(); snap != nil {
+		p = snap.Procs[pid]
 		if p == nil {
 			// Maybe another user's: the snapshot holds only ours.
 			p, _ = mt.fs.Process(pid)
@@ -167,9 +194,9 @@ func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*Process, string) {
 	case p.UID != mt.uid:
 		return nil, fmt.Sprintf("stale pidfile %s: process %d belongs to another user (uid %d)", pc.Pidfile, pid, p.UID)
 	case !mt.isMatch(pc, p):
-		return nil, fmt.Sprintf("stale pidfile %s: process %d does not match proctitle_re %q (title %q)", pc.Pidfile, pid, pc.ProcTitleRE, p.Title)
+		return nil, fmt.Sprintf("stale pidfile %s: process %d does not match proctitle_re %q (title %q)", pc.Pidfile, pid, pc.TitleRegexp(), p.Title)
 	}
-	return mt.toProcess(p), ""
+	return p, ""
 }
 
 func (mt *Matcher) toProcess(p *proc.Process) *Process {

@@ -125,8 +125,8 @@ func TestExampleProctitles(t *testing.T) {
 		{"worker", "logger -t worker", false},
 		{"worker", "/bin/bash -c exec python3 -u ~/app/worker.py 2>&1 | logger -t worker", false},
 	} {
-		got := byName[c.program].ProcTitleRE.MatchString(c.title)
-		require.Equal(t, c.match, got, "%s: proctitle_re %s on %q", c.program, byName[c.program].ProcTitleRE, c.title)
+		got := byName[c.program].MatchTitle(c.title)
+		require.Equal(t, c.match, got, "%s: proctitle_re %s on %q", c.program, byName[c.program].TitleRegexp(), c.title)
 	}
 }
 

@@ -259,7 +259,7 @@ func (m *Manager) status(pc *ProgramConfig, mt *Matcher) (*Status, error) {
 	st.Warnings = found.Warnings
 	if found.Process != nil {
 		st.Running, st.Process, st.Message = true, found.Process, "running"
-		st.Usage = m.usage(found.Process, !mt.shared)
+		st.Usage = usage(found.raw, !mt.shared, m.fs)
 	} else {
 		st.Message = "not running"
 	}
@@ -277,11 +277,10 @@ func (m *Manager) status(pc *ProgramConfig, mt *Matcher) (*Status, error) {
 	return st, nil
 }
 
-// usage reads the process's CPU and memory use; private memory only when
-// asked (it costs a read of smaps_rollup).
-func (m *Manager) usage(p *Process, private bool) *Usage {
-	q, err := m.fs.Stat(p.PID)
-	if err != nil || q.StartTicks != p.StartTicks {
+// usage is the process's CPU and memory use, from what the matcher read;
+// private memory only when asked (it costs a read of smaps_rollup).
+func usage(q *proc.Process, private bool, fs proc.FS) *Usage {
+	if q == nil {
 		return nil
 	}
 	u := &Usage{RSSKB: q.RSSPages * int64(os.Getpagesize()) / 1024}
@@ -289,7 +288,7 @@ func (m *Manager) usage(p *Process, private bool) *Usage {
 		u.CPUPercent = float64(q.UTime+q.STime) / proc.ClockTicks / up * 100
 	}
 	if private {
-		if mem, err := m.fs.Memory(p.PID); err == nil {
+		if mem, err := fs.Memory(q.PID); err == nil {
 			u.PrivateKB = mem.PrivateKB
 		}
 	}

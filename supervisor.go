@@ -335,16 +335,16 @@ func (l *loop) alive(sv *supervised) bool {
 }
 
 // pass resolves every program not busy with one shared snapshot.
+//
+// A program watched through a pidfd is skipped: its exit wakes the loop at
+// once, and manual operations arrive through inotify. So with every program
+// running, the pass reads nothing, and the idle daemon costs nothing.
 func (l *loop) pass() {
 	l.lastPass = l.m.now()
-	mt := newMatcher(l.m.fs)
-	if err := mt.Prepare(); err != nil {
-		l.m.log.Error("resolution pass failed: " + err.Error())
-		return
-	}
+	mt := newMatcher(l.m.fs) // its snapshot is taken on first need, once
 	for _, name := range l.names() {
 		sv := l.progs[name]
-		if !sv.busy {
+		if !sv.busy && (sv.proc == nil || sv.pidfd == nil) {
 			l.resolve(sv, mt)
 		}
 	}
@@ -753,6 +753,7 @@ func sameProgram(a, b *ProgramConfig) bool {
 		rb = b2.ProcTitleRE.String()
 	}
 	a2.ProcTitleRE, b2.ProcTitleRE = nil, nil
+	a2.defaultRE, b2.defaultRE = nil, nil
 	return ra == rb && reflect.DeepEqual(a2, b2)
 }
 

@@ -202,7 +202,7 @@ func (m *Manager) do(ctx context.Context, action string, pc *ProgramConfig, mt *
 		return st, err
 	}
 	stopMsg := st.Message
-	mt.snap = nil // what ran is gone: a fresh look for the start
+	mt.forget() // what ran is gone: a fresh look for the start
 	st2, err := m.start(ctx, pc, mt, by, lock)
 	st2.Warnings = append(st.Warnings, st2.Warnings...)
 	if err == nil && stopMsg != "not running" {
@@ -273,22 +273,46 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 		}
 		results[i] = Result{Program: pc.Name, Action: action, Status: st, Err: err, Time: m.now()}
 	}
-	if parallel {
+	switch {
+	case parallel:
 		var wg sync.WaitGroup
 		for i, pc := range progs {
 			wg.Add(1)
 			// Each goroutine gets its own matcher over the shared snapshot.
-			mt2 := &Matcher{fs: mt.fs, uid: mt.uid, self: mt.self, snap: mt.snap, exclude: mt.exclude, shared: true, daemon: mt.daemon}
+			mt2 := mt.clone()
 			go func() { defer wg.Done(); run(i, pc, mt2) }()
 		}
 		wg.Wait()
-	} else {
+	case action == ActionStatus:
+		// status only reads: a few workers share one matcher (its lazy
+		// snapshot is guarded), so the reads of /proc and of the state
+		// directory overlap.
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for w := 0; w < statusWorkers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					run(i, progs[i], mt)
+				}
+			}()
+		}
+		for i := range progs {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	default:
 		for i, pc := range progs {
 			run(i, pc, mt)
 		}
 	}
 	return results
 }
+
+// statusWorkers is how many programs a status all reads at once.
+const statusWorkers = 4
 
 // StartAll starts every enabled program.
 func (m *Manager) StartAll(ctx context.Context, mode Mode) []Result {

@@ -259,7 +259,7 @@ func (d *demo) waitAll(ctx context.Context, timeout time.Duration) (map[string]i
 
 // waitNew polls /proc (every 1 ms) for a new live process of the program.
 func (d *demo) waitNew(ctx context.Context, name string, old int, timeout time.Duration) (int, error) {
-	re := d.cfg.Program(name).ProcTitleRE
+	re := d.cfg.Program(name).TitleRegexp()
 	fs := proc.Default()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {

@@ -1,0 +1,29 @@
+package usrsvc
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// MatchTitle's literal fast path agrees with the default regexp.
+func FuzzMatchTitle(f *testing.F) {
+	f.Add("python3 app.py", "/usr/bin/python3 app.py")
+	f.Add("sleep 10", "sleep 10 ")
+	f.Add("a.b", "axb")
+	f.Add("x", "/x")
+	f.Add("x y", "zx y")
+	f.Fuzz(func(t *testing.T, command, title string) {
+		args := strings.Fields(command)
+		// The loader refuses invalid UTF-8; U+FFFD in a command would match
+		// any invalid byte of a title through the regexp only.
+		if len(args) == 0 || !utf8.ValidString(command) || strings.ContainsRune(command+title, utf8.RuneError) {
+			return
+		}
+		pc := &ProgramConfig{}
+		pc.setDefaultTitle(args)
+		if got, want := pc.MatchTitle(title), pc.TitleRegexp().MatchString(title); got != want {
+			t.Fatalf("MatchTitle(%q) = %v, the regexp %s says %v", title, got, pc.TitleRegexp(), want)
+		}
+	})
+}
