@@ -96,26 +96,11 @@ func (w *dworld) log() string {
 	return string(data)
 }
 
-func pidAlive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
-}
+func pidAlive(pid int) bool { return testproc.Alive(pid) }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for: %s", d, msg)
+	testproc.WaitFor(t, d, cond, msg)
 }
 
 func onePID(t *testing.T, h *testproc.Helper) int {

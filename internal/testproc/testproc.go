@@ -322,3 +322,24 @@ func KillToken(token string) {
 		time.Sleep(time.Millisecond) // let a helper caught mid-fork show its child
 	}
 }
+
+// Alive reports whether pid runs and is not a zombie (an exited process
+// that nobody reaped yet counts as gone).
+func Alive(pid int) bool {
+	p, err := proc.Default().Stat(pid)
+	return err == nil && !p.Zombie()
+}
+
+// WaitFor polls cond every 10 ms until it holds, failing the test with msg
+// after d. Tests use generous d: it bounds a wait, it does not time anything.
+func WaitFor(t testing.TB, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for: %s", d, msg)
+}
