@@ -60,7 +60,6 @@ type supervised struct {
 	lastExit  *ExitStatus
 	lastHand  time.Time // time of the last manual operation seen
 	busy      bool      // an operation runs in a worker
-	restart   bool      // the pending start is an automatic restart
 	nextCheck time.Time // next monitor round
 	checking  bool
 	polled    time.Time // last /proc check without a pidfd
@@ -182,7 +181,6 @@ type loop struct {
 	m        *Manager
 	progs    map[string]*supervised
 	msgs     chan any
-	inflight int
 	ctx      context.Context
 	lastPass time.Time
 	// generation counts rereads; usrsvcd reread waits for it to grow.
@@ -571,14 +569,13 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 	if monitor != "" {
 		l.unwatch(sv)
 	}
-	sv.busy, sv.restart, sv.state = true, restart, StateStarting
+	sv.busy, sv.state = true, StateStarting
 	l.record(sv)
 	pc, name := sv.pc, sv.pc.Name
 	action := ActionStart
 	if monitor != "" {
 		action = ActionRestart
 	}
-	l.inflight++
 	go func() {
 		st, err := l.m.do(l.ctx, action, pc, newMatcher(l.m.fs), byDaemon)
 		l.send(opDoneMsg{name: name, pc: pc, st: st, err: err, monitor: monitor})
@@ -586,7 +583,6 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 }
 
 func (l *loop) onOpDone(msg opDoneMsg) {
-	l.inflight--
 	sv := l.progs[msg.name]
 	if sv == nil {
 		return
