@@ -362,3 +362,23 @@ func TestPidfileOfAnotherUser(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, st.Running)
 }
+
+// A lock held too long by another operation is code 11 (TRY_AGAIN).
+func TestLockHeldIsTryAgain(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmdline, _ := uniqueSleep(t)
+	e.addProgram("web", cmdline)
+	m := e.manager(func(o *Options) { o.LockTimeout = 200 * time.Millisecond })
+	lock, err := m.state().Lock(ctxT(t), "web", time.Second)
+	require.NoError(t, err)
+	defer lock.Close()
+	_, err = m.Start(ctxT(t), "web")
+	assert.Equal(t, CodeTryAgain, CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "try again")
+	lock.Close()
+	_, err = m.Start(ctxT(t), "web")
+	require.NoError(t, err)
+	_, err = m.Stop(ctxT(t), "web")
+	require.NoError(t, err)
+}
