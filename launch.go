@@ -222,9 +222,13 @@ func shellPath() string {
 	return "/bin/sh"
 }
 
-// lookPath finds file in the PATH of env, as execvp would.
-func lookPath(file string, env []string) (string, error) {
+// lookPath finds file in the PATH of env, as execvp would; a relative path
+// with a slash is relative to dir, the program's working directory.
+func lookPath(file string, env []string, dir string) (string, error) {
 	if strings.Contains(file, "/") {
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(dir, file)
+		}
 		if err := checkExecutable(file); err != nil {
 			return "", err
 		}
@@ -235,11 +239,13 @@ func lookPath(file string, env []string) (string, error) {
 		path = "/usr/local/bin:/usr/bin:/bin"
 	}
 	var firstErr error
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			dir = "."
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = dir // an empty PATH entry is the working directory
+		} else if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
 		}
-		p := filepath.Join(dir, file)
+		p := filepath.Join(d, file)
 		err := checkExecutable(p)
 		if err == nil {
 			return p, nil
@@ -340,7 +346,7 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launchJob, error) {
 		if len(pc.Args) == 0 {
 			return nil, fmt.Errorf("%w: empty command", ErrLaunch)
 		}
-		p, err := lookPath(pc.Args[0], env)
+		p, err := lookPath(pc.Args[0], env, home)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrLaunch, err)
 		}

@@ -382,3 +382,22 @@ func TestLockHeldIsTryAgain(t *testing.T) {
 	_, err = m.Stop(ctxT(t), "web")
 	require.NoError(t, err)
 }
+
+// stderr to its own file: the failure reports that file's new lines.
+func TestSeparateStderrFile(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "exit-after", "50ms", "5", "--stderr=to the error log")
+	e.addProgram("crash", h.CommandLine(), "stderr = "+e.path("crash.err"), "success_seconds = 2")
+	_, err := e.manager().Start(ctxT(t), "crash")
+	var le *LaunchError
+	require.True(t, errors.As(err, &le), "%v", err)
+	assert.Equal(t, []string{"to the error log"}, le.Stderr)
+	errLog, _ := os.ReadFile(e.path("crash.err"))
+	assert.Contains(t, string(errLog), "to the error log")
+	outLog, _ := os.ReadFile(e.path("crash.log"))
+	assert.NotContains(t, string(outLog), "to the error log")
+	st, err := os.Stat(e.path("crash.err"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "files the tools create are 0600")
+}
