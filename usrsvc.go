@@ -284,7 +284,8 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 		}
 		wg.Wait()
 	case action == ActionStatus:
-		// status only reads: a few workers share one matcher (its lazy
+		// status only reads: 8 workers (9.1 ms for 200 programs here, 9.9 with
+		// 4, 13.4 with 2; file reads block a thread each) share one matcher (its lazy
 		// snapshot is guarded), so the reads of /proc and of the state
 		// directory overlap.
 		var wg sync.WaitGroup
@@ -312,7 +313,7 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 }
 
 // statusWorkers is how many programs a status all reads at once.
-const statusWorkers = 4
+const statusWorkers = 8
 
 // StartAll starts every enabled program.
 func (m *Manager) StartAll(ctx context.Context, mode Mode) []Result {
