@@ -50,6 +50,9 @@ type origin int
 const (
 	byHand origin = iota
 	byDaemon
+	// byHandRestart: the stop and start of a manual restart, recorded once
+	// as "restart" so usrsvcd neither counts nor alerts the exit it sees.
+	byHandRestart
 )
 
 func (m *Manager) lockTimeout(pc *ProgramConfig) time.Duration {

@@ -15,7 +15,7 @@ import (
 // The state directory (SPEC §6) holds, for one account:
 //
 //	locks/NAME.lock          flock of program NAME, held by every start/stop/restart
-//	programs/NAME.manual.json  the last manual operation: "stop" (usrsvcd leaves it stopped) or "start" (resets usrsvcd's restart count)
+//	programs/NAME.manual.json  the last manual operation: "stop" (usrsvcd leaves it stopped), "start" or "restart" (reset usrsvcd's restart count; the exit a restart causes is not a crash)
 //	programs/NAME.daemon.json  what usrsvcd knows of NAME: state, restarts, last exit (written only by usrsvcd)
 //	usrsvcd.lock             held by the running usrsvcd
 //	usrsvcd.reload.json      the last reread's generation and outcome (the acknowledgement of usrsvcd reread)
@@ -86,7 +86,7 @@ func lockFile(ctx context.Context, path string, timeout time.Duration) (*os.File
 type manualRecord struct {
 	Version int       `json:"version"`
 	Program string    `json:"program"`
-	Action  string    `json:"action"` // "stop" or "start"
+	Action  string    `json:"action"` // "stop", "start" or "restart"
 	Time    time.Time `json:"time"`
 }
 

@@ -59,6 +59,7 @@ type supervised struct {
 	nextTry   time.Time
 	lastExit  *ExitStatus
 	lastHand  time.Time // time of the last manual operation seen
+	handOp    string    // and its action: stop, start or restart
 	busy      bool      // an operation runs in a worker
 	nextCheck time.Time // next monitor round
 	checking  bool
@@ -411,13 +412,13 @@ func (l *loop) syncManual(sv *supervised) bool {
 	if rec == nil || !rec.Time.After(sv.lastHand) {
 		return false
 	}
-	sv.lastHand = rec.Time
+	sv.lastHand, sv.handOp = rec.Time, rec.Action
 	kick := false
 	switch rec.Action {
 	case ActionStop:
 		sv.state = StateStoppedByHand
 		sv.restarts, sv.failures = 0, 0
-	case ActionStart:
+	case ActionStart, ActionRestart:
 		sv.restarts, sv.failures = 0, 0
 		switch sv.state {
 		case StateStoppedByHand, StateGaveUp, StateBackoff, StateStopped:
@@ -519,6 +520,10 @@ func (l *loop) onExit(msg exitMsg) {
 	switch {
 	case sv.state == StateStoppedByHand:
 		l.record(sv)
+	case sv.handOp == ActionRestart && sv.lastHand.After(sv.since):
+		// usrsvc restart stopped it and is starting it: not a crash. Take
+		// the lock after it and adopt what it started (not counted).
+		l.startProgram(sv, false, "")
 	case !sv.pc.Autorestart:
 		sv.state = StateStopped
 		l.record(sv)

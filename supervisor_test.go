@@ -393,3 +393,29 @@ func TestLoopTimingInjectedClock(t *testing.T) {
 	sv.proc, sv.state, sv.nextTry = nil, StateBackoff, now.Add(4*time.Second)
 	assert.Equal(t, now.Add(4*time.Second), l.nextWake(now))
 }
+
+// usrsvc restart while usrsvcd watches: the daemon neither counts nor
+// alerts it, and watches the new process.
+func TestRunManualRestartIsNotARestart(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine())
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "web", 1)
+
+	other := e.manager()
+	st, err := other.Restart(ctxT(t), "web")
+	require.NoError(t, err)
+	require.NotEqual(t, started[0].PID, st.Process.PID)
+	waitFor(t, 5*time.Second, func() bool {
+		rec, _ := m.state().DaemonRecord("web")
+		return rec != nil && rec.State == StateRunning && rec.PID == st.Process.PID
+	}, "the daemon watches the restarted process")
+	assert.Empty(t, evs.list(EventRestarting, "web"), "a manual restart is not an automatic one")
+	rec, _ := m.state().DaemonRecord("web")
+	assert.Equal(t, 0, rec.Restarts)
+	assert.Equal(t, []int{st.Process.PID}, h.PIDs())
+}

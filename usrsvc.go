@@ -197,6 +197,12 @@ func (m *Manager) do(ctx context.Context, action string, pc *ProgramConfig, mt *
 	case ActionStop:
 		return m.stop(ctx, pc, mt, by)
 	}
+	if by == byHand {
+		if err := m.state().setManual(pc.Name, ActionRestart, m.now()); err != nil {
+			return &Status{Program: pc.Name}, err
+		}
+		by = byHandRestart
+	}
 	st, err := m.stop(ctx, pc, mt, by)
 	if err != nil {
 		return st, err
