@@ -132,6 +132,7 @@ type ProgramError struct {
 	Err     error  // wraps a sentinel error
 }
 
+// Error says which operation on which program failed, and why.
 func (e *ProgramError) Error() string {
 	return fmt.Sprintf("%s %s: %v", e.Op, e.Program, e.Err)
 }

@@ -146,6 +146,7 @@ type LaunchError struct {
 	Titles  []string    // running descendants when nothing matched
 }
 
+// Error is the message: exactly why the start failed.
 func (e *LaunchError) Error() string { return e.Message }
 
 // Unwrap returns the sentinel error.
