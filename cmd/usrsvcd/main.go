@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
 	foreground := fs.Bool("foreground", false, "with start: stay in the foreground (for systemd Type=notify)")
+	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -61,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if *version {
+		fmt.Fprintf(stdout, "usrsvcd %s\n", usrsvc.Version)
+		return int(usrsvc.CodeSuccess)
 	}
 	action := "start"
 	switch len(positional) {
