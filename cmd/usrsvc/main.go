@@ -245,9 +245,10 @@ func printHuman(r usrsvc.Result, quiet bool, stdout, stderr io.Writer) {
 			head = "Stopped " + r.Program + " (" + st.Message + ")"
 		}
 	}
-	fmt.Fprintf(stdout, "%s - %s:\n", ts, head)
 	if d := details(st); d != "" {
-		fmt.Fprintf(stdout, "    %s\n", d)
+		fmt.Fprintf(stdout, "%s - %s:\n    %s\n", ts, head, d)
+	} else {
+		fmt.Fprintf(stdout, "%s - %s\n", ts, head)
 	}
 }
 
