@@ -419,3 +419,38 @@ func TestRunManualRestartIsNotARestart(t *testing.T) {
 	assert.Equal(t, 0, rec.Restarts)
 	assert.Equal(t, []int{st.Process.PID}, h.PIDs())
 }
+
+// autostart = false: not started by the daemon; once started by hand it is
+// supervised. autorestart = false: an exit is recorded, not restarted.
+func TestRunAutostartAndAutorestartOff(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	lazy := testproc.New(t, "sleep")
+	once := testproc.New(t, "sleep")
+	e.addProgram("lazy", lazy.CommandLine(), "autostart = false")
+	e.addProgram("once", once.CommandLine(), "autorestart = false")
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "once", 1)
+	time.Sleep(300 * time.Millisecond)
+	assert.Empty(t, lazy.PIDs(), "autostart = false")
+	rec, _ := m.state().DaemonRecord("lazy")
+	require.NotNil(t, rec)
+	assert.Equal(t, StateStopped, rec.State)
+
+	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
+	evs.wait(t, EventExited, "once", 1)
+	time.Sleep(500 * time.Millisecond)
+	assert.Empty(t, once.PIDs(), "autorestart = false")
+	assert.Empty(t, evs.list(EventRestarting, "once"))
+
+	st, err := e.manager().Start(ctxT(t), "lazy")
+	require.NoError(t, err)
+	waitFor(t, 5*time.Second, func() bool {
+		rec, _ := m.state().DaemonRecord("lazy")
+		return rec != nil && rec.State == StateRunning && rec.PID == st.Process.PID
+	}, "the daemon supervises the manually started program")
+	require.NoError(t, syscall.Kill(st.Process.PID, syscall.SIGKILL))
+	waitFor(t, 10*time.Second, func() bool { p := lazy.PIDs(); return len(p) == 1 && p[0] != st.Process.PID }, "restarted (autorestart is on)")
+}
