@@ -75,12 +75,14 @@ type launchJob struct {
 
 // launchResult is what the launcher reports back.
 type launchResult struct {
-	Code       Code     // CodeSuccess, CodeProgramFailedToLaunch, CodeProgramExited, CodeGeneralFailure
-	Message    string   // why it failed
-	PID        int      // the matched process
-	StartTicks uint64   // its start time
-	Title      string   // its title
-	Args       []string // its argv
+	Code       Code      // CodeSuccess, CodeProgramFailedToLaunch, CodeProgramExited, CodeGeneralFailure
+	Message    string    // why it failed
+	PID        int       // the matched process
+	StartTicks uint64    // its start time
+	Started    time.Time // its start time, wall clock
+	Executable string    // its /proc/PID/exe
+	Title      string    // its title
+	Args       []string  // its argv
 	Exit       *ExitStatus
 	Stderr     []string // lines the stderr file gained since the launch (on failure)
 	Titles     []string // titles of the running descendants when nothing matched
@@ -515,8 +517,9 @@ wait:
 			job.TitleRE, strings.Join(r.Titles, "; "))
 		return r
 	}
+	exe, _ := proc.Default().Exe(chosen.PID)
 	r := &launchResult{Code: CodeSuccess, PID: chosen.PID, StartTicks: chosen.StartTicks,
-		Title: chosen.Title, Args: chosen.Args}
+		Started: chosen.Started, Executable: exe, Title: chosen.Title, Args: chosen.Args}
 	if len(others) > 0 {
 		r.Warning = fmt.Sprintf("several processes match; recorded the oldest [%d], also matching: %s",
 			chosen.PID, pidList(others))

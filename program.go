@@ -72,11 +72,9 @@ func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *Matcher, by 
 		m.emit(Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: res.Message, Exit: res.Exit, Code: res.Code})
 		return st, err
 	}
-	p := &Process{PID: res.PID, StartTicks: res.StartTicks, Title: res.Title, Args: res.Args}
-	if full, err := m.fs.Process(res.PID); err == nil && full.StartTicks == res.StartTicks {
-		p.Started = full.Started
-	}
-	p.Executable, _ = m.fs.Exe(res.PID)
+	// The launcher read the process at the end of the window: no second look.
+	p := &Process{PID: res.PID, StartTicks: res.StartTicks, Started: res.Started, Title: res.Title,
+		Executable: res.Executable, Args: res.Args}
 	st.Running, st.Process, st.Message = true, p, "started"
 	m.emit(Event{Kind: EventStarted, Program: pc.Name, Config: pc, PID: p.PID})
 	return st, nil
