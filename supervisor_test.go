@@ -70,6 +70,27 @@ func runLoop(t testing.TB, m *Manager) (stop func()) {
 	return stop
 }
 
+// superviseWeb runs a loop over one sleeping program, "web", and waits
+// until the loop started it.
+func superviseWeb(t *testing.T) (e *testEnv, h *testproc.Helper, m *Manager, evs *events, started []Event) {
+	e = newTestEnv(t)
+	h = testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine())
+	evs = &events{}
+	m = e.manager(recorder(evs))
+	runLoop(t, m)
+	return e, h, m, evs, evs.wait(t, EventStarted, "web", 1)
+}
+
+// waitRecordedRunning waits until the loop records name running as pid.
+func waitRecordedRunning(t *testing.T, m *Manager, name string, pid int, why string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, func() bool {
+		rec, _ := m.state().DaemonRecord(name)
+		return rec != nil && rec.State == StateRunning && rec.PID == pid
+	}, why)
+}
+
 func recorder(r *events) func(*Options) {
 	return func(o *Options) { o.OnEvent = r.add }
 }
@@ -96,13 +117,7 @@ func TestRunAdoptsWithoutRestart(t *testing.T) {
 
 func TestRunRestartsKilledProgramAtOnce(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	h := testproc.New(t, "sleep")
-	e.addProgram("web", h.CommandLine())
-	var evs events
-	m := e.manager(recorder(&evs))
-	runLoop(t, m)
-	started := evs.wait(t, EventStarted, "web", 1)
+	_, _, m, evs, started := superviseWeb(t)
 	pid := started[0].PID
 
 	killed := time.Now()
@@ -170,13 +185,7 @@ func TestRunExecErrorBacksOffLoopAlive(t *testing.T) {
 
 func TestRunRespectsManualStop(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	h := testproc.New(t, "sleep")
-	e.addProgram("web", h.CommandLine())
-	var evs events
-	m := e.manager(recorder(&evs))
-	runLoop(t, m)
-	started := evs.wait(t, EventStarted, "web", 1)
+	e, h, m, _, started := superviseWeb(t)
 
 	// Another tool (usrsvc) stops it by hand.
 	other := e.manager()
@@ -191,10 +200,7 @@ func TestRunRespectsManualStop(t *testing.T) {
 	// A manual start: the daemon watches it again at once.
 	st, err = other.Start(ctxT(t), "web")
 	require.NoError(t, err)
-	waitFor(t, 5*time.Second, func() bool {
-		rec, _ := m.state().DaemonRecord("web")
-		return rec != nil && rec.State == StateRunning && rec.PID == st.Process.PID
-	}, "the daemon adopts the manually started process")
+	waitRecordedRunning(t, m, "web", st.Process.PID, "the daemon adopts the manually started process")
 	require.NoError(t, syscall.Kill(st.Process.PID, syscall.SIGKILL))
 	waitFor(t, 5*time.Second, func() bool {
 		pids := h.PIDs()
@@ -398,22 +404,13 @@ func TestLoopTimingInjectedClock(t *testing.T) {
 // alerts it, and watches the new process.
 func TestRunManualRestartIsNotARestart(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	h := testproc.New(t, "sleep")
-	e.addProgram("web", h.CommandLine())
-	var evs events
-	m := e.manager(recorder(&evs))
-	runLoop(t, m)
-	started := evs.wait(t, EventStarted, "web", 1)
+	e, h, m, evs, started := superviseWeb(t)
 
 	other := e.manager()
 	st, err := other.Restart(ctxT(t), "web")
 	require.NoError(t, err)
 	require.NotEqual(t, started[0].PID, st.Process.PID)
-	waitFor(t, 5*time.Second, func() bool {
-		rec, _ := m.state().DaemonRecord("web")
-		return rec != nil && rec.State == StateRunning && rec.PID == st.Process.PID
-	}, "the daemon watches the restarted process")
+	waitRecordedRunning(t, m, "web", st.Process.PID, "the daemon watches the restarted process")
 	assert.Empty(t, evs.list(EventRestarting, "web"), "a manual restart is not an automatic one")
 	rec, _ := m.state().DaemonRecord("web")
 	assert.Equal(t, 0, rec.Restarts)
@@ -447,10 +444,7 @@ func TestRunAutostartAndAutorestartOff(t *testing.T) {
 
 	st, err := e.manager().Start(ctxT(t), "lazy")
 	require.NoError(t, err)
-	waitFor(t, 5*time.Second, func() bool {
-		rec, _ := m.state().DaemonRecord("lazy")
-		return rec != nil && rec.State == StateRunning && rec.PID == st.Process.PID
-	}, "the daemon supervises the manually started program")
+	waitRecordedRunning(t, m, "lazy", st.Process.PID, "the daemon supervises the manually started program")
 	require.NoError(t, syscall.Kill(st.Process.PID, syscall.SIGKILL))
 	waitFor(t, 10*time.Second, func() bool { p := lazy.PIDs(); return len(p) == 1 && p[0] != st.Process.PID }, "restarted (autorestart is on)")
 }
