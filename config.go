@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -25,6 +26,8 @@ type Config struct {
 	Files []string
 	// Main is the [Main] section.
 	Main MainConfig
+	// Web is the [Web] section (usrsvcweb's settings), defaulted when absent.
+	Web WebConfig
 	// Programs holds every [Program:NAME] section, sorted by name.
 	Programs []*ProgramConfig
 }
@@ -151,6 +154,23 @@ func (c *Config) Program(name string) *ProgramConfig {
 	return nil
 }
 
+// Equal reports whether p and q have the same settings; where they are
+// written (File, Line) does not count.
+func (p *ProgramConfig) Equal(q *ProgramConfig) bool {
+	a, b := *p, *q
+	a.File, a.Line, b.File, b.Line = "", 0, "", 0
+	ra, rb := "", ""
+	if a.ProcTitleRE != nil {
+		ra = a.ProcTitleRE.String()
+	}
+	if b.ProcTitleRE != nil {
+		rb = b.ProcTitleRE.String()
+	}
+	a.ProcTitleRE, b.ProcTitleRE = nil, nil
+	a.defaultRE, b.defaultRE = nil, nil
+	return ra == rb && reflect.DeepEqual(a, b)
+}
+
 // Names returns the program names, sorted.
 func (c *Config) Names() []string {
 	names := make([]string, len(c.Programs))
@@ -201,7 +221,9 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	cfg.Files = []string{path}
 	files := []*configobj.File{mainFile}
-	if dir, r, ok := l.resolveMain(cfg, mainFile); ok && dir != "" {
+	dir, r, ok := l.resolveMain(cfg, mainFile)
+	l.resolveWeb(cfg, mainFile)
+	if ok && dir != "" {
 		for _, p := range l.configDirFiles(dir, r, path) {
 			if f := l.readFile(p, false); f != nil {
 				cfg.Files = append(cfg.Files, p)
@@ -222,6 +244,10 @@ func LoadConfig(path string) (*Config, error) {
 				if f != mainFile {
 					l.add(f.Name, sec.Line, "[Main] is only allowed in the main config file %s; move its keys there", path)
 				}
+			case kwWeb:
+				if f != mainFile {
+					l.add(f.Name, sec.Line, "[Web] is only allowed in the main config file %s; move it there", path)
+				}
 			case kwProgram, kwDefaultSettings:
 				kind := "Program"
 				if kw == kwDefaultSettings {
@@ -241,9 +267,9 @@ func LoadConfig(path string) (*Config, error) {
 					dsNames = append(dsNames, name)
 				}
 			default:
-				l.add(f.Name, sec.Line, "unknown section [%s]: sections are [Main], [Program:NAME] and "+
+				l.add(f.Name, sec.Line, "unknown section [%s]: sections are [Main], [Web], [Program:NAME] and "+
 					"[DefaultSettings:NAME]%s", sec.Name,
-					cfgDidYouMean(strings.TrimSpace(strings.SplitN(sec.Name, ":", 2)[0]), []string{"Main", "Program", "DefaultSettings"}))
+					cfgDidYouMean(strings.TrimSpace(strings.SplitN(sec.Name, ":", 2)[0]), []string{"Main", "Web", "Program", "DefaultSettings"}))
 			}
 		}
 	}

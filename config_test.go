@@ -464,7 +464,7 @@ func TestLoadConfigStructureErrors(t *testing.T) {
 		`conf.d/a.cfg:6: a program cannot be named "all": "all" means every program on the command line; rename it`,
 		`conf.d/a.cfg:7: Program name "bad name" may only hold letters, digits, '_', '.' and '-'`,
 		"conf.d/a.cfg:8: [Program] needs a name: [Program:NAME]",
-		"conf.d/a.cfg:9: unknown section [Programs:x]: sections are [Main], [Program:NAME] and [DefaultSettings:NAME]; did you mean Program?",
+		"conf.d/a.cfg:9: unknown section [Programs:x]: sections are [Main], [Web], [Program:NAME] and [DefaultSettings:NAME]; did you mean Program?",
 	}, got)
 }
 

@@ -65,7 +65,7 @@ func TestExamplesPassCheckconfig(t *testing.T) {
 		byName[p.Name] = p
 	}
 	sort.Strings(names)
-	require.Equal(t, []string{"consumer", "nightly-report", "sleepd", "web", "worker"}, names)
+	require.Equal(t, []string{"consumer", "nightly-report", "sleepd", "usrsvcweb", "web", "worker"}, names)
 
 	// Every file of examples/ was loaded: the main file and each cfg/*.cfg.
 	cfgFiles, err := filepath.Glob(filepath.Join(dir, "cfg", "*.cfg"))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -743,20 +742,7 @@ func (l *loop) restoreRecord(sv *supervised) {
 }
 
 // sameProgram reports whether two configs of a program have the same settings.
-func sameProgram(a, b *ProgramConfig) bool {
-	a2, b2 := *a, *b
-	a2.File, a2.Line, b2.File, b2.Line = "", 0, "", 0
-	ra, rb := "", ""
-	if a2.ProcTitleRE != nil {
-		ra = a2.ProcTitleRE.String()
-	}
-	if b2.ProcTitleRE != nil {
-		rb = b2.ProcTitleRE.String()
-	}
-	a2.ProcTitleRE, b2.ProcTitleRE = nil, nil
-	a2.defaultRE, b2.defaultRE = nil, nil
-	return ra == rb && reflect.DeepEqual(a2, b2)
-}
+func sameProgram(a, b *ProgramConfig) bool { return a.Equal(b) }
 
 // shutdown stops watching. In-flight starts go on in their launchers, which
 // record the programs; their workers see the cancelled context and return.

@@ -1,0 +1,212 @@
+// Command usrsvcweb serves usrsvc over HTTP: supervisord's XML-RPC (so
+// supervisorctl works unchanged), a web page, a JSON API and Prometheus
+// metrics, for the programs of one account's usrsvc configuration.
+//
+//	usrsvcweb [--config FILE] [--listen unix:PATH|HOST:PORT]
+//
+// It runs in the foreground (as a [Program:web] under usrsvcd, or a systemd
+// unit) until SIGTERM or SIGINT. It is a separate process: it works without
+// usrsvcd and never blocks it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/sdnotify"
+	"github.com/usrsvc/usrsvc/web"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `usage: usrsvcweb [--config FILE] [--listen unix:PATH|HOST:PORT]
+
+Serves the programs of your usrsvc configuration over HTTP: supervisord's
+XML-RPC at /RPC2 (supervisorctl -s unix:///PATH/usrsvcweb.sock status), the
+web page, the JSON API and Prometheus metrics. Settings come from the [Web]
+section of the main config file; it stays in the foreground until SIGTERM
+or SIGINT.
+
+Options:
+`
+
+// shutdownGrace bounds a graceful shutdown: requests in flight get this
+// long, streams (tail -f, live page updates) end at once.
+const shutdownGrace = 800 * time.Millisecond
+
+// run is usrsvcweb's whole command line; it returns the exit code
+// (usrsvc.Code values) once the server stopped.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return runCtx(ctx, args, stdout, stderr, nil)
+}
+
+// runCtx is run with the context that stops the server; ready, when set,
+// receives the listening address once the server accepts connections.
+func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
+	fs := flag.NewFlagSet("usrsvcweb", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
+	listen := fs.String("listen", "", "listen on `ADDR` (unix:/abs/path.sock or HOST:PORT) instead of [Web] listen")
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return int(usrsvc.CodeHelpMessage)
+		}
+		return int(usrsvc.CodeInvalidAction)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "usrsvcweb: unexpected argument %q (usrsvcweb takes only options)\n", fs.Arg(0))
+		fs.Usage()
+		return int(usrsvc.CodeInvalidAction)
+	}
+	if *version {
+		fmt.Fprintf(stdout, "usrsvcweb %s\n", usrsvc.Version)
+		return int(usrsvc.CodeSuccess)
+	}
+
+	cfg, err := usrsvc.LoadConfig(*configPath)
+	if err != nil {
+		var ce *usrsvc.ConfigError
+		if errors.As(err, &ce) {
+			for _, p := range ce.Problems {
+				fmt.Fprintln(stderr, p)
+			}
+			fmt.Fprintln(stderr, "usrsvcweb: the configuration does not load; fix it (usrsvcd checkconfig lists every problem)")
+		} else {
+			fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
+		}
+		return int(usrsvc.CodeOf(err))
+	}
+	wc := cfg.Web
+	if *listen != "" {
+		if p, ok := cutUnix(*listen); ok {
+			if !filepath.IsAbs(p) {
+				fmt.Fprintf(stderr, "usrsvcweb: --listen %s: the socket path must be absolute (unix:/path/to/usrsvcweb.sock)\n", *listen)
+				return int(usrsvc.CodeInvalidConfig)
+			}
+			wc.Listen = "unix:" + filepath.Clean(p)
+		} else if err := usrsvc.CheckListenAddr(*listen); err != nil {
+			fmt.Fprintf(stderr, "usrsvcweb: --listen %s: %v\n", *listen, err)
+			return int(usrsvc.CodeInvalidConfig)
+		} else {
+			wc.Listen = *listen
+		}
+	}
+	if _, unix := wc.IsUnix(); !unix && wc.Password == "" {
+		fmt.Fprintf(stderr, "usrsvcweb: refusing to listen on TCP address %s without a password: every local account "+
+			"can reach it, and usrsvcweb runs commands as this one.\n"+
+			"Fix: set username and password in the [Web] section of %s (password may be a bcrypt hash: "+
+			"htpasswd -nbBC 10 USER PASSWORD), or listen on a unix socket (listen = unix:PATH).\n", wc.Listen, cfg.Path)
+		return int(usrsvc.CodeInvalidConfig)
+	}
+
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.Main.LogFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	logger := slog.New(handler)
+
+	h, err := web.New(web.Options{Config: cfg, ReadOnly: wc.ReadOnly, Username: wc.Username,
+		Password: wc.Password, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
+		return int(usrsvc.CodeInvalidConfig)
+	}
+	ln, err := listenOn(wc.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
+		return int(usrsvc.CodeOf(err))
+	}
+	srv := web.NewServer(h)
+	srv.ErrorLog = slog.NewLogLogger(handler, slog.LevelWarn)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("usrsvcweb listening", "listen", wc.Listen, "programs", len(cfg.Programs),
+		"config", cfg.Path, "read_only", wc.ReadOnly, "auth", wc.Password != "", "pid", os.Getpid())
+	sdnotify.Notify("READY=1")
+	if ready != nil {
+		ready(addrString(ln))
+	}
+
+	select {
+	case err := <-served:
+		logger.Error("usrsvcweb stopped serving", "err", err)
+		return int(usrsvc.CodeUnknownFailure)
+	case <-ctx.Done():
+	}
+	sdnotify.Notify("STOPPING=1")
+	h.Close() // streams end now
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	logger.Info("usrsvcweb stopped", "listen", wc.Listen)
+	return int(usrsvc.CodeSuccess)
+}
+
+func cutUnix(s string) (string, bool) { return strings.CutPrefix(s, "unix:") }
+
+// listenOn opens the listener: a unix socket created 0600 in a 0700
+// directory (a stale socket left by a killed usrsvcweb is replaced, a live
+// one is not), or a TCP address.
+func listenOn(addr string) (net.Listener, error) {
+	path, ok := cutUnix(addr)
+	if !ok {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: cannot create %s for the socket: %v", usrsvc.ErrPermission, dir, err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("%w: %s exists and is not a socket: remove it or choose another listen path", usrsvc.ErrPermission, path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("another usrsvcweb already listens on %s: stop it first", path)
+		}
+		os.Remove(path) // stale: its server is gone
+	}
+	old := syscall.Umask(0o177) // the socket is born 0600: no window where others may connect
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot listen on %s: %v", usrsvc.ErrPermission, path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("%w: chmod 0600 %s: %v", usrsvc.ErrPermission, path, err)
+	}
+	return ln, nil
+}
+
+func addrString(ln net.Listener) string {
+	if ln.Addr().Network() == "unix" {
+		return "unix:" + ln.Addr().String()
+	}
+	return ln.Addr().String()
+}

@@ -1,0 +1,59 @@
+// Package web is usrsvcweb's HTTP interface over the usrsvc library: the
+// supervisord-compatible XML-RPC at /RPC2 (so supervisorctl and other
+// supervisord clients work unchanged), the streamed log tails at
+// /logtail/NAME[/stderr], and the page, JSON API, server-sent events and
+// Prometheus metrics.
+//
+// [New] returns one http.Handler; cmd/usrsvcweb only builds the listener
+// around it, and an embedder can mount it in a server of its own:
+//
+//	cfg, err := usrsvc.LoadConfig("")
+//	...
+//	h, err := web.New(web.Options{Config: cfg, Username: "admin", Password: pw})
+//	...
+//	srv := web.NewServer(h) // header and body read timeouts, bounded headers
+//	srv.Serve(listener)
+//
+// The handler acts through the library, with the same per-program locks as
+// usrsvc and usrsvcd: a stop through it is a manual stop, which usrsvcd
+// respects until a manual start. It needs no usrsvcd, and never blocks one.
+//
+// # Security
+//
+// Every request is authenticated first when credentials are configured
+// (HTTP Basic; 401 for every route otherwise, failed logins logged with the
+// peer's address; comparisons in constant time). Every response carries a
+// Content-Security-Policy of "default-src 'self'; frame-ancestors 'none'".
+// Request bodies are bounded (1 MiB). State-changing routes are POST only,
+// refused cross-origin ([net/http.CrossOriginProtection]) and refused when
+// read-only; GET never changes anything. Log files are found by program
+// name in the configuration, never by a path from the request, and read
+// from their end, bounded.
+//
+// # Adding routes
+//
+// Each concern has one file and one method registering its routes, called
+// by routes() in web.go:
+//
+//	rpc.go      rpcRoutes      /RPC2, /logtail/NAME[/stderr], /mainlogtail
+//	page.go     pageRoutes     /, /program/NAME and their forms
+//	api.go      apiRoutes      /api/v1/...
+//	events.go   eventRoutes    /events (server-sent events)
+//	metrics.go  metricsRoutes  /metrics
+//
+// Register a route with one of:
+//
+//	h.handle("GET /api/v1/programs", f)                  // reads only
+//	h.handleAction("POST /api/v1/programs/{name}/stop", f) // changes state
+//
+// handleAction wraps f so that it is POST-only (by its pattern), refused
+// for cross-origin browser requests and answered 403 when read-only; never
+// change anything from a route registered with handle. Authentication,
+// security headers and the body bound apply to every route already.
+//
+// What a route needs is on the Handler: h.manager() (the usrsvc.Manager:
+// Start, Stop, Restart, Status, StatusAll), h.config() (the configuration
+// in force, replaced by a reread), h.reread(ctx), h.now() (the injected
+// clock), h.log, and h.done(), closed by Close, at which streaming
+// responses (server-sent events, tail -f) must return.
+package web
