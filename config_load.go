@@ -95,7 +95,12 @@ func (l *configLoader) err() error {
 // mode (SPEC §8). It returns nil when the file cannot be read.
 func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 	l.fileRank(path)
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise block until a
+	// writer comes, hanging every tool (and the daemon's reread) on a stray
+	// FIFO named *.cfg. The type is checked on the open file below, so a
+	// file swapped in between cannot slip through; reads of a regular file
+	// ignore O_NONBLOCK.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		switch {
 		case isMain && errors.Is(err, fs.ErrNotExist):
@@ -115,7 +120,11 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 		return nil
 	}
 	if !fi.Mode().IsRegular() {
-		l.add(path, 0, "not a regular file (%s); a config file must be a plain file", fi.Mode().Type())
+		fix := "remove it or rename it so that it does not end in .cfg"
+		if isMain {
+			fix = "point --config or USRSVC_CONFIG at the config file"
+		}
+		l.add(path, 0, "not a regular file but %s; a config file must be a plain file: %s", fileKind(fi.Mode()), fix)
 		return nil
 	}
 	l.checkSafe(path, fi, "config file")
@@ -136,6 +145,23 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 		}
 	}
 	return cf
+}
+
+// fileKind names the type of a file that is not a regular file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return "a special file"
 }
 
 // checkSafe refuses a config file or directory that other users could

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -482,6 +483,36 @@ func TestLoadConfigFiles(t *testing.T) {
 	t.Run("main is a directory", func(t *testing.T) {
 		_, err := LoadConfig(t.TempDir())
 		assert.Contains(t, configProblems(t, err)[0].Msg, "not a regular file")
+	})
+	t.Run("a FIFO or a directory named *.cfg", func(t *testing.T) {
+		dir := writeConfigTree(t, map[string]string{"usrsvc.cfg": testMainSection + "config_dir = d\n", "d/a.cfg": ""})
+		require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "d/zz.cfg"), 0o600))
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "d/dir.cfg"), 0o700))
+		require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "main-fifo.cfg"), 0o600))
+		load := func(path string) error {
+			done := make(chan error, 1)
+			go func() { _, err := LoadConfig(path); done <- err }()
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(10 * time.Second):
+				t.Fatalf("LoadConfig(%s) blocks: it opened a FIFO for reading", path)
+				return nil
+			}
+		}
+		ps := configProblems(t, load(filepath.Join(dir, "usrsvc.cfg")))
+		require.Len(t, ps, 2)
+		assert.Equal(t, filepath.Join(dir, "d/dir.cfg")+": not a regular file but a directory; a config file must be a plain file: remove it or rename it so that it does not end in .cfg", ps[0].String())
+		assert.Equal(t, filepath.Join(dir, "d/zz.cfg")+": not a regular file but a named pipe (FIFO); a config file must be a plain file: remove it or rename it so that it does not end in .cfg", ps[1].String())
+		ps = configProblems(t, load(filepath.Join(dir, "main-fifo.cfg")))
+		require.Len(t, ps, 1)
+		assert.Contains(t, ps[0].String(), "main-fifo.cfg: not a regular file but a named pipe (FIFO)")
+
+		// A symlink to a plain file is fine.
+		require.NoError(t, os.Remove(filepath.Join(dir, "d/zz.cfg")))
+		require.NoError(t, os.Remove(filepath.Join(dir, "d/dir.cfg")))
+		require.NoError(t, os.Symlink(filepath.Join(dir, "d/a.cfg"), filepath.Join(dir, "d/link.cfg")))
+		require.NoError(t, load(filepath.Join(dir, "usrsvc.cfg")))
 	})
 	t.Run("writable by others", func(t *testing.T) {
 		dir := writeConfigTree(t, map[string]string{"usrsvc.cfg": testMainSection + "config_dir = d\n", "d/a.cfg": ""})

@@ -10,8 +10,12 @@ import (
 // open/read/close: os.ReadFile adds an fstat, fcntl calls and a netpoller
 // registration attempt per file, which dominated `status all` for hundreds
 // of programs. Errors are *os.PathError like os.ReadFile's.
+//
+// The file is opened with O_NONBLOCK, so a FIFO (or a device) put where a
+// pidfile or a record belongs never blocks the caller: a FIFO without a
+// writer reads as empty. O_NONBLOCK changes nothing for a regular file.
 func readFile(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}

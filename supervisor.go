@@ -168,7 +168,7 @@ func daemonPID(cfg *Config) (int, bool) {
 		return 0, false
 	}
 	for _, p := range []string{cfg.Main.Pidfile, sd.daemonLockPath()} {
-		if data, err := os.ReadFile(p); err == nil {
+		if data, err := readFile(p); err == nil {
 			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
 				return pid, true
 			}

@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,4 +203,50 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	assert.Empty(t, testproc.PIDsMatching("usrsvc-demo-"), "no demo daemon left")
+}
+
+// runWithin runs the test binary as usrsvc and fails the test (after
+// killing it) when it does not return within d.
+func (w *world) runWithin(d time.Duration, args ...string) (int, string, string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"--config", w.cfg}, args...)...)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		w.t.Fatalf("usrsvc %v did not return within %v: %s%s", args, d, stdout.String(), stderr.String())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		w.t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// A FIFO where a config file or a pidfile is expected never blocks usrsvc:
+// a FIFO named *.cfg is refused at once (130), a FIFO pidfile is stale.
+func TestFIFOsNeverBlock(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "config_dir = cfg\n"+program("app", "sleep 1000"))
+	// config_dir belongs in [Main]: move it up.
+	text, _ := os.ReadFile(w.cfg)
+	s := strings.Replace(string(text), "\nconfig_dir = cfg\n", "\n", 1)
+	s = strings.Replace(s, "[Main]\n", "[Main]\nconfig_dir = cfg\n", 1)
+	require.NoError(t, os.WriteFile(w.cfg, []byte(s), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(w.dir, "cfg"), 0o755))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(w.dir, "app.pid"), 0o600))
+
+	code, stdout, stderr := w.runWithin(10*time.Second, "status", "app")
+	assert.Equal(t, 1, code, stdout+stderr)
+	assert.Contains(t, stderr, "stale pidfile")
+
+	require.NoError(t, syscall.Mkfifo(filepath.Join(w.dir, "cfg", "zz.cfg"), 0o600))
+	code, _, stderr = w.runWithin(10*time.Second, "status", "all")
+	assert.Equal(t, 130, code, stderr)
+	assert.Contains(t, stderr, "zz.cfg: not a regular file")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -307,4 +308,61 @@ func TestDaemonJSONLogsAndReopen(t *testing.T) {
 	}
 	code, _ := w.usrsvcd("stop")
 	assert.Equal(t, 0, code)
+}
+
+// usrsvcdWithin runs the test binary as usrsvcd and fails the test (after
+// killing it) when it does not return within d.
+func (w *dworld) usrsvcdWithin(d time.Duration, args ...string) (int, string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"--config", w.cfg}, args...)...)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		w.t.Fatalf("usrsvcd %v did not return within %v: %s", args, d, out)
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		w.t.Fatal(err)
+	}
+	return code, string(out)
+}
+
+// A FIFO named *.cfg in config_dir is refused at once as "not a regular
+// file" (130) by checkconfig, reread and the daemon's own reread; no tool
+// and no daemon thread blocks opening it.
+func TestConfigFIFO(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	w := newDWorld(t, dprogram("a", h.CommandLine()))
+	text, _ := os.ReadFile(w.cfg)
+	require.NoError(t, os.WriteFile(w.cfg, []byte(strings.Replace(string(text), "[Main]\n", "[Main]\nconfig_dir = cfg\n", 1)), 0o644))
+	cfgDir := filepath.Join(w.dir, "cfg")
+	require.NoError(t, os.Mkdir(cfgDir, 0o755))
+	dpid := w.startDaemon()
+	onePID(t, h)
+
+	fifo := filepath.Join(cfgDir, "zz.cfg")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	code, out := w.usrsvcdWithin(10*time.Second, "checkconfig")
+	assert.Equal(t, 130, code, out)
+	assert.Contains(t, out, "zz.cfg: not a regular file")
+	code, out = w.usrsvcdWithin(10*time.Second, "reread")
+	assert.Equal(t, 130, code, out)
+	assert.Contains(t, out, "zz.cfg: not a regular file")
+
+	// The daemon's own reread (a raw SIGUSR1) refuses it and stays responsive.
+	require.NoError(t, syscall.Kill(dpid, syscall.SIGUSR1))
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(w.log(), "zz.cfg: not a regular file") },
+		"the daemon logs the refused reread")
+	w.usrsvcdWithin(10*time.Second, "status")
+	w.usrsvcdWithin(10*time.Second, "stop")
+	require.NoError(t, os.Remove(fifo))
+	code, out = w.usrsvcdWithin(30*time.Second, "stop")
+	assert.Equal(t, 0, code, out)
+	assert.False(t, pidAlive(dpid), "the daemon answered SIGTERM: no thread of it sits in the FIFO")
+	assert.Len(t, h.PIDs(), 1, "the program keeps running")
 }
