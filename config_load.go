@@ -344,6 +344,13 @@ func splitSectionName(s string) (kw, name string, hasName bool) {
 	return strings.ToLower(strings.TrimSpace(kw)), strings.TrimSpace(name), hasName
 }
 
+// maxProgramName is the longest program name. A name becomes file names
+// in the state directory; the longest is the temporary file of an atomic
+// write, ".NAME.manual.json.tmp" plus up to 10 random digits, NAME + 27
+// bytes, which must fit NAME_MAX: 255 bytes on most file systems, 143 on
+// eCryptfs (an encrypted home directory). 100 leaves room on all of them.
+const maxProgramName = 100
+
 // checkName validates a Program or DefaultSettings name.
 func (l *configLoader) checkName(file string, sec *configobj.Section, kind, name string, hasName bool) bool {
 	switch {
@@ -351,6 +358,9 @@ func (l *configLoader) checkName(file string, sec *configobj.Section, kind, name
 		l.add(file, sec.Line, "[%s] needs a name: [%s:NAME]", sec.Name, kind)
 	case !cfgProgramNameRE.MatchString(name):
 		l.add(file, sec.Line, "%s name %q may only hold letters, digits, '_', '.' and '-'", kind, name)
+	case kind == "Program" && len(name) > maxProgramName:
+		l.add(file, sec.Line, "program name is %d characters long; at most %d fit the file names the state directory "+
+			"keeps for each program (locks/NAME.lock, programs/NAME.daemon.json, ...): shorten it", len(name), maxProgramName)
 	case kind == "Program" && strings.EqualFold(name, "all"):
 		l.add(file, sec.Line, "a program cannot be named %q: \"all\" means every program on the command line; rename it", name)
 	default:

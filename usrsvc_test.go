@@ -401,3 +401,29 @@ func TestSeparateStderrFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "files the tools create are 0600")
 }
+
+// The longest program name the config accepts fits every file the state
+// directory keeps for it: a manual start and stop (lock, manual record,
+// and their atomic temp files) work; one character more is a config error.
+func TestLongestProgramName(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	name := strings.Repeat("x", maxProgramName)
+	e.addProgram(name, h.CommandLine())
+	m := e.manager()
+	st, err := m.Start(ctxT(t), name)
+	require.NoError(t, err)
+	require.True(t, st.Running)
+	_, err = m.Stop(ctxT(t), name)
+	require.NoError(t, err)
+	stopped, _, err := m.state().StoppedByHand(name)
+	require.NoError(t, err)
+	assert.True(t, stopped)
+
+	e2 := newTestEnv(t)
+	e2.addProgram(name+"x", h.CommandLine())
+	_, err = LoadConfig(e2.write())
+	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
+	assert.ErrorContains(t, err, fmt.Sprintf("program name is %d characters long; at most %d fit", maxProgramName+1, maxProgramName))
+}

@@ -366,3 +366,36 @@ func TestConfigFIFO(t *testing.T) {
 	assert.False(t, pidAlive(dpid), "the daemon answered SIGTERM: no thread of it sits in the FIFO")
 	assert.Len(t, h.PIDs(), 1, "the program keeps running")
 }
+
+// checkconfig and start agree on program names: a name too long for the
+// state directory's file names is a config error (130, file:line), and the
+// longest accepted name is started, recorded and locked like any other.
+func TestProgramNameLength(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	long := strings.Repeat("n", 300)
+	w := newDWorld(t, dprogram(long, h.CommandLine()))
+	code, out := w.usrsvcdWithin(10*time.Second, "checkconfig")
+	assert.Equal(t, 130, code, out)
+	assert.Contains(t, out, w.cfg+":6: program name is 300 characters long; at most 100 fit")
+	code, out = w.usrsvcdWithin(10*time.Second, "start")
+	if !assert.Equal(t, 130, code, out) && code == 0 {
+		w.usrsvcd("stop")
+	}
+
+	longest := strings.Repeat("n", 100)
+	w.write(dprogram(longest, h.CommandLine()))
+	code, out = w.usrsvcdWithin(10*time.Second, "checkconfig")
+	require.Equal(t, 0, code, out)
+	w.startDaemon()
+	pid := onePID(t, h)
+	rec := filepath.Join(w.dir, "state", "programs", longest+".daemon.json")
+	waitFor(t, 10*time.Second, func() bool {
+		data, _ := os.ReadFile(rec)
+		return strings.Contains(string(data), `"state":"running"`) && strings.Contains(string(data), strconv.Itoa(pid))
+	}, "the daemon records the program")
+	assert.FileExists(t, filepath.Join(w.dir, "state", "locks", longest+".lock"))
+	assert.NotContains(t, w.log(), "level=ERROR")
+	code, out = w.usrsvcdWithin(30*time.Second, "stop")
+	assert.Equal(t, 0, code, out)
+}
