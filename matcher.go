@@ -34,7 +34,7 @@ type Matcher struct {
 func (mt *Matcher) daemonUp(cfg *Config) bool {
 	if mt.daemon == 0 {
 		mt.daemon = 2
-		if _, up := DaemonPID(cfg); up {
+		if daemonRunning(cfg) {
 			mt.daemon = 1
 		}
 	}

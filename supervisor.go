@@ -137,28 +137,36 @@ func (m *Manager) TakeDaemonLock() (*os.File, error) {
 func (d StateDir) daemonLockPath() string { return filepath.Join(string(d), "usrsvcd.lock") }
 
 // DaemonPID reports whether a usrsvcd (or any Run) supervises cfg's state
-// directory, and its pid: the daemon lock tells whether one runs, the
-// [Main] pidfile (or the lock file) which pid it is. It is patient with a
-// daemon that is dying: a killed multi-threaded process holds its lock
-// until its last thread is gone, a few milliseconds after its pid turned
-// into a zombie.
+// directory, and its pid: the daemon lock tells whether one runs; the lock
+// file, which the holder writes its pid into right after taking the lock,
+// or else the [Main] pidfile, which pid it is. A pid is believed only when
+// that process lives: a daemon that just took the lock has not written its
+// pid yet (the file still names its dead predecessor), and a killed daemon
+// holds its lock a few milliseconds after its pid turned into a zombie. So
+// DaemonPID waits up to a second for a live pid; 0 with true means that a
+// daemon runs whose pid is unknown.
 func DaemonPID(cfg *Config) (int, bool) {
 	deadline := time.Now().Add(time.Second)
 	for {
 		pid, running := daemonPID(cfg)
-		if !running || pid <= 0 || time.Now().After(deadline) {
-			return pid, running
-		}
-		if p, err := proc.Default().Stat(pid); err == nil && !p.Zombie() {
+		if !running || pid > 0 || time.Now().After(deadline) {
 			return pid, running
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
+// daemonRunning reports whether a daemon holds cfg's daemon lock, at once.
+func daemonRunning(cfg *Config) bool {
+	_, running := daemonPID(cfg)
+	return running
+}
+
+// daemonPID is one look: whether the daemon lock is held, and the first
+// live pid among the lock file's and the pidfile's (0 when neither lives).
 func daemonPID(cfg *Config) (int, bool) {
 	sd := StateDir(cfg.Main.StateDir)
-	f, err := os.OpenFile(sd.daemonLockPath(), os.O_RDWR|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(sd.daemonLockPath(), os.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return 0, false
 	}
@@ -167,11 +175,17 @@ func daemonPID(cfg *Config) (int, bool) {
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
 		return 0, false
 	}
-	for _, p := range []string{cfg.Main.Pidfile, sd.daemonLockPath()} {
-		if data, err := readFile(p); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
-				return pid, true
-			}
+	for _, p := range []string{sd.daemonLockPath(), cfg.Main.Pidfile} {
+		data, err := readFile(p)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if q, err := proc.Default().Stat(pid); err == nil && !q.Zombie() {
+			return pid, true
 		}
 	}
 	return 0, true

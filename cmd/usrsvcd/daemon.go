@@ -48,14 +48,25 @@ func actionStart(cfgPath string, foreground bool, stdout, stderr io.Writer) int 
 	if cfg == nil {
 		return code
 	}
-	if pid, running := usrsvc.DaemonPID(cfg); running {
-		fmt.Fprintf(stderr, "usrsvcd is already running (pid %d)\n", pid)
-		return int(usrsvc.CodeUsrsvcdAlreadyRunning)
-	}
 	if foreground || os.Getenv(detachedEnv) == "1" {
+		// The detached daemon checks again, and reports to the waiting
+		// "usrsvcd start" over its ready pipe: another start may have
+		// won the race since.
 		return runDaemon(cfg, os.Getenv(detachedEnv) == "1", stderr)
 	}
+	if pid, running := usrsvc.DaemonPID(cfg); running {
+		fmt.Fprintln(stderr, alreadyRunning(pid))
+		return int(usrsvc.CodeUsrsvcdAlreadyRunning)
+	}
 	return detach(cfg, stdout, stderr)
+}
+
+// alreadyRunning is the message of a start refused because a daemon runs.
+func alreadyRunning(pid int) string {
+	if pid <= 0 {
+		return "usrsvcd is already running (pid unknown: its pidfile and lock file do not name it)"
+	}
+	return fmt.Sprintf("usrsvcd is already running (pid %d)", pid)
 }
 
 // detach starts this binary again in a new session with nothing of our
@@ -156,6 +167,9 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "usrsvcd: %s\n", msg)
 		return int(code)
+	}
+	if pid, running := usrsvc.DaemonPID(cfg); running {
+		return fail(usrsvc.CodeUsrsvcdAlreadyRunning, alreadyRunning(pid))
 	}
 	// A closed stdout or stderr must never kill the daemon with SIGPIPE.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)

@@ -399,3 +399,64 @@ func TestProgramNameLength(t *testing.T) {
 	code, out = w.usrsvcdWithin(30*time.Second, "stop")
 	assert.Equal(t, 0, code, out)
 }
+
+// Concurrent `usrsvcd start`s: exactly one daemon; every loser exits 135
+// naming the pid of the daemon that runs, never 254.
+func TestConcurrentDaemonStarts(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	w := newDWorld(t, dprogram("a", h.CommandLine()))
+	for round := 0; round < 3; round++ {
+		const n = 3
+		type result struct {
+			code int
+			out  string
+		}
+		results := make(chan result, n)
+		for i := 0; i < n; i++ {
+			go func() {
+				cmd := exec.Command(os.Args[0], "--config", w.cfg, "start")
+				cmd.Env = append(os.Environ(), asMain+"=1")
+				out, err := cmd.CombinedOutput()
+				code := 0
+				if ee, ok := err.(*exec.ExitError); ok {
+					code = ee.ExitCode()
+				} else if err != nil {
+					code = -1
+				}
+				results <- result{code, string(out)}
+			}()
+		}
+		var all []result
+		for i := 0; i < n; i++ {
+			all = append(all, <-results)
+		}
+		var dpid int
+		if data, err := os.ReadFile(filepath.Join(w.dir, "usrsvcd.pid")); err == nil {
+			dpid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+		}
+		if dpid > 0 {
+			t.Cleanup(func() {
+				if pidAlive(dpid) {
+					syscall.Kill(dpid, syscall.SIGKILL)
+				}
+			})
+		}
+		winners := 0
+		for _, r := range all {
+			switch r.code {
+			case 0:
+				winners++
+			case 135:
+				assert.Contains(t, r.out, fmt.Sprintf("usrsvcd is already running (pid %d)", dpid), "round %d", round)
+			default:
+				t.Errorf("round %d: a concurrent start exited %d: %s", round, r.code, r.out)
+			}
+		}
+		assert.Equal(t, 1, winners, "round %d: %v", round, all)
+		assert.Len(t, testproc.PIDsMatching("usrsvcd --config "+w.cfg), 1, "round %d: one daemon", round)
+		code, out := w.usrsvcdWithin(30*time.Second, "stop")
+		require.Equal(t, 0, code, out)
+	}
+	assert.Len(t, h.PIDs(), 1)
+}
