@@ -105,6 +105,10 @@ func parseArgs(args []string, stdout, stderr io.Writer) (*options, int, bool) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// A closed stdout or stderr (usrsvc status all | head -1) must not
+	// kill us with SIGPIPE: a write to it fails with EPIPE, which is
+	// ignored, and the exit code stays the real outcome.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	o, code, done := parseArgs(args, stdout, stderr)
 	if done {
 		return code

@@ -250,3 +250,31 @@ func TestFIFOsNeverBlock(t *testing.T) {
 	assert.Equal(t, 130, code, stderr)
 	assert.Contains(t, stderr, "zz.cfg: not a regular file")
 }
+
+// usrsvc ... | head: a closed stdout never turns the outcome into death by
+// SIGPIPE; the exit code is the action's.
+func TestClosedStdoutKeepsTheCode(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	w := newWorld(t, program("app", h.CommandLine()))
+	run := func(args ...string) int {
+		r, wp, err := os.Pipe()
+		require.NoError(t, err)
+		r.Close()
+		defer wp.Close()
+		cmd := exec.Command(os.Args[0], append([]string{"--config", w.cfg}, args...)...)
+		cmd.Env = append(os.Environ(), asMain+"=1")
+		cmd.Stdout = wp
+		err = cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			require.True(t, ee.Exited(), "usrsvc %v: %v", args, err)
+			return ee.ExitCode()
+		}
+		require.NoError(t, err)
+		return 0
+	}
+	assert.Equal(t, 1, run("status", "app"), "not running")
+	assert.Equal(t, 0, run("start", "app"))
+	assert.Equal(t, 0, run("status", "all"))
+	assert.Len(t, h.PIDs(), 1)
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ var (
 	startTimeout  = 30 * time.Second // usrsvcd start: waiting for the detached daemon to be up
 	stopTimeout   = 30 * time.Second // usrsvcd stop: waiting for the daemon to exit
 	rereadTimeout = 10 * time.Second // usrsvcd reread: waiting for the acknowledgement
+	quitGrace     = 10 * time.Second // SIGQUIT: exit even if the shutdown has not finished by then
 )
 
 func loadConfig(path string, stderr io.Writer) (*usrsvc.Config, int) {
@@ -171,8 +173,6 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	if pid, running := usrsvc.DaemonPID(cfg); running {
 		return fail(usrsvc.CodeUsrsvcdAlreadyRunning, alreadyRunning(pid))
 	}
-	// A closed stdout or stderr must never kill the daemon with SIGPIPE.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	var out io.Writer = stderr
 	var logs []*logfile.File
@@ -234,7 +234,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	}
 
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	go func() {
 		for sig := range sigs {
@@ -243,6 +243,21 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 				logger.Info("received "+sig.String()+", shutting down; programs keep running", "event", "shutdown")
 				sdnotify.Notify("STOPPING=1")
 				cancel()
+			case syscall.SIGQUIT:
+				// Go's own SIGQUIT dumps the goroutines and dies, leaving
+				// the pidfile behind: keep the dump, then shut down like
+				// SIGTERM. A daemon too wedged to shut down still goes,
+				// after quitGrace.
+				dumpGoroutines(os.Stderr)
+				logger.Info("received SIGQUIT: goroutine dump written to usrsvcd's stderr; shutting down like SIGTERM; programs keep running",
+					"event", "shutdown")
+				sdnotify.Notify("STOPPING=1")
+				cancel()
+				time.AfterFunc(quitGrace, func() {
+					logger.Error(fmt.Sprintf("not shut down %v after SIGQUIT; exiting now", quitGrace), "event", "stopped")
+					removePidfile(cfg.Main.Pidfile)
+					os.Exit(2)
+				})
 			case syscall.SIGUSR1, syscall.SIGHUP:
 				sdnotify.Notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 				if err := m.Reread(); err != nil {
@@ -269,6 +284,20 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 		lf.Close()
 	}
 	return 0
+}
+
+// dumpGoroutines writes every goroutine's stack to w, as Go's default
+// SIGQUIT handler would.
+func dumpGoroutines(w io.Writer) {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) || len(buf) >= 64<<20 {
+			fmt.Fprintf(w, "SIGQUIT: goroutine dump of usrsvcd (pid %d)\n\n%s\n", os.Getpid(), buf[:n])
+			return
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 func monotonicUsec() int64 {

@@ -460,3 +460,49 @@ func TestConcurrentDaemonStarts(t *testing.T) {
 	}
 	assert.Len(t, h.PIDs(), 1)
 }
+
+// SIGQUIT: a goroutine dump in the log, then the shutdown of SIGTERM
+// (pidfile removed, programs untouched).
+func TestDaemonSIGQUIT(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	w := newDWorld(t, dprogram("a", h.CommandLine()))
+	dpid := w.startDaemon()
+	pid := onePID(t, h)
+	require.NoError(t, syscall.Kill(dpid, syscall.SIGQUIT))
+	waitFor(t, 15*time.Second, func() bool { return !pidAlive(dpid) }, "the daemon exits on SIGQUIT")
+	log := w.log()
+	assert.Contains(t, log, "goroutine ", "the stack dump is in the log")
+	assert.Contains(t, log, "received SIGQUIT")
+	assert.NoFileExists(t, filepath.Join(w.dir, "usrsvcd.pid"), "the pidfile is removed")
+	assert.Equal(t, []int{pid}, h.PIDs(), "the program keeps running")
+	code, out := w.usrsvcdWithin(10*time.Second, "status")
+	assert.Equal(t, 1, code, out)
+}
+
+// A closed stdout (usrsvcd start | true) does not turn a good start into
+// death by SIGPIPE: the client returns the real outcome.
+func TestDaemonStartToClosedPipe(t *testing.T) {
+	t.Parallel()
+	w := newDWorld(t)
+	r, wp, err := os.Pipe()
+	require.NoError(t, err)
+	r.Close()
+	cmd := exec.Command(os.Args[0], "--config", w.cfg, "start")
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	cmd.Stdout = wp
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	wp.Close()
+	if data, err := os.ReadFile(filepath.Join(w.dir, "usrsvcd.pid")); err == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 {
+			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+		}
+	}
+	require.NoError(t, err, "usrsvcd start | true: %v %s", cmd.ProcessState, stderr.String())
+	code, out := w.usrsvcdWithin(10*time.Second, "status")
+	assert.Equal(t, 0, code, out)
+	code, out = w.usrsvcdWithin(30*time.Second, "stop")
+	assert.Equal(t, 0, code, out)
+}

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/usrsvc/usrsvc"
 )
@@ -39,6 +41,11 @@ var actions = map[string]bool{"start": true, "stop": true, "restart": true, "sta
 // run is usrsvcd's whole command line: it parses args, writes to stdout and
 // stderr, and returns the exit code (usrsvc.Code values).
 func run(args []string, stdout, stderr io.Writer) int {
+	// A closed stdout or stderr (usrsvcd start | true) must not kill us
+	// with SIGPIPE: a write to it fails with EPIPE, which is ignored, and
+	// the exit code stays the real outcome. The daemon, whose stdio may be
+	// a pipe that closes, is never killed by it either.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	fs := flag.NewFlagSet("usrsvcd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
