@@ -1,0 +1,65 @@
+package usrsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/usrsvc/usrsvc/internal/proc"
+)
+
+// ActionSignal is the operation name of [Manager.Signal] in errors.
+const ActionSignal = "signal"
+
+// Signal sends sig to the named program's process, found as Status finds
+// it. The process is re-checked (pid, start time and title) after a pidfd
+// is opened on it, and the signal goes through that pidfd, so a reused pid
+// is never signalled. Signal takes no lock and records nothing: usrsvcd
+// treats what follows (an exit after SIGTERM, say) as it treats any exit.
+// A program without a running process is ErrNotRunning.
+func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) (*Status, error) {
+	fail := func(st *Status, err error) (*Status, error) {
+		return st, &ProgramError{Program: name, Op: ActionSignal, Err: err}
+	}
+	pc, err := m.program(name)
+	if err != nil {
+		return fail(&Status{Program: name}, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(&Status{Program: name}, fmt.Errorf("%w: %v", ErrFailed, err))
+	}
+	st := &Status{Program: name}
+	mt := newMatcher(m.fs)
+	found, err := mt.Find(pc)
+	if err != nil {
+		return fail(st, err)
+	}
+	st.Warnings = found.Warnings
+	notRunning := fmt.Errorf("%w: %s has no running process to signal", ErrNotRunning, name)
+	p := found.Process
+	if p == nil {
+		return fail(st, notRunning)
+	}
+	pfd, _ := proc.PidfdOpen(p.PID) // nil: no pidfd here, kill(2) right after the check
+	if pfd != nil {
+		defer pfd.Close()
+	}
+	if !mt.Check(pc, p) {
+		return fail(st, notRunning)
+	}
+	if pfd != nil {
+		err = pfd.Signal(sig)
+	} else {
+		err = syscall.Kill(p.PID, sig)
+	}
+	if errors.Is(err, syscall.ESRCH) {
+		return fail(st, notRunning)
+	}
+	if err != nil {
+		return fail(st, fmt.Errorf("%w: sending %v to %d: %v", ErrPermission, sig, p.PID, err))
+	}
+	st.Running, st.Process, st.Message = true, p, "signalled"
+	m.log.Info(fmt.Sprintf("sent %v to %s (pid %d)", sig, name, p.PID), "program", name, "pid", p.PID, "signal", int(sig))
+	return st, nil
+}
