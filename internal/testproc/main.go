@@ -19,6 +19,9 @@ func Main() {
 	if len(os.Args) < 3 || os.Args[1] != Marker {
 		return
 	}
+	if os.Args[2] == nofileBehaviour {
+		exit(withNofile(os.Args[3:]))
+	}
 	code := run(os.Args[2], os.Args[3:])
 	exit(code)
 }

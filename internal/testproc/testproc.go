@@ -13,6 +13,10 @@
 // behaviour is in effect, and exits by itself at its deadline, so that no
 // test leaks a process even when its cleanup never runs.
 //
+// Faults are real too: [Tmpfs] mounts a small file system (root only) that
+// [Fill] fills up, and [WithOpenFileLimit] runs a command under a low
+// RLIMIT_NOFILE.
+//
 // Behaviours (positional arguments and options after the name):
 //
 //	sleep                        ready, then block until the deadline

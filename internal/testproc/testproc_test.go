@@ -283,3 +283,21 @@ func TestWaitReadyFailsFast(t *testing.T) {
 	assert.ErrorContains(t, err, "exited before it was ready")
 	assert.Less(t, time.Since(start), readyTimeout/2)
 }
+
+func TestTmpfsFill(t *testing.T) {
+	t.Parallel()
+	dir := Tmpfs(t, 256<<10)
+	free := Fill(t, dir)
+	err := os.WriteFile(filepath.Join(dir, "x"), []byte("hello"), 0o600)
+	require.ErrorIs(t, err, syscall.ENOSPC, "the file system is full")
+	free()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "x"), []byte("hello"), 0o600), "space is back")
+}
+
+func TestWithOpenFileLimit(t *testing.T) {
+	t.Parallel()
+	argv := WithOpenFileLimit(32, "cat", "/proc/self/limits")
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Regexp(t, `Max open files\s+32\s+32\s`, string(out))
+}
