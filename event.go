@@ -1,7 +1,11 @@
 package usrsvc
 
 import (
+	"fmt"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // EventKind names what happened to a program.
@@ -48,4 +52,33 @@ type ExitStatus struct {
 	Status int
 	Signal int
 	Known  bool // false when the status could not be read
+}
+
+// exitStatusOf decodes a wait status (from wait4, or from /proc/PID/stat of
+// a zombie) seen at t.
+func exitStatusOf(ws syscall.WaitStatus, t time.Time) *ExitStatus {
+	e := &ExitStatus{Time: t, Known: true}
+	if ws.Signaled() {
+		e.Signal = int(ws.Signal())
+	} else {
+		e.Exited = true
+		e.Status = ws.ExitStatus()
+	}
+	return e
+}
+
+// String says how the process ended, in words: "exited with status 3",
+// "killed by signal 9 (SIGKILL)", or "exited (status unknown)" (also for
+// a nil ExitStatus).
+func (e *ExitStatus) String() string {
+	switch {
+	case e == nil || !e.Known:
+		return "exited (status unknown)"
+	case e.Exited:
+		return fmt.Sprintf("exited with status %d", e.Status)
+	}
+	if name := unix.SignalName(syscall.Signal(e.Signal)); name != "" {
+		return fmt.Sprintf("killed by signal %d (%s)", e.Signal, name)
+	}
+	return fmt.Sprintf("killed by signal %d", e.Signal)
 }

@@ -1,167 +1,137 @@
 package usrsvc
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/launch"
 )
 
-// launcherEnv marks a process as a usrsvc launcher. The package's init
-// recognises it before main runs, so any binary that imports usrsvc can be
-// re-executed as the launcher and embedders need do nothing.
-const launcherEnv = "USRSVC_LAUNCHER"
-
-// Fds the launcher receives from its caller.
-const (
-	launcherJobFd    = 3 // read end of the job pipe (JSON launchJob)
-	launcherResultFd = 4 // write end of the result pipe (JSON launchResult)
-	launcherLockFd   = 5 // the program's lock file, held until the program is recorded
-)
-
-// environment variables that never reach a program.
-var strippedEnv = []string{launcherEnv, "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS",
-	"LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC"}
-
-// caughtSignals are taken by the launcher before it starts the program, so
-// that signals its caller ignored are back to their default disposition in
-// the program (exec resets caught signals, not ignored ones).
-var caughtSignals = []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM,
-	syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE}
-
+// The launcher hook. Go cannot fork without exec, so a program is started
+// by a short-lived launcher process: the running binary re-executed
+// (/proc/self/exe) with a marker variable in its environment. This init
+// recognises the marker, runs the launcher and exits before the binary's
+// main — or any package initialised after this one — runs. An embedder
+// needs to do nothing; see [Options.LauncherPath] for binaries whose own
+// package initialisation is heavy, and [CheckLauncher] to test a binary.
 func init() {
-	if os.Getenv(launcherEnv) == "1" {
+	if launch.IsLauncher() {
 		// syscall.Exit: nothing to flush, and no exit hooks (the race
 		// detector's pause would delay every start by a second in tests).
-		syscall.Exit(runLauncher())
+		syscall.Exit(launch.Main())
 	}
 }
 
-// launchJob is what the caller sends the launcher over the job pipe.
-type launchJob struct {
-	Program  string
-	Path     string   // resolved executable; "" when the lookup failed (see LookupErr)
-	Argv     []string // argv of the program (or of its shell)
-	Env      []string
-	Dir      string
-	Stdout   string
-	Stderr   string
-	Window   time.Duration
-	Pidfile  string // written by the launcher on success when AutoPid
-	AutoPid  bool
-	TitleRE  string   // proctitle_re
-	ShellArg []string // with useshell: the shell's argv, never a match
-	Shell    bool
-	// TermToKill is the SIGTERM → SIGKILL grace used to clean up a tree
-	// in which nothing matched.
-	TermToKill time.Duration
+// CheckLauncher runs path as usrsvc's launcher with a probe that starts
+// nothing, and reports whether it answers as one: nil when path imports
+// package usrsvc (so its init serves as the launcher). It is meant for an
+// embedder's tests of [Options.LauncherPath]; "" checks the running binary.
+func CheckLauncher(ctx context.Context, path string) error {
+	if path == "" {
+		path = "/proc/self/exe"
+	}
+	res, err := launch.Spawn(ctx, path, &launch.Job{Probe: true}, nil)
+	if err != nil {
+		return spawnError(err)
+	}
+	if res.Outcome != launch.Probed {
+		return fmt.Errorf("%w: %s answered the probe with %q", ErrLaunch, path, res.Outcome)
+	}
+	return nil
 }
 
-// launchResult is what the launcher reports back.
-type launchResult struct {
-	Code       Code      // CodeSuccess, CodeProgramFailedToLaunch, CodeProgramExited, CodeGeneralFailure
-	Message    string    // why it failed
-	PID        int       // the matched process
-	StartTicks uint64    // its start time
-	Started    time.Time // its start time, wall clock
-	Executable string    // its /proc/PID/exe
-	Title      string    // its title
-	Args       []string  // its argv
-	Exit       *ExitStatus
-	Stderr     []string // lines the stderr file gained since the launch (on failure)
-	Titles     []string // titles of the running descendants when nothing matched
-	Warning    string   // e.g. several matching roots
+// spawnError wraps an error of launch.Spawn in its sentinel.
+func spawnError(err error) error {
+	if errors.Is(err, launch.ErrStart) {
+		return fmt.Errorf("%w: %w", ErrLaunch, err)
+	}
+	return fmt.Errorf("%w: launcher: %w", ErrFailed, err)
 }
 
 // launch starts pc detached through a launcher and waits for the result of
 // its success window. lock is the program's lock file: the launcher inherits
 // it and holds it until the program is recorded, even if the caller dies.
-func (m *Manager) launch(ctx context.Context, pc *ProgramConfig, lock *os.File) (*launchResult, error) {
+// The returned warnings are worth showing even when the start succeeded.
+func (m *Manager) launch(ctx context.Context, pc *ProgramConfig, lock *os.File) (*Process, []string, error) {
 	job, err := m.buildJob(pc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	payload, err := json.Marshal(job)
-	if err != nil {
-		return nil, fmt.Errorf("%w: encoding launch job: %v", ErrFailed, err)
-	}
-	jobR, jobW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("%w: pipe: %v", ErrFailed, err)
-	}
-	defer jobR.Close()
-	defer jobW.Close()
-	resR, resW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("%w: pipe: %v", ErrFailed, err)
-	}
-	defer resR.Close()
-	defer resW.Close()
-
 	exe := m.opts.LauncherPath
 	if exe == "" {
 		exe = "/proc/self/exe"
 	}
-	cmd := exec.Command(exe)
-	cmd.Args = []string{"usrsvc-launcher"}
-	cmd.Env = []string{launcherEnv + "=1"}
-	cmd.Dir = "/"
-	cmd.ExtraFiles = []*os.File{jobR, resW, lock}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%w: starting the launcher %s: %v", ErrLaunch, exe, err)
+	res, err := launch.Spawn(ctx, exe, job, lock)
+	if err != nil {
+		return nil, nil, spawnError(err)
 	}
-	jobR.Close()
-	resW.Close()
-	go func() {
-		jobW.Write(payload)
-		jobW.Close()
-	}()
-	type readResult struct {
-		res launchResult
-		err error
+	var warnings []string
+	if len(res.OtherRoots) > 0 && res.Process != nil {
+		warnings = append(warnings, fmt.Sprintf("several processes match; recorded the oldest [%d], also matching: %s",
+			res.Process.PID, strings.Join(res.OtherRoots, ", ")))
 	}
-	ch := make(chan readResult, 1)
-	go func() {
-		var rr readResult
-		data, err := io.ReadAll(resR)
-		if err != nil {
-			rr.err = err
-		} else if len(data) == 0 {
-			rr.err = errors.New("the launcher exited without reporting")
-		} else {
-			rr.err = json.Unmarshal(data, &rr.res)
-		}
-		ch <- rr
-		cmd.Wait() // reap the launcher once it has exited
-	}()
-	select {
-	case rr := <-ch:
-		if rr.err != nil {
-			return nil, fmt.Errorf("%w: launcher: %v", ErrFailed, rr.err)
-		}
-		return &rr.res, nil
-	case <-ctx.Done():
-		// The launcher goes on by itself: it holds the lock and records the
-		// program, so abandoning it leaves nothing half-done.
-		return nil, fmt.Errorf("%w: abandoned while the launcher runs: %v", ErrFailed, ctx.Err())
+	if res.PidfileErr != "" {
+		warnings = append(warnings, "cannot write pidfile: "+res.PidfileErr)
 	}
+	if res.SubreaperErr != "" {
+		warnings = append(warnings, "the launcher could not become the subreaper of the program's tree ("+
+			res.SubreaperErr+"): a program that forks and exits looks exited")
+	}
+	if res.Outcome == launch.Started && res.Process != nil {
+		p := res.Process
+		return &Process{PID: p.PID, StartTicks: p.StartTicks, Started: p.Started, Title: p.Title,
+			Executable: p.Executable, Args: p.Args}, warnings, nil
+	}
+	return nil, warnings, launchError(res, job)
+}
+
+// launchError words a failed launch and wraps its sentinel.
+func launchError(res *launch.Result, job *launch.Job) *LaunchError {
+	e := &LaunchError{Stderr: res.Stderr, Titles: res.Seen}
+	if res.Wait != nil {
+		e.Exit = exitStatusOf(*res.Wait, res.ExitTime)
+	}
+	switch res.Outcome {
+	case launch.ExecFailed:
+		e.Err, e.Message = ErrLaunch, execErrorMessage(res.Errno, res.Err, job.Path)
+	case launch.ShellFailed:
+		status := e.Exit.Status
+		e.Err = ErrLaunch
+		e.Message = fmt.Sprintf("the shell could not run the command (exit status %d: %s)", status,
+			map[int]string{126: "permission denied or not executable", 127: "command not found"}[status])
+	case launch.Exited:
+		e.Err = ErrExited
+		e.Message = fmt.Sprintf("%s after %v, before success_seconds (%v)", e.Exit, res.Elapsed.Round(time.Millisecond), job.Window)
+	case launch.NoMatch:
+		e.Err = ErrNoMatch
+		e.Message = fmt.Sprintf("running but nothing matches proctitle_re %q; processes seen (now stopped): %s",
+			job.TitleRE, strings.Join(res.Seen, "; "))
+	case launch.FilesFailed:
+		e.Err, e.Message = ErrPermission, res.Err
+	default:
+		e.Err, e.Message = ErrFailed, fmt.Sprintf("the launcher failed (%s): %s", res.Outcome, res.Err)
+	}
+	return e
+}
+
+func execErrorMessage(errno syscall.Errno, text, path string) string {
+	switch errno {
+	case syscall.ENOENT:
+		return "no such file or directory: " + path
+	case syscall.EACCES:
+		return "permission denied: " + path
+	case syscall.ENOEXEC:
+		return "exec format error (not a binary, or a script without #!): " + path
+	}
+	return fmt.Sprintf("exec %s: %s", path, text)
 }
 
 // programEnv computes a program's environment: the caller's (inherit_env)
@@ -190,21 +160,12 @@ func programEnv(pc *ProgramConfig, base []string) []string {
 	}
 	env := make([]string, 0, len(order))
 	for _, k := range order {
-		if isStripped(k) {
+		if launch.IsStripped(k) {
 			continue
 		}
 		env = append(env, k+"="+vals[k])
 	}
 	return env
-}
-
-func isStripped(k string) bool {
-	for _, s := range strippedEnv {
-		if k == s {
-			return true
-		}
-	}
-	return false
 }
 
 func envLookup(env []string, key string) (string, bool) {
@@ -279,7 +240,7 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// checkWritableDir reports, as ErrPermission, a directory where file cannot
+// checkWritable reports, as ErrPermission, a directory where file cannot
 // be created, or a file that exists but cannot be written.
 func checkWritable(file, what string) error {
 	dir := filepath.Dir(file)
@@ -288,26 +249,26 @@ func checkWritable(file, what string) error {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w: %s directory %s does not exist (create it: mkdir -p %s)", ErrPermission, what, dir, dir)
 		}
-		return fmt.Errorf("%w: %s directory %s: %v", ErrPermission, what, dir, err)
+		return fmt.Errorf("%w: %s directory %s: %w", ErrPermission, what, dir, err)
 	}
 	if !st.IsDir() {
 		return fmt.Errorf("%w: %s directory %s is not a directory", ErrPermission, what, dir)
 	}
 	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
 		if _, serr := os.Stat(file); serr != nil || what == "pidfile" {
-			return fmt.Errorf("%w: cannot write in %s directory %s (%v)", ErrPermission, what, dir, err)
+			return fmt.Errorf("%w: cannot write in %s directory %s (%w)", ErrPermission, what, dir, err)
 		}
 	}
 	if _, err := os.Stat(file); err == nil {
 		if err := unix.Access(file, unix.W_OK); err != nil {
-			return fmt.Errorf("%w: cannot write %s %s (%v)", ErrPermission, what, file, err)
+			return fmt.Errorf("%w: cannot write %s %s (%w)", ErrPermission, what, file, err)
 		}
 	}
 	return nil
 }
 
 // buildJob checks what can be checked before launching and computes the job.
-func (m *Manager) buildJob(pc *ProgramConfig) (*launchJob, error) {
+func (m *Manager) buildJob(pc *ProgramConfig) (*launch.Job, error) {
 	if pc.AutoPid {
 		if err := checkWritable(pc.Pidfile, "pidfile"); err != nil {
 			return nil, err
@@ -323,11 +284,10 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launchJob, error) {
 	}
 	home, err := HomeDir()
 	if err != nil {
-		return nil, fmt.Errorf("%w: cannot find the home directory: %v", ErrFailed, err)
+		return nil, fmt.Errorf("%w: cannot find the home directory: %w", ErrFailed, err)
 	}
 	env := programEnv(pc, m.environ())
-	job := &launchJob{
-		Program:    pc.Name,
+	job := &launch.Job{
 		Env:        env,
 		Dir:        home,
 		Stdout:     pc.Stdout,
@@ -337,12 +297,11 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launchJob, error) {
 		Pidfile:    pc.Pidfile,
 		AutoPid:    pc.AutoPid,
 		TitleRE:    pc.TitleRegexp().String(),
-		Shell:      pc.UseShell,
 	}
 	if pc.UseShell {
 		sh := shellPath()
 		job.Argv = []string{sh, "-c", pc.Command}
-		job.ShellArg = job.Argv
+		job.ShellArgv = job.Argv
 		job.Path = sh
 	} else {
 		if len(pc.Args) == 0 {
@@ -350,397 +309,10 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launchJob, error) {
 		}
 		p, err := lookPath(pc.Args[0], env, home)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrLaunch, err)
+			return nil, fmt.Errorf("%w: %w", ErrLaunch, err)
 		}
 		job.Path = p
 		job.Argv = pc.Args
 	}
 	return job, nil
-}
-
-// runLauncher is the launcher's main: it starts the job's program in a new
-// session, watches its tree for the success window, records it, reports to
-// the caller and exits, leaving the program to init.
-func runLauncher() int {
-	res := os.NewFile(launcherResultFd, "result")
-	jobF := os.NewFile(launcherJobFd, "job")
-	if res == nil || jobF == nil {
-		fmt.Fprintln(os.Stderr, "usrsvc launcher: started without its pipes")
-		return 2
-	}
-	// No fd but stdio reaches the program: ours, and any our caller's
-	// caller left without close-on-exec.
-	closeOnExecFrom(launcherJobFd)
-	report := func(r *launchResult) int {
-		data, _ := json.Marshal(r)
-		res.Write(data)
-		res.Close()
-		return 0
-	}
-	var job launchJob
-	data, err := io.ReadAll(jobF)
-	jobF.Close()
-	if err == nil {
-		err = json.Unmarshal(data, &job)
-	}
-	if err != nil {
-		return report(&launchResult{Code: CodeUnknownFailure, Message: "reading the launch job: " + err.Error()})
-	}
-	return report(job.run())
-}
-
-func (job *launchJob) run() *launchResult {
-	// Catch the signals the caller may have ignored: exec resets caught
-	// signals to their default disposition, not ignored ones.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, caughtSignals...)
-	chld := make(chan os.Signal, 16)
-	signal.Notify(chld, syscall.SIGCHLD)
-	// Orphaned descendants come back to us during the window, so we can reap
-	// them and see fork-and-exit daemons.
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-	re, err := regexp.Compile(job.TitleRE)
-	if err != nil {
-		return &launchResult{Code: CodeInvalidConfig, Message: "proctitle_re: " + err.Error()}
-	}
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return &launchResult{Code: CodeUnknownFailure, Message: err.Error()}
-	}
-	out, err := openLog(job.Stdout)
-	if err != nil {
-		return &launchResult{Code: CodeInsufficientPermissions, Message: err.Error()}
-	}
-	errf := out
-	if job.Stderr != job.Stdout {
-		if errf, err = openLog(job.Stderr); err != nil {
-			return &launchResult{Code: CodeInsufficientPermissions, Message: err.Error()}
-		}
-	}
-	var errOffset int64
-	if st, err := errf.Stat(); err == nil {
-		errOffset = st.Size()
-	}
-	launched := time.Now()
-	pid, err := syscall.ForkExec(job.Path, job.Argv, &syscall.ProcAttr{
-		Dir:   job.Dir,
-		Env:   job.Env,
-		Files: []uintptr{devnull.Fd(), out.Fd(), errf.Fd()},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
-	devnull.Close()
-	out.Close()
-	errf.Close()
-	if err != nil {
-		return &launchResult{Code: CodeProgramFailedToLaunch, Message: execErrorMessage(err, job.Path)}
-	}
-
-	// The success window: reap whatever comes back to us; stop early when
-	// the whole tree is gone.
-	var exit *ExitStatus
-	deadline := time.NewTimer(job.Window)
-	defer deadline.Stop()
-	treeGone := false
-wait:
-	for {
-		for {
-			var ws syscall.WaitStatus
-			wpid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			if err == syscall.ECHILD {
-				treeGone = true
-				break wait
-			}
-			if err != nil || wpid <= 0 {
-				break
-			}
-			if wpid == pid {
-				exit = exitStatusOf(ws, time.Now())
-			}
-		}
-		select {
-		case <-chld:
-		case <-deadline.C:
-			break wait
-		}
-	}
-	elapsed := time.Since(launched).Round(time.Millisecond)
-	stderrLines := func() []string { return tailSince(job.Stderr, errOffset, 20) }
-
-	if treeGone {
-		r := &launchResult{Code: CodeProgramExited, Exit: exit, Stderr: stderrLines()}
-		if job.Shell && exit != nil && exit.Exited && (exit.Status == 126 || exit.Status == 127) {
-			r.Code = CodeProgramFailedToLaunch
-			r.Message = fmt.Sprintf("the shell could not run the command (exit status %d: %s)", exit.Status,
-				map[int]string{126: "permission denied or not executable", 127: "command not found"}[exit.Status])
-			return r
-		}
-		r.Message = fmt.Sprintf("%s after %v, before success_seconds (%v)", describeExit(exit), elapsed, job.Window)
-		return r
-	}
-
-	// End of the window: the live descendants of this launcher, read by
-	// following the children files from it (its cost is the tree's, not
-	// the machine's: 200 parallel starts do not each read every process).
-	self := os.Getpid()
-	snap, err := proc.Default().Tree(self, os.Getuid())
-	if err != nil {
-		return &launchResult{Code: CodeUnknownFailure, Message: "reading /proc: " + err.Error()}
-	}
-	var tree []*proc.Process
-	for _, p := range snap.Descendants(self) {
-		if !p.Zombie() {
-			tree = append(tree, p)
-		}
-	}
-	var matches []*proc.Process
-	for _, p := range tree {
-		if p.UID == os.Getuid() && re.MatchString(p.Title) && !sameArgs(p.Args, job.ShellArg) {
-			matches = append(matches, p)
-		}
-	}
-	chosen, others := pickRoot(snap, matches)
-	if chosen == nil {
-		r := &launchResult{Code: CodeGeneralFailure, Exit: exit, Stderr: stderrLines()}
-		for _, p := range tree {
-			r.Titles = append(r.Titles, fmt.Sprintf("[%d] %s", p.PID, p.Title))
-		}
-		if len(tree) == 0 {
-			r.Code = CodeProgramExited
-			r.Message = fmt.Sprintf("%s before success_seconds (%v)", describeExit(exit), job.Window)
-			return r
-		}
-		// What runs under another title would be launched again by the next
-		// start and pile up: stop what this start launched.
-		stopTree(tree, job.TermToKill)
-		r.Message = fmt.Sprintf("running but nothing matches proctitle_re %q; processes seen (now stopped): %s",
-			job.TitleRE, strings.Join(r.Titles, "; "))
-		return r
-	}
-	exe, _ := proc.Default().Exe(chosen.PID)
-	r := &launchResult{Code: CodeSuccess, PID: chosen.PID, StartTicks: chosen.StartTicks,
-		Started: chosen.Started, Executable: exe, Title: chosen.Title, Args: chosen.Args}
-	if len(others) > 0 {
-		r.Warning = fmt.Sprintf("several processes match; recorded the oldest [%d], also matching: %s",
-			chosen.PID, pidList(others))
-	}
-	if job.AutoPid {
-		if err := writePidfile(job.Pidfile, chosen.PID); err != nil {
-			r.Warning = strings.TrimSpace(r.Warning + " cannot write pidfile: " + err.Error())
-		}
-	}
-	return r
-}
-
-// closeOnExecFrom marks every fd >= from close-on-exec.
-func closeOnExecFrom(from int) {
-	if unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
-		return
-	}
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		for fd := from; fd < 1024; fd++ {
-			syscall.CloseOnExec(fd)
-		}
-		return
-	}
-	for _, e := range entries {
-		var fd int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &fd); err == nil && fd >= from {
-			syscall.CloseOnExec(fd)
-		}
-	}
-}
-
-// stopTree stops the processes a failed start launched: SIGTERM, then
-// SIGKILL after grace (at most 10 s), reaping what comes back to us. A pid
-// is signalled only while it still has the start time seen in the snapshot.
-func stopTree(tree []*proc.Process, grace time.Duration) {
-	if grace > 10*time.Second {
-		grace = 10 * time.Second
-	}
-	fs := proc.Default()
-	alive := func(p *proc.Process) bool {
-		q, err := fs.Stat(p.PID)
-		return err == nil && !q.Zombie() && q.StartTicks == p.StartTicks
-	}
-	signal := func(sig syscall.Signal) (left int) {
-		for _, p := range tree {
-			if alive(p) {
-				left++
-				if sig != 0 {
-					syscall.Kill(p.PID, sig)
-				}
-			}
-		}
-		return left
-	}
-	reap := func() {
-		for {
-			var ws syscall.WaitStatus
-			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
-				return
-			}
-		}
-	}
-	signal(syscall.SIGTERM)
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		reap()
-		if signal(0) == 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	signal(syscall.SIGKILL)
-	time.Sleep(10 * time.Millisecond)
-	reap()
-}
-
-func openLog(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
-}
-
-func execErrorMessage(err error, path string) string {
-	switch {
-	case errors.Is(err, syscall.ENOENT):
-		return "no such file or directory: " + path
-	case errors.Is(err, syscall.EACCES):
-		return "permission denied: " + path
-	case errors.Is(err, syscall.ENOEXEC):
-		return "exec format error (not a binary, or a script without #!): " + path
-	}
-	return fmt.Sprintf("exec %s: %v", path, err)
-}
-
-func exitStatusOf(ws syscall.WaitStatus, t time.Time) *ExitStatus {
-	e := &ExitStatus{Time: t, Known: true}
-	if ws.Signaled() {
-		e.Signal = int(ws.Signal())
-	} else {
-		e.Exited = true
-		e.Status = ws.ExitStatus()
-	}
-	return e
-}
-
-// describeExit says how a process ended, in words.
-func describeExit(e *ExitStatus) string {
-	switch {
-	case e == nil || !e.Known:
-		return "exited"
-	case e.Exited:
-		return fmt.Sprintf("exited with status %d", e.Status)
-	default:
-		return fmt.Sprintf("killed by signal %d (%s)", e.Signal, unix.SignalName(syscall.Signal(e.Signal)))
-	}
-}
-
-func sameArgs(a, b []string) bool {
-	if len(a) != len(b) || len(a) == 0 {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// pickRoot chooses among matching processes: roots of the matching tree
-// (a match whose parent is not a match) first, then the oldest.
-func pickRoot(s *proc.Snapshot, matches []*proc.Process) (chosen *proc.Process, otherRoots []*proc.Process) {
-	isMatch := map[int]bool{}
-	for _, p := range matches {
-		isMatch[p.PID] = true
-	}
-	var roots []*proc.Process
-	for _, p := range matches {
-		if !isMatch[p.PPID] {
-			roots = append(roots, p)
-		}
-	}
-	if len(roots) == 0 {
-		return nil, nil
-	}
-	sort.Slice(roots, func(i, j int) bool {
-		if roots[i].StartTicks != roots[j].StartTicks {
-			return roots[i].StartTicks < roots[j].StartTicks
-		}
-		return roots[i].PID < roots[j].PID
-	})
-	return roots[0], roots[1:]
-}
-
-func pidList(ps []*proc.Process) string {
-	var b strings.Builder
-	for i, p := range ps {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "[%d] %s", p.PID, p.Title)
-	}
-	return b.String()
-}
-
-// tailSince returns up to n last lines that path gained after offset.
-func tailSince(path string, offset int64, n int) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	const max = 16 << 10
-	st, err := f.Stat()
-	if err != nil || st.Size() <= offset {
-		return nil
-	}
-	start := offset
-	if st.Size()-start > max {
-		start = st.Size() - max
-	}
-	buf := make([]byte, st.Size()-start)
-	if _, err := f.ReadAt(buf, start); err != nil && err != io.EOF {
-		return nil
-	}
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(buf))
-	sc.Buffer(make([]byte, 0, 4096), max)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
-}
-
-// writePidfile writes pid atomically (temp + rename), mode 0600.
-func writePidfile(path string, pid int) error {
-	return writeFileAtomic(path, []byte(fmt.Sprintf("%d\n", pid)), 0o600)
-}
-
-// writeFileAtomic writes data to a temp file beside path and renames it over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/usrsvc/usrsvc/internal/atomicfile"
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
@@ -143,17 +144,22 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 			matches = append(matches, p)
 		}
 	}
-	chosen, others := pickRoot(snap, matches)
-	if chosen == nil {
+	roots := proc.Roots(matches)
+	if len(roots) == 0 {
 		return f, nil
 	}
-	if len(others) > 0 {
+	chosen := roots[0]
+	if len(roots) > 1 {
+		others := make([]string, len(roots)-1)
+		for i, p := range roots[1:] {
+			others[i] = p.Brief()
+		}
 		f.Warnings = append(f.Warnings, fmt.Sprintf("several processes match proctitle_re %q; adopted the oldest [%d], also matching: %s",
-			pc.TitleRegexp(), chosen.PID, pidList(others)))
+			pc.TitleRegexp(), chosen.PID, strings.Join(others, ", ")))
 	}
 	f.Process, f.Via, f.raw = mt.toProcess(chosen), "scan", chosen
 	if pc.AutoPid {
-		if err := writePidfile(pc.Pidfile, chosen.PID); err != nil {
+		if err := atomicfile.WritePid(pc.Pidfile, chosen.PID); err != nil {
 			f.Warnings = append(f.Warnings, "cannot write pidfile: "+err.Error())
 		}
 	}
@@ -163,7 +169,7 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 // fromPidfile returns the pidfile's process when it matches, or why the
 // pidfile is stale ("" when there is no pidfile).
 func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string) {
-	data, err := readFile(pc.Pidfile)
+	data, err := atomicfile.Read(pc.Pidfile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, ""

@@ -58,46 +58,21 @@ func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *Matcher, by 
 		st.Running, st.Process, st.Message = true, found.Process, "already running"
 		return st, nil
 	}
-	res, err := m.launch(ctx, pc, lock)
+	p, warnings, err := m.launch(ctx, pc, lock)
+	st.Warnings = append(st.Warnings, warnings...)
 	if err != nil {
-		m.emit(Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: err.Error(), Code: CodeOf(err)})
-		return st, err
-	}
-	if res.Warning != "" {
-		st.Warnings = append(st.Warnings, res.Warning)
-	}
-	if res.Code != CodeSuccess {
-		err := launchError(res)
-		st.Message = res.Message
-		m.emit(Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: res.Message, Exit: res.Exit, Code: res.Code})
+		ev := Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: err.Error(), Code: CodeOf(err)}
+		var le *LaunchError
+		if errors.As(err, &le) {
+			st.Message, ev.Exit = le.Message, le.Exit
+		}
+		m.emit(ev)
 		return st, err
 	}
 	// The launcher read the process at the end of the window: no second look.
-	p := &Process{PID: res.PID, StartTicks: res.StartTicks, Started: res.Started, Title: res.Title,
-		Executable: res.Executable, Args: res.Args}
 	st.Running, st.Process, st.Message = true, p, "started"
 	m.emit(Event{Kind: EventStarted, Program: pc.Name, Config: pc, PID: p.PID})
 	return st, nil
-}
-
-// launchError turns a failed launch result into an error wrapping its sentinel.
-func launchError(res *launchResult) error {
-	var sentinel error
-	switch res.Code {
-	case CodeProgramFailedToLaunch:
-		sentinel = ErrLaunch
-	case CodeProgramExited:
-		sentinel = ErrExited
-	case CodeGeneralFailure:
-		sentinel = ErrNoMatch
-	case CodeInsufficientPermissions:
-		sentinel = ErrPermission
-	case CodeInvalidConfig:
-		sentinel = ErrInvalidConfig
-	default:
-		sentinel = ErrFailed
-	}
-	return &LaunchError{Err: sentinel, Message: res.Message, Exit: res.Exit, Stderr: res.Stderr, Titles: res.Titles}
 }
 
 // stop runs under the program's lock.
@@ -247,4 +222,3 @@ func usage(q *proc.Process, private bool, fs proc.FS) *Usage {
 	return u
 }
 
-func asLaunchError(err error, target **LaunchError) bool { return errors.As(err, target) }

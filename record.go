@@ -1,6 +1,7 @@
 package usrsvc
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"time"
@@ -95,7 +96,7 @@ func (r Result) Record() Record {
 			rec.Message = msg
 		}
 		var le *LaunchError
-		if asLaunchError(r.Err, &le) {
+		if errors.As(r.Err, &le) {
 			rec.Stderr = le.Stderr
 		}
 	}

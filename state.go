@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/usrsvc/usrsvc/internal/atomicfile"
 )
 
 // The state directory (SPEC §6) holds, for one account:
@@ -170,14 +172,14 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("%w: writing %s: %v", ErrPermission, path, err)
 	}
 	return nil
 }
 
 func readJSON(path string, v any) error {
-	data, err := readFile(path)
+	data, err := atomicfile.Read(path)
 	if err != nil {
 		return err
 	}

@@ -495,18 +495,12 @@ func (l *loop) unwatch(sv *supervised) {
 // exitStatus reads how p ended while it is still a zombie (best effort: a
 // program is not our child, its parent may reap it first).
 func (l *loop) exitStatus(p *Process) *ExitStatus {
-	e := &ExitStatus{Time: l.m.now()}
+	now := l.m.now()
 	q, err := l.m.fs.Stat(p.PID)
 	if err == nil && q.Zombie() && q.StartTicks == p.StartTicks {
-		ws := uint32(q.ExitCode)
-		if ws&0x7f == 0 {
-			e.Exited, e.Status = true, int(ws>>8&0xff)
-		} else {
-			e.Signal = int(ws & 0x7f)
-		}
-		e.Known = true
+		return exitStatusOf(q.ExitStatus(), now)
 	}
-	return e
+	return &ExitStatus{Time: now}
 }
 
 func (l *loop) onExit(msg exitMsg) {
@@ -528,7 +522,7 @@ func (l *loop) onExit(msg exitMsg) {
 		sv.restarts = 0
 	}
 	l.syncManual(sv)
-	reason := fmt.Sprintf("%s after running %v", describeExit(exit), ranFor.Round(time.Millisecond))
+	reason := fmt.Sprintf("%s after running %v", exit, ranFor.Round(time.Millisecond))
 	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
 	switch {
 	case sv.state == StateStoppedByHand:

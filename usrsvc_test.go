@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -55,7 +56,7 @@ func TestStartStopDetached(t *testing.T) {
 		}
 	}
 	env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	assert.NotContains(t, string(env), launcherEnv)
+	assert.NotContains(t, string(env), launch.EnvMarker)
 
 	data, err := os.ReadFile(e.path("web.pid"))
 	require.NoError(t, err)

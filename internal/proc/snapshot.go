@@ -1,9 +1,11 @@
 package proc
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -136,4 +138,31 @@ func (p *Process) String() string {
 		t = "[" + p.Comm + "]"
 	}
 	return fmt.Sprintf("%d (%c) %s", p.PID, p.State, t)
+}
+
+// Brief describes the process for messages: "[PID] title".
+func (p *Process) Brief() string { return "[" + strconv.Itoa(p.PID) + "] " + p.Title }
+
+// Roots returns the roots of the tree that matches forms (a match whose
+// parent is not a match), oldest first (by start time, then pid). A
+// program's process is the first root; the others are reported, not
+// adopted.
+func Roots(matches []*Process) []*Process {
+	isMatch := make(map[int]bool, len(matches))
+	for _, p := range matches {
+		isMatch[p.PID] = true
+	}
+	var roots []*Process
+	for _, p := range matches {
+		if !isMatch[p.PPID] {
+			roots = append(roots, p)
+		}
+	}
+	slices.SortFunc(roots, func(a, b *Process) int {
+		if a.StartTicks != b.StartTicks {
+			return cmp.Compare(a.StartTicks, b.StartTicks)
+		}
+		return a.PID - b.PID
+	})
+	return roots
 }

@@ -1,0 +1,290 @@
+package launch
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/logfile"
+	"github.com/usrsvc/usrsvc/internal/proc"
+)
+
+// caughtSignals are taken by the launcher before it starts the program, so
+// that signals its caller ignored are back to their default disposition in
+// the program (exec resets caught signals, not ignored ones).
+var caughtSignals = []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM,
+	syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE}
+
+// Bounds of the stderr lines reported with a failed start.
+const (
+	stderrLines = 20
+	stderrBytes = 16 << 10
+)
+
+// Main is the launcher's main: it reads its job, runs it, reports the
+// result and returns the process's exit code. It is called by package
+// usrsvc's init when [IsLauncher]; the caller then exits at once.
+func Main() int {
+	res := os.NewFile(resultFd, "result")
+	jobF := os.NewFile(jobFd, "job")
+	if res == nil || jobF == nil {
+		fmt.Fprintln(os.Stderr, "usrsvc launcher: started without its pipes")
+		return 2
+	}
+	// No fd but stdio reaches the program: ours, and any our caller's
+	// caller left without close-on-exec.
+	closeOnExecFrom(jobFd)
+	report := func(r *Result) int {
+		data, _ := json.Marshal(r)
+		res.Write(data) // the caller may have stopped waiting: nothing else to do
+		res.Close()
+		return 0
+	}
+	var job Job
+	data, err := io.ReadAll(jobF)
+	jobF.Close()
+	if err == nil {
+		err = json.Unmarshal(data, &job)
+	}
+	switch {
+	case err != nil:
+		return report(&Result{Outcome: Failed, Err: "reading the launch job: " + err.Error()})
+	case job.Probe:
+		return report(&Result{Outcome: Probed})
+	}
+	return report(job.run())
+}
+
+func (job *Job) run() *Result {
+	// Catch the signals the caller may have ignored: exec resets caught
+	// signals to their default disposition, not ignored ones.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, caughtSignals...)
+	chld := make(chan os.Signal, 16)
+	signal.Notify(chld, syscall.SIGCHLD)
+	// Orphaned descendants come back to us during the window, so we can
+	// reap them and see fork-and-exit daemons. Without it (a kernel or a
+	// sandbox that refuses it) a fork-and-exit daemon looks exited: the
+	// result says so.
+	subreaperErr := ""
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		subreaperErr = err.Error()
+	}
+
+	re, err := regexp.Compile(job.TitleRE)
+	if err != nil {
+		return &Result{Outcome: Failed, Err: "proctitle_re: " + err.Error()}
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return &Result{Outcome: Failed, Err: err.Error()}
+	}
+	out, err := openLog(job.Stdout)
+	if err != nil {
+		return &Result{Outcome: FilesFailed, Err: err.Error()}
+	}
+	errf := out
+	if job.Stderr != job.Stdout {
+		if errf, err = openLog(job.Stderr); err != nil {
+			return &Result{Outcome: FilesFailed, Err: err.Error()}
+		}
+	}
+	var errOffset int64
+	if st, err := errf.Stat(); err == nil {
+		errOffset = st.Size()
+	}
+	launched := time.Now()
+	pid, err := syscall.ForkExec(job.Path, job.Argv, &syscall.ProcAttr{
+		Dir:   job.Dir,
+		Env:   job.Env,
+		Files: []uintptr{devnull.Fd(), out.Fd(), errf.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	devnull.Close()
+	out.Close()
+	errf.Close()
+	if err != nil {
+		r := &Result{Outcome: ExecFailed, Err: err.Error()}
+		if errno, ok := err.(syscall.Errno); ok {
+			r.Errno = errno
+		}
+		return r
+	}
+
+	// The success window: reap whatever comes back to us; stop early when
+	// the whole tree is gone.
+	r := &Result{SubreaperErr: subreaperErr}
+	deadline := time.NewTimer(job.Window)
+	defer deadline.Stop()
+	treeGone := false
+wait:
+	for {
+		for {
+			var ws syscall.WaitStatus
+			wpid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if err == syscall.ECHILD {
+				treeGone = true
+				break wait
+			}
+			if err != nil || wpid <= 0 {
+				break
+			}
+			if wpid == pid {
+				r.Wait, r.ExitTime = &ws, time.Now()
+			}
+		}
+		select {
+		case <-chld:
+		case <-deadline.C:
+			break wait
+		}
+	}
+	r.Elapsed = time.Since(launched)
+	failed := func(o Outcome) *Result {
+		r.Outcome = o
+		r.Stderr, _ = logfile.Tail(job.Stderr, errOffset, stderrLines, stderrBytes)
+		return r
+	}
+
+	if treeGone {
+		if len(job.ShellArgv) > 0 && r.Wait != nil && r.Wait.Exited() &&
+			(r.Wait.ExitStatus() == 126 || r.Wait.ExitStatus() == 127) {
+			return failed(ShellFailed)
+		}
+		return failed(Exited)
+	}
+
+	// End of the window: the live descendants of this launcher, read by
+	// following the children files from it (its cost is the tree's, not
+	// the machine's: 200 parallel starts do not each read every process).
+	self, uid := os.Getpid(), os.Getuid()
+	snap, err := proc.Default().Tree(self, uid)
+	if err != nil {
+		return &Result{Outcome: Failed, Err: "reading /proc: " + err.Error()}
+	}
+	var tree, matches []*proc.Process
+	for _, p := range snap.Descendants(self) {
+		if p.Zombie() {
+			continue
+		}
+		tree = append(tree, p)
+		if p.UID == uid && re.MatchString(p.Title) && !sameArgs(p.Args, job.ShellArgv) {
+			matches = append(matches, p)
+		}
+	}
+	roots := proc.Roots(matches)
+	if len(roots) == 0 {
+		if len(tree) == 0 {
+			return failed(Exited)
+		}
+		for _, p := range tree {
+			r.Seen = append(r.Seen, p.Brief())
+		}
+		// What runs under another title would be launched again by the next
+		// start and pile up: stop what this start launched.
+		stopTree(tree, job.TermToKill)
+		return failed(NoMatch)
+	}
+	chosen := roots[0]
+	exe, _ := proc.Default().Exe(chosen.PID)
+	r = &Result{Outcome: Started, SubreaperErr: subreaperErr, Process: &Process{PID: chosen.PID, StartTicks: chosen.StartTicks,
+		Started: chosen.Started, Executable: exe, Title: chosen.Title, Args: chosen.Args}}
+	for _, p := range roots[1:] {
+		r.OtherRoots = append(r.OtherRoots, p.Brief())
+	}
+	if job.AutoPid {
+		if err := atomicfile.WritePid(job.Pidfile, chosen.PID); err != nil {
+			r.PidfileErr = err.Error()
+		}
+	}
+	return r
+}
+
+// closeOnExecFrom marks every fd >= from close-on-exec.
+func closeOnExecFrom(from int) {
+	if unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		for fd := from; fd < 1024; fd++ {
+			syscall.CloseOnExec(fd)
+		}
+		return
+	}
+	for _, e := range entries {
+		var fd int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &fd); err == nil && fd >= from {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
+// stopTree stops the processes a failed start launched: SIGTERM, then
+// SIGKILL after grace (at most 10 s), reaping what comes back to us. A pid
+// is signalled only while it still has the start time seen in the snapshot.
+func stopTree(tree []*proc.Process, grace time.Duration) {
+	if grace > 10*time.Second {
+		grace = 10 * time.Second
+	}
+	fs := proc.Default()
+	alive := func(p *proc.Process) bool {
+		q, err := fs.Stat(p.PID)
+		return err == nil && !q.Zombie() && q.StartTicks == p.StartTicks
+	}
+	signal := func(sig syscall.Signal) (left int) {
+		for _, p := range tree {
+			if alive(p) {
+				left++
+				if sig != 0 {
+					syscall.Kill(p.PID, sig)
+				}
+			}
+		}
+		return left
+	}
+	reap := func() {
+		for {
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+				return
+			}
+		}
+	}
+	signal(syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		reap()
+		if signal(0) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	signal(syscall.SIGKILL)
+	time.Sleep(10 * time.Millisecond)
+	reap()
+}
+
+func openLog(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+}
+
+func sameArgs(a, b []string) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
