@@ -221,4 +221,3 @@ func usage(q *proc.Process, private bool, fs proc.FS) *Usage {
 	}
 	return u
 }
-
