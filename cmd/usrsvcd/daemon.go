@@ -20,6 +20,7 @@ import (
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/logfile"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
+	"github.com/usrsvc/usrsvc/sendmail"
 )
 
 // detachedEnv marks the detached daemon started by "usrsvcd start": it
@@ -420,5 +421,5 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 
 // newAlerter mails the alerts of programs with email_alerts (SPEC §7).
 func newAlerter(cfg *usrsvc.Config, logger *slog.Logger) usrsvc.Alerter {
-	return usrsvc.NewSendmailAlerter(usrsvc.SendmailOptions{Path: cfg.Main.SendmailPath, Logger: logger})
+	return sendmail.New(sendmail.Options{Path: cfg.Main.SendmailPath, Logger: logger})
 }

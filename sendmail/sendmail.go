@@ -1,11 +1,15 @@
-package usrsvc
+// Package sendmail is a usrsvc [usrsvc.Alerter] that mails alerts with
+// `sendmail -t -i`: one mail when usrsvcd restarts a program that stopped,
+// when a monitor restarts it, and when it gives up at maxrestarts, to the
+// program's email_alerts. usrsvcd uses it; an embedder may use it, or any
+// other Alerter.
+package sendmail
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/mail"
@@ -19,13 +23,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/sys/unix"
+	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/logfile"
 )
 
-// Defaults of [SendmailOptions].
+// Defaults of [Options].
 const (
-	DefaultSendmailTimeout = 30 * time.Second
-	DefaultAlertRateLimit  = time.Minute
+	DefaultTimeout   = 30 * time.Second
+	DefaultRateLimit = time.Minute
 )
 
 // Bounds of the stderr tail quoted in an alert.
@@ -35,12 +40,12 @@ const (
 	alertLineBytes = 900 // below the 998-octet line limit of RFC 5322
 )
 
-// sendmailPaths are where "auto" looks for sendmail before $PATH (SPEC §2).
+// sendmailPaths are where "auto" looks for sendmail before $PATH.
 var sendmailPaths = []string{"/usr/sbin/sendmail", "/usr/bin/sendmail"}
 
-// SendmailOptions configures a [SendmailAlerter]. The zero value means every
+// Options configures an [Alerter]. The zero value means every
 // documented default.
-type SendmailOptions struct {
+type Options struct {
 	// Path is the sendmail program. "" (or "auto") looks for
 	// /usr/sbin/sendmail, /usr/bin/sendmail, then "sendmail" in $PATH, at
 	// each alert.
@@ -66,19 +71,21 @@ type SendmailOptions struct {
 	Now func() time.Time
 }
 
-// SendmailAlerter is an [Alerter] that mails a program's email_alerts with
-// `sendmail -t -i` (SPEC §7). It alerts on [EventRestarting],
-// [EventMonitorFailed] and [EventGaveUp] of programs that have EmailAlerts,
-// and ignores every other event.
+// Alerter is a [usrsvc.Alerter] that mails a program's email_alerts with
+// `sendmail -t -i`. It alerts on [usrsvc.EventRestarting],
+// [usrsvc.EventMonitorFailed] and [usrsvc.EventGaveUp] of programs that
+// have EmailAlerts, and ignores every other event. A mail's body says what
+// happened, the pids, the exit status when known, the configuration values
+// involved and the last lines of the program's stderr file.
 //
 // Headers are built only from the validated configuration (addresses), the
 // program name and the hostname, with any control character removed; the
 // program's own output appears only in the body, after the blank line that
 // ends the headers.
 //
-// A SendmailAlerter is safe for concurrent use.
-type SendmailAlerter struct {
-	opts SendmailOptions
+// An Alerter is safe for concurrent use.
+type Alerter struct {
+	opts Options
 	log  *slog.Logger
 
 	mu    sync.Mutex
@@ -87,7 +94,7 @@ type SendmailAlerter struct {
 
 type rateKey struct {
 	program string
-	kind    EventKind
+	kind    usrsvc.EventKind
 }
 
 type rateState struct {
@@ -96,14 +103,14 @@ type rateState struct {
 	since      time.Time // the first of them
 }
 
-// NewSendmailAlerter returns an alerter with opts, defaults filled in. It
-// does no I/O: sendmail and the hostname are looked up at each alert.
-func NewSendmailAlerter(opts SendmailOptions) *SendmailAlerter {
+// New returns an Alerter with opts, defaults filled in. It does no I/O:
+// sendmail and the hostname are looked up at each alert.
+func New(opts Options) *Alerter {
 	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultSendmailTimeout
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.RateLimit == 0 {
-		opts.RateLimit = DefaultAlertRateLimit
+		opts.RateLimit = DefaultRateLimit
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -112,14 +119,14 @@ func NewSendmailAlerter(opts SendmailOptions) *SendmailAlerter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &SendmailAlerter{opts: opts, log: log, rates: map[rateKey]*rateState{}}
+	return &Alerter{opts: opts, log: log, rates: map[rateKey]*rateState{}}
 }
 
 // alertWords are the Subject's words for the kinds that send mail.
-var alertWords = map[EventKind]string{
-	EventRestarting:    "restarted",
-	EventMonitorFailed: "monitor restart",
-	EventGaveUp:        "gave up",
+var alertWords = map[usrsvc.EventKind]string{
+	usrsvc.EventRestarting:    "restarted",
+	usrsvc.EventMonitorFailed: "monitor restart",
+	usrsvc.EventGaveUp:        "gave up",
 }
 
 // Alert mails ev to its program's email_alerts when ev is a restart, a
@@ -127,7 +134,7 @@ var alertWords = map[EventKind]string{
 // went out less than RateLimit ago (then it is only counted). It returns nil
 // when nothing is to be sent, and an error when sendmail cannot be found,
 // fails, or does not finish within the timeout.
-func (a *SendmailAlerter) Alert(ctx context.Context, ev Event) error {
+func (a *Alerter) Alert(ctx context.Context, ev usrsvc.Event) error {
 	word, ok := alertWords[ev.Kind]
 	if !ok || ev.Config == nil || len(ev.Config.EmailAlerts) == 0 {
 		return nil
@@ -181,7 +188,7 @@ func (a *SendmailAlerter) Alert(ctx context.Context, ev Event) error {
 	return nil
 }
 
-func (a *SendmailAlerter) send(ctx context.Context, ev Event, program, word string, now time.Time, suppressed int, since time.Time) error {
+func (a *Alerter) send(ctx context.Context, ev usrsvc.Event, program, word string, now time.Time, suppressed int, since time.Time) error {
 	host := a.opts.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
@@ -206,7 +213,7 @@ func (a *SendmailAlerter) send(ctx context.Context, ev Event, program, word stri
 
 // message builds the mail: headers from config values, host and program
 // name only, then a blank line and the body.
-func (a *SendmailAlerter) message(ev Event, program, word, host string, now time.Time, suppressed int, since time.Time) ([]byte, error) {
+func (a *Alerter) message(ev usrsvc.Event, program, word, host string, now time.Time, suppressed int, since time.Time) ([]byte, error) {
 	var to []string
 	for _, addr := range ev.Config.EmailAlerts {
 		if addr == nil {
@@ -252,7 +259,7 @@ func (a *SendmailAlerter) message(ev Event, program, word, host string, now time
 // writeAlertBody writes the body of an alert: what happened, the config
 // values involved and the tail of the program's stderr file. Every line is
 // made valid UTF-8 without control characters.
-func writeAlertBody(b *bytes.Buffer, ev Event, program, host string, suppressed int, since time.Time, rate time.Duration) {
+func writeAlertBody(b *bytes.Buffer, ev usrsvc.Event, program, host string, suppressed int, since time.Time, rate time.Duration) {
 	pc := ev.Config
 	// line writes one line; the continuation lines of a multi-line value
 	// are indented like its first line.
@@ -276,15 +283,15 @@ func writeAlertBody(b *bytes.Buffer, ev Event, program, host string, suppressed 
 		}
 	}
 	switch ev.Kind {
-	case EventRestarting:
+	case usrsvc.EventRestarting:
 		line("usrsvcd on %s found program %s stopped and restarts it.", host, program)
-	case EventMonitorFailed:
+	case usrsvc.EventMonitorFailed:
 		if ev.Monitor != "" {
 			line("usrsvcd on %s restarts program %s: its monitor %s failed.", host, program, ev.Monitor)
 		} else {
 			line("usrsvcd on %s restarts program %s: a monitor failed.", host, program)
 		}
-	case EventGaveUp:
+	case usrsvc.EventGaveUp:
 		line("usrsvcd on %s gave up restarting program %s (maxrestarts reached).", host, program)
 		line("It stays stopped until it is started by hand, its config changes, or usrsvcd restarts.")
 	}
@@ -296,7 +303,7 @@ func writeAlertBody(b *bytes.Buffer, ev Event, program, host string, suppressed 
 		line("Time:         %s", ev.Time.Format(time.RFC3339))
 	}
 	if ev.PID != 0 {
-		if ev.Kind == EventRestarting {
+		if ev.Kind == usrsvc.EventRestarting {
 			line("New pid:      %d", ev.PID)
 		} else {
 			line("Pid:          %d", ev.PID)
@@ -306,7 +313,7 @@ func writeAlertBody(b *bytes.Buffer, ev Event, program, host string, suppressed 
 		line("Old pid:      %d", ev.OldPID)
 	}
 	if ev.Exit != nil {
-		line("Exit:         %s", ev.Exit.describe())
+		line("Exit:         %s", ev.Exit)
 	}
 	if pc.MaxRestarts > 0 {
 		line("Restarts:     %d of maxrestarts %d", ev.Restarts, pc.MaxRestarts)
@@ -337,7 +344,7 @@ func writeAlertBody(b *bytes.Buffer, ev Event, program, host string, suppressed 
 	line("  maxrestarts        = %d", pc.MaxRestarts)
 	line("  restart_delay      = %s", secs(pc.RestartDelay))
 	m := pc.Monitor
-	if m.ActivityFile != "" || m.RSSLimitKB > 0 || ev.Kind == EventMonitorFailed {
+	if m.ActivityFile != "" || m.RSSLimitKB > 0 || ev.Kind == usrsvc.EventMonitorFailed {
 		line("  monitor_after      = %s", secs(m.After))
 		line("  monitor_interval   = %s", secs(m.Interval))
 		if m.ActivityFile != "" {
@@ -350,7 +357,7 @@ func writeAlertBody(b *bytes.Buffer, ev Event, program, host string, suppressed 
 	}
 	if pc.Stderr != "" {
 		b.WriteByte('\n')
-		lines, err := tailLines(pc.Stderr, alertTailLines, alertTailBytes)
+		lines, err := stderrTail(pc.Stderr)
 		switch {
 		case err != nil:
 			line("The stderr file %s could not be read: %v", pc.Stderr, err)
@@ -365,74 +372,21 @@ func writeAlertBody(b *bytes.Buffer, ev Event, program, host string, suppressed 
 	}
 }
 
-// describe is the body's text for an exit status.
-func (e *ExitStatus) describe() string {
-	switch {
-	case !e.Known:
-		return "unknown"
-	case e.Exited:
-		return "exited with status " + strconv.Itoa(e.Status)
-	default:
-		name := unix.SignalName(syscall.Signal(e.Signal))
-		if name == "" {
-			return "killed by signal " + strconv.Itoa(e.Signal)
-		}
-		return fmt.Sprintf("killed by signal %d (%s)", e.Signal, name)
-	}
-}
-
 // secs formats a duration in seconds, as the config writes it.
 func secs(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
 }
 
-// tailLines returns up to n last lines of the regular file path, reading at
-// most max bytes from its end. A first line cut by the bound is dropped.
-func tailLines(path string, n int, max int64) ([]string, error) {
-	// O_NONBLOCK: a FIFO configured as stderr must not block the alert.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	off := fi.Size() - max
-	if off < 0 {
-		off = 0
-	}
-	buf := make([]byte, fi.Size()-off)
-	k, err := f.ReadAt(buf, off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	buf = buf[:k]
-	if off > 0 {
-		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-			buf = buf[i+1:]
-		}
-	}
-	buf = bytes.TrimRight(buf, "\n")
-	if len(buf) == 0 {
-		return nil, nil
-	}
-	all := strings.Split(string(buf), "\n")
-	if len(all) > n {
-		all = all[len(all)-n:]
-	}
-	for i, l := range all {
-		l = strings.TrimSuffix(l, "\r")
+// stderrTail returns the last lines of the stderr file path for the body,
+// each cut below the mail line limit.
+func stderrTail(path string) ([]string, error) {
+	lines, err := logfile.Tail(path, 0, alertTailLines, alertTailBytes)
+	for i, l := range lines {
 		if len(l) > alertLineBytes {
-			l = strings.ToValidUTF8(l[:alertLineBytes], "") + " [...]"
+			lines[i] = strings.ToValidUTF8(l[:alertLineBytes], "") + " [...]"
 		}
-		all[i] = l
 	}
-	return all, nil
+	return lines, err
 }
 
 // headerSafe returns s without control characters (CR and LF above all) and
@@ -482,7 +436,7 @@ func hasControl(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
-// lookSendmail resolves SendmailOptions.Path.
+// lookSendmail resolves Options.Path.
 func lookSendmail(path string) (string, error) {
 	if path != "" && path != "auto" {
 		p, err := exec.LookPath(path)

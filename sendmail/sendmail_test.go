@@ -1,4 +1,4 @@
-package usrsvc
+package sendmail
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
@@ -99,9 +100,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func alertConfig(t *testing.T, stderr string) *ProgramConfig {
+func alertConfig(t *testing.T, stderr string) *usrsvc.ProgramConfig {
 	t.Helper()
-	return &ProgramConfig{
+	return &usrsvc.ProgramConfig{
 		Name:           "web",
 		File:           "/home/u/usrsvc.cfg",
 		Line:           12,
@@ -115,7 +116,7 @@ func alertConfig(t *testing.T, stderr string) *ProgramConfig {
 			{Name: "Ops Team", Address: "ops@example.com"},
 			{Address: "dev@example.org"},
 		},
-		Monitor: MonitorConfig{
+		Monitor: usrsvc.MonitorConfig{
 			After: 30 * time.Second, Interval: 5 * time.Second,
 			ActivityFile: "/home/u/app.alive", ActivityFileLimit: 60 * time.Second,
 			RSSLimitKB: 30000,
@@ -138,11 +139,11 @@ func TestSendmailAlertMessage(t *testing.T) {
 	stderr := filepath.Join(t.TempDir(), "web.log")
 	writeLines(t, stderr, 1, 30)
 	clock := newFakeClock()
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "box1.example.net", Now: clock.Now})
+	a := New(Options{Path: fake.Path, Hostname: "box1.example.net", Now: clock.Now})
 
-	ev := Event{
-		Time: clock.Now(), Kind: EventRestarting, Program: "web", Config: alertConfig(t, stderr),
-		PID: 4321, OldPID: 1234, Exit: &ExitStatus{Known: true, Exited: true, Status: 3},
+	ev := usrsvc.Event{
+		Time: clock.Now(), Kind: usrsvc.EventRestarting, Program: "web", Config: alertConfig(t, stderr),
+		PID: 4321, OldPID: 1234, Exit: &usrsvc.ExitStatus{Known: true, Exited: true, Status: 3},
 		Reason: "exited with status 3 after 2m10s", Restarts: 2,
 	}
 	require.NoError(t, a.Alert(context.Background(), ev))
@@ -191,25 +192,25 @@ func TestSendmailAlertMessage(t *testing.T) {
 
 func TestSendmailAlertEventWords(t *testing.T) {
 	t.Parallel()
-	for kind, subject := range map[EventKind]string{
-		EventRestarting:    "[usrsvcd] web restarted on h",
-		EventMonitorFailed: "[usrsvcd] web monitor restart on h",
-		EventGaveUp:        "[usrsvcd] web gave up on h",
+	for kind, subject := range map[usrsvc.EventKind]string{
+		usrsvc.EventRestarting:    "[usrsvcd] web restarted on h",
+		usrsvc.EventMonitorFailed: "[usrsvcd] web monitor restart on h",
+		usrsvc.EventGaveUp:        "[usrsvcd] web gave up on h",
 	} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			fake := newFakeSendmail(t, "")
-			a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h"})
-			ev := Event{Kind: kind, Program: "web", Config: alertConfig(t, ""), PID: 7,
+			a := New(Options{Path: fake.Path, Hostname: "h"})
+			ev := usrsvc.Event{Kind: kind, Program: "web", Config: alertConfig(t, ""), PID: 7,
 				Monitor: "rss_limit", Reason: "private memory 81234 kB above rss_limit 30000 kB",
-				Exit: &ExitStatus{Known: true, Signal: 9}}
+				Exit: &usrsvc.ExitStatus{Known: true, Signal: 9}}
 			require.NoError(t, a.Alert(context.Background(), ev))
 			mails := fake.mails(t)
 			require.Len(t, mails, 1)
 			assert.Equal(t, subject, mails[0].Msg.Header.Get("Subject"))
 			assert.Contains(t, mails[0].Body, "private memory 81234 kB above rss_limit 30000 kB")
 			assert.Contains(t, mails[0].Body, "killed by signal 9 (SIGKILL)")
-			if kind == EventMonitorFailed {
+			if kind == usrsvc.EventMonitorFailed {
 				assert.Contains(t, mails[0].Body, "monitor rss_limit failed")
 			}
 		})
@@ -219,18 +220,18 @@ func TestSendmailAlertEventWords(t *testing.T) {
 func TestSendmailAlertSkips(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSendmail(t, "")
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h"})
+	a := New(Options{Path: fake.Path, Hostname: "h"})
 	pc := alertConfig(t, "")
 	noMail := *pc
 	noMail.EmailAlerts = nil
-	for _, ev := range []Event{
-		{Kind: EventStarted, Program: "web", Config: pc},
-		{Kind: EventExited, Program: "web", Config: pc},
-		{Kind: EventMonitorError, Program: "web", Config: pc},
-		{Kind: EventStartFailed, Program: "web", Config: pc},
-		{Kind: EventReloaded},
-		{Kind: EventRestarting, Program: "web"},
-		{Kind: EventRestarting, Program: "web", Config: &noMail},
+	for _, ev := range []usrsvc.Event{
+		{Kind: usrsvc.EventStarted, Program: "web", Config: pc},
+		{Kind: usrsvc.EventExited, Program: "web", Config: pc},
+		{Kind: usrsvc.EventMonitorError, Program: "web", Config: pc},
+		{Kind: usrsvc.EventStartFailed, Program: "web", Config: pc},
+		{Kind: usrsvc.EventReloaded},
+		{Kind: usrsvc.EventRestarting, Program: "web"},
+		{Kind: usrsvc.EventRestarting, Program: "web", Config: &noMail},
 	} {
 		assert.NoError(t, a.Alert(context.Background(), ev), "%+v", ev)
 	}
@@ -241,7 +242,7 @@ func TestSendmailAlertStderrTailEdgeCases(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	fake := newFakeSendmail(t, "")
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h", RateLimit: -1})
+	a := New(Options{Path: fake.Path, Hostname: "h", RateLimit: -1})
 
 	fifo := filepath.Join(dir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
@@ -255,7 +256,7 @@ func TestSendmailAlertStderrTailEdgeCases(t *testing.T) {
 	for path, want := range cases {
 		done := make(chan error, 1)
 		go func() {
-			done <- a.Alert(context.Background(), Event{Kind: EventGaveUp, Program: "web", Config: alertConfig(t, path)})
+			done <- a.Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventGaveUp, Program: "web", Config: alertConfig(t, path)})
 		}()
 		select {
 		case err := <-done:
@@ -268,7 +269,9 @@ func TestSendmailAlertStderrTailEdgeCases(t *testing.T) {
 	}
 }
 
-func TestTailLinesBounded(t *testing.T) {
+// TestStderrTailLongLine: the tail is bounded (internal/logfile tests the
+// bound) and a long line is cut below the mail line limit.
+func TestStderrTailLongLine(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "big.log")
 	f, err := os.Create(path)
@@ -279,24 +282,13 @@ func TestTailLinesBounded(t *testing.T) {
 	fmt.Fprintf(f, "%s\n", strings.Repeat("x", 5000)) // one very long last line
 	require.NoError(t, f.Close())
 
-	lines, err := tailLines(path, 20, 16<<10)
+	lines, err := stderrTail(path)
 	require.NoError(t, err)
 	require.Len(t, lines, 20)
 	assert.Equal(t, "line 99982", lines[0])
 	assert.Equal(t, "line 100000", lines[18])
 	assert.Less(t, len(lines[19]), 1000, "a long line is cut")
 	assert.True(t, strings.HasSuffix(lines[19], "[...]"))
-
-	// A bound that cuts a line: the partial first line is dropped.
-	// 5100 bytes: the long line, then 99 bytes that start inside a line.
-	lines, err = tailLines(path, 1000, 5100)
-	require.NoError(t, err)
-	// 7 lines of 11 bytes and "line 100000\n" fit in 99 bytes, with 10
-	// bytes of "line 99992\n" before them: dropped.
-	require.Len(t, lines, 9)
-	for i, l := range lines[:8] {
-		assert.Equal(t, fmt.Sprintf("line %d", 99993+i), l)
-	}
 }
 
 // TestSendmailAlertNoHeaderInjection: CR/LF in the program name, the host
@@ -306,11 +298,11 @@ func TestSendmailAlertNoHeaderInjection(t *testing.T) {
 	fake := newFakeSendmail(t, "")
 	stderr := filepath.Join(t.TempDir(), "evil.log")
 	require.NoError(t, os.WriteFile(stderr, []byte("ok\r\nBcc: victim@example.com\n\nSubject: pwned\nTo: x@example.com\n"), 0o600))
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "box\r\nX-Injected: host"})
+	a := New(Options{Path: fake.Path, Hostname: "box\r\nX-Injected: host"})
 	pc := alertConfig(t, stderr)
 	pc.Name = "web\r\nBcc: victim@example.com"
 	pc.Command = "evil\nBcc: c@example.com"
-	ev := Event{Kind: EventRestarting, Program: pc.Name, Config: pc,
+	ev := usrsvc.Event{Kind: usrsvc.EventRestarting, Program: pc.Name, Config: pc,
 		Reason: "crashed\r\nX-Injected: reason\n\nbody"}
 	require.NoError(t, a.Alert(context.Background(), ev))
 
@@ -341,11 +333,11 @@ func TestSendmailAlertNoHeaderInjection(t *testing.T) {
 	// so is a bad From.
 	bad := *pc
 	bad.EmailAlerts = []*mail.Address{{Name: "x", Address: "a\x01b@example.com"}}
-	err = NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h"}).
-		Alert(context.Background(), Event{Kind: EventGaveUp, Program: "web", Config: &bad})
+	err = New(Options{Path: fake.Path, Hostname: "h"}).
+		Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventGaveUp, Program: "web", Config: &bad})
 	assert.ErrorContains(t, err, "control character")
-	err = NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h", From: "root@x\r\nBcc: y@z"}).
-		Alert(context.Background(), Event{Kind: EventGaveUp, Program: "web", Config: pc})
+	err = New(Options{Path: fake.Path, Hostname: "h", From: "root@x\r\nBcc: y@z"}).
+		Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventGaveUp, Program: "web", Config: pc})
 	assert.ErrorContains(t, err, "from address")
 	assert.Len(t, fake.mails(t), 1, "nothing more sent")
 }
@@ -353,8 +345,8 @@ func TestSendmailAlertNoHeaderInjection(t *testing.T) {
 func TestSendmailAlertFrom(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSendmail(t, "")
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h", From: "Supervisor <sup@example.com>"})
-	require.NoError(t, a.Alert(context.Background(), Event{Kind: EventGaveUp, Program: "web", Config: alertConfig(t, "")}))
+	a := New(Options{Path: fake.Path, Hostname: "h", From: "Supervisor <sup@example.com>"})
+	require.NoError(t, a.Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventGaveUp, Program: "web", Config: alertConfig(t, "")}))
 	mails := fake.mails(t)
 	require.Len(t, mails, 1)
 	from, err := mails[0].Msg.Header.AddressList("From")
@@ -365,14 +357,14 @@ func TestSendmailAlertFrom(t *testing.T) {
 func TestSendmailAlertFailure(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSendmail(t, `echo "sendmail: no route to mail host" >&2; exit 75`)
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h"})
-	err := a.Alert(context.Background(), Event{Kind: EventGaveUp, Program: "web", Config: alertConfig(t, "")})
+	a := New(Options{Path: fake.Path, Hostname: "h"})
+	err := a.Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventGaveUp, Program: "web", Config: alertConfig(t, "")})
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "exit status 75")
 	assert.ErrorContains(t, err, "no route to mail host")
 
-	a = NewSendmailAlerter(SendmailOptions{Path: filepath.Join(t.TempDir(), "nope"), Hostname: "h"})
-	err = a.Alert(context.Background(), Event{Kind: EventGaveUp, Program: "web", Config: alertConfig(t, "")})
+	a = New(Options{Path: filepath.Join(t.TempDir(), "nope"), Hostname: "h"})
+	err = a.Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventGaveUp, Program: "web", Config: alertConfig(t, "")})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
@@ -413,12 +405,12 @@ func TestSendmailAlertTimeout(t *testing.T) {
 			pids := filepath.Join(t.TempDir(), "pids")
 			fake := newFakeSendmail(t, fmt.Sprintf(`sleep 60 & echo $! >> %s; wait`, pids))
 			t.Cleanup(func() { killPIDsInFile(pids, "sleep") })
-			a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h", Timeout: tc.timeout})
+			a := New(Options{Path: fake.Path, Hostname: "h", Timeout: tc.timeout})
 			ctx, cancel := context.WithTimeout(context.Background(), tc.ctx)
 			defer cancel()
 
 			start := time.Now()
-			err := a.Alert(ctx, Event{Kind: EventRestarting, Program: "web", Config: alertConfig(t, "")})
+			err := a.Alert(ctx, usrsvc.Event{Kind: usrsvc.EventRestarting, Program: "web", Config: alertConfig(t, "")})
 			elapsed := time.Since(start)
 			require.Error(t, err)
 			assert.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
@@ -442,9 +434,9 @@ func TestSendmailAlertRateLimit(t *testing.T) {
 	fake := newFakeSendmail(t, "")
 	clock := newFakeClock()
 	t0 := clock.Now()
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h", Now: clock.Now})
+	a := New(Options{Path: fake.Path, Hostname: "h", Now: clock.Now})
 	pc := alertConfig(t, "")
-	ev := Event{Kind: EventRestarting, Program: "web", Config: pc}
+	ev := usrsvc.Event{Kind: usrsvc.EventRestarting, Program: "web", Config: pc}
 
 	for i := range 20 {
 		ev.Restarts = i + 1
@@ -454,10 +446,10 @@ func TestSendmailAlertRateLimit(t *testing.T) {
 	require.Len(t, fake.mails(t), 1, "one mail for a crash loop within the window")
 
 	// Another kind, or another program, has its own window.
-	require.NoError(t, a.Alert(context.Background(), Event{Kind: EventGaveUp, Program: "web", Config: pc}))
+	require.NoError(t, a.Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventGaveUp, Program: "web", Config: pc}))
 	other := *pc
 	other.Name = "db"
-	require.NoError(t, a.Alert(context.Background(), Event{Kind: EventRestarting, Program: "db", Config: &other}))
+	require.NoError(t, a.Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventRestarting, Program: "db", Config: &other}))
 	require.Len(t, fake.mails(t), 3)
 
 	clock.Advance(time.Minute)
@@ -490,12 +482,12 @@ func TestSendmailAlertRateLimit(t *testing.T) {
 func TestSendmailAlertRateLimitConcurrent(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSendmail(t, "")
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h"})
+	a := New(Options{Path: fake.Path, Hostname: "h"})
 	pc := alertConfig(t, "")
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			assert.NoError(t, a.Alert(context.Background(), Event{Kind: EventMonitorFailed, Program: "web", Config: pc}))
+			assert.NoError(t, a.Alert(context.Background(), usrsvc.Event{Kind: usrsvc.EventMonitorFailed, Program: "web", Config: pc}))
 		})
 	}
 	wg.Wait()
@@ -511,8 +503,8 @@ func TestSendmailAlertFailedMailCounted(t *testing.T) {
 	require.NoError(t, os.WriteFile(flag, nil, 0o600))
 	fake := newFakeSendmail(t, fmt.Sprintf(`if [ -e %s ]; then rm -rf "$d"; exit 1; fi`, flag))
 	clock := newFakeClock()
-	a := NewSendmailAlerter(SendmailOptions{Path: fake.Path, Hostname: "h", Now: clock.Now})
-	ev := Event{Kind: EventRestarting, Program: "web", Config: alertConfig(t, "")}
+	a := New(Options{Path: fake.Path, Hostname: "h", Now: clock.Now})
+	ev := usrsvc.Event{Kind: usrsvc.EventRestarting, Program: "web", Config: alertConfig(t, "")}
 	require.Error(t, a.Alert(context.Background(), ev))
 	clock.Advance(time.Second)
 	require.NoError(t, a.Alert(context.Background(), ev)) // within the window: counted
