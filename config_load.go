@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/usrsvc/usrsvc/internal/configobj"
+	"github.com/usrsvc/usrsvc/internal/shellcmd"
 )
 
 // maxConfigFileSize bounds what is read from one config file.
@@ -26,7 +27,7 @@ type configLoader struct {
 	homeErr  error
 	problems []Problem
 	rank     map[string]int // file → position in the load order, for sorting
-	sh       shellParsers
+	sh       shellcmd.Parser
 	emails   map[keyPos][]*mail.Address // emailsVal's results
 }
 

@@ -207,17 +207,17 @@ func (l *configLoader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal
 // resolveCommand sets p.Args and the default proctitle_re from command r.
 func (l *configLoader) resolveCommand(p *ProgramConfig, r rawVal) {
 	if !p.UseShell {
-		args, msg := l.sh.commandArgs(r.value, l.home)
-		if msg != "" {
-			l.addAt(r, "%s", msg)
+		args, err := l.sh.Args(r.value, l.home)
+		if err != nil {
+			l.addAt(r, "%s", err)
 			return
 		}
 		p.Args = args
 	} else {
-		args, why, pipeline, msg := l.sh.shellArgs(r.value, l.home)
+		args, why, pipeline, err := l.sh.ShellArgs(r.value, l.home)
 		switch {
-		case msg != "":
-			l.addAt(r, "%s", msg)
+		case err != nil:
+			l.addAt(r, "%s", err)
 			return
 		case pipeline && !p.ProcTitleExplicit:
 			l.addAt(r, "a useshell pipeline needs an explicit proctitle_re (its last command is the sink); "+

@@ -60,3 +60,42 @@ func (pc *ProgramConfig) TitleRegexp() *regexp.Regexp {
 	}
 	return nil
 }
+
+// defaultProcTitleExpr is the default proctitle_re for argv args: the args
+// joined by spaces, as the whole title or its tail after '/' or ' ' (so
+// "python3 app.py" matches "/usr/bin/python3 app.py").
+func defaultProcTitleExpr(args []string) string {
+	return `(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`
+}
+
+// procTitleRECache remembers compiled proctitle regexps: compiling them is most of
+// the cost of a load, and a reread mostly compiles the same ones again.
+// A *regexp.Regexp is safe for concurrent use, so configs may share them.
+var procTitleRECache struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}
+
+// procTitleRECacheMax bounds procTitleRECache; it is emptied when full.
+const procTitleRECacheMax = 4096
+
+// compileProcTitleRE is regexp.Compile through procTitleRECache.
+func compileProcTitleRE(expr string) (*regexp.Regexp, error) {
+	procTitleRECache.Lock()
+	re := procTitleRECache.m[expr]
+	procTitleRECache.Unlock()
+	if re != nil {
+		return re, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	procTitleRECache.Lock()
+	if procTitleRECache.m == nil || len(procTitleRECache.m) >= procTitleRECacheMax {
+		procTitleRECache.m = map[string]*regexp.Regexp{}
+	}
+	procTitleRECache.m[expr] = re
+	procTitleRECache.Unlock()
+	return re, nil
+}

@@ -1,16 +1,5 @@
-package usrsvc
-
-import (
-	"fmt"
-	"regexp"
-	"strings"
-	"sync"
-
-	"mvdan.cc/sh/v3/syntax"
-)
-
-// This file turns a program's command into its argv, with a real shell
-// parser (mvdan.cc/sh/v3/syntax) rather than hand splitting.
+// Package shellcmd turns a program's command line into its argv, with a
+// real shell parser (mvdan.cc/sh/v3/syntax) rather than hand splitting.
 //
 // Without useshell the command is parsed as POSIX shell words and must be a
 // single simple command made of static words: quotes and backslashes work as
@@ -23,8 +12,17 @@ import (
 //
 // With useshell the command is parsed as bash (it runs under /bin/bash -c)
 // only to find the program the shell ends up running, for the default
-// proctitle_re (SPEC §3): the last simple command of the line, after the
-// last &&, || or ;, with a leading exec removed.
+// proctitle_re: the last simple command of the line, after the last &&, ||
+// or ;, with a leading exec removed.
+package shellcmd
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
+)
 
 const useShellHint = "(set useshell = true to run it through a shell)"
 
@@ -35,14 +33,15 @@ var shellBuiltins = map[string]bool{
 	"ulimit": true, "umask": true, "set": true, "unset": true, "alias": true, "trap": true,
 }
 
-// shellParsers holds one reusable parser per dialect (a Parser is not safe
-// for concurrent use, so each LoadConfig has its own).
-type shellParsers struct {
+// Parser holds one reusable parser per dialect. The zero value is ready to
+// use; a Parser is not safe for concurrent use (each config load has its
+// own).
+type Parser struct {
 	posix, bash *syntax.Parser
 }
 
 // parse parses command in the POSIX or bash dialect.
-func (sp *shellParsers) parse(command string, bash bool) (*syntax.File, string) {
+func (sp *Parser) parse(command string, bash bool) (*syntax.File, string) {
 	p := &sp.posix
 	lang := syntax.LangPOSIX
 	if bash {
@@ -58,9 +57,18 @@ func (sp *shellParsers) parse(command string, bash bool) (*syntax.File, string) 
 	return f, ""
 }
 
-// commandArgs splits command (without useshell) into argv. It returns a
-// problem message, or "" with the args.
-func (sp *shellParsers) commandArgs(command, home string) ([]string, string) {
+// Args splits command (a program run without a shell) into argv. A leading
+// "~" or "~/" of a word is home. The error says what in command needs a
+// shell, and to set useshell.
+func (sp *Parser) Args(command, home string) ([]string, error) {
+	args, msg := sp.args(command, home)
+	if msg != "" {
+		return nil, errors.New(msg)
+	}
+	return args, nil
+}
+
+func (sp *Parser) args(command, home string) ([]string, string) {
 	f, msg := sp.parse(command, false)
 	if msg != "" {
 		return nil, msg
@@ -173,11 +181,20 @@ func nodeText(src string, n syntax.Node) string {
 	return s
 }
 
-// shellArgs finds the argv of the last simple command of a useshell command
-// line. It returns a problem message when the line does not parse. When the
-// argv cannot be known statically, args is nil and why says so (the caller
-// then requires proctitle_re); a pipeline sets pipeline.
-func (sp *shellParsers) shellArgs(command, home string) (args []string, why string, pipeline bool, msg string) {
+// ShellArgs finds the argv of the last simple command of a command line run
+// by bash: the program the shell ends up running. err says why the line
+// does not parse. When that argv cannot be known before the shell runs,
+// args is nil and why says so (the caller then requires proctitle_re); a
+// pipeline (whose last command is the sink) sets pipeline.
+func (sp *Parser) ShellArgs(command, home string) (args []string, why string, pipeline bool, err error) {
+	args, why, pipeline, msg := sp.shellArgs(command, home)
+	if msg != "" {
+		return nil, "", false, errors.New(msg)
+	}
+	return args, why, pipeline, nil
+}
+
+func (sp *Parser) shellArgs(command, home string) (args []string, why string, pipeline bool, msg string) {
 	f, msg := sp.parse(command, true)
 	if msg != "" {
 		return nil, "", false, msg
@@ -289,42 +306,4 @@ func wordLiteral(w *syntax.Word, home string, shell bool) (string, bool) {
 		}
 	}
 	return b.String(), true
-}
-
-// defaultProcTitleExpr is SPEC §3's default proctitle_re for argv args: the
-// args joined by spaces, as the whole title or its tail after '/' or ' '.
-func defaultProcTitleExpr(args []string) string {
-	return `(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`
-}
-
-// procTitleRECache remembers compiled proctitle regexps: compiling them is most of
-// the cost of a load, and a reread mostly compiles the same ones again.
-// A *regexp.Regexp is safe for concurrent use, so configs may share them.
-var procTitleRECache struct {
-	sync.Mutex
-	m map[string]*regexp.Regexp
-}
-
-// procTitleRECacheMax bounds procTitleRECache; it is emptied when full.
-const procTitleRECacheMax = 4096
-
-// compileProcTitleRE is regexp.Compile through procTitleRECache.
-func compileProcTitleRE(expr string) (*regexp.Regexp, error) {
-	procTitleRECache.Lock()
-	re := procTitleRECache.m[expr]
-	procTitleRECache.Unlock()
-	if re != nil {
-		return re, nil
-	}
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return nil, err
-	}
-	procTitleRECache.Lock()
-	if procTitleRECache.m == nil || len(procTitleRECache.m) >= procTitleRECacheMax {
-		procTitleRECache.m = map[string]*regexp.Regexp{}
-	}
-	procTitleRECache.m[expr] = re
-	procTitleRECache.Unlock()
-	return re, nil
 }
