@@ -9,3 +9,10 @@
 // be killed, upgraded or restarted without any program stopping, and a new
 // daemon adopts what runs.
 package usrsvc
+
+import _ "embed"
+
+// README is the full documentation (README.md), printed by usrsvc --readme.
+//
+//go:embed README.md
+var README string

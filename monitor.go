@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
 // Monitor checks a running program beyond "is it running". usrsvcd runs a
@@ -34,3 +37,120 @@ func Restart(reason string) error { return errors.New(reason) }
 // Unavailable returns an error wrapping ErrMonitorUnavailable: the monitor
 // could not check (logged, not a restart).
 func Unavailable(reason string) error { return fmt.Errorf("%w: %s", ErrMonitorUnavailable, reason) }
+
+// configMonitors builds the monitors of a program's [[Monitor]] section: an
+// [ActivityFile] when activityfile is set, then an [RSSLimit] reading fs
+// when rss_limit is above 0. It does no I/O.
+func configMonitors(pc *ProgramConfig, fs proc.FS) []Monitor {
+	if pc == nil {
+		return nil
+	}
+	var mons []Monitor
+	mc := pc.Monitor
+	if mc.ActivityFile != "" {
+		mons = append(mons, ActivityFile{Path: mc.ActivityFile, Limit: mc.ActivityFileLimit})
+	}
+	if mc.RSSLimitKB > 0 {
+		mons = append(mons, &RSSLimit{LimitKB: mc.RSSLimitKB, fs: fs})
+	}
+	return mons
+}
+
+// monitorsFor returns the program's monitors: those of its [[Monitor]]
+// section, then those added with AddMonitor.
+func (m *Manager) monitorsFor(pc *ProgramConfig) []Monitor {
+	mons := configMonitors(pc, m.fs)
+	m.monMu.Lock()
+	mons = append(mons, m.monitors[pc.Name]...)
+	m.monMu.Unlock()
+	return mons
+}
+
+// monitorInterval is the program's monitor_interval (default 5 s).
+func monitorInterval(pc *ProgramConfig) time.Duration {
+	if pc.Monitor.Interval > 0 {
+		return pc.Monitor.Interval
+	}
+	return 5 * time.Second
+}
+
+// scheduleMonitors sets the first monitor round of a program that runs:
+// monitor_after after it started.
+func (l *loop) scheduleMonitors(sv *supervised) {
+	sv.nextCheck = time.Time{}
+	if len(l.m.monitorsFor(sv.pc)) == 0 {
+		return
+	}
+	first := sv.since.Add(sv.pc.Monitor.After)
+	if now := l.m.now(); first.Before(now) {
+		first = now
+	}
+	sv.nextCheck = first
+}
+
+type monitorResult struct {
+	monitor string
+	err     error
+}
+
+// runMonitors checks the program off the loop, each monitor bounded by a timeout.
+func (l *loop) runMonitors(sv *supervised) {
+	mons := l.m.monitorsFor(sv.pc)
+	if len(mons) == 0 {
+		sv.nextCheck = time.Time{}
+		return
+	}
+	sv.checking = true
+	p, name := *sv.proc, sv.pc.Name
+	go func() {
+		var results []monitorResult
+		for _, mon := range mons {
+			ctx, cancel := context.WithTimeout(l.ctx, monitorTimeout)
+			err := safeCheck(ctx, mon, p)
+			cancel()
+			if err != nil {
+				results = append(results, monitorResult{mon.Name(), err})
+			}
+		}
+		l.send(monitorMsg{name: name, p: &p, results: results})
+	}()
+}
+
+// safeCheck runs a monitor, turning a panic or a timeout into a monitor error.
+func safeCheck(ctx context.Context, mon Monitor, p Process) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.Join(ErrMonitorUnavailable, errors.New("monitor panicked"))
+		}
+	}()
+	err = mon.Check(ctx, p)
+	if err != nil && ctx.Err() != nil {
+		err = errors.Join(ErrMonitorUnavailable, err)
+	}
+	return err
+}
+
+func (l *loop) onMonitor(msg monitorMsg) {
+	sv := l.progs[msg.name]
+	if sv == nil {
+		return
+	}
+	sv.checking = false
+	if sv.busy || sv.proc == nil || !sv.proc.Same(*msg.p) {
+		return
+	}
+	sv.nextCheck = l.m.now().Add(monitorInterval(sv.pc))
+	for _, r := range msg.results {
+		if errors.Is(r.err, ErrMonitorUnavailable) {
+			l.m.emit(Event{Kind: EventMonitorError, Program: sv.pc.Name, Config: sv.pc, PID: sv.proc.PID, Monitor: r.monitor, Reason: r.err.Error()})
+			continue
+		}
+		ev := Event{Kind: EventMonitorFailed, Program: sv.pc.Name, Config: sv.pc, PID: sv.proc.PID, Monitor: r.monitor,
+			Reason: r.err.Error(), Restarts: sv.restarts + 1}
+		l.m.emit(ev)
+		l.alert(ev)
+		sv.reason = "monitor " + r.monitor + ": " + r.err.Error()
+		l.startProgram(sv, true, r.monitor)
+		return
+	}
+}

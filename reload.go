@@ -3,6 +3,7 @@ package usrsvc
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ func reloadAckPath(sd StateDir) string { return filepath.Join(string(sd), "usrsv
 func ReadReloadAck(sd StateDir) (ReloadAck, error) {
 	var a ReloadAck
 	err := readJSON(reloadAckPath(sd), &a)
-	if err != nil && !isNotExist(err) {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return a, err
 	}
 	return a, nil

@@ -65,5 +65,3 @@ func inotifyNames(buf []byte) []string {
 	}
 	return names
 }
-
-func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

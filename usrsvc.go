@@ -217,27 +217,6 @@ func (m *Manager) do(ctx context.Context, action string, pc *ProgramConfig, mt *
 	return st2, err
 }
 
-// Result is one program's outcome in an "all" operation.
-type Result struct {
-	Program string
-	Action  string
-	Status  *Status
-	Err     error
-	Time    time.Time
-}
-
-// Code is the return code of this result: CodeOf(Err), and for status
-// CodeGeneralFailure when the program does not run.
-func (r Result) Code() Code {
-	if r.Err != nil {
-		return CodeOf(r.Err)
-	}
-	if r.Action == ActionStatus && (r.Status == nil || !r.Status.Running) {
-		return CodeGeneralFailure
-	}
-	return CodeSuccess
-}
-
 // Do runs action on the named program, or on every program when name is
 // "all" (in name order; concurrently with Parallel). Disabled programs are
 // skipped by start/restart all and shown by status all.

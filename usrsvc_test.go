@@ -95,7 +95,8 @@ func TestStartForkAndExit(t *testing.T) {
 	e := newTestEnv(t)
 	h := testproc.New(t, "fork-and-exit")
 	// The daemon child has the same argv but behaviour "sleep": match its token.
-	e.addProgram("daemon", h.CommandLine(), "proctitle_re = "+h.Token+".* sleep|sleep .*"+h.Token)
+	// A window long enough for the helper to fork under load.
+	e.addProgram("daemon", h.CommandLine(), "proctitle_re = "+h.Token+".* sleep|sleep .*"+h.Token, "success_seconds = 2")
 	m := e.manager()
 	st, err := m.Start(ctxT(t), "daemon")
 	require.NoError(t, err, "a fork-and-exit daemon must start fine")
@@ -217,6 +218,8 @@ func TestStopIgnoringTerm(t *testing.T) {
 	st, err := m.Start(ctx, "stubborn")
 	require.NoError(t, err)
 	pid := st.Process.PID
+	// Under load the helper may not have ignored SIGTERM yet: it says when.
+	h.WaitReady(t, 30*time.Second)
 	st, err = m.Stop(ctx, "stubborn")
 	require.NoError(t, err)
 	assert.Contains(t, st.Message, "SIGKILL")

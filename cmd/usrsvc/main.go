@@ -7,15 +7,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/cli"
 	"github.com/usrsvc/usrsvc/internal/demo"
 )
 
@@ -53,54 +56,56 @@ type options struct {
 	args     []string
 }
 
-// parseArgs accepts options before or after the action.
-func parseArgs(args []string, stdout, stderr io.Writer) (*options, int, bool) {
-	o := &options{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			o.args = append(o.args, args[i+1:]...)
-			i = len(args)
-		case a == "--config" || a == "-c":
-			if i+1 >= len(args) {
-				fmt.Fprintf(stderr, "usrsvc: %s needs a file name\n", a)
-				return nil, int(usrsvc.CodeInvalidAction), true
-			}
-			i++
-			o.config = args[i]
-		case strings.HasPrefix(a, "--config="):
-			o.config = strings.TrimPrefix(a, "--config=")
-		case a == "--json":
-			o.json = true
-		case a == "-P" || a == "--parallel":
-			o.parallel = true
-		case a == "-q" || a == "--quiet":
-			o.quiet = true
-		case a == "-h" || a == "--help" || a == "help":
-			fmt.Fprint(stdout, usage)
-			return nil, int(usrsvc.CodeHelpMessage), true
-		case a == "--version":
-			fmt.Fprintf(stdout, "usrsvc %s\n", usrsvc.Version)
-			return nil, 0, true
-		case a == "--readme":
-			fmt.Fprint(stdout, usrsvc.README)
-			return nil, 0, true
-		case a == "--demo":
-			return nil, runDemo(stdout, stderr), true
-		case a == demo.DaemonFlag && i+1 < len(args):
-			if err := demo.Daemon(args[i+1]); err != nil {
-				fmt.Fprintf(stderr, "usrsvc demo daemon: %v\n", err)
-				return nil, int(usrsvc.CodeOf(err)), true
-			}
-			return nil, 0, true
-		case strings.HasPrefix(a, "-") && a != "-":
-			fmt.Fprintf(stderr, "usrsvc: unknown option %s\n\n%s", a, usage)
-			return nil, int(usrsvc.CodeInvalidAction), true
-		default:
-			o.args = append(o.args, a)
-		}
+// parseArgs parses the options, before or after the action. done is true
+// when the command is over (help, version, readme, demo, or a usage error)
+// with the exit code code.
+func parseArgs(args []string, stdout, stderr io.Writer) (o *options, code int, done bool) {
+	o = &options{}
+	fs := flag.NewFlagSet("usrsvc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, "\n"+usage) }
+	for _, name := range []string{"config", "c"} {
+		fs.StringVar(&o.config, name, "", "main config file")
 	}
+	fs.BoolVar(&o.json, "json", false, "one JSON object per program per line")
+	for _, name := range []string{"parallel", "P"} {
+		fs.BoolVar(&o.parallel, name, false, "with all: concurrently")
+	}
+	for _, name := range []string{"quiet", "q"} {
+		fs.BoolVar(&o.quiet, name, false, "print only errors")
+	}
+	version := fs.Bool("version", false, "print the version")
+	var help bool
+	for _, name := range []string{"help", "h"} {
+		fs.BoolVar(&help, name, false, "print the help")
+	}
+	readme := fs.Bool("readme", false, "print the documentation")
+	demoFlag := fs.Bool("demo", false, "show usrsvc at work")
+	demoDaemon := fs.String(strings.TrimPrefix(demo.DaemonFlag, "--"), "", "the demo's daemon (internal)")
+
+	positional, err := cli.Parse(fs, args)
+	switch {
+	case help || slices.Contains(positional, "help"):
+		fmt.Fprint(stdout, usage)
+		return nil, int(usrsvc.CodeHelpMessage), true
+	case err != nil:
+		return nil, int(usrsvc.CodeInvalidAction), true // flag printed the error and the usage
+	case *version:
+		fmt.Fprintf(stdout, "usrsvc %s\n", usrsvc.Version)
+		return nil, 0, true
+	case *readme:
+		fmt.Fprint(stdout, usrsvc.README)
+		return nil, 0, true
+	case *demoFlag:
+		return nil, runDemo(stdout, stderr), true
+	case *demoDaemon != "":
+		if err := demo.Daemon(*demoDaemon); err != nil {
+			fmt.Fprintf(stderr, "usrsvc demo daemon: %v\n", err)
+			return nil, int(usrsvc.CodeOf(err)), true
+		}
+		return nil, 0, true
+	}
+	o.args = positional
 	return o, 0, false
 }
 

@@ -18,6 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/logfile"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
 	"github.com/usrsvc/usrsvc/sendmail"
@@ -84,7 +86,7 @@ func detach(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 	defer readyR.Close()
 	cmd := exec.Command("/proc/self/exe", "--config", cfg.Path, "start")
 	cmd.Args[0] = "usrsvcd"
-	cmd.Env = append(cleanEnv(os.Environ()), detachedEnv+"=1")
+	cmd.Env = append(launch.CleanEnv(os.Environ(), detachedEnv), detachedEnv+"=1")
 	cmd.Dir = "/"
 	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -128,20 +130,6 @@ func detach(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usrsvcd: the daemon (pid %d) did not report within %v; see %s\n", pid, startTimeout, logPath(cfg, true))
 		return int(usrsvc.CodeUnknownFailure)
 	}
-}
-
-// cleanEnv drops what must not reach the daemon or its programs.
-func cleanEnv(env []string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case detachedEnv, "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC":
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // logPath is where the daemon logs: usrsvcd_stdout, else a file in the
@@ -214,10 +202,10 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	var m *usrsvc.Manager
 	opts := usrsvc.Options{
 		Logger:  logger,
-		Environ: cleanEnv(os.Environ()),
+		Environ: launch.CleanEnv(os.Environ(), detachedEnv),
 		Alerter: newAlerter(cfg, logger),
 		Ready: func() {
-			if err := writePidfile(cfg.Main.Pidfile); err != nil {
+			if err := atomicfile.WritePid(cfg.Main.Pidfile, os.Getpid()); err != nil {
 				logger.Error("cannot write the pidfile: "+err.Error(), "event", "warning")
 			}
 			logger.Info(fmt.Sprintf("usrsvcd %s up (pid %d), supervising %d programs", usrsvc.Version, os.Getpid(), len(m.Config().Programs)), "event", "ready")
@@ -305,14 +293,6 @@ func monotonicUsec() int64 {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano() / 1000
-}
-
-func writePidfile(path string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // removePidfile removes the pidfile if it still names this process.

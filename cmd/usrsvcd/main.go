@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/cli"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -51,24 +52,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
 	foreground := fs.Bool("foreground", false, "with start: stay in the foreground (for systemd Type=notify)")
 	version := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+	var help bool
+	for _, name := range []string{"help", "h"} {
+		fs.BoolVar(&help, name, false, "print this help")
 	}
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+	}
+	fs.Usage = func() { printUsage(stderr) }
 	// Flags may come before or after the action.
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return int(usrsvc.CodeHelpMessage)
-			}
-			return int(usrsvc.CodeInvalidAction) // flag already printed the error and the usage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+	positional, err := cli.Parse(fs, args)
+	if help {
+		printUsage(stdout)
+		return int(usrsvc.CodeHelpMessage)
+	}
+	if err != nil {
+		return int(usrsvc.CodeInvalidAction) // flag already printed the error and the usage
 	}
 	if *version {
 		fmt.Fprintf(stdout, "usrsvcd %s\n", usrsvc.Version)

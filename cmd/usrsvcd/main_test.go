@@ -106,9 +106,9 @@ func TestRunArgs(t *testing.T) {
 	t.Run("help", func(t *testing.T) {
 		code, stdout, stderr := runOut("--help")
 		assert.Equal(t, 138, code)
-		assert.Empty(t, stdout)
-		assert.Contains(t, stderr, "usage: usrsvcd [--config FILE]")
-		assert.Contains(t, stderr, "-foreground")
+		assert.Empty(t, stderr)
+		assert.Contains(t, stdout, "usage: usrsvcd [--config FILE]")
+		assert.Contains(t, stdout, "-foreground")
 	})
 	t.Run("unknown flag", func(t *testing.T) {
 		code, _, stderr := runOut("--bogus", "checkconfig")
