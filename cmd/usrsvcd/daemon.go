@@ -21,6 +21,7 @@ import (
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
 	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/logfile"
+	"github.com/usrsvc/usrsvc/internal/proc"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
 	"github.com/usrsvc/usrsvc/sendmail"
 )
@@ -329,7 +330,9 @@ func stopDaemon(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 	}
 	deadline := time.Now().Add(stopTimeout)
 	for time.Now().Before(deadline) {
-		if _, running := usrsvc.DaemonPID(cfg); !running {
+		// Gone means the lock released and the process exited (a zombie
+		// has exited): it releases the lock a little before its end.
+		if _, running := usrsvc.DaemonPID(cfg); !running && !processAlive(pid) {
 			fmt.Fprintf(stdout, "usrsvcd stopped (pid %d); programs keep running\n", pid)
 			return 0
 		}
@@ -402,4 +405,10 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 // newAlerter mails the alerts of programs with email_alerts (SPEC §7).
 func newAlerter(cfg *usrsvc.Config, logger *slog.Logger) usrsvc.Alerter {
 	return sendmail.New(sendmail.Options{Path: cfg.Main.SendmailPath, Logger: logger})
+}
+
+// processAlive reports whether pid runs and is not a zombie.
+func processAlive(pid int) bool {
+	p, err := proc.Default().Stat(pid)
+	return err == nil && !p.Zombie()
 }
