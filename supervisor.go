@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/usrsvc/usrsvc/internal/atomicfile"
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
@@ -176,7 +177,7 @@ func daemonPID(cfg *Config) (int, bool) {
 		return 0, false
 	}
 	for _, p := range []string{sd.daemonLockPath(), cfg.Main.Pidfile} {
-		data, err := readFile(p)
+		data, err := atomicfile.Read(p)
 		if err != nil {
 			continue
 		}
