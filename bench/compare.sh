@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
 # Head-to-head of usrsvc/usrsvcd against supervisord and monit on this machine,
-# with the same sleep-based programs. Not for CI: it needs root to install
-# supervisor and monit when they are missing, and takes about 8 minutes.
+# with the same sleep-based programs, every figure next to this machine's
+# floors measured in the same run. Not for CI: it needs root to install
+# supervisor and monit when they are missing, and takes about 10 minutes.
 #
-#   bench/compare.sh            (IDLE=30s N=200 KILLS=10 by default)
+#   bench/compare.sh            (N=200 KILLS=10 IDLE=30s REPEAT=10 by default)
 #
-# Measures, per manager: kill -9 of a managed program → a new non-zombie
+# Floors, measured in this run right before the figures they judge: a shell
+# starting the same N programs bare (wall until the last one exec'd; CPU of
+# the shell and the programs in a cgroup), a shell starting 1 program (median
+# of 10; the floor of a restart), a bare `usrsvc --version`, and
+# `ps -u USER -o pid=,args=` over the N running programs.
+#
+# Figures, per manager: kill -9 of a managed program → a new non-zombie
 # process with its title (1 supervised program; observer polling /proc every
 # ≤2 ms; median of KILLS), manager VmRSS with 10 and N programs, idle CPU over
-# IDLE with N programs (Σ /proc/PID/task/*/schedstat), `status` of N programs
-# (median of 10), start of N programs, and manager kill -9 → manager started
-# again (programs restarted, duplicates). Detached managers (usrsvcd, monit)
-# are measured under pid 1 and under a prompt subreaper (bench/e2e -subreaper).
+# IDLE with N programs (Σ /proc/PID/task/*/schedstat), status of N programs
+# (median of REPEAT), start of N programs (wall, and the manager's CPU per
+# program: everything in the manager's cgroup minus the programs' own CPU),
+# and manager kill -9 → manager started again (programs restarted,
+# duplicates). Detached managers (usrsvcd, monit) are measured under pid 1
+# and, for the kill, under a prompt subreaper (bench/e2e -subreaper).
 #
-# Every manager and program runs from a temp dir with unique titles; only what
-# this script started is stopped, killed by pid (bench/e2e -cleanup), even on
-# failure. Prints a Markdown table on stdout, progress on stderr.
+# Every figure is printed absolute, ÷ its floor, and ÷ the best of the other
+# managers (below 1: ahead). Every manager and program runs from a temp dir
+# with unique titles; only what this script started is stopped, killed by pid
+# (bench/e2e -cleanup), even on failure. Prints Markdown on stdout, progress
+# on stderr. WAIT_QUIET=SECONDS first waits (that long at most) for the
+# 1-minute load to drop below 0.7.
 set -euo pipefail
 
 IDLE=${IDLE:-30s}
 N=${N:-200}
 KILLS=${KILLS:-10}
+REPEAT=${REPEAT:-10}
+LOGTAG=compare
 
 if ! command -v supervisord >/dev/null || ! command -v monit >/dev/null; then
   if [[ $(id -u) -ne 0 ]]; then
@@ -31,14 +45,14 @@ if ! command -v supervisord >/dev/null || ! command -v monit >/dev/null; then
 fi
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 tmp=$(mktemp -d /tmp/usrsvc-compare.XXXXXX)
 run=$(printf '%05d' $((RANDOM % 100000)))
-bin="$tmp/bin"
-mkdir -p "$bin"
-# Title tokens: /bin/sleep 8641M.<run>NNN, M per manager and world size.
+user=$(id -un)
+# Title tokens: /bin/sleep 864MW.<run>NNN, M per manager (1 usrsvc, 2
+# supervisord, 3 monit, 9 floors), W per world size.
 tok() { echo "sleep 864$1.$run"; }
-
-log() { echo "compare: $*" >&2; }
 
 stop_all() {
   local d
@@ -55,10 +69,11 @@ stop_all() {
     [[ -e "$d/monitrc" ]] || continue
     timeout 10 monit -c "$d/monitrc" quit >/dev/null 2>&1 || true
   done
-  if [[ -x "$bin/e2e" ]]; then
+  if [[ -x ${E2E:-} ]]; then
     local toks="$tmp" m
-    for m in 10 11 12 20 21 22 30 31 32; do toks+=",$(tok $m)"; done
-    "$bin/e2e" -cleanup "$toks" >&2 2>/dev/null || true
+    for m in 10 11 12 20 21 22 30 31 32 90 91; do toks+=",$(tok $m)"; done
+    "$E2E" -cleanup "$toks" >&2 2>/dev/null || true
+    for d in "$tmp"/cg.*; do [[ -e $d ]] && "$E2E" -cgdel "$(cat "$d")" 2>/dev/null; done
   fi
 }
 
@@ -72,37 +87,36 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-log "building into $bin"
-(cd "$repo" && go build -o "$bin/" ./cmd/... && go build -o "$bin/e2e" ./bench/e2e)
-E2E="$bin/e2e"
+[[ -n ${WAIT_QUIET:-} ]] && wait_quiet 0.7 "$WAIT_QUIET"
+raise_limits "$N"
+bench_build
+machine_start=$(machine_line)
 
-# Results, by manager row and column.
-declare -A R
-cols=(kill rss10 rssN idle status start mkill)
-set_r() { R["$1,$2"]=$3; log "$1 / $2: $3"; }
+# Results: VAL[row,col] a number (for the ratios), DET[row,col] its text.
+declare -A VAL DET FLOOR
+set_r() { VAL["$1,$2"]=$3; DET["$1,$2"]=$4; log "$1 / $2: $3 ($4)"; }
 
-field() { # field NAME LINE → value of NAME=... in LINE
-  sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"
-}
-kill_summary() { # observer line → "median X ms (min .. max ..)"
+kill_detail() { # observer line → details
   local line=$1
   if [[ $line != *median_ms=* ]]; then echo "failed ($line)"; return; fi
-  local reap
-  reap=$(field reap_median_ms "$line")
-  echo "$(field median_ms "$line") ms (min $(field min_ms "$line"), max $(field max_ms "$line")); killed pid reaped after ${reap:-never} ms; new process's ppid $(field ppid "$line")"
+  echo "min $(field min_ms "$line"), max $(field max_ms "$line"); killed pid reaped after $(field reap_median_ms "$line" || true) ms; new process's ppid $(field ppid "$line")"
 }
-rss_of() { awk '/^VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
-cpu_of() {
-  local line
-  line=$("$E2E" -cpu "$1" -dur "$IDLE")
-  echo "$(field pct "$line") % ($(field all_threads_ms "$line") ms CPU in $IDLE)"
+set_kill() { # row observer-line
+  set_r "$1" kill "$(field median_ms "$2")" "$(kill_detail "$2")"
 }
-time_of() { # time_of CMD... → median of 10
+rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+set_idle() { # row pid
   local line
-  if line=$("$E2E" -time 10 -- "$@" 2>&1); then
-    echo "$(field median_ms "$line") ms (min $(field min_ms "$line"), max $(field max_ms "$line"))"
+  line=$("$E2E" -cpu "$2" -dur "$IDLE")
+  set_r "$1" idle "$(field all_threads_ms "$line")" "$(field pct "$line") % of a core, $(field wakeups "$line") wake-ups"
+}
+set_time() { # row col CMD... → median of REPEAT
+  local row=$1 col=$2 line
+  shift 2
+  if line=$("$E2E" -time "$REPEAT" -- "$@" 2>&1); then
+    set_r "$row" "$col" "$(field median_ms "$line")" "min $(field min_ms "$line"), max $(field max_ms "$line")"
   else
-    echo "failed: $line"
+    set_r "$row" "$col" "" "failed: $line"
   fi
 }
 pid_of() { cat "$1" 2>/dev/null; }
@@ -114,59 +128,88 @@ titles() { # titles MGRNUM COUNT
   local i
   for i in $(seq 1 "$2"); do printf '/bin/sleep 864%s.%s%03d\n' "$1" "$run" "$i"; done
 }
-mkill_result() { # line from -diffpids
+mkill_detail() { # line from -diffpids
   echo "$(field restarted "$1") restarted, $(field duplicates "$1") duplicates, $(field missing "$1") missing (of $(field programs "$1"))"
+}
+# spawn_floor MGR: the bare spawn of N programs, right before MGR's start.
+spawn_floor() {
+  local line
+  titles 90 "$N" >"$tmp/floor.titles"
+  line=$("$E2E" -spawn "$tmp/floor.titles" -cg)
+  FLOOR["spawn,$1"]=$(field wall_ms "$line")
+  FLOOR["spawncpu,$1"]=$(field cpu_per_us "$line")
+  log "floor before $1: $line"
+}
+# ps_floor MGR: ps over the N running programs, right before MGR's status.
+ps_floor() {
+  FLOOR["ps,$1"]=$(field median_ms "$("$E2E" -time "$REPEAT" -- ps -u "$user" -o pid=,args=)")
+  log "floor before $1: ps ${FLOOR["ps,$1"]} ms"
+}
+# cg_start: a cgroup for a manager's daemon, its path in $cg (kept in a file for the cleanup).
+cg_start() {
+  cg=$("$E2E" -cgnew 2>/dev/null) || cg=""
+  [[ -n $cg ]] && echo "$cg" >"$tmp/cg.$1"
+  return 0
+}
+cg_ms() { [[ -n $cg ]] && field cpu_ms "$("$E2E" -cgread "$cg")"; }
+incg() { if [[ -n $cg ]]; then "$E2E" -joincg "$cg" -- "$@"; else "$@"; fi; }
+incg_argv() { incg_pre=(); [[ -n $cg ]] && incg_pre=("$E2E" -joincg "$cg" --); return 0; }
+# set_startcpu ROW CG_MS_BEFORE CG_MS_AFTER TOKEN: the manager's CPU per
+# program for the start: the cgroup's growth minus the programs' own CPU.
+set_startcpu() {
+  local prog
+  if [[ -z $2 || -z $3 ]]; then set_r "$1" startcpu "" "n/a (no cgroup)"; return; fi
+  prog=$(field cpu_ms "$("$E2E" -schedsum "$4")")
+  set_r "$1" startcpu "$(calc "($3 - $2 - $prog) * 1000 / $N")" "µs per program; the programs' own $(calc "$prog * 1000 / $N") µs not counted"
 }
 
 # ------------------------------------------------------------------ usrsvc
-usrsvc_world() { # usrsvc_world DIR MGRNUM COUNT
-  local d=$1 i=0 t
-  mkdir -p "$d/pids" "$d/logs"
-  {
-    printf '[Main]\npidfile = %s\nstate_dir = %s\nusrsvcd_stdout = %s\n' "$d/usrsvcd.pid" "$d/state" "$d/usrsvcd.log"
-    while read -r t; do
-      i=$((i + 1))
-      printf '\n[Program:p%03d]\ncommand = %s\npidfile = %s/pids/p%03d.pid\nstdout = %s/logs/p%03d.log\nsuccess_seconds = 1\n' "$i" "$t" "$d" "$i" "$d" "$i"
-    done < <(titles "$2" "$3")
-  } >"$d/usrsvc.cfg"
-  chmod 600 "$d/usrsvc.cfg"
-}
 us() { local d=$1; shift; HOME="$d" "$bin/$1" --config "$d/usrsvc.cfg" "${@:2}"; }
+world_usrsvc() { titles "$2" "$3" >"$1.titles"; usrsvc_world "$1" "$1.titles"; }
 
 bench_usrsvc() {
-  local d line pid
+  local d line pid row="usrsvcd (pid 1)"
   # kill -9 latency, pid 1 and subreaper, 1 program.
-  d="$tmp/usrsvc-1"; usrsvc_world "$d" 10 1
+  d="$tmp/usrsvc-1"; world_usrsvc "$d" 10 1
   us "$d" usrsvcd start >/dev/null
-  line=$("$E2E" -observe "$(titles 10 1)" -kills "$KILLS")
-  set_r "usrsvcd (pid 1)" kill "$(kill_summary "$line")"
+  set_kill "$row" "$("$E2E" -observe "$(titles 10 1)" -kills "$KILLS")"
   us "$d" usrsvcd stop >/dev/null
   HOME="$d" "$E2E" -subreaper -- "$bin/usrsvcd" --config "$d/usrsvc.cfg" --foreground start >>"$d/sub.log" 2>&1 &
   local sub=$!
-  line=$("$E2E" -observe "$(titles 10 1)" -kills "$KILLS")
-  set_r "usrsvcd (subreaper)" kill "$(kill_summary "$line")"
+  set_kill "usrsvcd (subreaper)" "$("$E2E" -observe "$(titles 10 1)" -kills "$KILLS")"
   us "$d" usrsvcd stop >/dev/null; us "$d" usrsvc -q stop all >/dev/null 2>&1 || true
   wait "$sub" || true
 
   # 10 programs.
-  d="$tmp/usrsvc-10"; usrsvc_world "$d" 11 10
+  d="$tmp/usrsvc-10"; world_usrsvc "$d" 11 10
   us "$d" usrsvcd start >/dev/null; wait_count "$(tok 11)" 10; sleep 2
-  set_r "usrsvcd (pid 1)" rss10 "$(rss_of "$(pid_of "$d/usrsvcd.pid")")"
+  set_r "$row" rss10 "$(rss_mb "$(pid_of "$d/usrsvcd.pid")")" ""
   us "$d" usrsvcd stop >/dev/null; us "$d" usrsvc -q -P stop all >/dev/null 2>&1 || true
 
   # N programs.
-  d="$tmp/usrsvc-$N"; usrsvc_world "$d" 12 "$N"
-  line=$("$E2E" -time 1 -- env HOME="$d" "$bin/usrsvc" --config "$d/usrsvc.cfg" -q -P start all)
-  set_r "usrsvcd (pid 1)" start "$(field median_ms "$line") ms (\`usrsvc -P start all\`, returns after the 1 s success window)"
+  d="$tmp/usrsvc-big"; world_usrsvc "$d" 12 "$N"
+  spawn_floor "$row"
+  line=$(HOME="$d" "$E2E" -time 1 -cg -progs "$(tok 12)" -- "$bin/usrsvc" --config "$d/usrsvc.cfg" -q -P start all)
+  set_r "$row" start "$(field median_ms "$line")" "\`usrsvc -P start all\`, returns after the 1 s success window"
+  if [[ $(field cpu_ms "$line") =~ ^[0-9] ]]; then
+    set_r "$row" startcpu "$(calc "($(field cpu_ms "$line") - $(field prog_cpu_ms "$line")) * 1000 / $N")" \
+      "µs per program (usrsvc + launcher); the programs' own $(calc "$(field prog_cpu_ms "$line") * 1000 / $N") µs not counted"
+  else
+    set_r "$row" startcpu "" "n/a (no cgroup)"
+  fi
   us "$d" usrsvcd start >/dev/null; sleep 2
   pid=$(pid_of "$d/usrsvcd.pid")
-  set_r "usrsvcd (pid 1)" rssN "$(rss_of "$pid")"
-  set_r "usrsvcd (pid 1)" status "$(time_of env HOME="$d" "$bin/usrsvc" --config "$d/usrsvc.cfg" status all)"
-  set_r "usrsvcd (pid 1)" idle "$(cpu_of "$pid")"
+  set_r "$row" rssN "$(rss_mb "$pid")" ""
+  FLOOR[version]=$(field median_ms "$("$E2E" -time "$REPEAT" -- "$bin/usrsvc" --version)")
+  ps_floor "$row"
+  us "$d" usrsvc status all >/dev/null 2>&1 || true # warm the page cache
+  set_time "$row" status env HOME="$d" "$bin/usrsvc" --config "$d/usrsvc.cfg" status all
+  DET["$row,status"]="\`usrsvc status all\`; ${DET["$row,status"]}"
+  set_idle "$row" "$pid"
   "$E2E" -pids "$(tok 12)" >"$d/before.txt"
   kill -9 "$pid"; wait_gone "$pid"
   us "$d" usrsvcd start >/dev/null; sleep 3
-  set_r "usrsvcd (pid 1)" mkill "$(mkill_result "$("$E2E" -diffpids "$d/before.txt" -token "$(tok 12)")")"
+  set_r "$row" mkill "" "$(mkill_detail "$("$E2E" -diffpids "$d/before.txt" -token "$(tok 12)")")"
   us "$d" usrsvcd stop >/dev/null; us "$d" usrsvc -q -P stop all >/dev/null 2>&1 || true
 }
 
@@ -194,37 +237,46 @@ sup_ready() { # wait until supervisorctl reports every program RUNNING (60 s)
 }
 
 bench_supervisord() {
-  local d line pid row=supervisord
+  local d line pid row=supervisord a b
   d="$tmp/supervisor-1"; supervisor_world "$d" 20 1
   supervisord -c "$d/supervisord.conf"; sup_ready "$d"
-  line=$("$E2E" -observe "$(titles 20 1)" -kills "$KILLS")
-  set_r "$row" kill "$(kill_summary "$line")"
+  set_kill "$row" "$("$E2E" -observe "$(titles 20 1)" -kills "$KILLS")"
   supervisorctl -c "$d/supervisord.conf" shutdown >/dev/null
 
   d="$tmp/supervisor-10"; supervisor_world "$d" 21 10
   supervisord -c "$d/supervisord.conf"; sup_ready "$d"; sleep 2
-  set_r "$row" rss10 "$(rss_of "$(pid_of "$d/supervisord.pid")")"
+  set_r "$row" rss10 "$(rss_mb "$(pid_of "$d/supervisord.pid")")" ""
   supervisorctl -c "$d/supervisord.conf" shutdown >/dev/null
 
-  d="$tmp/supervisor-$N"; supervisor_world "$d" 22 "$N"
-  line=$("$E2E" -waitfor "$(tok 22)" -count "$N" -- supervisord -c "$d/supervisord.conf")
+  d="$tmp/supervisor-big"; supervisor_world "$d" 22 "$N"
+  cg_start supervisord
+  incg supervisord -c "$d/supervisord.conf"
+  wait_count "$(tok 22)" "$N"
   sup_ready "$d"
   supervisorctl -c "$d/supervisord.conf" stop all >/dev/null
-  line=$("$E2E" -time 1 -- supervisorctl -c "$d/supervisord.conf" start all)
-  set_r "$row" start "$(field median_ms "$line") ms (\`supervisorctl start all\`, returns once all are RUNNING after startsecs = 1)"
+  spawn_floor "$row"
+  a=$(cg_ms)
+  incg_argv
+  line=$("$E2E" -time 1 -- "${incg_pre[@]}" supervisorctl -c "$d/supervisord.conf" start all)
+  b=$(cg_ms)
+  set_r "$row" start "$(field median_ms "$line")" "\`supervisorctl start all\`, returns once all are RUNNING after startsecs = 1"
+  set_startcpu "$row" "$a" "$b" "$(tok 22)"
   sleep 2
   pid=$(pid_of "$d/supervisord.pid")
-  set_r "$row" rssN "$(rss_of "$pid")"
-  set_r "$row" status "$(time_of supervisorctl -c "$d/supervisord.conf" status)"
-  set_r "$row" idle "$(cpu_of "$pid")"
+  set_r "$row" rssN "$(rss_mb "$pid")" ""
+  ps_floor "$row"
+  set_time "$row" status supervisorctl -c "$d/supervisord.conf" status
+  DET["$row,status"]="\`supervisorctl status\`; ${DET["$row,status"]}"
+  set_idle "$row" "$pid"
   "$E2E" -pids "$(tok 22)" >"$d/before.txt"
   kill -9 "$pid"; wait_gone "$pid"
   supervisord -c "$d/supervisord.conf"; sup_ready "$d" || true; sleep 3
-  set_r "$row" mkill "$(mkill_result "$("$E2E" -diffpids "$d/before.txt" -token "$(tok 22)")")"
+  set_r "$row" mkill "" "$(mkill_detail "$("$E2E" -diffpids "$d/before.txt" -token "$(tok 22)")")"
   supervisorctl -c "$d/supervisord.conf" shutdown >/dev/null || true
 }
 
 # ------------------------------------------------------------------ monit
+
 monit_world() { # DIR MGRNUM COUNT
   local d=$1 i=0 t
   mkdir -p "$d/pids" "$d/logs"
@@ -250,62 +302,136 @@ EOF
   } >"$d/monitrc"
   chmod 600 "$d/monitrc"
 }
+
 monit_pid() { pid_of "$1/monit.pid"; }
 monit_up() { local i; for i in $(seq 500); do [[ -s $1/monit.pid ]] && [[ -d /proc/$(monit_pid "$1") ]] && return 0; sleep 0.02; done; return 1; }
 
 bench_monit() {
-  local d line pid row
+  local d line pid row="monit (pid 1)" a b
   d="$tmp/monit-1"; monit_world "$d" 30 1
   monit -c "$d/monitrc" >/dev/null; monit_up "$d"
-  line=$("$E2E" -observe "$(titles 30 1)" -kills "$KILLS")
-  set_r "monit (pid 1)" kill "$(kill_summary "$line")"
+  set_kill "$row" "$("$E2E" -observe "$(titles 30 1)" -kills "$KILLS")"
   monit -c "$d/monitrc" quit >/dev/null; sleep 1
   "$E2E" -cleanup "$(tok 30)" >/dev/null
   rm -f "$d/monit.pid" "$d/pids/"*
   "$E2E" -subreaper -- monit -c "$d/monitrc" >>"$d/sub.log" 2>&1 &
   local sub=$!
   monit_up "$d"
-  line=$("$E2E" -observe "$(titles 30 1)" -kills "$KILLS")
-  set_r "monit (subreaper)" kill "$(kill_summary "$line")"
+  set_kill "monit (subreaper)" "$("$E2E" -observe "$(titles 30 1)" -kills "$KILLS")"
   monit -c "$d/monitrc" quit >/dev/null; sleep 1
   "$E2E" -cleanup "$(tok 30)" >/dev/null
   wait "$sub" || true
 
-  row="monit (pid 1)"
   d="$tmp/monit-10"; monit_world "$d" 31 10
   monit -c "$d/monitrc" >/dev/null; monit_up "$d"; wait_count "$(tok 31)" 10; sleep 2
-  set_r "$row" rss10 "$(rss_of "$(monit_pid "$d")")"
+  set_r "$row" rss10 "$(rss_mb "$(monit_pid "$d")")" ""
   monit -c "$d/monitrc" quit >/dev/null; sleep 1; "$E2E" -cleanup "$(tok 31)" >/dev/null
 
-  d="$tmp/monit-$N"; monit_world "$d" 32 "$N"
-  monit -c "$d/monitrc" >/dev/null; monit_up "$d"
+  d="$tmp/monit-big"; monit_world "$d" 32 "$N"
+  cg_start monit
+  incg monit -c "$d/monitrc" >/dev/null; monit_up "$d"
   wait_count "$(tok 32)" "$N" 180
   monit -c "$d/monitrc" stop all >/dev/null
   for _ in $(seq 300); do [[ -z $("$E2E" -pids "$(tok 32)") ]] && break; sleep 0.2; done
-  line=$("$E2E" -waitfor "$(tok 32)" -count "$N" -timeout 180s -- monit -c "$d/monitrc" start all) || true
-  set_r "$row" start "$(field total_ms "$line") ms (\`monit start all\` returns at once; time until all $N processes exist)"
+  spawn_floor "$row"
+  a=$(cg_ms)
+  incg_argv
+  line=$("$E2E" -waitfor "$(tok 32)" -count "$N" -timeout 180s -- "${incg_pre[@]}" monit -c "$d/monitrc" start all) || true
+  b=$(cg_ms)
+  set_r "$row" start "$(field total_ms "$line")" "\`monit start all\` returns at once; time until all $N processes exist"
+  set_startcpu "$row" "$a" "$b" "$(tok 32)"
   sleep 3
   pid=$(monit_pid "$d")
-  set_r "$row" rssN "$(rss_of "$pid")"
-  set_r "$row" status "$(time_of monit -c "$d/monitrc" summary)"
-  set_r "$row" idle "$(cpu_of "$pid")"
+  set_r "$row" rssN "$(rss_mb "$pid")" ""
+  ps_floor "$row"
+  set_time "monit summary" status monit -c "$d/monitrc" summary
+  set_time "$row" status monit -c "$d/monitrc" status
+  DET["$row,status"]="\`monit status\`; ${DET["$row,status"]}; \`monit summary\` ${VAL["monit summary,status"]} ms (${DET["monit summary,status"]})"
+  # The faster of the two is monit's figure.
+  if awk "BEGIN { exit !(${VAL["monit summary,status"]:-1e9} < ${VAL["$row,status"]:-1e9}) }"; then
+    VAL["$row,status"]=${VAL["monit summary,status"]}
+    DET["$row,status"]="\`monit summary\` (the faster); ${DET["monit summary,status"]}; \`monit status\` $(field median_ms "$("$E2E" -time "$REPEAT" -- monit -c "$d/monitrc" status)") ms"
+  fi
+  set_idle "$row" "$pid"
   "$E2E" -pids "$(tok 32)" >"$d/before.txt"
   kill -9 "$pid"; wait_gone "$pid"
   monit -c "$d/monitrc" >/dev/null; monit_up "$d"; sleep 3
-  set_r "$row" mkill "$(mkill_result "$("$E2E" -diffpids "$d/before.txt" -token "$(tok 32)")")"
+  set_r "$row" mkill "" "$(mkill_detail "$("$E2E" -diffpids "$d/before.txt" -token "$(tok 32)")")"
   monit -c "$d/monitrc" quit >/dev/null || true; sleep 1; "$E2E" -cleanup "$(tok 32)" >/dev/null
 }
 
+log "floors"
+titles 91 1 >"$tmp/floor1.titles"
+line=$("$E2E" -spawn "$tmp/floor1.titles" -repeat 10)
+FLOOR[spawn1]=$(field wall_ms "$line")
 log "usrsvc"; bench_usrsvc
 log "supervisord"; bench_supervisord
 log "monit"; bench_monit
 
-echo "| Manager | kill -9 → new process (median of $KILLS, 1 program) | VmRSS, 10 programs | VmRSS, $N programs | idle CPU over $IDLE, $N programs | status of $N (median of 10) | start of $N | manager kill -9 → started again, $N programs |"
-echo "|---|---|---|---|---|---|---|---|"
-for row in "usrsvcd (pid 1)" "usrsvcd (subreaper)" "supervisord" "monit (pid 1)" "monit (subreaper)"; do
-  line="| $row"
-  for c in "${cols[@]}"; do line+=" | ${R["$row,$c"]:-—}"; done
-  echo "$line |"
+# ------------------------------------------------------------------ the tables
+# Peers whose best value a row is divided by (lower is better everywhere).
+declare -A PEERS=(
+  ["usrsvcd (pid 1)"]="supervisord|monit (pid 1)"
+  ["supervisord"]="usrsvcd (pid 1)|monit (pid 1)"
+  ["monit (pid 1)"]="usrsvcd (pid 1)|supervisord"
+  ["usrsvcd (subreaper)"]="monit (subreaper)|supervisord"
+  ["monit (subreaper)"]="usrsvcd (subreaper)|supervisord"
+)
+best_peer() { # ROW COL → the best value among ROW's peers, and who
+  local row=$1 col=$2 p best="" who="" IFS='|'
+  for p in ${PEERS[$row]}; do
+    local v=${VAL["$p,$col"]:-}
+    [[ $v =~ ^[0-9.]+$ ]] || continue
+    if [[ -z $best ]] || awk "BEGIN { exit !($v < $best) }"; then best=$v; who=$p; fi
+  done
+  echo "$best|$who"
+}
+floor_ratio() { # ROW COL → "X× floor" text
+  local row=$1 col=$2 v=${VAL["$1,$2"]:-}
+  [[ $v =~ ^[0-9.]+$ ]] || { echo "—"; return; }
+  case $col in
+    kill) echo "$(ratio "$v" "${FLOOR[spawn1]}")× a bare spawn of 1 (${FLOOR[spawn1]} ms)" ;;
+    status) echo "$(ratio "$v" "${FLOOR[version]}")× \`usrsvc --version\` (${FLOOR[version]} ms); $(ratio "$v" "${FLOOR["ps,$row"]}")× ps (${FLOOR["ps,$row"]} ms)" ;;
+    start)
+      local f=${FLOOR["spawn,$row"]:-}
+      if [[ $row == monit* ]]; then
+        echo "$(ratio "$v" "$f")× the bare spawn of $N ($f ms)"
+      else
+        echo "$(ratio "$(calc "$v - 1000")" "$f")× the bare spawn of $N ($f ms), after the 1 s window"
+      fi ;;
+    startcpu) echo "$(ratio "$v" "${FLOOR["spawncpu,$row"]}")× a bare spawn's CPU (${FLOOR["spawncpu,$row"]} µs, shell + program)" ;;
+    *) echo "—" ;;
+  esac
+}
+unit() { case $1 in kill | status | start) echo ms ;; rss10 | rssN) echo MB ;; idle) echo "ms CPU" ;; startcpu) echo "µs CPU" ;; esac; }
+
+titles_of=(
+  "kill:kill -9 of a managed program → new process (median of $KILLS, 1 program)"
+  "start:start of $N programs"
+  "startcpu:CPU per program of the start of $N (manager side)"
+  "status:status of $N programs (median of $REPEAT)"
+  "rss10:VmRSS, 10 programs"
+  "rssN:VmRSS, $N programs"
+  "idle:idle CPU over $IDLE, $N programs"
+  "mkill:manager kill -9 → started again, $N programs"
+)
+echo "| Figure | Manager | Result | ÷ floor (this run) | ÷ best other manager | Details |"
+echo "|---|---|---|---|---|---|"
+for t in "${titles_of[@]}"; do
+  col=${t%%:*}; name=${t#*:}
+  for row in "usrsvcd (pid 1)" "usrsvcd (subreaper)" "supervisord" "monit (pid 1)" "monit (subreaper)"; do
+    [[ -n ${VAL["$row,$col"]+x} || -n ${DET["$row,$col"]+x} ]] || continue
+    v=${VAL["$row,$col"]:-}
+    res="—"
+    [[ -n $v ]] && res="$v $(unit "$col")"
+    bp=$(best_peer "$row" "$col"); bv=${bp%%|*}; bw=${bp#*|}
+    peer="—"
+    [[ -n $v && -n $bv ]] && peer="$(ratio "$v" "$bv") ($bw)"
+    [[ $col == mkill ]] && res=${DET["$row,$col"]} && DET["$row,$col"]=""
+    echo "| $name | $row | $res | $(floor_ratio "$row" "$col") | $peer | ${DET["$row,$col"]:-} |"
+  done
 done
 echo
-echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo), kernel $(uname -r); $(supervisord --version 2>&1 | head -1 | sed 's/^/supervisord /'), $(monit -V | head -1)"
+echo "Floors (this run): a shell starting 1 program bare ${FLOOR[spawn1]} ms (median of 10); starting $N bare ${FLOOR["spawn,usrsvcd (pid 1)"]:-?} / ${FLOOR["spawn,supervisord"]:-?} / ${FLOOR["spawn,monit (pid 1)"]:-?} ms (right before usrsvc's / supervisord's / monit's start; CPU ${FLOOR["spawncpu,usrsvcd (pid 1)"]:-?} / ${FLOOR["spawncpu,supervisord"]:-?} / ${FLOOR["spawncpu,monit (pid 1)"]:-?} µs a program); \`usrsvc --version\` ${FLOOR[version]} ms; \`ps -u $user -o pid=,args=\` over the $N programs ${FLOOR["ps,usrsvcd (pid 1)"]:-?} / ${FLOOR["ps,supervisord"]:-?} / ${FLOOR["ps,monit (pid 1)"]:-?} ms (median of $REPEAT)."
+echo
+echo "Machine: $machine_start (at the start; at the end: load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%H:%M UTC')); supervisord $(supervisord --version 2>&1 | head -1), $(monit -V | head -1)"
