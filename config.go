@@ -30,6 +30,11 @@ type Config struct {
 	Web WebConfig
 	// Programs holds every [Program:NAME] section, sorted by name.
 	Programs []*ProgramConfig
+	// Broken is set only by [LoadConfigPartial] for a configuration with
+	// problems: the programs whose section has problems, sorted by name,
+	// resolved as far as they could be, each with its Problems. Programs
+	// then holds only the valid ones.
+	Broken []*ProgramConfig
 }
 
 // MainConfig is the [Main] section of the main config file.
@@ -96,6 +101,12 @@ type ProgramConfig struct {
 	EmailAlerts []*mail.Address // validated addresses
 
 	Monitor MonitorConfig // [[Monitor]] / [[Monitoring]]
+
+	// Problems are, for a program of Config.Broken, the problems of its
+	// section and of its DefaultSettings; nil for a valid program.
+	Problems []Problem
+	// findable: despite Problems, stop and status can act (see Findable).
+	findable bool
 }
 
 // EnvVar is one entry of an [[Env]] subsection.
@@ -205,19 +216,30 @@ func (c *Config) Names() []string {
 //     or others, nor owned by another user than the current one or root
 //     (SPEC §8).
 func LoadConfig(path string) (*Config, error) {
+	l := &configLoader{rank: map[string]int{}}
+	cfg := l.load(path)
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// load reads the configuration whose main file is path into a Config built
+// from everything that could be read, recording every problem in l.
+func (l *configLoader) load(path string) *Config {
 	if path == "" {
 		path = DefaultConfigPath()
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	l := &configLoader{rank: map[string]int{}}
 	l.home, l.homeErr = HomeDir()
 	cfg := &Config{Path: path}
 
 	mainFile := l.readFile(path, true)
 	if mainFile == nil {
-		return nil, l.err()
+		cfg.Main = l.fallbackMain()
+		return cfg
 	}
 	cfg.Files = []string{path}
 	files := []*configobj.File{mainFile}
@@ -257,6 +279,7 @@ func LoadConfig(path string) (*Config, error) {
 					continue
 				}
 				s := l.collectSection(f.Name, sec, kind, name)
+				l.sections = append(l.sections, s)
 				if kind == "Program" {
 					progs = append(progs, s)
 				} else if first, dup := defaults[name]; dup {
@@ -287,6 +310,7 @@ func LoadConfig(path string) (*Config, error) {
 			}
 		}
 		p := l.resolveProgram(s, ds, true)
+		l.programs = append(l.programs, loadedProgram{s, ds, p})
 		if first, dup := byName[p.Name]; dup {
 			l.add(p.File, p.Line, "duplicate program [Program:%s]: first defined at %s:%d; program names must be unique "+
 				"across all config files", p.Name, first.File, first.Line)
@@ -295,11 +319,8 @@ func LoadConfig(path string) (*Config, error) {
 		byName[p.Name] = p
 		cfg.Programs = append(cfg.Programs, p)
 	}
-	if err := l.err(); err != nil {
-		return nil, err
-	}
 	sort.Slice(cfg.Programs, func(i, j int) bool { return cfg.Programs[i].Name < cfg.Programs[j].Name })
-	return cfg, nil
+	return cfg
 }
 
 // resolveMain reads the main file's [Main] section into cfg.Main. It
@@ -320,7 +341,7 @@ func (l *configLoader) resolveMain(cfg *Config, f *configobj.File) (string, rawV
 		main = sec
 	}
 	m := &cfg.Main
-	m.LogFormat = "text"
+	*m = l.fallbackMain()
 	if main == nil {
 		l.add(f.Name, 0, "no [Main] section: add one with at least pidfile = PATH (usrsvcd's own pidfile)")
 		return "", rawVal{}, false
@@ -339,10 +360,12 @@ func (l *configLoader) resolveMain(cfg *Config, f *configobj.File) (string, rawV
 		m.Pidfile, _ = l.pathVal(r, pathAbs, "")
 	}
 	if r, ok := keys["state_dir"]; ok && strings.TrimSpace(r.value) != "" {
-		m.StateDir, _ = l.pathVal(r, pathAbs, "")
-	} else if l.home != "" {
-		m.StateDir = filepath.Join(l.home, ".local", "state", "usrsvc")
-	} else {
+		if dir, ok := l.pathVal(r, pathAbs, ""); ok {
+			m.StateDir = dir
+		} else {
+			l.stateDirBad = &keyPos{r.file, r.line}
+		}
+	} else if m.StateDir == "" {
 		l.add(f.Name, main.Line, "cannot place the default state_dir (%v): set state_dir = ABSOLUTE PATH", l.homeErr)
 	}
 	if r, ok := keys["usrsvcd_stdout"]; ok {

@@ -29,6 +29,18 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		require.NoError(t, os.WriteFile(main, data, 0o600))
 		cfg, err := LoadConfig(main)
+		// What stop and status load: the same problems, and only valid
+		// programs in Programs.
+		part, partErr := LoadConfigPartial(main)
+		require.Equal(t, fmt.Sprint(err), fmt.Sprint(partErr))
+		if part != nil {
+			for _, p := range part.Programs {
+				require.Empty(t, p.Problems, p.Name)
+			}
+			for _, p := range part.Broken {
+				require.NotEmpty(t, p.Problems, p.Name)
+			}
+		}
 		if err == nil {
 			require.NotNil(t, cfg)
 			for _, p := range cfg.Programs {

@@ -29,6 +29,16 @@ type configLoader struct {
 	rank     map[string]int // file → position in the load order, for sorting
 	sh       shellcmd.Parser
 	emails   map[keyPos][]*mail.Address // emailsVal's results
+
+	// What LoadConfigPartial needs to tell which programs the problems
+	// concern (see config_partial.go).
+	partial     bool                   // keep the parsed files and their section boundaries
+	unsafe      bool                   // a file or directory was refused for safety
+	files       map[string]*fileLayout // by file name, when partial
+	sections    []*sectionRef          // every Program and DefaultSettings section, in load order
+	programs    []loadedProgram        // every program section resolved, duplicates included
+	keyOf       map[int]string         // problem index → the key it concerns, where the line does not tell
+	stateDirBad *keyPos                // where state_dir is set, when its value is unusable
 }
 
 // keyPos is where a key is written.
@@ -139,6 +149,9 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 		return nil
 	}
 	cf, err := configobj.Parse(path, data)
+	if l.partial {
+		l.files[path] = newFileLayout(cf, data)
+	}
 	var list configobj.ErrorList
 	if errors.As(err, &list) {
 		for _, e := range list {
@@ -170,11 +183,13 @@ func fileKind(m fs.FileMode) string {
 // owned by someone who is neither the current user nor root.
 func (l *configLoader) checkSafe(path string, fi fs.FileInfo, what string) {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		l.unsafe = true
 		l.add(path, 0, "%s is writable by group or others (mode %04o), so another user could make usrsvc run "+
 			"their commands; refused: run chmod go-w %s", what, perm, path)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		if uid := int(st.Uid); uid != 0 && uid != os.Getuid() {
+			l.unsafe = true
 			l.add(path, 0, "%s is owned by uid %d, neither you (uid %d) nor root, so it could run their commands as you; "+
 				"refused: chown it to yourself", what, uid, os.Getuid())
 		}

@@ -82,6 +82,7 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *ProgramC
 	missing := func(key, what string) {
 		if program {
 			l.add(s.file, s.line, "%s is missing the required key %s: add %s = %s", header, key, key, what)
+			l.about(key)
 		}
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,7 +39,7 @@ type Event struct {
 	PID     int            // the process concerned, 0 if none
 	OldPID  int            // for restarts: the process that stopped
 	Exit    *ExitStatus    // how the process ended, when known
-	Reason  string         // human explanation: why it stopped, why it restarts, the monitor's reason
+	Reason  string         // human explanation: why it stopped, why it restarts, the monitor's reason; for reload-failed, every problem (file:line: message), one per line
 	Monitor string         // the monitor's name for monitor events
 	Code    Code           // result code of the operation, for start failures
 	// Restarts is the number of automatic restarts counted for maxrestarts.
@@ -149,7 +150,12 @@ func eventMessage(ev Event) string {
 	case EventReloaded:
 		return "configuration reloaded: " + ev.Reason
 	case EventReloadFailed:
-		return "configuration reload failed, keeping the old one: " + ev.Reason
+		// The problems are in the reason, one per line: not repeated here.
+		n := strings.Count(ev.Reason, "\n") + 1
+		if n == 1 {
+			return "configuration reload failed, keeping the old one: 1 problem"
+		}
+		return fmt.Sprintf("configuration reload failed, keeping the old one: %d problems", n)
 	}
 	return string(ev.Kind) + " " + ev.Program
 }

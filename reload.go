@@ -95,7 +95,7 @@ func (l *loop) onReload(msg reloadMsg) error {
 		} else {
 			ack.Problems = []string{msg.err.Error()}
 		}
-		m.emit(Event{Kind: EventReloadFailed, Reason: strings.Join(ack.Problems, "; ")})
+		m.emit(Event{Kind: EventReloadFailed, Reason: strings.Join(ack.Problems, "\n")})
 		l.writeAck(ack)
 		return msg.err
 	}

@@ -165,6 +165,11 @@ const (
 func (m *Manager) one(ctx context.Context, action, name string) (*Status, error) {
 	pc, err := m.program(name)
 	if err != nil {
+		if pc = m.Config().broken(name); pc != nil {
+			err = pc.brokenErr(action)
+		}
+	}
+	if err != nil {
 		return &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
 	}
 	st, err := m.do(ctx, action, pc, newMatcher(m.fs), byHand)
@@ -244,7 +249,7 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 		}
 	}
 	var progs []*ProgramConfig
-	for _, pc := range cfg.Programs {
+	for _, pc := range cfg.allPrograms() {
 		if !pc.Enabled && (action == ActionStart || action == ActionRestart) {
 			continue
 		}
@@ -252,7 +257,13 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 	}
 	results := make([]Result, len(progs))
 	run := func(i int, pc *ProgramConfig, mt *Matcher) {
-		st, err := m.do(ctx, action, pc, mt, byHand)
+		var st *Status
+		err := pc.brokenErr(action)
+		if err == nil {
+			st, err = m.do(ctx, action, pc, mt, byHand)
+		} else {
+			st = &Status{Program: pc.Name}
+		}
 		if err != nil {
 			err = &ProgramError{Program: pc.Name, Op: action, Err: err}
 		}

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -139,10 +140,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	name := o.args[1]
 
-	cfg, err := usrsvc.LoadConfig(o.config)
-	if err != nil {
+	// A broken configuration never locks the operator out: every program
+	// whose section is valid can still be acted on (and a broken one still
+	// stopped, when what finds its process is intact); the problems are
+	// warnings, and starting a broken program is refused with code 130.
+	cfg, err := usrsvc.LoadConfigPartial(o.config)
+	if cfg == nil || len(cfg.Files) == 0 {
 		fmt.Fprintf(stderr, "usrsvc: the configuration does not load:\n%v\n", err)
 		return int(usrsvc.CodeOf(err))
+	}
+	if err != nil {
+		var ce *usrsvc.ConfigError
+		if errors.As(err, &ce) {
+			fmt.Fprintf(stderr, "usrsvc: warning: the configuration has %s; acting on what still reads:\n", plural(len(ce.Problems), "problem"))
+			for _, p := range ce.Problems {
+				fmt.Fprintf(stderr, "usrsvc: warning: %s\n", p)
+			}
+		}
 	}
 	if os.Geteuid() == 0 && !o.quiet {
 		fmt.Fprintln(stderr, "usrsvc: warning: running as root; usrsvc is meant for a service account")
@@ -319,4 +333,11 @@ func uptime(d time.Duration) string {
 	default:
 		return d.String()
 	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

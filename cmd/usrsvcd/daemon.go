@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -250,9 +251,9 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 				})
 			case syscall.SIGUSR1, syscall.SIGHUP:
 				sdnotify.Notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
-				if err := m.Reread(); err != nil {
-					logger.Error("reread failed, the old configuration stays in force:\n"+err.Error(), "event", "reload-failed")
-				}
+				// A refused reread is logged once, with every problem, by
+				// the library (event reload-failed).
+				m.Reread()
 				sdnotify.Notify("READY=1")
 			case syscall.SIGUSR2:
 				for _, lf := range logs {
@@ -304,10 +305,36 @@ func removePidfile(path string) {
 	}
 }
 
+// loadForControl loads what stop and status need: they find the daemon
+// through the state directory, so they work with any configuration, even a
+// missing or broken one (its problems are printed as warnings, and the
+// default state directory stands in for a state_dir that cannot be read).
+// Only a configuration refused for safety stops them (130).
+func loadForControl(path string, stderr io.Writer) (*usrsvc.Config, int) {
+	cfg, err := usrsvc.LoadConfigPartial(path)
+	if cfg == nil {
+		fmt.Fprintf(stderr, "usrsvcd: the configuration is refused:\n%v\n", err)
+		return nil, int(usrsvc.CodeOf(err))
+	}
+	var ce *usrsvc.ConfigError
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			fmt.Fprintf(stderr, "usrsvcd: warning: %s\n", p)
+		}
+		if cfg.Main.StateDir == "" {
+			fmt.Fprintln(stderr, "usrsvcd: no state directory is known (no home directory and no usable state_dir): fix the configuration")
+			return nil, int(usrsvc.CodeInvalidConfig)
+		}
+		fmt.Fprintf(stderr, "usrsvcd: warning: the configuration has %s; looking for usrsvcd in the state directory %s\n",
+			plural(len(ce.Problems), "problem"), cfg.Main.StateDir)
+	}
+	return cfg, 0
+}
+
 // actionStop sends SIGTERM to the daemon and waits until it is gone; its
 // programs keep running.
 func actionStop(cfgPath string, stdout, stderr io.Writer) int {
-	cfg, code := loadConfig(cfgPath, stderr)
+	cfg, code := loadForControl(cfgPath, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -354,7 +381,7 @@ func actionRestart(cfgPath string, foreground bool, stdout, stderr io.Writer) in
 }
 
 func actionStatus(cfgPath string, stdout, stderr io.Writer) int {
-	cfg, code := loadConfig(cfgPath, stderr)
+	cfg, code := loadForControl(cfgPath, stderr)
 	if cfg == nil {
 		return code
 	}
