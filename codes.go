@@ -68,6 +68,7 @@ var sentinelCodes = []struct {
 	{ErrDisabled, CodeProgramDisabled},
 	{ErrLocked, CodeTryAgain},
 	{ErrDaemonRunning, CodeUsrsvcdAlreadyRunning},
+	{ErrResource, CodeTryAgain},
 	{ErrPermission, CodeInsufficientPermissions},
 	{ErrLaunch, CodeProgramFailedToLaunch},
 	{ErrExited, CodeProgramExited},

@@ -29,6 +29,10 @@ var (
 	ErrDaemonRunning = errors.New("usrsvcd is already running")
 	// ErrPermission: a file or directory cannot be read or written.
 	ErrPermission = errors.New("insufficient permissions")
+	// ErrResource: the system ran out of something the operation needs:
+	// open files (EMFILE, ENFILE), disk space (ENOSPC, EDQUOT) or memory.
+	// Nothing was done or decided; the operation works once it is freed.
+	ErrResource = errors.New("out of resources")
 	// ErrLaunch: the program could not be executed (exec error).
 	ErrLaunch = errors.New("failed to launch")
 	// ErrFailed: any other failure of an operation (e.g. one of an "all" operation failed).

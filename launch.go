@@ -48,8 +48,13 @@ func CheckLauncher(ctx context.Context, path string) error {
 	return nil
 }
 
-// spawnError wraps an error of launch.Spawn in its sentinel.
+// spawnError wraps an error of launch.Spawn in its sentinel: ErrResource
+// when the caller ran out of open files or memory (for its pipes, or to
+// start the launcher), ErrLaunch when the launcher cannot be executed.
 func spawnError(err error) error {
+	if errno, ok := resourceErrno(err); ok {
+		return fmt.Errorf("%w: starting the launcher: %s", ErrResource, resourceHelp(errno))
+	}
 	if errors.Is(err, launch.ErrStart) {
 		return fmt.Errorf("%w: %w", ErrLaunch, err)
 	}
@@ -98,6 +103,11 @@ func launchError(res *launch.Result, job *launch.Job) *LaunchError {
 	e := &LaunchError{Stderr: res.Stderr, Titles: res.Seen}
 	if res.Wait != nil {
 		e.Exit = exitStatusOf(*res.Wait, res.ExitTime)
+	}
+	if errno, ok := resourceErrno(res.Errno); ok && res.Outcome != launch.Started {
+		// Out of open files or disk space: not a verdict on the program.
+		e.Err, e.Message = ErrResource, fmt.Sprintf("%s: %s", res.Err, resourceHelp(errno))
+		return e
 	}
 	switch res.Outcome {
 	case launch.ExecFailed:

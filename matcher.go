@@ -84,7 +84,7 @@ func (mt *Matcher) snapshot() (*proc.Snapshot, error) {
 	if mt.snap == nil {
 		s, err := mt.fs.Snapshot(mt.uid)
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading /proc: %v", ErrPermission, err)
+			return nil, fileError("reading /proc", err)
 		}
 		mt.snap = s
 	}
@@ -121,7 +121,13 @@ func isOwnShell(pc *ProgramConfig, args []string) bool {
 // removed (autopid); an adopting scan writes the pidfile (autopid).
 func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 	f := &Found{}
-	if raw, stale := mt.fromPidfile(pc); raw != nil {
+	raw, stale, err := mt.fromPidfile(pc)
+	if err != nil {
+		// Whether the pidfile's process runs is unknown: neither remove
+		// the pidfile nor look elsewhere, which could adopt a second one.
+		return f, err
+	}
+	if raw != nil {
 		f.Process, f.Via, f.raw = mt.toProcess(raw), "pidfile", raw
 		return f, nil
 	} else if stale != "" {
@@ -168,14 +174,19 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 }
 
 // fromPidfile returns the pidfile's process when it matches, or why the
-// pidfile is stale ("" when there is no pidfile).
-func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string) {
+// pidfile is stale ("" when there is no pidfile). An error means that it
+// cannot tell: the pidfile or the process could not be read for lack of
+// open files or memory.
+func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string, error) {
 	data, err := atomicfile.Read(pc.Pidfile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, ""
+			return nil, "", nil
 		}
-		return nil, fmt.Sprintf("cannot read pidfile %s: %v", pc.Pidfile, err)
+		if isResourceErr(err) {
+			return nil, "", fileError("reading pidfile "+pc.Pidfile, err)
+		}
+		return nil, fmt.Sprintf("cannot read pidfile %s: %v", pc.Pidfile, err), nil
 	}
 	text := strings.TrimSpace(string(data))
 	pid, err := strconv.Atoi(text)
@@ -183,27 +194,28 @@ func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string) {
 		if len(text) > 40 {
 			text = text[:40] + "..."
 		}
-		return nil, fmt.Sprintf("stale pidfile %s: does not hold a pid (%q)", pc.Pidfile, text)
+		return nil, fmt.Sprintf("stale pidfile %s: does not hold a pid (%q)", pc.Pidfile, text), nil
 	}
 	var p *proc.Process
 	if snap := mt.cached(); snap != nil {
 		p = snap.Procs[pid]
-		if p == nil {
-			// Maybe another user's: the snapshot holds only ours.
-			p, _ = mt.fs.Process(pid)
+	}
+	if p == nil {
+		// Not read yet, or maybe another user's: the snapshot holds only ours.
+		var err error
+		if p, err = mt.fs.Process(pid); isResourceErr(err) {
+			return nil, "", fileError(fmt.Sprintf("reading process %d of pidfile %s", pid, pc.Pidfile), err)
 		}
-	} else {
-		p, _ = mt.fs.Process(pid)
 	}
 	switch {
 	case p == nil || p.Zombie():
-		return nil, fmt.Sprintf("stale pidfile %s: no such process %d", pc.Pidfile, pid)
+		return nil, fmt.Sprintf("stale pidfile %s: no such process %d", pc.Pidfile, pid), nil
 	case p.UID != mt.uid:
-		return nil, fmt.Sprintf("stale pidfile %s: process %d belongs to another user (uid %d)", pc.Pidfile, pid, p.UID)
+		return nil, fmt.Sprintf("stale pidfile %s: process %d belongs to another user (uid %d)", pc.Pidfile, pid, p.UID), nil
 	case !mt.isMatch(pc, p):
-		return nil, fmt.Sprintf("stale pidfile %s: process %d does not match proctitle_re %q (title %q)", pc.Pidfile, pid, pc.TitleRegexp(), p.Title)
+		return nil, fmt.Sprintf("stale pidfile %s: process %d does not match proctitle_re %q (title %q)", pc.Pidfile, pid, pc.TitleRegexp(), p.Title), nil
 	}
-	return p, ""
+	return p, "", nil
 }
 
 func (mt *Matcher) toProcess(p *proc.Process) *Process {
@@ -213,10 +225,23 @@ func (mt *Matcher) toProcess(p *proc.Process) *Process {
 }
 
 // Check re-reads pid's process and reports whether it is still the same
-// live process (pid + start time) and still matches pc.
+// live process (pid + start time) and still matches pc. A process that
+// cannot be read is reported as not the same; callers that must not take
+// an error for an exit use check.
 func (mt *Matcher) Check(pc *ProgramConfig, want *Process) bool {
+	same, err := mt.check(pc, want)
+	return err == nil && same
+}
+
+// check is Check that tells "cannot tell" apart: an error (wrapping
+// ErrResource) when the process could not be read for lack of open files
+// or memory, in which case it may well still run.
+func (mt *Matcher) check(pc *ProgramConfig, want *Process) (bool, error) {
 	p, err := mt.fs.Process(want.PID)
-	return err == nil && p.StartTicks == want.StartTicks && mt.isMatch(pc, p)
+	if isResourceErr(err) {
+		return false, fileError(fmt.Sprintf("re-reading process %d", want.PID), err)
+	}
+	return err == nil && p.StartTicks == want.StartTicks && mt.isMatch(pc, p), nil
 }
 
 // Process identifies one running process of a program. Identity is the pid

@@ -118,14 +118,18 @@ func (m *Manager) terminate(ctx context.Context, pc *ProgramConfig, mt *Matcher,
 	if pfd != nil {
 		defer pfd.Close()
 	}
-	if !mt.Check(pc, p) {
+	if same, err := mt.check(pc, p); err != nil {
+		return "", err // cannot tell whether it runs: never claim it stopped
+	} else if !same {
 		return "exited before it was signalled", nil
 	}
 	send := func(sig syscall.Signal) error {
 		var err error
 		if pfd != nil {
 			err = pfd.Signal(sig)
-		} else if mt.Check(pc, p) {
+		} else if same, cerr := mt.check(pc, p); cerr != nil {
+			return cerr
+		} else if same {
 			err = syscall.Kill(p.PID, sig)
 		}
 		if errors.Is(err, syscall.ESRCH) {
@@ -133,7 +137,9 @@ func (m *Manager) terminate(ctx context.Context, pc *ProgramConfig, mt *Matcher,
 		}
 		return err
 	}
-	if err := send(syscall.SIGTERM); err != nil {
+	if err := send(syscall.SIGTERM); errors.Is(err, ErrResource) {
+		return "", err
+	} else if err != nil {
 		return "", fmt.Errorf("%w: sending SIGTERM to %d: %v", ErrPermission, p.PID, err)
 	}
 	if m.waitGone(ctx, pfd, p, pc.TermToKill) {
@@ -143,7 +149,9 @@ func (m *Manager) terminate(ctx context.Context, pc *ProgramConfig, mt *Matcher,
 		// Abandoned (Ctrl-C, daemon shutdown): never escalate to SIGKILL.
 		return "", fmt.Errorf("%w: abandoned after SIGTERM to %d: %v", ErrFailed, p.PID, ctx.Err())
 	}
-	if err := send(syscall.SIGKILL); err != nil {
+	if err := send(syscall.SIGKILL); errors.Is(err, ErrResource) {
+		return "", err
+	} else if err != nil {
 		return "", fmt.Errorf("%w: sending SIGKILL to %d: %v", ErrPermission, p.PID, err)
 	}
 	if m.waitGone(ctx, pfd, p, 10*time.Second) {
@@ -161,7 +169,10 @@ func (m *Manager) waitGone(ctx context.Context, pfd *proc.Pidfd, p *Process, d t
 	}
 	gone := func() bool {
 		q, err := m.fs.Stat(p.PID)
-		return err != nil || q.Zombie() || q.StartTicks != p.StartTicks
+		if err != nil {
+			return errors.Is(err, os.ErrNotExist) // any other error: cannot tell, look again
+		}
+		return q.Zombie() || q.StartTicks != p.StartTicks
 	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()

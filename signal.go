@@ -45,7 +45,9 @@ func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) (
 	if pfd != nil {
 		defer pfd.Close()
 	}
-	if !mt.Check(pc, p) {
+	if same, err := mt.check(pc, p); err != nil {
+		return fail(st, err)
+	} else if !same {
 		return fail(st, notRunning)
 	}
 	if pfd != nil {

@@ -34,7 +34,7 @@ type StateDir string
 func (d StateDir) ensure(sub string) (string, error) {
 	p := filepath.Join(string(d), sub)
 	if err := os.MkdirAll(p, 0o700); err != nil {
-		return "", fmt.Errorf("%w: cannot create state directory %s: %v", ErrPermission, p, err)
+		return "", fileError("cannot create state directory "+p, err)
 	}
 	return p, nil
 }
@@ -52,7 +52,7 @@ func (d StateDir) Lock(ctx context.Context, name string, timeout time.Duration) 
 func lockFile(ctx context.Context, path string, timeout time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%w: cannot open lock file %s: %v", ErrPermission, path, err)
+		return nil, fileError("cannot open lock file "+path, err)
 	}
 	deadline := time.Now().Add(timeout)
 	delay := 5 * time.Millisecond
@@ -63,7 +63,7 @@ func lockFile(ctx context.Context, path string, timeout time.Duration) (*os.File
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
 			f.Close()
-			return nil, fmt.Errorf("%w: flock %s: %v", ErrPermission, path, err)
+			return nil, fileError("flock "+path, err)
 		}
 		if time.Now().After(deadline) {
 			f.Close()
@@ -79,6 +79,26 @@ func lockFile(ctx context.Context, path string, timeout time.Duration) (*os.File
 			delay *= 2
 		}
 	}
+}
+
+// CheckWritable reports whether a small file can be written in the state
+// directory now, by writing and removing one: nil, or an error wrapping
+// ErrResource (a full disk, no open files left) or ErrPermission. usrsvcd
+// reread uses it to tell at once that no acknowledgement can come.
+func (d StateDir) CheckWritable() error {
+	f, err := os.CreateTemp(string(d), ".write-probe*")
+	if err != nil {
+		return fileError("writing in the state directory "+string(d), err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write([]byte("usrsvc write probe\n"))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fileError("writing in the state directory "+string(d), err)
+	}
+	return nil
 }
 
 // manualRecord is the last operation done by hand on a program (usrsvc,
@@ -173,7 +193,7 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	if err := atomicfile.Write(path, append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("%w: writing %s: %v", ErrPermission, path, err)
+		return fileError("writing "+path, err)
 	}
 	return nil
 }

@@ -167,7 +167,8 @@ func TestStartNoMatch(t *testing.T) {
 func TestUnwritableDirectories(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.addProgram("nodir", "sleep 1")
+	cmd, _ := uniqueSleep(t) // not "sleep 1": another one on the machine would be adopted
+	e.addProgram("nodir", cmd)
 	e.programs[0] = strings.Replace(e.programs[0], "stdout = "+e.path("nodir.log"), "stdout = "+e.path("missing/nodir.log"), 1)
 	m := e.manager()
 	_, err := m.Start(ctxT(t), "nodir")

@@ -43,8 +43,9 @@ options:
   --version       print the version
   -h, --help      print this help
 
-Return codes: 0 success, 1 failure (status: not running), 11 lock busy,
-130 invalid config, 131 invalid action, 132 program disabled,
+Return codes: 0 success, 1 failure (status: not running), 11 try again
+(lock busy; out of open files or disk space), 130 invalid config,
+131 invalid action, 132 program disabled,
 133 no such program, 134 exited during success_seconds,
 136 insufficient permissions, 137 failed to launch, 138 help.
 `

@@ -278,3 +278,45 @@ func TestClosedStdoutKeepsTheCode(t *testing.T) {
 	assert.Equal(t, 0, run("status", "all"))
 	assert.Len(t, h.PIDs(), 1)
 }
+
+// Disk full (a real small tmpfs holding the state directory; root only):
+// usrsvc stop and restart refuse with the real cause and code 11, not
+// "136 insufficient permissions", and change nothing; status still
+// answers; once space is freed they work.
+func TestDiskFullStopRestart(t *testing.T) {
+	t.Parallel()
+	disk := testproc.Tmpfs(t, 512<<10)
+	h := testproc.New(t, "sleep")
+	w := newWorld(t, program("app", h.CommandLine()))
+	text, _ := os.ReadFile(w.cfg)
+	require.NoError(t, os.WriteFile(w.cfg, []byte(strings.Replace(string(text),
+		"state_dir = "+w.dir+"/state", "state_dir = "+disk+"/state", 1)), 0o644))
+	code, _, stderr := w.run("start", "app")
+	require.Equal(t, 0, code, stderr)
+	pid := onlyPID(t, h)
+
+	free := testproc.Fill(t, disk)
+	for _, action := range []string{"stop", "restart"} {
+		code, stdout, stderr := w.run(action, "app")
+		assert.Equal(t, 11, code, "%s: %s%s", action, stdout, stderr)
+		assert.Contains(t, stderr, "TRY_AGAIN")
+		assert.Contains(t, stderr, "no space left on device (ENOSPC)", action)
+		assert.Contains(t, stderr, disk+"/state/programs/app.manual.json", action)
+		assert.NotContains(t, stderr, "insufficient permissions", action)
+		assert.Equal(t, []int{pid}, h.PIDs(), "%s changed nothing", action)
+	}
+	code, stdout, stderr := w.run("status", "app")
+	assert.Equal(t, 0, code, stdout+stderr)
+
+	free()
+	code, _, stderr = w.run("stop", "app")
+	assert.Equal(t, 0, code, stderr)
+	assert.Empty(t, h.PIDs())
+}
+
+func onlyPID(t *testing.T, h *testproc.Helper) int {
+	t.Helper()
+	pids := h.PIDs()
+	require.Len(t, pids, 1)
+	return pids[0]
+}

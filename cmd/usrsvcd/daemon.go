@@ -408,9 +408,18 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 	}
 	sd := usrsvc.StateDir(cfg.Main.StateDir)
 	before, _ := usrsvc.ReadReloadAck(sd)
+	// The daemon acknowledges in the state directory: when nothing can be
+	// written there (a full disk), no acknowledgement will come. The reread
+	// itself works, so the signal still goes; the answer comes at once.
+	unwritable := sd.CheckWritable()
 	if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
 		fmt.Fprintf(stderr, "usrsvcd: cannot signal pid %d: %v\n", pid, err)
 		return int(usrsvc.CodeInsufficientPermissions)
+	}
+	if unwritable != nil {
+		fmt.Fprintf(stderr, "usrsvcd (pid %d) was sent the reread, but its acknowledgement cannot be written (%v); "+
+			"its log tells whether the configuration was applied\n", pid, unwritable)
+		return int(usrsvc.CodeOf(unwritable))
 	}
 	deadline := time.Now().Add(rereadTimeout)
 	for time.Now().Before(deadline) {
@@ -424,6 +433,11 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if err := sd.CheckWritable(); err != nil {
+		fmt.Fprintf(stderr, "usrsvcd (pid %d) was sent the reread, but its acknowledgement cannot be written (%v); "+
+			"its log tells whether the configuration was applied\n", pid, err)
+		return int(usrsvc.CodeOf(err))
 	}
 	fmt.Fprintf(stderr, "usrsvcd (pid %d) did not acknowledge the reread within %v\n", pid, rereadTimeout)
 	return int(usrsvc.CodeTryAgain)

@@ -506,3 +506,30 @@ func TestDaemonStartToClosedPipe(t *testing.T) {
 	code, out = w.usrsvcdWithin(30*time.Second, "stop")
 	assert.Equal(t, 0, code, out)
 }
+
+// Disk full (the state directory on a small tmpfs; root only): usrsvcd
+// reread says at once that the acknowledgement cannot be written, with the
+// cause and code 11, instead of waiting 10 s for it.
+func TestRereadDiskFull(t *testing.T) {
+	t.Parallel()
+	disk := testproc.Tmpfs(t, 512<<10)
+	h := testproc.New(t, "sleep")
+	w := newDWorld(t, dprogram("a", h.CommandLine()))
+	text, _ := os.ReadFile(w.cfg)
+	require.NoError(t, os.WriteFile(w.cfg, []byte(strings.Replace(string(text),
+		"state_dir = "+w.dir+"/state", "state_dir = "+disk+"/state", 1)), 0o644))
+	w.startDaemon()
+	onePID(t, h)
+	free := testproc.Fill(t, disk)
+	start := time.Now()
+	code, out := w.usrsvcdWithin(30*time.Second, "reread")
+	assert.Less(t, time.Since(start), 5*time.Second, "answers at once: %s", out)
+	assert.Equal(t, 11, code, out)
+	assert.Contains(t, out, "acknowledgement cannot be written")
+	assert.Contains(t, out, "no space left on device (ENOSPC)")
+	free()
+	code, out = w.usrsvcdWithin(30*time.Second, "reread")
+	assert.Equal(t, 0, code, out)
+	code, out = w.usrsvcdWithin(30*time.Second, "stop")
+	assert.Equal(t, 0, code, out)
+}

@@ -135,7 +135,8 @@ type Result struct {
 	Outcome Outcome
 	// Err is the error text for ExecFailed, FilesFailed and Failed.
 	Err string `json:",omitempty"`
-	// Errno is the exec error of ExecFailed.
+	// Errno is the errno of ExecFailed, and of FilesFailed and Failed when
+	// a system call failed (EMFILE, ENOSPC, ... tell a resource ran out).
 	Errno syscall.Errno `json:",omitempty"`
 	// Process is the matched process (Started).
 	Process *Process `json:",omitempty"`

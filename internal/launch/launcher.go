@@ -2,6 +2,7 @@ package launch
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,16 +86,16 @@ func (job *Job) run() *Result {
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		return &Result{Outcome: Failed, Err: err.Error()}
+		return &Result{Outcome: Failed, Err: err.Error(), Errno: errnoOf(err)}
 	}
 	out, err := openLog(job.Stdout)
 	if err != nil {
-		return &Result{Outcome: FilesFailed, Err: err.Error()}
+		return &Result{Outcome: FilesFailed, Err: err.Error(), Errno: errnoOf(err)}
 	}
 	errf := out
 	if job.Stderr != job.Stdout {
 		if errf, err = openLog(job.Stderr); err != nil {
-			return &Result{Outcome: FilesFailed, Err: err.Error()}
+			return &Result{Outcome: FilesFailed, Err: err.Error(), Errno: errnoOf(err)}
 		}
 	}
 	var errOffset int64
@@ -112,11 +113,7 @@ func (job *Job) run() *Result {
 	out.Close()
 	errf.Close()
 	if err != nil {
-		r := &Result{Outcome: ExecFailed, Err: err.Error()}
-		if errno, ok := err.(syscall.Errno); ok {
-			r.Errno = errno
-		}
-		return r
+		return &Result{Outcome: ExecFailed, Err: err.Error(), Errno: errnoOf(err)}
 	}
 
 	// The success window: reap whatever comes back to us; stop early when
@@ -168,7 +165,9 @@ wait:
 	self, uid := os.Getpid(), os.Getuid()
 	snap, err := proc.Default().Tree(self, uid)
 	if err != nil {
-		return &Result{Outcome: Failed, Err: "reading /proc: " + err.Error()}
+		// What runs is unknown (a partial tree would pass live processes
+		// for gone): leave it be, and report.
+		return &Result{Outcome: Failed, Err: "reading /proc at the end of success_seconds: " + err.Error(), Errno: errnoOf(err)}
 	}
 	var tree, matches []*proc.Process
 	for _, p := range snap.Descendants(self) {
@@ -287,4 +286,11 @@ func sameArgs(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// errnoOf returns the errno err wraps, 0 when none.
+func errnoOf(err error) syscall.Errno {
+	var errno syscall.Errno
+	errors.As(err, &errno)
+	return errno
 }

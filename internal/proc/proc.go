@@ -103,6 +103,13 @@ func gone(err error) bool {
 	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH)
 }
 
+// exhausted reports whether err says that the reader ran out of a resource
+// (open files, memory) rather than that the process is gone or unreadable:
+// the process may well exist, it just could not be read now.
+func exhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM)
+}
+
 // wrapErr gives an error about a file of pid context, and makes sure that an
 // error meaning "the process is gone" wraps os.ErrNotExist (ESRCH does not
 // by itself).

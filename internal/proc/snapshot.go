@@ -35,8 +35,10 @@ type Snapshot struct {
 // and cmdline are read. Processes vanishing during the pass are left out
 // silently. Threads are not listed (only /proc/PID directories, not tasks).
 //
-// Only a failure to read the /proc directory itself (or its boot time) is an
-// error.
+// A failure to read the /proc directory itself (or its boot time) is an
+// error, and so is running out of open files or memory while reading a
+// process: such a snapshot would lack live processes, and a caller would
+// take them for gone. Other unreadable processes are counted in Skipped.
 func (fs FS) Snapshot(uid int) (*Snapshot, error) {
 	s := &Snapshot{Taken: time.Now(), Procs: make(map[int]*Process)}
 	boot, err := fs.BootTime()
@@ -76,6 +78,8 @@ func (fs FS) Snapshot(uid int) (*Snapshot, error) {
 				s.Procs[pid] = p
 			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH):
 				// vanished during the pass
+			case exhausted(err):
+				return nil, err
 			default:
 				s.Skipped++
 			}

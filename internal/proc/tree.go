@@ -16,6 +16,8 @@ import (
 //
 // The children files need CONFIG_PROC_CHILDREN; without them Tree falls
 // back to a full [FS.Snapshot] of uid filtered to pid's descendants.
+// Running out of open files or memory while walking is an error (wrapping
+// the errno): a partial tree would pass live processes for gone.
 func (fs FS) Tree(pid, uid int) (*Snapshot, error) {
 	s := &Snapshot{Taken: time.Now(), Procs: make(map[int]*Process)}
 	if p, err := fs.Process(pid); err == nil {
@@ -27,6 +29,9 @@ func (fs FS) Tree(pid, uid int) (*Snapshot, error) {
 		queue = queue[1:]
 		kids, err := fs.children(cur)
 		if err != nil {
+			if exhausted(err) {
+				return nil, err
+			}
 			if cur == pid && !os.IsNotExist(err) {
 				return fs.treeBySnapshot(pid, uid)
 			}
@@ -37,6 +42,9 @@ func (fs FS) Tree(pid, uid int) (*Snapshot, error) {
 				continue
 			}
 			p, err := fs.Process(k)
+			if exhausted(err) {
+				return nil, err
+			}
 			if err != nil {
 				continue
 			}
@@ -56,6 +64,9 @@ func (fs FS) children(pid int) ([]int, error) {
 	var kids []int
 	for _, t := range tasks {
 		data, err := os.ReadFile(fs.path(pid, "task/"+t.Name()+"/children"))
+		if exhausted(err) {
+			return nil, err
+		}
 		if err != nil {
 			if os.IsNotExist(err) && len(kids) == 0 {
 				// Either the thread is gone, or there are no children files.
