@@ -44,7 +44,10 @@ func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *Matcher, by 
 		if err := m.state().setManual(pc.Name, ActionStart, m.now()); err != nil {
 			return st, err
 		}
-	} else if stopped, _, _ := m.state().StoppedByHand(pc.Name); stopped {
+	} else if stopped, _, err := m.state().StoppedByHand(pc.Name); isResourceErr(err) {
+		// Whether it was stopped by hand cannot be read now: do not start it.
+		return st, fileError("reading the manual record of "+pc.Name, err)
+	} else if stopped {
 		// Stopped by hand while usrsvcd waited for the lock: leave it.
 		st.Message, st.StoppedByHand = "stopped by hand: not started", true
 		return st, nil

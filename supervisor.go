@@ -417,13 +417,28 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 // loop leave the program alone; a start by hand resets the restart count.
 // It returns true when a manual start asks a program the loop had left
 // stopped to run again.
+//
+// An operation already applied (by this loop, or by the daemon before it:
+// its record's ManualSeen) is not applied again: a manual start must not
+// reset the count twice. But a manual stop lasts: while the program does
+// not run, it stays stopped by hand. A new daemon that restored ManualSeen
+// and skipped the stop used to autostart the program, and count the
+// refused start as a failure: backoff, restarts, a false gave-up alert.
 func (l *loop) syncManual(sv *supervised) bool {
 	rec, err := l.m.state().manual(sv.pc.Name)
 	if err != nil {
 		l.m.log.Warn(err.Error(), "program", sv.pc.Name)
 		return false
 	}
-	if rec == nil || !rec.Time.After(sv.lastHand) {
+	if rec == nil {
+		return false
+	}
+	if !rec.Time.After(sv.lastHand) {
+		if rec.Action == ActionStop && sv.proc == nil && !sv.busy && sv.state != StateStoppedByHand {
+			sv.handOp, sv.state = ActionStop, StateStoppedByHand
+			sv.failures = 0
+			l.record(sv)
+		}
 		return false
 	}
 	sv.lastHand, sv.handOp = rec.Time, rec.Action
@@ -609,6 +624,11 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 		return
 	}
 	l.syncManual(sv)
+	if msg.st != nil && msg.st.StoppedByHand && !msg.st.Running {
+		// The start saw a manual stop (made while it waited for the lock):
+		// not a failure.
+		sv.state = StateStoppedByHand
+	}
 	if sv.state == StateStoppedByHand {
 		l.record(sv)
 		return

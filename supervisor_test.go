@@ -448,3 +448,43 @@ func TestRunAutostartAndAutorestartOff(t *testing.T) {
 	require.NoError(t, syscall.Kill(st.Process.PID, syscall.SIGKILL))
 	waitFor(t, 10*time.Second, func() bool { p := lazy.PIDs(); return len(p) == 1 && p[0] != st.Process.PID }, "restarted (autorestart is on)")
 }
+
+// A manual stop outlives the loop that applied it: a new loop (a restarted
+// usrsvcd) leaves the program stopped without trying to start it — no
+// start-failed, no restart counted, no backoff, no gave-up.
+func TestManualStopSurvivesNewLoop(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.addProgram("web", h.CommandLine(), "maxrestarts = 2")
+	var evs events
+	m := e.manager(recorder(&evs))
+	stop := runLoop(t, m)
+	evs.wait(t, EventStarted, "web", 1)
+	_, err := m.Stop(ctxT(t), "web")
+	require.NoError(t, err)
+	waitFor(t, 5*time.Second, func() bool {
+		rec, _ := m.state().DaemonRecord("web")
+		return rec != nil && rec.State == StateStoppedByHand
+	}, "the loop records the manual stop")
+	stop()
+
+	var evs2 events
+	ready := make(chan struct{})
+	m2 := e.manager(recorder(&evs2), func(o *Options) { o.Ready = func() { close(ready) } })
+	runLoop(t, m2)
+	select {
+	case <-ready:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the new loop never got ready")
+	}
+	// Ready comes after the first resolution of every program.
+	rec, err := m2.state().DaemonRecord("web")
+	require.NoError(t, err)
+	assert.Equal(t, StateStoppedByHand, rec.State)
+	assert.Zero(t, rec.Restarts)
+	for _, kind := range []EventKind{EventStartFailed, EventRestarting, EventGaveUp, EventStarted} {
+		assert.Empty(t, evs2.list(kind, "web"), kind)
+	}
+	assert.Empty(t, h.PIDs())
+}
