@@ -261,7 +261,9 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 						logger.Error("cannot reopen "+lf.Path()+": "+err.Error(), "event", "warning")
 					}
 				}
-				logger.Info("log files reopened", "event", "logs-reopened")
+				// With the daemon's goroutine count: a leak check that
+				// needs no debugger (threads, fds and memory are in /proc).
+				logger.Info("log files reopened", "event", "logs-reopened", "goroutines", runtime.NumGoroutine())
 			}
 		}
 	}()
