@@ -541,7 +541,10 @@ func (l *loop) onExit(msg exitMsg) {
 	reason := fmt.Sprintf("%s after running %v", exit, ranFor.Round(time.Millisecond))
 	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
 	switch {
-	case sv.state == StateStoppedByHand:
+	case sv.state == StateStoppedByHand || sv.handOp == ActionStop:
+		// The last manual operation is a stop: whatever ran since (a
+		// process adopted after it) is not restarted either.
+		sv.state = StateStoppedByHand
 		l.record(sv)
 	case sv.handOp == ActionRestart && sv.lastHand.After(sv.since):
 		// usrsvc restart stopped it and is starting it: not a crash. Take
@@ -652,7 +655,12 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 }
 
 func (l *loop) adoptStarted(sv *supervised, p *Process) {
-	sv.proc, sv.since, sv.state = p, l.m.now(), StateRunning
+	sv.proc, sv.since = p, l.m.now()
+	// A stop by hand that landed after this start (it waited for the lock)
+	// stops what was started: its exit is then not restarted.
+	if sv.state != StateStoppedByHand {
+		sv.state = StateRunning
+	}
 	l.scheduleMonitors(sv)
 	l.watch(sv)
 	l.record(sv)

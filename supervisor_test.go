@@ -488,3 +488,42 @@ func TestManualStopSurvivesNewLoop(t *testing.T) {
 	}
 	assert.Empty(t, h.PIDs())
 }
+
+// A manual stop that waits for the lock while the loop starts the program,
+// and lands before the loop has taken in that start's result, leaves the
+// program stopped by hand: not restarted, no backoff (found by the chaos
+// suite's racing operators).
+func TestManualStopRacingDaemonStart(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	a := testproc.New(t, "sleep")
+	b := testproc.New(t, "sleep")
+	e.addProgram("a", a.CommandLine(), "success_seconds = 1")
+	e.addProgram("b", b.CommandLine())
+	var evs events
+	var once sync.Once
+	m := e.manager(func(o *Options) {
+		o.OnEvent = func(ev Event) {
+			evs.add(ev)
+			if ev.Kind == EventExited && ev.Program == "b" {
+				// Keep the loop busy while a's start ends and the stop lands.
+				once.Do(func() { time.Sleep(2 * time.Second) })
+			}
+		}
+	})
+	ctx := ctxT(t)
+	stB, err := m.Start(ctx, "b")
+	require.NoError(t, err)
+	runLoop(t, m)
+	a.WaitReady(t, 10*time.Second) // the loop's start of a is in its success window
+	require.NoError(t, syscall.Kill(stB.Process.PID, syscall.SIGKILL))
+	_, err = m.Stop(ctx, "a") // waits for the start's lock, then stops a
+	require.NoError(t, err)
+	evs.wait(t, EventStarted, "b", 2) // the loop has resumed
+	time.Sleep(time.Second)
+	assert.Empty(t, evs.list(EventRestarting, "a"), "a stopped by hand is not restarted")
+	rec, err := m.state().DaemonRecord("a")
+	require.NoError(t, err)
+	assert.Equal(t, StateStoppedByHand, rec.State)
+	assert.Empty(t, a.PIDs())
+}
