@@ -102,7 +102,7 @@ func (l *loop) runMonitors(sv *supervised) {
 	}
 	sv.checking = true
 	p, name := *sv.proc, sv.pc.Name
-	go func() {
+	l.spawn(func() {
 		var results []monitorResult
 		for _, mon := range mons {
 			ctx, cancel := context.WithTimeout(l.ctx, monitorTimeout)
@@ -113,7 +113,7 @@ func (l *loop) runMonitors(sv *supervised) {
 			}
 		}
 		l.send(monitorMsg{name: name, p: &p, results: results})
-	}()
+	})
 }
 
 // safeCheck runs a monitor, turning a panic or a timeout into a monitor error.

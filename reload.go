@@ -1,6 +1,7 @@
 package usrsvc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -41,20 +42,22 @@ func readReloadAck(sd StateDir) ReloadAck {
 // Reload applies cfg as a diff: new programs are adopted or autostarted,
 // removed ones are no longer managed (never stopped), changed settings take
 // effect at the next operation; a running program is never restarted for a
-// config change. Without a running loop it just replaces the configuration.
-func (m *Manager) Reload(cfg *Config) error {
-	return m.reload(cfg, nil)
+// config change. While [Manager.Run] runs, its loop applies the
+// diff and Reload waits for it, or for ctx; otherwise Reload just replaces
+// the configuration.
+func (m *Manager) Reload(ctx context.Context, cfg *Config) error {
+	return m.reload(ctx, cfg, nil)
 }
 
 // Reread loads the configuration again from its main file and applies it
 // with Reload. On any error it logs every problem, keeps the old
 // configuration whole and returns the error (a *ConfigError).
-func (m *Manager) Reread() error {
+func (m *Manager) Reread(ctx context.Context) error {
 	cfg, err := LoadConfig(m.Config().Path)
-	return m.reload(cfg, err)
+	return m.reload(ctx, cfg, err)
 }
 
-func (m *Manager) reload(cfg *Config, loadErr error) error {
+func (m *Manager) reload(ctx context.Context, cfg *Config, loadErr error) error {
 	if loadErr == nil && cfg == nil {
 		loadErr = fmt.Errorf("%w: nil configuration", ErrInvalidConfig)
 	}
@@ -70,13 +73,18 @@ func (m *Manager) reload(cfg *Config, loadErr error) error {
 	select {
 	case l.msgs <- reloadMsg{cfg: cfg, err: loadErr, done: done}:
 	case <-l.ctx.Done():
-		return l.ctx.Err()
+		return fmt.Errorf("%w: the supervising loop is ending: %w", ErrFailed, l.ctx.Err())
+	case <-ctx.Done():
+		return fmt.Errorf("%w: reload not sent: %w", ErrFailed, ctx.Err())
 	}
 	select {
 	case err := <-done:
 		return err
 	case <-l.ctx.Done():
-		return l.ctx.Err()
+		return fmt.Errorf("%w: the supervising loop is ending: %w", ErrFailed, l.ctx.Err())
+	case <-ctx.Done():
+		// The loop applies it all the same.
+		return fmt.Errorf("%w: stopped waiting for the reload: %w", ErrFailed, ctx.Err())
 	}
 }
 

@@ -30,7 +30,7 @@ func (l *loop) watchState() func() {
 		return func() {}
 	}
 	f := os.NewFile(uintptr(fd), "inotify:"+dir)
-	go func() {
+	l.spawn(func() {
 		buf := make([]byte, 16<<10)
 		for {
 			n, err := f.Read(buf)
@@ -46,7 +46,7 @@ func (l *loop) watchState() func() {
 				}
 			}
 		}
-	}()
+	})
 	return func() { f.Close() }
 }
 

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -68,7 +69,12 @@ type supervised struct {
 	lastPID   int // the process that last stopped
 }
 
-// messages to the loop.
+// message is what other goroutines send the loop: the loop's goroutine
+// alone touches the programs' state, and handles each message with its
+// handle method.
+type message interface{ handle(l *loop) }
+
+// The messages to the loop.
 type (
 	exitMsg struct {
 		name string
@@ -94,21 +100,41 @@ type (
 	pokeMsg struct{ name string }
 )
 
+func (msg exitMsg) handle(l *loop)    { l.onExit(msg) }
+func (msg opDoneMsg) handle(l *loop)  { l.onOpDone(msg) }
+func (msg monitorMsg) handle(l *loop) { l.onMonitor(msg) }
+func (msg reloadMsg) handle(l *loop)  { msg.done <- l.onReload(msg) }
+
+// handle re-resolves a program whose manual record changed.
+func (msg pokeMsg) handle(l *loop) {
+	if sv := l.progs[msg.name]; sv != nil && !sv.busy {
+		l.resolve(sv, newMatcher(l.m.fs))
+	}
+}
+
 // Run supervises the configuration's programs until ctx is done: it adopts
 // what runs, starts enabled autostart programs that do not, notices at once
 // when a program stops (pidfd) and restarts it per autorestart,
-// restart_delay and maxrestarts, runs monitors, and applies rereads. Run
-// never stops or signals a program when it returns: programs keep running.
+// restart_delay and maxrestarts, runs monitors, sends alerts, and applies
+// [Manager.Reload]. Run never stops or signals a program when it returns:
+// programs keep running.
+//
+// When ctx is done Run abandons what is in flight — a start goes on in its
+// launcher, which records the program; a stop is never escalated to
+// SIGKILL — and returns only when every goroutine it started has finished:
+// its workers, the monitors' checks, the alerts being sent and its
+// watchers. No [Options.OnEvent] call of Run's comes after it returns. A
+// [Monitor] or an [Alerter] that ignores its context delays that return.
 //
 // Only one Run may supervise a state directory at a time; a second gets
-// ErrDaemonRunning.
+// ErrDaemonRunning. Run returns nil when ctx ends it.
 func (m *Manager) Run(ctx context.Context) error {
 	lock, err := m.TakeDaemonLock()
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
-	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan any, 64)}
+	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64)}
 	return l.run(ctx)
 }
 
@@ -193,20 +219,33 @@ func daemonPID(cfg *Config) (int, bool) {
 }
 
 type loop struct {
-	m        *Manager
-	progs    map[string]*supervised
-	msgs     chan any
+	m     *Manager
+	progs map[string]*supervised
+	msgs  chan message
+	// ctx is Run's: every goroutine of the loop derives its context from
+	// it, and wg waits for them all before Run returns.
 	ctx      context.Context
+	wg       sync.WaitGroup
 	lastPass time.Time
 	// generation counts rereads; usrsvcd reread waits for it to grow.
 	generation int64
 }
 
-func (l *loop) send(msg any) {
+// send hands msg to the loop, or drops it when Run is ending.
+func (l *loop) send(msg message) {
 	select {
 	case l.msgs <- msg:
 	case <-l.ctx.Done():
 	}
+}
+
+// spawn runs f in a goroutine that Run waits for before it returns.
+func (l *loop) spawn(f func()) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		f()
+	}()
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -215,7 +254,6 @@ func (l *loop) run(ctx context.Context) error {
 	m.setLoop(l)
 	defer m.setLoop(nil)
 	stopInotify := l.watchState()
-	defer stopInotify()
 
 	l.generation = readReloadAck(m.state()).Generation
 	l.apply(m.Config())
@@ -231,10 +269,12 @@ func (l *loop) run(ctx context.Context) error {
 		case <-ctx.Done():
 			timer.Stop()
 			l.shutdown()
+			stopInotify()
+			l.wg.Wait()
 			return nil
 		case msg := <-l.msgs:
 			timer.Stop()
-			l.handle(msg)
+			msg.handle(l)
 		case <-timer.C:
 		}
 		l.tick()
@@ -278,23 +318,6 @@ func (sv *supervised) deadlines() []time.Time {
 		}
 	}
 	return ts
-}
-
-func (l *loop) handle(msg any) {
-	switch msg := msg.(type) {
-	case exitMsg:
-		l.onExit(msg)
-	case opDoneMsg:
-		l.onOpDone(msg)
-	case monitorMsg:
-		l.onMonitor(msg)
-	case reloadMsg:
-		msg.done <- l.onReload(msg)
-	case pokeMsg:
-		if sv := l.progs[msg.name]; sv != nil && !sv.busy {
-			l.resolve(sv, newMatcher(l.m.fs))
-		}
-	}
 }
 
 // tick does what is due: backoff retries, polls without pidfd, restart
@@ -482,17 +505,17 @@ func (l *loop) watch(sv *supervised) {
 	// The pidfd is trusted only after re-checking pid + start time + title.
 	if !newMatcher(l.m.fs).Check(sv.pc, p) {
 		pfd.Close()
-		go l.send(exitMsg{name: sv.pc.Name, p: p})
+		l.spawn(func() { l.send(exitMsg{name: sv.pc.Name, p: p}) })
 		return
 	}
 	ctx, cancel := context.WithCancel(l.ctx)
 	sv.pidfd, sv.stopWatch = pfd, cancel
 	name := sv.pc.Name
-	go func() {
+	l.spawn(func() {
 		if pfd.Wait(ctx) == nil {
 			l.send(exitMsg{name: name, p: p})
 		}
-	}()
+	})
 }
 
 func (l *loop) unwatch(sv *supervised) {
@@ -607,10 +630,10 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 	if monitor != "" {
 		action = ActionRestart
 	}
-	go func() {
+	l.spawn(func() {
 		st, err := l.m.do(l.ctx, action, pc, newMatcher(l.m.fs), byDaemon)
 		l.send(opDoneMsg{name: name, pc: pc, st: st, err: err, monitor: monitor})
-	}()
+	})
 }
 
 func (l *loop) onOpDone(msg opDoneMsg) {
@@ -696,24 +719,6 @@ func (l *loop) record(sv *supervised) {
 	if err := l.m.state().writeDaemonRecord(r); err != nil {
 		l.m.log.Error("cannot record state: "+err.Error(), "program", sv.pc.Name)
 	}
-}
-
-// alert hands ev to the alerter off the loop, bounded by a timeout.
-func (l *loop) alert(ev Event) {
-	a := l.m.opts.Alerter
-	if a == nil {
-		return
-	}
-	if ev.Time.IsZero() {
-		ev.Time = l.m.now()
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), alertTimeout)
-		defer cancel()
-		if err := a.Alert(ctx, ev); err != nil {
-			l.m.log.Error("alert failed: "+err.Error(), "program", ev.Program, "event", "alert-failed")
-		}
-	}()
 }
 
 // apply installs cfg's programs: new ones are added (resolved at the next

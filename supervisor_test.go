@@ -220,7 +220,7 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	started := evs.wait(t, EventStarted, "web", 1)
 
 	require.NoError(t, os.WriteFile(e.cfgPath, []byte("[Main]\npidfile = relative\n[Program:x]\ncomand = x\n"), 0o644))
-	err := m.Reread()
+	err := m.Reread(ctxT(t))
 	require.Error(t, err)
 	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
 	evs.wait(t, EventReloadFailed, "", 1)
@@ -236,7 +236,7 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	// A good reread: add a program, remove none.
 	e.addProgram("worker", h2.CommandLine())
 	e.write()
-	require.NoError(t, m.Reread())
+	require.NoError(t, m.Reread(ctxT(t)))
 	evs.wait(t, EventStarted, "worker", 1)
 	ack, _ = ReadReloadAck(m.state())
 	assert.True(t, ack.OK)
@@ -246,7 +246,7 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	webPIDs := h.PIDs()
 	e.programs = e.programs[1:]
 	e.write()
-	require.NoError(t, m.Reread())
+	require.NoError(t, m.Reread(ctxT(t)))
 	assert.Equal(t, webPIDs, h.PIDs())
 	require.NoError(t, syscall.Kill(webPIDs[0], syscall.SIGKILL))
 	time.Sleep(500 * time.Millisecond)
@@ -372,7 +372,7 @@ func TestLoopTimingInjectedClock(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	m := e.manager(func(o *Options) { o.Now = func() time.Time { return now } })
 	require.NoError(t, m.AddMonitor("web", &flakyMonitor{}))
-	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan any, 64), ctx: context.Background()}
+	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64), ctx: context.Background()}
 	l.apply(m.Config())
 	l.lastPass = now
 	sv := l.progs["web"]

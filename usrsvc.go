@@ -21,12 +21,17 @@ type Options struct {
 	// Logger receives the log lines of operations and of the supervising
 	// loop. nil discards them.
 	Logger *slog.Logger
-	// OnEvent, when set, is called with every Event (from the goroutine that
-	// produced it; it must not block for long).
+	// OnEvent, when set, is called with every Event: of the operations
+	// (Start, Stop, ...) in their caller's goroutine, and of Run in its
+	// loop and in its workers. So calls may be concurrent: OnEvent must be
+	// safe for concurrent use. It must return quickly (the loop waits for
+	// it) and must not wait for the Manager (call Reload, or a Start whose
+	// result it waits for, from a goroutine of its own). Run makes no call
+	// after it returns.
 	OnEvent func(Event)
-	// Alerter receives the events that warrant an alert (SPEC §7), off the
-	// supervising loop. nil: no alerts. usrsvcd sets a sendmail alerter
-	// when a program has email_alerts.
+	// Alerter receives the events that warrant an alert, off the
+	// supervising loop (see [Alerter]). nil: no alerts. usrsvcd uses
+	// package github.com/usrsvc/usrsvc/sendmail.
 	Alerter Alerter
 	// LauncherPath is the binary re-executed as the launcher; "" means
 	// /proc/self/exe (the running binary, which imports this package and so
@@ -331,14 +336,39 @@ func (m *Manager) StatusAll(ctx context.Context) []Result {
 	return m.Do(ctx, ActionStatus, "all", Sequential)
 }
 
-// AddMonitor attaches a custom monitor to the named program; usrsvcd's loop
-// (Run) runs it like the config-declared ones.
-func (m *Manager) AddMonitor(name string, mon Monitor) error {
-	if _, err := m.program(name); err != nil {
+// AddMonitor attaches a custom monitor to the named program: [Manager.Run]
+// runs it like the monitors of the program's [[Monitor]] section, every
+// monitor_interval once the program has been up monitor_after. It may be
+// called before or during Run.
+func (m *Manager) AddMonitor(program string, mon Monitor) error {
+	if _, err := m.program(program); err != nil {
 		return err
+	}
+	if mon == nil {
+		return fmt.Errorf("%w: AddMonitor(%q, nil): a nil Monitor", ErrInvalidAction, program)
 	}
 	m.monMu.Lock()
 	defer m.monMu.Unlock()
-	m.monitors[name] = append(m.monitors[name], mon)
+	m.monitors[program] = append(m.monitors[program], mon)
 	return nil
+}
+
+// RemoveMonitor detaches from the named program the monitors added with
+// [Manager.AddMonitor] whose Name is name, and returns how many it removed.
+// The monitors of the program's [[Monitor]] section stay; a check already
+// running finishes.
+func (m *Manager) RemoveMonitor(program, name string) int {
+	m.monMu.Lock()
+	defer m.monMu.Unlock()
+	kept := m.monitors[program][:0]
+	removed := 0
+	for _, mon := range m.monitors[program] {
+		if mon.Name() == name {
+			removed++
+			continue
+		}
+		kept = append(kept, mon)
+	}
+	m.monitors[program] = kept
+	return removed
 }

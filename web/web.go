@@ -199,7 +199,7 @@ func (h *Handler) reread(ctx context.Context) (*reloadOutcome, error) {
 		return out, err
 	}
 	out.Added, out.Changed, out.Removed = diffConfigs(old, cfg)
-	if err := h.mgr.Reload(cfg); err != nil {
+	if err := h.mgr.Reload(ctx, cfg); err != nil {
 		out.Message = err.Error()
 		h.lastReload.Store(out)
 		return out, err

@@ -252,8 +252,8 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 			case syscall.SIGUSR1, syscall.SIGHUP:
 				sdnotify.Notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 				// A refused reread is logged once, with every problem, by
-				// the library (event reload-failed).
-				m.Reread()
+				// the library (event reload-failed): nothing to add here.
+				_ = m.Reread(ctx)
 				sdnotify.Notify("READY=1")
 			case syscall.SIGUSR2:
 				for _, lf := range logs {
