@@ -678,7 +678,12 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 }
 
 func (l *loop) adoptStarted(sv *supervised, p *Process) {
+	// since is when the process started, not when this message arrived: a
+	// manual restart recorded in between must be seen as after it.
 	sv.proc, sv.since = p, l.m.now()
+	if !p.Started.IsZero() && p.Started.Before(sv.since) {
+		sv.since = p.Started
+	}
 	// A stop by hand that landed after this start (it waited for the lock)
 	// stops what was started: its exit is then not restarted.
 	if sv.state != StateStoppedByHand {
