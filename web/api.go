@@ -1,10 +1,334 @@
 package web
 
-// apiRoutes registers the JSON API under /api/v1/ (programs, one program,
-// actions, log tails, events), which the page itself uses.
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/usrsvc/usrsvc"
+)
+
+// apiRoutes registers the JSON API under /api/v1/, which the page itself
+// uses. Reads:
 //
-// Not built yet. Reads register with h.handle("GET /api/v1/..."), actions
-// with h.handleAction("POST /api/v1/programs/{name}/{action}"); both go
-// through h.manager() like the XML-RPC methods, and read logs only through
-// usrsvc's log reader (program names are looked up, never used as paths).
-func (h *Handler) apiRoutes() {}
+//	GET  /api/v1/programs                          usrsvcd's status and every program's
+//	GET  /api/v1/programs/NAME                     one program, with its resolved configuration
+//	GET  /api/v1/programs/NAME/log/STREAM?lines=N  the last N lines of stdout or stderr
+//	GET  /api/v1/programs/NAME/log/STREAM/follow   the lines appended from now on (server-sent events)
+//	GET  /api/v1/events                            live updates (server-sent events, events.go)
+//
+// Actions (POST only, refused cross-origin and when read-only):
+//
+//	POST /api/v1/programs/NAME/start|stop|restart
+//	POST /api/v1/reread
+//
+// Errors are JSON too: {"error": "...", "code": N, "code_name": "..."},
+// with usrsvc's return code where one applies.
+func (h *Handler) apiRoutes() {
+	h.handle("GET /api/v1/programs", h.apiPrograms)
+	h.handle("GET /api/v1/programs/{name}", h.apiProgram)
+	h.handle("GET /api/v1/programs/{name}/log/{stream}", h.apiLog)
+	h.handle("GET /api/v1/programs/{name}/log/{stream}/follow", h.apiFollow)
+	h.handleAction("POST /api/v1/programs/{name}/{action}", h.apiAction)
+	h.handleAction("POST /api/v1/reread", h.apiReread)
+}
+
+// pageMaxAge is how old a reading a page load or GET /api/v1/programs may
+// be given (the watcher's, while pages are open); a scrape always reads
+// anew.
+const pageMaxAge = 500 * time.Millisecond
+
+func (h *Handler) apiPrograms(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.reader.read(r.Context(), pageMaxAge))
+}
+
+// programDetail is GET /api/v1/programs/NAME: the program's status and its
+// resolved configuration.
+type programDetail struct {
+	*programView
+	Config configEntries `json:"config"`
+	// Logs names the program's log files.
+	Logs map[string]string `json:"logs"`
+}
+
+func (h *Handler) apiProgram(w http.ResponseWriter, r *http.Request) {
+	pc, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	d, err := h.detail(r.Context(), pc)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// detail reads one program's status now.
+func (h *Handler) detail(ctx context.Context, pc *usrsvc.ProgramConfig) (*programDetail, error) {
+	st, err := h.manager().Status(ctx, pc.Name)
+	res := usrsvc.Result{Program: pc.Name, Action: usrsvc.ActionStatus, Status: st, Err: err, Time: h.now()}
+	v := newProgramView(pc, res, h.now())
+	if v.Running && v.PID > 0 {
+		h.reader.readMemory([]*programView{v})
+	}
+	return &programDetail{programView: v, Config: resolvedConfig(pc),
+		Logs: map[string]string{streamStdout: pc.Stdout, streamStderr: pc.Stderr}}, nil
+}
+
+// logTail is GET /api/v1/programs/NAME/log/STREAM.
+type logTail struct {
+	Program string   `json:"program"`
+	Stream  string   `json:"stream"`
+	Path    string   `json:"path"`
+	Lines   []string `json:"lines"`
+	// Offset is the file's size when read: where a follow starts.
+	Offset int64 `json:"offset"`
+	// SameAsStdout is true for stderr when it goes to the stdout file.
+	SameAsStdout bool `json:"same_as_stdout,omitempty"`
+}
+
+func (h *Handler) apiLog(w http.ResponseWriter, r *http.Request) {
+	pc, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	n := defaultTailLines
+	if s := r.URL.Query().Get("lines"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > maxTailLines {
+			writeErrorMsg(w, http.StatusBadRequest, usrsvc.CodeInvalidAction,
+				fmt.Sprintf("lines=%q: give a number of lines from 1 to %d", s, maxTailLines))
+			return
+		}
+		n = v
+	}
+	t, err := h.tail(pc, r.PathValue("stream"), n)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+// tail reads the last n lines of one of pc's log files.
+func (h *Handler) tail(pc *usrsvc.ProgramConfig, stream string, n int) (*logTail, error) {
+	path, same, err := logPath(pc, stream)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errNotFound, err)
+	}
+	lines, end, err := tailFile(path, n)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %v", usrsvc.ErrPermission, path, err)
+	}
+	if lines == nil {
+		lines = []string{}
+	}
+	return &logTail{Program: pc.Name, Stream: stream, Path: path, Lines: lines, Offset: end, SameAsStdout: same}, nil
+}
+
+// apiFollow streams the lines appended to a log file as server-sent
+// events: each "lines" event carries {"lines": [...]} and, as its id, the
+// offset after them. ?offset=N starts after byte N (the offset of a tail
+// just read), else at the end; a reconnecting browser's Last-Event-ID
+// wins.
+func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
+	pc, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	stream := r.PathValue("stream")
+	path, _, err := logPath(pc, stream)
+	if err != nil {
+		writeErrorMsg(w, http.StatusNotFound, usrsvc.CodeInvalidAction, err.Error())
+		return
+	}
+	offset := int64(-1)
+	s := r.URL.Query().Get("offset")
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		s = id // a browser reconnecting: go on after the last lines it got
+	}
+	if s != "" {
+		if offset, err = strconv.ParseInt(s, 10, 64); err != nil || offset < 0 {
+			writeErrorMsg(w, http.StatusBadRequest, usrsvc.CodeInvalidAction, fmt.Sprintf("offset=%q: give a byte offset ≥ 0", s))
+			return
+		}
+	}
+	if offset < 0 {
+		_, offset, _ = tailFile(path, 0)
+	}
+	release, err := h.hub.acquire()
+	if err != nil {
+		w.Header().Set("Retry-After", "10")
+		writeErrorMsg(w, http.StatusServiceUnavailable, usrsvc.CodeTryAgain,
+			fmt.Sprintf("too many live streams (at most %d): close other pages of this server", maxStreams))
+		return
+	}
+	defer release()
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming is not supported by this connection", http.StatusInternalServerError)
+		return
+	}
+	startSSE(w)
+	flusher.Flush()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(h.ctx, cancel) // Close ends the stream
+	defer stop()
+	_ = followFile(ctx, path, offset, func(lines []string, next int64) error {
+		ev := sseEvent{name: "lines", data: mustJSON(map[string][]string{"lines": lines}), id: strconv.FormatInt(next, 10)}
+		if err := writeEvent(w, ev); err != nil {
+			return err
+		}
+		flusher.Flush()
+		return nil
+	})
+}
+
+// actionResult is the answer to POST /api/v1/programs/NAME/ACTION.
+type actionResult struct {
+	Program  string       `json:"program"`
+	Action   string       `json:"action"`
+	OK       bool         `json:"ok"`
+	Code     int          `json:"code"`
+	CodeName string       `json:"code_name"`
+	Message  string       `json:"message"`
+	Status   *programView `json:"status,omitempty"`
+}
+
+func (h *Handler) apiAction(w http.ResponseWriter, r *http.Request) {
+	res, status := h.act(r.Context(), r.PathValue("name"), r.PathValue("action"))
+	writeJSON(w, status, res)
+}
+
+// act runs a start, stop or restart on one program, as usrsvc would (a
+// stop is a manual stop: usrsvcd leaves the program stopped until a
+// start), and returns its outcome with the HTTP status that fits.
+func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, int) {
+	res := &actionResult{Program: name, Action: action}
+	var do func(context.Context, string) (*usrsvc.Status, error)
+	switch action {
+	case usrsvc.ActionStart:
+		do = h.manager().Start
+	case usrsvc.ActionStop:
+		do = h.manager().Stop
+	case usrsvc.ActionRestart:
+		do = h.manager().Restart
+	default:
+		res.Code, res.CodeName = int(usrsvc.CodeInvalidAction), usrsvc.CodeInvalidAction.String()
+		res.Message = fmt.Sprintf("unknown action %q: use start, stop or restart", action)
+		return res, http.StatusNotFound
+	}
+	// The operation goes on if the browser goes away: a half-done start
+	// or stop helps nobody.
+	st, err := do(context.WithoutCancel(ctx), name)
+	h.hub.trigger()
+	code := usrsvc.CodeOf(err)
+	res.OK, res.Code, res.CodeName = err == nil, int(code), code.String()
+	if st != nil {
+		res.Message = st.Message
+	}
+	if err != nil {
+		res.Message = err.Error()
+		h.log.Warn("web: "+action+" failed", "program", name, "error", err)
+	} else {
+		h.log.Info("web: "+action, "program", name, "message", res.Message)
+	}
+	if pc := h.config().Program(name); pc != nil && st != nil {
+		res.Status = newProgramView(pc, usrsvc.Result{Program: name, Action: action, Status: st, Err: err, Time: h.now()}, h.now())
+	}
+	return res, httpStatus(err)
+}
+
+// rereadResult is the answer to POST /api/v1/reread.
+type rereadResult struct {
+	OK      bool     `json:"ok"`
+	Message string   `json:"message"`
+	Added   []string `json:"added,omitempty"`
+	Changed []string `json:"changed,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+}
+
+func (h *Handler) apiReread(w http.ResponseWriter, r *http.Request) {
+	out, err := h.reread(r.Context())
+	h.hub.trigger()
+	res := &rereadResult{OK: err == nil}
+	if out != nil {
+		res.Message, res.Added, res.Changed, res.Removed = out.Message, out.Added, out.Changed, out.Removed
+	}
+	if err != nil {
+		res.Message = err.Error()
+		writeJSON(w, http.StatusUnprocessableEntity, res)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// errNotFound: no such route object (a log stream other than stdout and
+// stderr).
+var errNotFound = errors.New("not found")
+
+// lookup finds the program named in the request's path; it answers 404
+// (with the closest name) itself when there is none.
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) (*usrsvc.ProgramConfig, bool) {
+	name := r.PathValue("name")
+	if pc := h.config().Program(name); pc != nil {
+		return pc, true
+	}
+	// The library's error names the closest defined program.
+	_, err := h.manager().Status(r.Context(), name)
+	if err == nil {
+		err = fmt.Errorf("%w: no program named %q is configured", usrsvc.ErrUndefined, name)
+	}
+	writeError(w, err)
+	return nil, false
+}
+
+// httpStatus is the HTTP status of an operation's error.
+func httpStatus(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, errNotFound), errors.Is(err, usrsvc.ErrUndefined):
+		return http.StatusNotFound
+	case errors.Is(err, usrsvc.ErrLocked):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, usrsvc.ErrPermission), usrsvc.CodeOf(err) == usrsvc.CodeUnknownFailure:
+		return http.StatusInternalServerError
+	}
+	// The program's own failure (disabled, exited, failed to launch, no
+	// match): the request was right, the program is not.
+	return http.StatusConflict
+}
+
+// apiError is the JSON body of an error answer.
+type apiError struct {
+	Error    string `json:"error"`
+	Code     int    `json:"code"`
+	CodeName string `json:"code_name"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := usrsvc.CodeOf(err)
+	if errors.Is(err, errNotFound) {
+		code = usrsvc.CodeInvalidAction
+	}
+	writeErrorMsg(w, httpStatus(err), code, err.Error())
+}
+
+func writeErrorMsg(w http.ResponseWriter, status int, code usrsvc.Code, msg string) {
+	writeJSON(w, status, apiError{Error: msg, Code: int(code), CodeName: code.String()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

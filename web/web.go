@@ -66,6 +66,13 @@ type Handler struct {
 	cop     *http.CrossOriginProtection
 	started time.Time
 
+	// reader reads the programs' status for the page, the API, the live
+	// updates and the metrics; hub is the one watcher behind the live
+	// updates.
+	reader  *reader
+	hub     *hub
+	flashes flashes // the outcomes of the page's forms
+
 	// ctx ends streaming responses (tail -f, server-sent events) on Close.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -114,6 +121,7 @@ func New(opts Options) (*Handler, error) {
 	}))
 	h.started = h.now()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.reader, h.hub = newReader(h), newHub(h)
 	h.routes()
 	h.root = h.secure(h.auth.wrap(h.mux))
 	return h, nil
