@@ -227,6 +227,7 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 	// The operation goes on if the browser goes away: a half-done start
 	// or stop helps nobody.
 	st, err := do(context.WithoutCancel(ctx), name)
+	h.reader.changed()
 	h.hub.trigger()
 	code := usrsvc.CodeOf(err)
 	res.OK, res.Code, res.CodeName = err == nil, int(code), code.String()
@@ -256,6 +257,7 @@ type rereadResult struct {
 
 func (h *Handler) apiReread(w http.ResponseWriter, r *http.Request) {
 	out, err := h.reread(r.Context())
+	h.reader.changed()
 	h.hub.trigger()
 	res := &rereadResult{OK: err == nil}
 	if out != nil {

@@ -155,6 +155,7 @@ func (h *Handler) pageAction(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) pageReread(w http.ResponseWriter, r *http.Request) {
 	out, err := h.reread(r.Context())
+	h.reader.changed()
 	h.hub.trigger()
 	f := &flash{OK: err == nil}
 	switch {

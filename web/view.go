@@ -113,16 +113,6 @@ type overview struct {
 	Version  string `json:"version"`
 }
 
-// program returns the named program's view, nil if there is none.
-func (o *overview) program(name string) *programView {
-	for _, p := range o.Programs {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
-}
-
 // reader reads overviews, sharing one reading between concurrent callers
 // (a page load, a scrape and the watcher at the same moment cost one
 // reading), and remembers each running process's CPU time so that the
@@ -134,6 +124,10 @@ type reader struct {
 	mu       sync.Mutex
 	inflight *readCall
 	last     *overview
+	// gen counts the changes made through this server: a reading begun
+	// before one is not reused after it.
+	gen     uint64
+	lastGen uint64
 	// cpu is the CPU time of each program's process at the last reading.
 	cpu map[string]cpuSample
 }
@@ -141,6 +135,7 @@ type reader struct {
 type readCall struct {
 	done chan struct{}
 	o    *overview
+	gen  uint64
 }
 
 type cpuSample struct {
@@ -154,16 +149,17 @@ func newReader(h *Handler) *reader {
 	return &reader{h: h, fs: proc.Default(), cpu: map[string]cpuSample{}}
 }
 
-// read returns an overview no older than maxAge: the last one, the one
-// being read, or a new one.
+// read returns an overview no older than maxAge, and begun after the last
+// change made through this server: the last one, the one being read, or a
+// new one.
 func (r *reader) read(ctx context.Context, maxAge time.Duration) *overview {
 	r.mu.Lock()
-	if r.last != nil && maxAge > 0 && r.h.now().Sub(r.last.Time) <= maxAge {
+	if r.last != nil && maxAge > 0 && r.lastGen == r.gen && r.h.now().Sub(r.last.Time) <= maxAge {
 		o := r.last
 		r.mu.Unlock()
 		return o
 	}
-	if c := r.inflight; c != nil {
+	if c := r.inflight; c != nil && c.gen == r.gen {
 		r.mu.Unlock()
 		select {
 		case <-c.done:
@@ -172,16 +168,29 @@ func (r *reader) read(ctx context.Context, maxAge time.Duration) *overview {
 			return r.fresh(ctx) // the caller's own, cancelled: minimal
 		}
 	}
-	c := &readCall{done: make(chan struct{})}
+	c := &readCall{done: make(chan struct{}), gen: r.gen}
 	r.inflight = c
 	r.mu.Unlock()
 
 	c.o = r.fresh(context.WithoutCancel(ctx))
 	r.mu.Lock()
-	r.inflight, r.last = nil, c.o
+	if r.inflight == c {
+		r.inflight = nil
+	}
+	if c.gen >= r.lastGen {
+		r.last, r.lastGen = c.o, c.gen
+	}
 	r.mu.Unlock()
 	close(c.done)
 	return c.o
+}
+
+// changed tells the reader that something was changed through this
+// server: later reads do not reuse a reading begun before.
+func (r *reader) changed() {
+	r.mu.Lock()
+	r.gen++
+	r.mu.Unlock()
 }
 
 // memoryWorkers is how many programs' private memory is read at once.

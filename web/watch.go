@@ -92,6 +92,8 @@ type hub struct {
 	sent map[string][]byte
 	// readings counts the readings made by the watch loop (tests).
 	readings int
+	// pids is the running loop's pidfd set (tests look at it).
+	pids *pidWatch
 }
 
 const daemonKey = "\x00daemon"
@@ -152,6 +154,31 @@ func (hb *hub) watching() bool {
 	return hb.stop != nil
 }
 
+// readingCount is the number of readings the watcher made (tests).
+func (hb *hub) readingCount() int {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.readings
+}
+
+// watched reports whether the watcher holds a pidfd on pid (tests).
+func (hb *hub) watched(pid int) bool {
+	hb.mu.Lock()
+	pw := hb.pids
+	hb.mu.Unlock()
+	if pw == nil {
+		return false
+	}
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	for k := range pw.byProc {
+		if k.pid == pid {
+			return true
+		}
+	}
+	return false
+}
+
 // trigger asks the watcher, if it runs, to read again soon.
 func (hb *hub) trigger() {
 	select {
@@ -164,6 +191,9 @@ func (hb *hub) trigger() {
 // ends.
 func (hb *hub) run(ctx context.Context) {
 	pids := newPidWatch(ctx, hb.trigger)
+	hb.mu.Lock()
+	hb.pids = pids
+	hb.mu.Unlock()
 	defer pids.closeAll()
 	if w := hb.watchState(); w != nil {
 		defer w.Close()
