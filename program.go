@@ -224,9 +224,10 @@ func usage(q *proc.Process, private bool, fs proc.FS) *Usage {
 	if q == nil {
 		return nil
 	}
-	u := &Usage{RSSKB: q.RSSPages * int64(os.Getpagesize()) / 1024}
+	u := &Usage{RSSKB: q.RSSPages * int64(os.Getpagesize()) / 1024,
+		CPUTime: time.Duration(q.UTime+q.STime) * time.Second / proc.ClockTicks}
 	if up := time.Since(q.Started).Seconds(); up > 0 {
-		u.CPUPercent = float64(q.UTime+q.STime) / proc.ClockTicks / up * 100
+		u.CPUPercent = u.CPUTime.Seconds() / up * 100
 	}
 	if private {
 		if mem, err := fs.Memory(q.PID); err == nil {

@@ -32,6 +32,9 @@ type Usage struct {
 	// CPUPercent is the CPU time used since the process started, as a
 	// percentage of one core over its lifetime.
 	CPUPercent float64
+	// CPUTime is the CPU time the process used, user and system, to the
+	// clock tick.
+	CPUTime time.Duration
 	// RSSKB is the resident set size (shared pages included), in kB.
 	RSSKB int64
 	// PrivateKB is the private resident memory (Private_Clean +

@@ -309,10 +309,8 @@ func newProgramView(pc *usrsvc.ProgramConfig, res usrsvc.Result, now time.Time) 
 			v.RSSBytes = u.RSSKB * 1024
 			pct := round2(u.CPUPercent)
 			v.CPUPercent = &pct
-			if !p.Started.IsZero() {
-				secs := cpuSeconds(u, p, now)
-				v.CPUSeconds = &secs
-			}
+			secs := u.CPUTime.Seconds()
+			v.CPUSeconds = &secs
 		}
 	}
 	if d := st.Daemon; d != nil {
@@ -378,13 +376,6 @@ func monitorsOf(pc *usrsvc.ProgramConfig) []string {
 		out = append(out, fmt.Sprintf("activity of %s within %s", m.ActivityFile, m.ActivityFileLimit))
 	}
 	return out
-}
-
-// cpuSeconds is the CPU time the process used (user + system).
-func cpuSeconds(u *usrsvc.Usage, p *usrsvc.Process, now time.Time) float64 {
-	// Usage gives the lifetime share; its product with the lifetime is the
-	// CPU time, to the tick.
-	return round2(u.CPUPercent / 100 * now.Sub(p.Started).Seconds())
 }
 
 func uptime(now, started time.Time) float64 {
