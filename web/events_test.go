@@ -90,7 +90,7 @@ func TestEventsWatchOnlyWhileClients(t *testing.T) {
 	t.Parallel()
 	e := newUIEnv(t, []string{"alpha"}, Options{})
 	e.h.hub.interval = 50 * time.Millisecond
-	e.start("alpha")
+	pid := e.start("alpha")
 	srv := e.server()
 	assert.False(t, e.h.hub.watching())
 	assert.Zero(t, e.h.hub.readingCount(), "nothing is read before a client comes")
@@ -99,12 +99,12 @@ func TestEventsWatchOnlyWhileClients(t *testing.T) {
 	s.next(t, "snapshot", 10*time.Second)
 	assert.True(t, e.h.hub.watching())
 	testproc.WaitFor(t, 10*time.Second, func() bool { return e.h.hub.readingCount() >= 3 }, "the tick reads while a client watches")
+	waitWatched(t, e.h, pid)
 	s.close()
 	testproc.WaitFor(t, 10*time.Second, func() bool { return !e.h.hub.watching() }, "the watcher stops with the last client")
+	// The watch loop has returned: no tick, no inotify, no pidfd is left.
 	e.h.hub.loopWG.Wait()
-	n := e.h.hub.readingCount()
-	time.Sleep(300 * time.Millisecond) // six ticks, were it still running
-	assert.Equal(t, n, e.h.hub.readingCount(), "no reading without a client")
+	assert.False(t, e.h.hub.watched(pid), "the pidfds are closed")
 }
 
 func TestEventsBoundedAndClosed(t *testing.T) {
