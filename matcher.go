@@ -23,7 +23,10 @@ type Matcher struct {
 	self int
 	mu   sync.Mutex // guards snap
 	snap *proc.Snapshot
-	// exclude lists pids never to match (the launcher, the caller).
+	// exclude lists pids a scan never matches (the caller: a usrsvc whose
+	// own command line matches a broad proctitle_re is not the program).
+	// The program's pidfile may still name the caller: usrsvcweb run as a
+	// [Program:web] under usrsvcd asks for its own status.
 	exclude map[int]bool
 	// shared is true for the matcher of an "all" operation.
 	shared bool
@@ -101,7 +104,7 @@ type Found struct {
 
 // isMatch reports whether p is a live process of ours matching pc.
 func (mt *Matcher) isMatch(pc *ProgramConfig, p *proc.Process) bool {
-	if p == nil || p.Zombie() || p.UID != mt.uid || mt.exclude[p.PID] {
+	if p == nil || p.Zombie() || p.UID != mt.uid {
 		return false
 	}
 	if !pc.MatchTitle(p.Title) {
@@ -147,7 +150,7 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 	}
 	var matches []*proc.Process
 	for _, p := range snap.Sorted() {
-		if mt.isMatch(pc, p) {
+		if !mt.exclude[p.PID] && mt.isMatch(pc, p) {
 			matches = append(matches, p)
 		}
 	}

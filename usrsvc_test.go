@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -431,4 +432,34 @@ func TestLongestProgramName(t *testing.T) {
 	_, err = LoadConfig(e2.write())
 	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
 	assert.ErrorContains(t, err, fmt.Sprintf("program name is %d characters long; at most %d fit", maxProgramName+1, maxProgramName))
+}
+
+// A program may ask for its own status (usrsvcweb run as a [Program:web]
+// under usrsvcd): when its pidfile names the calling process, that is the
+// program, and the pidfile stays. A scan never adopts the caller, though:
+// a usrsvc whose command line matches a broad proctitle_re is not the
+// program.
+func TestStatusOfItself(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	// Our own title, whole: no helper process of another test matches.
+	title := strings.Join(os.Args, " ")
+	require.NotContains(t, title, "'")
+	e.addProgram("me", "/bin/sleep 1", "proctitle_re = '^"+regexp.QuoteMeta(title)+"$'")
+	m := e.manager()
+	ctx := ctxT(t)
+
+	st, err := m.Status(ctx, "me")
+	require.NoError(t, err)
+	assert.False(t, st.Running, "a scan does not adopt the caller")
+	_, err = os.Stat(e.path("me.pid"))
+	assert.True(t, os.IsNotExist(err), "nothing adopted, no pidfile written")
+
+	require.NoError(t, os.WriteFile(e.path("me.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600))
+	st, err = m.Status(ctx, "me")
+	require.NoError(t, err)
+	require.True(t, st.Running, "the pidfile names the caller, which matches: it is the program (%v)", st.Warnings)
+	assert.Equal(t, os.Getpid(), st.Process.PID)
+	_, err = os.Stat(e.path("me.pid"))
+	assert.NoError(t, err, "its pidfile is not taken for stale")
 }
