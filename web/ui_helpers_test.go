@@ -262,4 +262,3 @@ func readAll(t testing.TB, r io.Reader) string {
 	require.NoError(t, err)
 	return string(b)
 }
-
