@@ -1,7 +1,8 @@
 # Shell helpers shared by bench/compare.sh and bench/scale.sh (sourced, not run).
 #
 # The caller sets: repo (the repository root), tmp (its temp dir), run (a
-# 5-digit run id making titles unique). bench_build sets bin and E2E.
+# 5-digit run id making titles unique), and for measure_world REPEAT and
+# IDLE. bench_build sets bin and E2E.
 
 log() { echo "${LOGTAG:-bench}: $*" >&2; }
 
@@ -95,4 +96,106 @@ wait_quiet() {
     sleep 10
     t=$((t + 10))
   done
+}
+
+# measure_world BIN DIR N K WHAT: the usrsvc figures of N programs (titles
+# "sleep 8650K.<run>NNNN", a floor "sleep 8651K.<run>NNNN") with the binaries
+# in BIN and the world in DIR, into the associative array V. WHAT lists the
+# sections: spawn start status rss idle reread masskill (start is always run:
+# the others need the programs running). Leaves nothing running.
+measure_world() {
+  local b=$1 d=$2 n=$3 k=$4 what=" $5 " line pid us_cfg
+  mkdir -p "$d"
+  local tok="sleep 8650$k.$run" ftok="sleep 8651$k.$run"
+  [[ -e $d/titles ]] || titles_file "$d/titles" "8650$k" "$n"
+  [[ -e $d/floor ]] || titles_file "$d/floor" "8651$k" "$n"
+  [[ -e $d/usrsvc.cfg ]] || usrsvc_world "$d" "$d/titles"
+  us_cfg=(--config "$d/usrsvc.cfg")
+  V=([n]=$n)
+
+  if [[ $what == *" spawn "* ]]; then
+    log "N=$n: spawn floor"
+    line=$("$E2E" -spawn "$d/floor" -cg)
+    V[spawn_ms]=$(field wall_ms "$line"); V[spawn_cpu_us]=$(field cpu_per_us "$line")
+  fi
+
+  log "N=$n: usrsvc -P start all ($b)"
+  line=$(HOME="$d" "$E2E" -time 1 -cg -progs "$tok" -- "$b/usrsvc" "${us_cfg[@]}" -q -P start all)
+  V[start_ms]=$(field median_ms "$line")
+  local cpu prog
+  cpu=$(field cpu_ms "$line"); prog=$(field prog_cpu_ms "$line")
+  if [[ -n $cpu && $cpu != n/a ]]; then
+    V[start_cpu_us]=$(calc "$cpu * 1000 / $n")
+    V[start_net_cpu_us]=$(calc "($cpu - $prog) * 1000 / $n")
+    V[start_cpu_ratio]=$(ratio "${V[start_net_cpu_us]}" "${V[spawn_cpu_us]:-}")
+  fi
+  if [[ -n ${V[spawn_ms]:-} ]]; then
+    V[start_ratio]=$(ratio "$(calc "${V[start_ms]} - 1000")" "${V[spawn_ms]}")
+    V[start_goal_ms]=$(calc "1000 + 1.5 * ${V[spawn_ms]}")
+    V[one_plus_spawn_ms]=$(calc "1000 + ${V[spawn_ms]}")
+  fi
+  local running
+  running=$("$E2E" -pids "$tok" | wc -l)
+  ((running == n)) || { log "N=$n: only $running of $n running after start all"; return 1; }
+
+  log "N=$n: usrsvcd start (adopts $n)"
+  HOME="$d" "$b/usrsvcd" "${us_cfg[@]}" start >/dev/null
+  pid=$(cat "$d/usrsvcd.pid")
+  sleep 2
+  if [[ $what == *" rss "* ]]; then
+    line=$("$E2E" -mem "$pid")
+    V[rss_kb]=$(field rss_kb "$line")
+    V[rss_mb]=$(calc "${V[rss_kb]} / 1024")
+    V[rss_goal_mb]=$(calc "4 + $n * 20 / 1024")
+  fi
+
+  if [[ $what == *" status "* ]]; then
+    log "N=$n: status all, floors"
+    V[version_ms]=$(field median_ms "$("$E2E" -time "$REPEAT" -- "$b/usrsvc" --version)")
+    V[ps_ms]=$(field median_ms "$("$E2E" -time "$REPEAT" -- ps -u "$(id -un)" -o pid=,args=)")
+    HOME="$d" "$b/usrsvc" "${us_cfg[@]}" status all >/dev/null 2>&1 || true # warm the page cache
+    V[status_ms]=$(field median_ms "$(HOME="$d" "$E2E" -time "$REPEAT" -- "$b/usrsvc" "${us_cfg[@]}" status all)")
+    V[json_ms]=$(field median_ms "$(HOME="$d" "$E2E" -time "$REPEAT" -- "$b/usrsvc" "${us_cfg[@]}" --json status all)")
+    V[status_us]=$(calc "${V[status_ms]} * 1000 / $n")
+    V[status_version]=$(ratio "${V[status_ms]}" "${V[version_ms]}")
+    V[status_ps]=$(ratio "${V[status_ms]}" "${V[ps_ms]}")
+  fi
+
+  if [[ $what == *" idle "* ]]; then
+    log "N=$n: idle CPU over $IDLE"
+    line=$("$E2E" -cpu "$pid" -dur "$IDLE")
+    V[idle_ms]=$(field all_threads_ms "$line"); V[idle_pct]=$(field pct "$line"); V[wakeups]=$(field wakeups "$line")
+  fi
+
+  if [[ $what == *" reread "* ]]; then
+    log "N=$n: SIGUSR1 → acknowledged reread"
+    line=$("$E2E" -reread "$pid" -ack "$d/state/usrsvcd.reload.json" -repeat 5)
+    V[reread_ms]=$(field median_ms "$line")
+    V[reread_us]=$(calc "${V[reread_ms]} * 1000 / $n")
+  fi
+
+  if [[ $what == *" masskill "* ]]; then
+    log "N=$n: all $n killed at once"
+    # The floor again, right before: the machine's state of this moment.
+    line=$("$E2E" -spawn "$d/floor")
+    V[spawn2_ms]=$(field wall_ms "$line")
+    line=$("$E2E" -masskill "$d/titles" -timeout 300s) || log "N=$n: mass kill: $line"
+    V[masskill_ms]=$(field last_ms "$line")
+    V[masskill_ratio]=$(ratio "${V[masskill_ms]}" "${V[spawn2_ms]}")
+    V[masskill_goal_ms]=$(calc "2 * ${V[spawn2_ms]}")
+    sleep 3
+    V[rss_after_kb]=$(field rss_kb "$("$E2E" -mem "$pid")")
+  fi
+
+  log "N=$n: stopping"
+  HOME="$d" "$b/usrsvcd" "${us_cfg[@]}" stop >/dev/null
+  HOME="$d" "$b/usrsvc" "${us_cfg[@]}" -q -P stop all >/dev/null || true
+  "$E2E" -cleanup "$tok,$ftok" >/dev/null
+}
+
+# row_of COLS...: the values of V for COLS, tab-separated.
+row_of() {
+  local row=() c
+  for c in "$@"; do row+=("${V[$c]:-}"); done
+  (IFS=$'\t'; echo "${row[*]}")
 }

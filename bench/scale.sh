@@ -81,82 +81,8 @@ declare -A V
 
 # one N ---------------------------------------------------------------------
 bench_n() {
-  local n=$1 k=$2 d line pid us_cfg
-  d="$tmp/w$n"; mkdir -p "$d"
-  local tok="sleep 8650$k.$run" ftok="sleep 8651$k.$run"
-  titles_file "$d/titles" "8650$k" "$n"
-  titles_file "$d/floor" "8651$k" "$n"
-  usrsvc_world "$d" "$d/titles"
-  us_cfg=(--config "$d/usrsvc.cfg")
-  V=([n]=$n)
-
-  log "N=$n: spawn floor"
-  line=$("$E2E" -spawn "$d/floor" -cg)
-  V[spawn_ms]=$(field wall_ms "$line"); V[spawn_cpu_us]=$(field cpu_per_us "$line")
-
-  log "N=$n: usrsvc -P start all"
-  line=$(HOME="$d" "$E2E" -time 1 -cg -progs "$tok" -- "$bin/usrsvc" "${us_cfg[@]}" -q -P start all)
-  V[start_ms]=$(field median_ms "$line")
-  local cpu prog
-  cpu=$(field cpu_ms "$line"); prog=$(field prog_cpu_ms "$line")
-  if [[ -n $cpu && $cpu != n/a ]]; then
-    V[start_cpu_us]=$(calc "$cpu * 1000 / $n")
-    V[start_net_cpu_us]=$(calc "($cpu - $prog) * 1000 / $n")
-    V[start_cpu_ratio]=$(ratio "${V[start_net_cpu_us]}" "${V[spawn_cpu_us]}")
-  fi
-  V[start_ratio]=$(ratio "$(calc "${V[start_ms]} - 1000")" "${V[spawn_ms]}")
-  V[start_goal_ms]=$(calc "1000 + 1.5 * ${V[spawn_ms]}")
-  V[one_plus_spawn_ms]=$(calc "1000 + ${V[spawn_ms]}")
-  local running
-  running=$("$E2E" -pids "$tok" | wc -l)
-  ((running == n)) || { log "N=$n: only $running of $n running after start all"; return 1; }
-
-  log "N=$n: usrsvcd start (adopts $n)"
-  HOME="$d" "$bin/usrsvcd" "${us_cfg[@]}" start >/dev/null
-  pid=$(cat "$d/usrsvcd.pid")
-  sleep 2
-  line=$("$E2E" -mem "$pid")
-  V[rss_kb]=$(field rss_kb "$line")
-  V[rss_mb]=$(calc "${V[rss_kb]} / 1024")
-  V[rss_goal_mb]=$(calc "4 + $n * 20 / 1024")
-
-  log "N=$n: status all, floors"
-  V[version_ms]=$(field median_ms "$("$E2E" -time "$REPEAT" -- "$bin/usrsvc" --version)")
-  V[ps_ms]=$(field median_ms "$("$E2E" -time "$REPEAT" -- ps -u "$user" -o pid=,args=)")
-  HOME="$d" "$bin/usrsvc" "${us_cfg[@]}" status all >/dev/null # warm the page cache
-  V[status_ms]=$(field median_ms "$(HOME="$d" "$E2E" -time "$REPEAT" -- "$bin/usrsvc" "${us_cfg[@]}" status all)")
-  V[json_ms]=$(field median_ms "$(HOME="$d" "$E2E" -time "$REPEAT" -- "$bin/usrsvc" "${us_cfg[@]}" --json status all)")
-  V[status_us]=$(calc "${V[status_ms]} * 1000 / $n")
-  V[status_version]=$(ratio "${V[status_ms]}" "${V[version_ms]}")
-  V[status_ps]=$(ratio "${V[status_ms]}" "${V[ps_ms]}")
-
-  log "N=$n: idle CPU over $IDLE"
-  line=$("$E2E" -cpu "$pid" -dur "$IDLE")
-  V[idle_ms]=$(field all_threads_ms "$line"); V[idle_pct]=$(field pct "$line"); V[wakeups]=$(field wakeups "$line")
-
-  log "N=$n: SIGUSR1 → acknowledged reread"
-  line=$("$E2E" -reread "$pid" -ack "$d/state/usrsvcd.reload.json" -repeat 5)
-  V[reread_ms]=$(field median_ms "$line")
-  V[reread_us]=$(calc "${V[reread_ms]} * 1000 / $n")
-
-  log "N=$n: all $n killed at once"
-  # The floor again, right before: the machine's state of this moment.
-  line=$("$E2E" -spawn "$d/floor")
-  V[spawn2_ms]=$(field wall_ms "$line")
-  line=$("$E2E" -masskill "$d/titles" -timeout 300s) || log "N=$n: mass kill: $line"
-  V[masskill_ms]=$(field last_ms "$line")
-  V[masskill_ratio]=$(ratio "${V[masskill_ms]}" "${V[spawn2_ms]}")
-  V[masskill_goal_ms]=$(calc "2 * ${V[spawn2_ms]}")
-  sleep 3
-  V[rss_after_kb]=$(field rss_kb "$("$E2E" -mem "$pid")")
-
-  log "N=$n: stopping"
-  HOME="$d" "$bin/usrsvcd" "${us_cfg[@]}" stop >/dev/null
-  HOME="$d" "$bin/usrsvc" "${us_cfg[@]}" -q -P stop all >/dev/null || true
-  "$E2E" -cleanup "$tok,$ftok" >/dev/null
-  local row=() c
-  for c in "${cols[@]}"; do row+=("${V[$c]:-}"); done
-  (IFS=$'\t'; echo "${row[*]}") >>"$tsv"
+  measure_world "$bin" "$tmp/w$1" "$1" "$2" "spawn start rss status idle reread masskill"
+  row_of "${cols[@]}" >>"$tsv"
 }
 
 k=0
