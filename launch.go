@@ -15,24 +15,9 @@ import (
 	"github.com/usrsvc/usrsvc/internal/launch"
 )
 
-// The launcher hook. Go cannot fork without exec, so a program is started
-// by a short-lived launcher process: the running binary re-executed
-// (/proc/self/exe) with a marker variable in its environment. This init
-// recognises the marker, runs the launcher and exits before the binary's
-// main — or any package initialised after this one — runs. An embedder
-// needs to do nothing; see [Options.LauncherPath] for binaries whose own
-// package initialisation is heavy, and [CheckLauncher] to test a binary.
-func init() {
-	if launch.IsLauncher() {
-		// syscall.Exit: nothing to flush, and no exit hooks (the race
-		// detector's pause would delay every start by a second in tests).
-		syscall.Exit(launch.Main())
-	}
-}
-
 // CheckLauncher runs path as usrsvc's launcher with a probe that starts
 // nothing, and reports whether it answers as one: nil when path imports
-// package usrsvc (so its init serves as the launcher). It is meant for an
+// package usrsvc (so the launcher's init hook is in it). It is meant for an
 // embedder's tests of [Options.LauncherPath]; "" checks the running binary.
 func CheckLauncher(ctx context.Context, path string) error {
 	if path == "" {

@@ -35,7 +35,7 @@ type Options struct {
 	Alerter Alerter
 	// LauncherPath is the binary re-executed as the launcher; "" means
 	// /proc/self/exe (the running binary, which imports this package and so
-	// recognises the launcher marker in its init).
+	// recognises the launcher marker at initialisation).
 	LauncherPath string
 	// Environ is the environment programs with inherit_env inherit; nil
 	// means os.Environ() at each launch.

@@ -30,9 +30,20 @@ const (
 	stderrBytes = 16 << 10
 )
 
+// The launcher hook: a binary that imports this package (package usrsvc
+// does) and was started with the marker runs the launcher here and exits,
+// before its main runs.
+func init() {
+	if IsLauncher() {
+		// syscall.Exit: nothing to flush, and no exit hooks (the race
+		// detector's pause would delay every start by a second in tests).
+		syscall.Exit(Main())
+	}
+}
+
 // Main is the launcher's main: it reads its job, runs it, reports the
 // result and returns the process's exit code. It is called by package
-// usrsvc's init when [IsLauncher]; the caller then exits at once.
+// this package's init when [IsLauncher], which then exits at once.
 func Main() int {
 	res := os.NewFile(resultFd, "result")
 	jobF := os.NewFile(jobFd, "job")
