@@ -7,10 +7,11 @@
 #
 # REV is a git revision of this repository, or "." for the working tree as it
 # is (uncommitted changes included); VAR=VAL are build environment variables
-# (e.g. before=main after=.:CGO_ENABLED=0). Each round measures every version
-# once, in a rotated order, with the figures of bench/scale.sh (measure_world
-# in bench/lib.sh: the spawn floor, start all with its CPU, status all,
-# usrsvcd RSS, reread, idle, mass kill). Prints, per figure, each version's
+# (e.g. dynamic=main:CGO_ENABLED=1 static=main:CGO_ENABLED=0). The default
+# is CGO_ENABLED=0, the static build the README recommends. Each round
+# measures every version once, in a rotated order, with the figures of
+# bench/scale.sh (measure_world in bench/lib.sh: the spawn floor, start all
+# with its CPU, status all, usrsvcd RSS, reread, idle, mass kill). Prints, per figure, each version's
 # median over the rounds (min–max) and its ratio to the first version.
 set -euo pipefail
 
@@ -67,7 +68,7 @@ for spec in "$@"; do
     git -C "$repo" archive "$rev" | tar -x -C "$src"
   fi
   log "building $label ($rev${envs:+, $envs})"
-  (cd "$src" && env ${envs//,/ } go build -o "$out/" ./cmd/usrsvc ./cmd/usrsvcd)
+  (cd "$src" && env CGO_ENABLED=0 ${envs//,/ } go build -o "$out/" ./cmd/usrsvc ./cmd/usrsvcd)
   labels+=("$label")
 done
 

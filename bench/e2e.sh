@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "e2e: building into $bin" >&2
-(cd "$repo" && go build -o "$bin/" ./cmd/... && go build -o "$bin/e2e" ./bench/e2e)
+(cd "$repo" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/... && go build -o "$bin/e2e" ./bench/e2e)
 
 # A bounded run: the driver itself tears down on return and on SIGINT/SIGTERM.
 timeout --signal=TERM 900 "$bin/e2e" -bin "$bin" -dir "$world" -run "$run" "$@"

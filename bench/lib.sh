@@ -6,12 +6,13 @@
 
 log() { echo "${LOGTAG:-bench}: $*" >&2; }
 
-# bench_build builds usrsvc, usrsvcd, the driver and the chart writer into $tmp/bin.
+# bench_build builds usrsvc, usrsvcd (static, as installed: see the README),
+# the driver and the chart writer into $tmp/bin.
 bench_build() {
   bin="$tmp/bin"
   mkdir -p "$bin"
   log "building into $bin"
-  (cd "$repo" && go build -o "$bin/" ./cmd/... && go build -o "$bin/e2e" ./bench/e2e && go build -o "$bin/chart" ./bench/chart)
+  (cd "$repo" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/... && go build -o "$bin/e2e" ./bench/e2e && go build -o "$bin/chart" ./bench/chart)
   E2E="$bin/e2e"
 }
 

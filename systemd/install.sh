@@ -149,7 +149,7 @@ if [[ -n $bin_dir ]]; then
 	src_dir=$(cd -- "$bin_dir" && pwd -P)
 else
 	command -v go >/dev/null 2>&1 ||
-		die "go not found: install Go, or build as a user (go build -o DIR ./cmd/...) and pass --bin-dir DIR"
+		die "go not found: install Go, or build as a user (CGO_ENABLED=0 go build -o DIR ./cmd/...) and pass --bin-dir DIR"
 	[[ -f $repo/go.mod ]] || die "no go.mod in $repo: this script must stay in the repository's systemd/ directory"
 	if $dry_run; then
 		src_dir='<tmpdir>'
@@ -159,10 +159,12 @@ else
 	fi
 	for b in usrsvc usrsvcd; do
 		if $dry_run; then
-			printf 'would: (cd %s && go build -o %s/%s ./cmd/%s)\n' "$repo" "$src_dir" "$b" "$b"
+			printf 'would: (cd %s && CGO_ENABLED=0 go build -o %s/%s ./cmd/%s)\n' "$repo" "$src_dir" "$b" "$b"
 		else
-			printf '+ (cd %s && go build -o %s/%s ./cmd/%s)\n' "$repo" "$src_dir" "$b" "$b"
-			(cd -- "$repo" && go build -o "$src_dir/$b" "./cmd/$b") || die "go build ./cmd/$b failed"
+			# Static binaries: every start re-executes the binary as its
+			# launcher, and a static one starts faster (see the README).
+			printf '+ (cd %s && CGO_ENABLED=0 go build -o %s/%s ./cmd/%s)\n' "$repo" "$src_dir" "$b" "$b"
+			(cd -- "$repo" && CGO_ENABLED=0 go build -o "$src_dir/$b" "./cmd/$b") || die "go build ./cmd/$b failed"
 		fi
 	done
 fi
