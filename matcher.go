@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
@@ -180,11 +181,18 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 // pidfile is stale ("" when there is no pidfile). An error means that it
 // cannot tell: the pidfile or the process could not be read for lack of
 // open files or memory.
+// maxPidfileSize is the most of a pidfile that is read: a pid and a
+// newline take a few bytes, so a bigger file is not a pidfile.
+const maxPidfileSize = 4096
+
 func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string, error) {
-	data, err := atomicfile.Read(pc.Pidfile)
+	data, err := atomicfile.ReadLimit(pc.Pidfile, maxPidfileSize)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, "", nil
+		}
+		if errors.Is(err, syscall.EFBIG) {
+			return nil, fmt.Sprintf("stale pidfile %s: larger than %d bytes, so not a pidfile (a pid and a newline)", pc.Pidfile, maxPidfileSize), nil
 		}
 		if isResourceErr(err) {
 			return nil, "", fileError("reading pidfile "+pc.Pidfile, err)

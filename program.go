@@ -205,7 +205,9 @@ func (m *Manager) status(pc *ProgramConfig, mt *Matcher) (*Status, error) {
 		st.Message = "not running"
 	}
 	sd := m.state()
-	st.StoppedByHand, _, _ = sd.StoppedByHand(pc.Name)
+	if st.StoppedByHand, _, err = sd.StoppedByHand(pc.Name); err != nil {
+		st.Warnings = append(st.Warnings, err.Error())
+	}
 	if rec, err := sd.DaemonRecord(pc.Name); err == nil {
 		if rec != nil && !mt.daemonUp(m.Config()) {
 			// No daemon supervises: its last state is history, not the present.

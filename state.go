@@ -52,7 +52,7 @@ func (d StateDir) Lock(ctx context.Context, name string, timeout time.Duration) 
 func lockFile(ctx context.Context, path string, timeout time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fileError("cannot open lock file "+path, err)
+		return nil, stateFileError("cannot open lock file", path, err)
 	}
 	deadline := time.Now().Add(timeout)
 	delay := 5 * time.Millisecond
@@ -193,15 +193,17 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	if err := atomicfile.Write(path, append(data, '\n'), 0o600); err != nil {
-		return fileError("writing "+path, err)
+		return stateFileError("cannot write state file", path, err)
 	}
 	return nil
 }
 
 func readJSON(path string, v any) error {
 	data, err := atomicfile.Read(path)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return err
+	} else if err != nil {
+		return stateFileError("cannot read state file", path, err)
 	}
 	var head struct {
 		Version int `json:"version"`
@@ -212,5 +214,8 @@ func readJSON(path string, v any) error {
 	if head.Version != stateVersion {
 		return fmt.Errorf("state file %s has format version %d, this usrsvc understands %d: use the matching usrsvc version or remove the file", path, head.Version, stateVersion)
 	}
-	return json.Unmarshal(data, v)
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("state file %s is corrupt (%v): remove it", path, err)
+	}
+	return nil
 }

@@ -143,6 +143,9 @@ func (m *Manager) Run(ctx context.Context) error {
 // usrsvcd takes it early to refuse a second daemon before detaching.
 func (m *Manager) TakeDaemonLock() (*os.File, error) {
 	sd := m.state()
+	if err := sd.CheckSafe(); err != nil {
+		return nil, err
+	}
 	if _, err := sd.ensure("."); err != nil {
 		return nil, err
 	}

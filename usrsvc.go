@@ -168,6 +168,9 @@ const (
 )
 
 func (m *Manager) one(ctx context.Context, action, name string) (*Status, error) {
+	if err := m.state().CheckSafe(); err != nil {
+		return &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
+	}
 	pc, err := m.program(name)
 	if err != nil {
 		if pc = m.Config().broken(name); pc != nil {
@@ -240,6 +243,9 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 	if name != "all" {
 		st, err := m.one(ctx, action, name)
 		return []Result{{Program: name, Action: action, Status: st, Err: err, Time: m.now()}}
+	}
+	if err := m.state().CheckSafe(); err != nil {
+		return []Result{{Program: name, Action: action, Status: &Status{Program: name}, Err: err, Time: m.now()}}
 	}
 	cfg := m.Config()
 	mt := newMatcher(m.fs)

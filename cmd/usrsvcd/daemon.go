@@ -330,6 +330,10 @@ func loadForControl(path string, stderr io.Writer) (*usrsvc.Config, int) {
 		fmt.Fprintf(stderr, "usrsvcd: warning: the configuration has %s; looking for usrsvcd in the state directory %s\n",
 			plural(len(ce.Problems), "problem"), cfg.Main.StateDir)
 	}
+	if err := usrsvc.StateDir(cfg.Main.StateDir).CheckSafe(); err != nil {
+		fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
+		return nil, int(usrsvc.CodeOf(err))
+	}
 	return cfg, 0
 }
 

@@ -47,38 +47,45 @@ func WritePid(path string, pid int) error {
 // open/read/close: os.ReadFile adds an fstat, fcntl calls and a netpoller
 // registration attempt per file, which dominated `status all` for hundreds
 // of programs. Errors are *os.PathError like os.ReadFile's; a file over
-// 16 MiB is refused (EFBIG).
+// 16 MiB is refused (EFBIG) after reading 16 MiB + 1 byte.
 //
 // The file is opened with O_NONBLOCK, so a FIFO (or a device) put where a
 // pidfile or a record belongs never blocks the caller: a FIFO without a
 // writer reads as empty. O_NONBLOCK changes nothing for a regular file.
 func Read(path string) ([]byte, error) {
+	return ReadLimit(path, 16<<20)
+}
+
+// ReadLimit is [Read] refusing a file over limit bytes (EFBIG) after
+// reading at most limit+1 of them: a pidfile replaced by a 1 GB file, or a
+// symlink to /dev/zero, costs one small read.
+func ReadLimit(path string, limit int) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, 0, min(512, limit+1))
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		n, err := unix.Read(fd, buf[len(buf):min(cap(buf), limit+1)])
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return nil, &os.PathError{Op: "read", Path: path, Err: err}
 		}
-		room := cap(buf) - len(buf)
+		room := min(cap(buf), limit+1) - len(buf)
 		buf = buf[:len(buf)+n]
+		if len(buf) > limit {
+			return nil, &os.PathError{Op: "read", Path: path, Err: unix.EFBIG}
+		}
 		if n == 0 || n < room {
 			// A short read of a regular file is its end: these files are
 			// small and replaced whole by rename, never grown in place.
 			return buf, nil
-		}
-		if len(buf) > 16<<20 {
-			return nil, &os.PathError{Op: "read", Path: path, Err: unix.EFBIG}
 		}
 	}
 }
