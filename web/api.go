@@ -246,6 +246,28 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 	return res, httpStatus(err)
 }
 
+// adoptConfig loads the configuration again and puts it in force here,
+// after usrsvcd reread it; it asks usrsvcd nothing. A configuration that
+// does not load here is logged and the one in force kept.
+func (h *Handler) adoptConfig(ctx context.Context) {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	old := h.config()
+	cfg, err := usrsvc.LoadConfig(old.Path)
+	if err == nil {
+		err = h.manager().Reload(ctx, cfg)
+	}
+	if err != nil {
+		h.log.Warn("usrsvcd reread its configuration, but it does not load here; keeping the one in force", "error", err)
+		return
+	}
+	added, changed, removed := diffConfigs(old, cfg)
+	h.log.Info("configuration reread by usrsvcd put in force", "programs", len(cfg.Programs),
+		"added", added, "changed", changed, "removed", removed)
+	h.reader.changed()
+	h.hub.trigger()
+}
+
 // rereadResult is the answer to POST /api/v1/reread.
 type rereadResult struct {
 	OK      bool     `json:"ok"`

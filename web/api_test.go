@@ -234,3 +234,30 @@ func appendFile(t testing.TB, path, text string) {
 
 func itoa(i int) string     { return i64toa(int64(i)) }
 func i64toa(i int64) string { b, _ := json.Marshal(i); return string(b) }
+
+// When usrsvcd rereads its configuration (usrsvcd reread), usrsvcweb puts
+// the same in force: the page, the API and the metrics list what usrsvcd
+// supervises.
+func TestFollowsDaemonReread(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, []string{"alpha"}, Options{})
+	loop := e.manager()
+	e.runDaemonWith(loop)
+	var o overview
+	e.getJSON("/api/v1/programs", &o) // the acknowledgement as it is now
+	require.Len(t, o.Programs, 1)
+
+	text, err := os.ReadFile(e.cfg.Path)
+	require.NoError(t, err)
+	added := strings.ReplaceAll(string(text[strings.Index(string(text), "[Program:alpha]"):]), "alpha", "omega")
+	require.NoError(t, os.WriteFile(e.cfg.Path, append(text, "\n"+added...), 0o600))
+	require.NoError(t, loop.Reread(ctxFor(t)))
+	testproc.WaitFor(t, 10*time.Second, func() bool {
+		o = overview{}
+		e.getJSON("/api/v1/programs", &o)
+		return len(o.Programs) == 2 && o.Programs[1].Name == "omega"
+	}, "omega listed after usrsvcd's reread")
+	require.NotNil(t, o.Daemon.LastReread)
+	assert.True(t, o.Daemon.LastReread.OK)
+	assert.Contains(t, e.logs.String(), "configuration reread by usrsvcd put in force")
+}

@@ -83,8 +83,10 @@ func (e *uiEnv) start(name string) int {
 
 // runDaemon runs the supervising loop (usrsvcd's) over the config until
 // the test ends.
-func (e *uiEnv) runDaemon() {
-	m := e.manager()
+func (e *uiEnv) runDaemon() { e.runDaemonWith(e.manager()) }
+
+// runDaemonWith runs the supervising loop of m until the test ends.
+func (e *uiEnv) runDaemonWith(m *usrsvc.Manager) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
@@ -130,6 +131,12 @@ type reader struct {
 	lastGen uint64
 	// cpu is the CPU time of each program's process at the last reading.
 	cpu map[string]cpuSample
+	// ackSeen is the generation of usrsvcd's reread acknowledgement at the
+	// last reading (ackKnown: read once); adopting is set while the
+	// configuration usrsvcd reread is being put in force here.
+	ackSeen  int64
+	ackKnown bool
+	adopting atomic.Bool
 }
 
 type readCall struct {
@@ -210,8 +217,29 @@ func (r *reader) fresh(ctx context.Context) *overview {
 	}
 	r.readMemory(o.Programs)
 	r.cpuShares(o.Programs, now)
-	o.Daemon = r.daemon(cfg, now)
+	var ack usrsvc.ReloadAck
+	o.Daemon, ack = r.daemon(cfg, now)
+	r.followReread(ack)
 	return o
+}
+
+// followReread puts in force here the configuration usrsvcd put in force
+// when it reread (usrsvcd reread, SIGUSR1, or a reread through this
+// server), so that the page, the API and the metrics list the programs
+// usrsvcd supervises. It runs off the reading: a reread through this
+// server holds the configuration while it waits for usrsvcd.
+func (r *reader) followReread(ack usrsvc.ReloadAck) {
+	r.mu.Lock()
+	newer := r.ackKnown && ack.Generation > r.ackSeen && ack.OK
+	r.ackSeen, r.ackKnown = max(r.ackSeen, ack.Generation), true
+	r.mu.Unlock()
+	if !newer || !r.adopting.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer r.adopting.Store(false)
+		r.h.adoptConfig(r.h.ctx)
+	}()
 }
 
 // readMemory fills the private memory of the running programs: status all
@@ -263,8 +291,9 @@ func (r *reader) cpuShares(views []*programView, now time.Time) {
 	r.cpu = seen
 }
 
-// daemon reads usrsvcd's status: pid, start time, last reread.
-func (r *reader) daemon(cfg *usrsvc.Config, now time.Time) daemonView {
+// daemon reads usrsvcd's status (pid, start time, last reread) and its
+// last reread acknowledgement.
+func (r *reader) daemon(cfg *usrsvc.Config, now time.Time) (daemonView, usrsvc.ReloadAck) {
 	var d daemonView
 	if pid, running := usrsvc.DaemonPID(cfg); running && pid > 0 {
 		d.Running, d.PID = true, pid
@@ -274,13 +303,15 @@ func (r *reader) daemon(cfg *usrsvc.Config, now time.Time) daemonView {
 			d.Uptime = uptime(now, p.Started)
 		}
 	}
-	if ack, err := usrsvc.ReadReloadAck(usrsvc.StateDir(cfg.Main.StateDir)); err == nil && ack.Generation > 0 {
+	ack, err := usrsvc.ReadReloadAck(usrsvc.StateDir(cfg.Main.StateDir))
+	switch {
+	case err != nil:
+		d.LastReread = &rereadView{Message: err.Error(), Problems: []string{err.Error()}}
+	case ack.Generation > 0:
 		d.LastReread = &rereadView{Time: ack.Time.Format(time.RFC3339), Unix: ack.Time.Unix(),
 			OK: ack.OK, Message: ack.Message, Problems: ack.Problems}
-	} else if err != nil {
-		d.LastReread = &rereadView{Message: err.Error(), Problems: []string{err.Error()}}
 	}
-	return d
+	return d, ack
 }
 
 // newProgramView builds the view of one program's status result.

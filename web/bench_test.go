@@ -1,0 +1,103 @@
+package web
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/usrsvc/usrsvc"
+)
+
+// BenchmarkWeb200 measures, with 200 running programs, in one run:
+//
+//	floor   GET /static/style.css: the same server, no reading (the floor)
+//	status  the library's status of every program alone (what a reading starts with)
+//	page    GET /: a fresh reading of every program, rendered
+//	api     GET /api/v1/programs: the same reading, as JSON
+//	metrics GET /metrics: a scrape (always a fresh reading)
+//
+// Each request goes over real TCP to the handler; "x_floor" is the ratio
+// to the floor measured in the same run. Only under -bench (it starts 200
+// processes):
+//
+//	go test -run xxx -bench Web200 -benchtime 50x ./web
+func BenchmarkWeb200(b *testing.B) {
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" || testing.Short() {
+		b.Skip("starts 200 processes: only with -bench and without -short")
+	}
+	e, srv := benchWeb(b, 200)
+	get := func(b *testing.B, path string) {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || n == 0 {
+			b.Fatalf("%s: %d, %d bytes", path, resp.StatusCode, n)
+		}
+	}
+	var floor float64
+	measure := func(name string, f func(b *testing.B)) {
+		b.Run(name, func(b *testing.B) {
+			f(b) // warm: connections, templates, caches
+			b.ResetTimer()
+			start := time.Now()
+			for b.Loop() {
+				f(b)
+			}
+			per := float64(time.Since(start).Nanoseconds()) / float64(b.N)
+			if name == "floor" {
+				floor = per
+			} else if floor > 0 {
+				b.ReportMetric(per/floor, "x_floor")
+			}
+			b.ReportMetric(per/1e6, "ms/op")
+		})
+	}
+	measure("floor", func(b *testing.B) { get(b, "/static/style.css") })
+	measure("status", func(b *testing.B) {
+		for _, r := range e.h.manager().StatusAll(context.Background()) {
+			if r.Status == nil || !r.Status.Running {
+				b.Fatalf("%s not running", r.Program)
+			}
+		}
+	})
+	measure("page", func(b *testing.B) {
+		e.h.reader.changed() // no reuse of the last reading: each load reads
+		get(b, "/")
+	})
+	measure("api", func(b *testing.B) {
+		e.h.reader.changed()
+		get(b, "/api/v1/programs")
+	})
+	measure("metrics", func(b *testing.B) { get(b, "/metrics") })
+}
+
+// benchWeb starts n /bin/sleep programs (unique titles) and serves them
+// over TCP; everything is stopped when the benchmark ends.
+func benchWeb(b *testing.B, n int) (*uiEnv, *httptest.Server) {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("p%03d", i+1)
+	}
+	e := newUIEnv(b, names, Options{})
+	m := e.manager()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		m.StopAll(ctx, usrsvc.Parallel)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, r := range m.StartAll(ctx, usrsvc.Parallel) {
+		require.NoError(b, r.Err, r.Program)
+	}
+	return e, e.server()
+}
