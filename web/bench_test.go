@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/usrsvc/usrsvc"
@@ -100,4 +103,43 @@ func benchWeb(b *testing.B, n int) (*uiEnv, *httptest.Server) {
 		require.NoError(b, r.Err, r.Program)
 	}
 	return e, e.server()
+}
+
+// BenchmarkRender200 renders the page and the metrics of 200 synthetic
+// running programs: the server's own share of a page load and a scrape,
+// without reading /proc.
+//
+//	go test -run xxx -bench Render200 ./web
+func BenchmarkRender200(b *testing.B) {
+	h, _ := newTestHandler(b, Options{})
+	o := &overview{Time: time.Now(), Now: time.Now().Format(time.RFC3339), Version: "x"}
+	for i := range 200 {
+		cpu, secs := 0.4, 12.5
+		o.Programs = append(o.Programs, &programView{Name: fmt.Sprintf("p%03d", i), State: stateRunning,
+			Running: true, Enabled: true, PID: 10000 + i, Started: time.Now().Unix() - 3600, Uptime: 3600,
+			StartedAt: time.Now().Format(time.RFC3339), Restarts: 1, CPUPercent: &cpu, CPUSeconds: &secs,
+			RSSBytes: 20 << 20, PrivateBytes: 16 << 20, Monitors: []string{"rss_limit 195.3 MiB private"},
+			LastExit: &exitRec{Time: time.Now().Format(time.RFC3339), Description: "killed by signal 9", code: 137}})
+	}
+	b.Run("page", func(b *testing.B) {
+		for b.Loop() {
+			var buf bytes.Buffer
+			if err := pageTemplates.ExecuteTemplate(&buf, "index.html", &pageData{Title: "t", Host: "h", Overview: o}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("metrics", func(b *testing.B) {
+		h.reader.last, h.reader.lastGen = o, h.reader.gen
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(&collector{h: h, maxAge: time.Hour})
+		ph := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			ph.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+			if w.Code != 200 {
+				b.Fatal(w.Code)
+			}
+		}
+	})
 }
