@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -260,4 +261,23 @@ func TestFollowsDaemonReread(t *testing.T) {
 	require.NotNil(t, o.Daemon.LastReread)
 	assert.True(t, o.Daemon.LastReread.OK)
 	assert.Contains(t, e.logs.String(), "configuration reread by usrsvcd put in force")
+}
+
+// A FIFO configured as a log is refused, never opened for reading (which
+// would block).
+func TestAPILogNotARegularFile(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, []string{"alpha"}, Options{})
+	require.NoError(t, syscall.Mkfifo(e.path("alpha.log"), 0o600))
+	var ae apiError
+	done := make(chan int, 1)
+	go func() { done <- e.getJSON("/api/v1/programs/alpha/log/stdout", &ae) }()
+	select {
+	case code := <-done:
+		assert.Equal(t, http.StatusInternalServerError, code)
+		assert.Contains(t, ae.Error, "not a regular file")
+	case <-time.After(10 * time.Second):
+		t.Fatal("reading a FIFO log blocked")
+	}
+	assert.Equal(t, http.StatusOK, do(e.h, "GET", "/program/alpha", nil).Code, "the program page still renders")
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/logfile"
 )
 
 // Log tails for the page and the JSON API. A program's log files are found
@@ -47,42 +49,34 @@ func logPath(pc *usrsvc.ProgramConfig, stream string) (path string, same bool, e
 	return "", false, fmt.Errorf("unknown log stream %q: use stdout or stderr", stream)
 }
 
-// tailFile returns the last n complete lines of path, read from at most
-// maxTailBytes before its end, and the file's size (where following
-// starts). A missing file has no lines.
+// tailFile returns the last n lines of path, read from at most
+// maxTailBytes before its end (internal/logfile.Tail), and the file's size
+// before the read, where following starts (a line appended meanwhile is
+// shown twice rather than lost). A missing file has no lines; anything
+// but a regular file (a FIFO, a device) is refused, never read.
 func tailFile(path string, n int) (lines []string, end int64, err error) {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
+	if !fi.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s is not a regular file", path)
 	}
-	end = fi.Size()
-	start := max(0, end-maxTailBytes)
-	buf := make([]byte, end-start)
-	if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
-		return nil, 0, err
+	if n <= 0 {
+		return nil, fi.Size(), nil
 	}
-	if start > 0 { // the first line is cut: drop it
-		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-			buf = buf[i+1:]
-		}
+	lines, err = logfile.Tail(path, 0, n, maxTailBytes)
+	for i, l := range lines {
+		lines[i] = strings.ToValidUTF8(l, "\uFFFD")
 	}
-	lines = splitLines(buf)
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines, end, nil
+	return lines, fi.Size(), err
 }
 
-// splitLines splits b into lines without their newline; a last line
-// without one counts.
+// splitLines splits b into lines without their newline (and CR); a last
+// line without a newline counts.
 func splitLines(b []byte) []string {
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	if len(b) == 0 {
@@ -91,7 +85,7 @@ func splitLines(b []byte) []string {
 	parts := bytes.Split(b, []byte("\n"))
 	lines := make([]string, len(parts))
 	for i, p := range parts {
-		lines[i] = string(bytes.ToValidUTF8(p, []byte("\uFFFD")))
+		lines[i] = string(bytes.ToValidUTF8(bytes.TrimSuffix(p, []byte("\r")), []byte("\uFFFD")))
 	}
 	return lines
 }
@@ -118,6 +112,9 @@ func followFile(ctx context.Context, path string, offset int64, emit func(lines 
 		if err != nil {
 			continue // rotated away: the new file comes
 		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", path)
+		}
 		if i := inode(fi); i != ino || fi.Size() < offset {
 			ino, offset, partial = i, 0, nil // a new file, or truncated
 		}
@@ -143,7 +140,7 @@ func followFile(ctx context.Context, path string, offset int64, emit func(lines 
 }
 
 func readAt(path string, off, n int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
