@@ -119,14 +119,14 @@ func TestAPIActionFailure(t *testing.T) {
 func TestAPIReadOnlyAndCrossOrigin(t *testing.T) {
 	t.Parallel()
 	e := newUIEnv(t, []string{"alpha"}, Options{ReadOnly: true})
-	for _, path := range []string{"/api/v1/programs/alpha/start", "/api/v1/reread", "/program/alpha/start", "/reread"} {
+	for _, path := range []string{"/api/v1/programs/alpha/start", "/api/v1/reread", "/program/alpha?action=start", "/reread"} {
 		w := do(e.h, "POST", path, nil, "Sec-Fetch-Site", "same-origin")
 		assert.Equal(t, http.StatusForbidden, w.Code, path)
 	}
 	assert.Equal(t, http.StatusOK, e.getJSON("/api/v1/programs", nil), "reads still work")
 
 	e = newUIEnv(t, []string{"alpha"}, Options{})
-	for _, path := range []string{"/api/v1/programs/alpha/start", "/api/v1/reread", "/program/alpha/start", "/reread"} {
+	for _, path := range []string{"/api/v1/programs/alpha/start", "/api/v1/reread", "/program/alpha?action=start", "/reread"} {
 		w := do(e.h, "POST", "http://127.0.0.1:1/"+strings.TrimPrefix(path, "/"), nil,
 			"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
 		assert.Equal(t, http.StatusForbidden, w.Code, path)

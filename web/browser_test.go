@@ -206,10 +206,10 @@ func TestBrowser(t *testing.T) {
 		// Another site (localhost instead of 127.0.0.1, another port)
 		// with a form aimed at this server: the browser marks the request
 		// cross-site and the server refuses it.
-		target := srv.URL + "/program/gamma/stop"
+		target := srv.URL + "/program/gamma"
 		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
-			fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s"><button id="go">go</button></form>`, target)
+			fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s"><button id="go" name="action" value="stop">go</button></form>`, target)
 		}))
 		defer evil.Close()
 		evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)

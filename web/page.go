@@ -9,11 +9,8 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/usrsvc/usrsvc"
 )
 
 // The page for people: / lists every program and usrsvcd's status,
@@ -44,16 +41,13 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return formatPercent(*p)
 	},
-	"title": func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"rowOf": func(p *programView, readOnly bool) rowData {
 		if p == nil {
 			p = &programView{}
 		}
 		return rowData{P: p, ReadOnly: readOnly}
 	},
-	"actionsOf": func(name, back string) actionsData {
-		return actionsData{Name: name, Back: back, Actions: []string{usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart}}
-	},
+	"actionsOf": func(name string, back bool) actionsData { return actionsData{Name: name, Back: back} },
 }).ParseFS(assets, "assets/*.html"))
 
 type rowData struct {
@@ -61,9 +55,11 @@ type rowData struct {
 	ReadOnly bool
 }
 
+// actionsData is a program's buttons: one form, one button per action;
+// Back returns to the program's page instead of the list.
 type actionsData struct {
-	Name, Back string
-	Actions    []string
+	Name string
+	Back bool
 }
 
 // pageData is what the templates of both pages get.
@@ -87,7 +83,7 @@ type logSection struct {
 func (h *Handler) pageRoutes() {
 	h.handle("GET /{$}", h.pageIndex)
 	h.handle("GET /program/{name}", h.pageProgram)
-	h.handleAction("POST /program/{name}/{action}", h.pageAction)
+	h.handleAction("POST /program/{name}", h.pageAction)
 	h.handleAction("POST /reread", h.pageReread)
 	static, _ := fs.Sub(assets, "assets")
 	files := http.FileServerFS(static)
@@ -137,17 +133,18 @@ func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 	h.render(w, "program.html", data)
 }
 
-// pageAction is a button's form: it runs the action, then redirects back
-// to the page it came from, which shows the outcome.
+// pageAction is a button's form (its "action" value: start, stop or
+// restart): it runs the action, then redirects back to the page it came
+// from, which shows the outcome.
 func (h *Handler) pageAction(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	res, _ := h.act(r.Context(), name, r.PathValue("action"))
+	res, _ := h.act(r.Context(), name, r.PostFormValue("action"))
 	text := res.Message
 	if res.OK {
 		text = name + ": " + res.Message
 	}
 	back := "/"
-	if r.PostFormValue("back") == "/program/"+name && h.config().Program(name) != nil {
+	if r.PostFormValue("back") == "program" && h.config().Program(name) != nil {
 		back = "/program/" + name
 	}
 	h.redirect(w, r, back, &flash{OK: res.OK, Text: text})

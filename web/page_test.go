@@ -26,7 +26,8 @@ func TestPageLists(t *testing.T) {
 	assert.Contains(t, page, `<tr id="p-beta" data-name="beta" class="state-stopped">`)
 	assert.Contains(t, page, `data-f="pid">`+itoa(pid)+`<`)
 	assert.Contains(t, page, "rss_limit 48.8 MiB private")
-	assert.Contains(t, page, `action="/program/alpha/stop"`)
+	assert.Contains(t, page, `<form method="post" action="/program/alpha" class="act actions" data-api="/api/v1/programs/alpha/">`)
+	assert.Contains(t, page, `<button name="action" value="stop" class="btn-stop">Stop</button>`)
 	assert.Contains(t, page, `action="/reread"`)
 	// The CSP allows no inline script or style.
 	assert.NotRegexp(t, regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|style="|\son[a-z]+="`), page)
@@ -54,8 +55,8 @@ func TestPageReadOnlyHasNoButtons(t *testing.T) {
 func TestPageFormsWithoutJavaScript(t *testing.T) {
 	t.Parallel()
 	e := newUIEnv(t, []string{"alpha"}, Options{})
-	form := strings.NewReader(url.Values{"back": {"/program/alpha"}}.Encode())
-	w := do(e.h, "POST", "/program/alpha/start", form, "Content-Type", "application/x-www-form-urlencoded",
+	form := strings.NewReader(url.Values{"back": {"program"}, "action": {"start"}}.Encode())
+	w := do(e.h, "POST", "/program/alpha", form, "Content-Type", "application/x-www-form-urlencoded",
 		"Sec-Fetch-Site", "same-origin")
 	require.Equal(t, http.StatusSeeOther, w.Code)
 	loc := w.Header().Get("Location")
@@ -67,7 +68,7 @@ func TestPageFormsWithoutJavaScript(t *testing.T) {
 	again := do(e.h, "GET", loc, nil).Body.String()
 	assert.NotContains(t, again, "alpha: started", "a flash shows once")
 
-	w = do(e.h, "POST", "/program/alpha/stop", strings.NewReader("back=https://evil.example/"),
+	w = do(e.h, "POST", "/program/alpha", strings.NewReader("action=stop&back=https://evil.example/"),
 		"Content-Type", "application/x-www-form-urlencoded", "Sec-Fetch-Site", "same-origin")
 	require.Equal(t, http.StatusSeeOther, w.Code)
 	loc = w.Header().Get("Location")

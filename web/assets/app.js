@@ -50,9 +50,8 @@
     link.href = "/program/" + encodeURIComponent(name);
     link.textContent = name;
     for (const f of row.querySelectorAll("form.act")) {
-      const a = f.querySelector("button").value;
-      f.action = "/program/" + encodeURIComponent(name) + "/" + a;
-      f.dataset.api = "/api/v1/programs/" + encodeURIComponent(name) + "/" + a;
+      f.action = "/program/" + encodeURIComponent(name);
+      f.dataset.api = "/api/v1/programs/" + encodeURIComponent(name) + "/";
     }
     // In name order, as the server lists them.
     const next = Array.from(tbody.rows).find((r) => r.dataset.name > name);
@@ -157,12 +156,14 @@
     const form = e.target;
     if (!form.classList.contains("act") || !form.dataset.api || !window.fetch) return;
     e.preventDefault();
-    const button = form.querySelector("button");
+    // The program's form has one button per action: the one clicked names it.
+    const button = e.submitter || form.querySelector("button");
+    const buttons = form.querySelectorAll("button");
     const holder = form.closest("[data-name]");
-    button.disabled = true;
+    for (const b of buttons) b.disabled = true;
     if (holder) holder.classList.add("busy");
     try {
-      const resp = await fetch(form.dataset.api, { method: "POST", headers: { Accept: "application/json" } });
+      const resp = await fetch(form.dataset.api + (button.value || ""), { method: "POST", headers: { Accept: "application/json" } });
       let res = null;
       try { res = await resp.json(); } catch (_) { /* not JSON: a 403 page, a proxy's error */ }
       if (res && res.status) updateProgram(res.status);
@@ -172,7 +173,7 @@
     } catch (err) {
       say(false, "the server did not answer: " + err);
     } finally {
-      button.disabled = false;
+      for (const b of buttons) b.disabled = false;
       if (holder) holder.classList.remove("busy");
     }
   });
