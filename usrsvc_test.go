@@ -307,9 +307,17 @@ func TestDefaultDispositionsWhenCallerIgnoresTerm(t *testing.T) {
 	h := testproc.New(t, "sleep")
 	e.addProgram("sig", h.CommandLine())
 	e.write()
-	// Run a launch from a process that ignores TERM and INT: the test
-	// binary acting as a tiny client (see TestHelperStartClient).
-	sh := exec.Command("/bin/sh", "-c", `trap "" TERM INT; exec "$0" -test.run='^TestHelperStartClient$'`, os.Args[0])
+	// Run a launch from a process that ignores every signal it can: the
+	// test binary acting as a tiny client (see TestHelperStartClient). The
+	// job-control signals (CONT, TSTP, TTIN, TTOU) used to stay ignored in
+	// the program: Go's runtime keeps them ignored unless asked for them.
+	var sigs []string
+	for sig := 1; sig <= 31; sig++ {
+		if sig != int(syscall.SIGKILL) && sig != int(syscall.SIGSTOP) {
+			sigs = append(sigs, strconv.Itoa(sig))
+		}
+	}
+	sh := exec.Command("/bin/sh", "-c", `trap "" `+strings.Join(sigs, " ")+`; exec "$0" -test.run='^TestHelperStartClient$'`, os.Args[0])
 	sh.Env = append(os.Environ(), "USRSVC_TEST_CLIENT="+e.cfgPath)
 	out, err := sh.CombinedOutput()
 	require.NoError(t, err, string(out))
@@ -317,8 +325,8 @@ func TestDefaultDispositionsWhenCallerIgnoresTerm(t *testing.T) {
 	require.Len(t, pids, 1)
 	ign, err := strconv.ParseUint(procStatusField(t, pids[0], "SigIgn"), 16, 64)
 	require.NoError(t, err)
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
-		assert.Zero(t, ign&(1<<(uint(sig)-1)), "signal %v ignored in the program", sig)
+	for sig := syscall.Signal(1); sig <= 31; sig++ {
+		assert.Zero(t, ign&(1<<(uint(sig)-1)), "signal %d (%v) ignored in the program", int(sig), sig)
 	}
 }
 
