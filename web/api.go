@@ -56,7 +56,7 @@ type programDetail struct {
 }
 
 func (h *Handler) apiProgram(w http.ResponseWriter, r *http.Request) {
-	pc, ok := h.lookup(w, r)
+	pc, ok := h.lookup(w, r, r.PathValue("name"))
 	if !ok {
 		return
 	}
@@ -93,7 +93,7 @@ type logTail struct {
 }
 
 func (h *Handler) apiLog(w http.ResponseWriter, r *http.Request) {
-	pc, ok := h.lookup(w, r)
+	pc, ok := h.lookup(w, r, r.PathValue("name"))
 	if !ok {
 		return
 	}
@@ -137,7 +137,7 @@ func (h *Handler) tail(pc *usrsvc.ProgramConfig, stream string, n int) (*logTail
 // just read), else at the end; a reconnecting browser's Last-Event-ID
 // wins.
 func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
-	pc, ok := h.lookup(w, r)
+	pc, ok := h.lookup(w, r, r.PathValue("name"))
 	if !ok {
 		return
 	}
@@ -299,8 +299,7 @@ var errNotFound = errors.New("not found")
 
 // lookup finds the program named in the request's path; it answers 404
 // (with the closest name) itself when there is none.
-func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) (*usrsvc.ProgramConfig, bool) {
-	name := r.PathValue("name")
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, name string) (*usrsvc.ProgramConfig, bool) {
 	if pc := h.config().Program(name); pc != nil {
 		return pc, true
 	}

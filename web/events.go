@@ -1,9 +1,14 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/usrsvc/usrsvc"
 )
 
 // eventRoutes registers the server-sent events stream the page follows
@@ -12,7 +17,10 @@ import (
 // Each client first gets a "snapshot" event (the whole state, as GET
 // /api/v1/programs), then a "program" event with a program's new state
 // whenever it changes, a "daemon" event when usrsvcd's does, and a
-// "removed" event when a reread removed a program. One watcher serves
+// "removed" event when a reread removed a program. With ?program=NAME it
+// also gets "log" events with the lines appended to NAME's stdout and
+// stderr (see logFollow): a program's page needs one connection, since a
+// browser opens at most six to one server. One watcher serves
 // every client and runs only while one is connected (see watch.go); the
 // number of streams is bounded (maxStreams, 503 beyond), and every
 // stream ends when the handler is closed.
@@ -26,6 +34,18 @@ func (h *Handler) eventRoutes() {
 const keepAlive = 25 * time.Second
 
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
+	var logs *logFollow
+	if name := r.URL.Query().Get("program"); name != "" {
+		pc, ok := h.lookup(w, r, name)
+		if !ok {
+			return
+		}
+		var err error
+		if logs, err = newLogFollow(pc, r); err != nil {
+			writeErrorMsg(w, http.StatusBadRequest, usrsvc.CodeInvalidAction, err.Error())
+			return
+		}
+	}
 	release, err := h.hub.acquire()
 	if err != nil {
 		w.Header().Set("Retry-After", "10")
@@ -38,9 +58,17 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming is not supported by this connection", http.StatusInternalServerError)
 		return
 	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(h.ctx, cancel) // Close ends the stream
+	defer stop()
 	startSSE(w)
 	c := h.hub.subscribe()
 	defer h.hub.unsubscribe(c)
+	var logLines <-chan logChunk
+	if logs != nil {
+		logLines = logs.start(ctx)
+	}
 	flusher.Flush()
 	ping := time.NewTicker(keepAlive)
 	defer ping.Stop()
@@ -57,6 +85,11 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			flusher.Flush()
+		case chunk := <-logLines:
+			if writeEvent(w, logs.event(chunk)) != nil {
+				return
+			}
+			flusher.Flush()
 		case <-ping.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
@@ -64,12 +97,86 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 			flusher.Flush()
 		case <-c.dropped:
 			return
-		case <-r.Context().Done():
-			return
-		case <-h.done():
+		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// logFollow follows a program's stdout and stderr for an events stream
+// (?program=NAME): each "log" event carries {"stream": "stdout", "lines":
+// [...]}, and as its id the offsets after the lines followed so far,
+// "STDOUT,STDERR", which a reconnecting browser sends back
+// (Last-Event-ID) to go on where it was.
+type logFollow struct {
+	paths   [2]string // stdout, stderr ("" when stderr goes to the stdout file)
+	offsets [2]int64
+}
+
+// logChunk is lines appended to one of the files.
+type logChunk struct {
+	stream int // 0 stdout, 1 stderr
+	lines  []string
+	next   int64
+}
+
+var streamNames = [2]string{streamStdout, streamStderr}
+
+// newLogFollow reads where to start: Last-Event-ID, else ?stdout=N and
+// ?stderr=N (the offsets of tails just read), else the files' ends.
+func newLogFollow(pc *usrsvc.ProgramConfig, r *http.Request) (*logFollow, error) {
+	lf := &logFollow{paths: [2]string{pc.Stdout, pc.Stderr}, offsets: [2]int64{-1, -1}}
+	if pc.Stderr == pc.Stdout {
+		lf.paths[1] = ""
+	}
+	q := r.URL.Query()
+	from := [2]string{q.Get(streamStdout), q.Get(streamStderr)}
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		a, b, _ := strings.Cut(id, ",")
+		from = [2]string{a, b}
+	}
+	for i, s := range from {
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s offset %q: give a byte offset ≥ 0", streamNames[i], s)
+		}
+		lf.offsets[i] = n
+	}
+	for i, p := range lf.paths {
+		if p != "" && lf.offsets[i] < 0 {
+			_, lf.offsets[i], _ = tailFile(p, 0)
+		}
+	}
+	return lf, nil
+}
+
+// start follows both files until ctx ends; their lines come on the channel.
+func (lf *logFollow) start(ctx context.Context) <-chan logChunk {
+	ch := make(chan logChunk)
+	for i, p := range lf.paths {
+		if p == "" {
+			continue
+		}
+		go followFile(ctx, p, lf.offsets[i], func(lines []string, next int64) error {
+			select {
+			case ch <- logChunk{stream: i, lines: lines, next: next}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}
+	return ch
+}
+
+// event is chunk's "log" event, its id the offsets so far.
+func (lf *logFollow) event(c logChunk) sseEvent {
+	lf.offsets[c.stream] = c.next
+	return sseEvent{name: "log", id: fmt.Sprintf("%d,%d", lf.offsets[0], max(lf.offsets[1], 0)),
+		data: mustJSON(map[string]any{"stream": streamNames[c.stream], "lines": c.lines})}
 }
 
 // startSSE sets the headers of a server-sent events response.

@@ -151,3 +151,49 @@ func TestEventsRemovedByReread(t *testing.T) {
 	assert.False(t, rr.OK)
 	assert.Contains(t, rr.Message, "command")
 }
+
+// A program's page needs one stream: ?program=NAME adds the lines appended
+// to its stdout and stderr, and a reconnecting browser goes on after the
+// offsets of its Last-Event-ID.
+func TestEventsWithLogs(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, []string{"alpha"}, Options{})
+	srv := e.server()
+	out, errf := e.path("alpha.log"), e.path("alpha.err")
+	appendFile(t, out, "before\n")
+	s := openSSE(t, srv, "/api/v1/events?program=alpha&stdout=7")
+	s.next(t, "snapshot", 10*time.Second)
+	appendFile(t, out, "out 1\n")
+	ev := s.next(t, "log", 10*time.Second)
+	assert.JSONEq(t, `{"stream":"stdout","lines":["out 1"]}`, ev.data)
+	assert.Equal(t, "13,0", ev.id)
+	appendFile(t, errf, "err 1\nerr 2\n")
+	ev = s.next(t, "log", 10*time.Second)
+	assert.JSONEq(t, `{"stream":"stderr","lines":["err 1","err 2"]}`, ev.data)
+	assert.Equal(t, "13,12", ev.id)
+	s.close()
+
+	appendFile(t, out, "out 2\n")
+	appendFile(t, errf, "err 3\n")
+	s = openSSE(t, srv, "/api/v1/events?program=alpha", "Last-Event-ID", ev.id)
+	got := map[string]string{}
+	for len(got) < 2 {
+		ev = s.next(t, "log", 10*time.Second)
+		var d struct {
+			Stream string   `json:"stream"`
+			Lines  []string `json:"lines"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &d))
+		got[d.Stream] = strings.Join(d.Lines, "|")
+	}
+	assert.Equal(t, map[string]string{"stdout": "out 2", "stderr": "err 3"}, got, "nothing lost, nothing repeated")
+
+	resp, err := srv.Client().Get(srv.URL + "/api/v1/events?program=nope")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, err = srv.Client().Get(srv.URL + "/api/v1/events?program=alpha&stdout=x")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}

@@ -8,6 +8,8 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"strconv"
 	"os"
 	"sync"
 	"time"
@@ -72,6 +74,9 @@ type pageData struct {
 	P      *programView
 	Config configEntries
 	Logs   []logSection
+	// Events is the live stream the page follows: the program's changes
+	// and the lines appended to its logs after the tails shown.
+	Events string
 }
 
 // logSection is one log tail of the program page.
@@ -130,6 +135,13 @@ func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Logs = append(data.Logs, sec)
 	}
+	q := url.Values{"program": {pc.Name}}
+	for _, sec := range data.Logs {
+		if sec.Error == "" && !sec.SameAsStdout {
+			q.Set(sec.Stream, strconv.FormatInt(sec.Offset, 10))
+		}
+	}
+	data.Events = "/api/v1/events?" + q.Encode()
 	h.render(w, "program.html", data)
 }
 

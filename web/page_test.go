@@ -94,7 +94,8 @@ func TestProgramPage(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	page := w.Body.String()
 	assert.Contains(t, page, "hello &lt;b&gt;world&lt;/b&gt;", "log lines are escaped")
-	assert.Contains(t, page, `data-follow="/api/v1/programs/alpha/log/stdout/follow?offset=`)
+	assert.Regexp(t, regexp.MustCompile(`data-events="/api/v1/events\?program=alpha&amp;stderr=0&amp;stdout=19"`), page,
+		"the page follows its program and its logs after the tail shown, on one stream")
 	assert.Contains(t, page, e.path("alpha.pid"))
 	assert.Contains(t, page, "API_TOKEN (values not shown)")
 	assert.NotContains(t, page, "hunter2", "[[Env]] values are not shown")

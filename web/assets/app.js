@@ -121,8 +121,11 @@
     conn.textContent = ok ? "live" : "reconnecting…";
     conn.classList.toggle("off", !ok);
   }
+  // A program's page follows its program and its logs on one stream (a
+  // browser opens at most six connections to a server).
+  const programPage = document.querySelector("main.program");
   if (window.EventSource) {
-    const es = new EventSource("/api/v1/events");
+    const es = new EventSource(programPage ? programPage.dataset.events : "/api/v1/events");
     es.onopen = function () { connected(true); };
     es.onerror = function () { connected(false); };
     es.addEventListener("snapshot", function (e) {
@@ -141,6 +144,11 @@
     es.addEventListener("removed", function (e) {
       const el = programEl(JSON.parse(e.data).name);
       if (el && el.tagName === "TR") el.remove();
+    });
+    es.addEventListener("log", function (e) {
+      const d = JSON.parse(e.data);
+      const pre = document.querySelector('pre.tail[data-stream="' + d.stream + '"]');
+      if (pre) appendLines(pre, d.lines);
     });
   }
 
@@ -178,18 +186,14 @@
     }
   });
 
-  // Log tails follow: each event carries the lines appended since.
+  // Log tails: the lines appended since, at the end, the oldest dropped.
   const maxLines = 2000;
-  for (const pre of document.querySelectorAll("pre[data-follow]")) {
-    if (!window.EventSource) break;
-    pre.scrollTop = pre.scrollHeight;
-    const es = new EventSource(pre.dataset.follow);
-    es.addEventListener("lines", function (e) {
-      const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      pre.appendChild(document.createTextNode(JSON.parse(e.data).lines.join("\n") + "\n"));
-      const text = pre.textContent.split("\n");
-      if (text.length > maxLines + 1) pre.textContent = text.slice(text.length - maxLines - 1).join("\n");
-      if (atEnd) pre.scrollTop = pre.scrollHeight;
-    });
+  function appendLines(pre, lines) {
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.appendChild(document.createTextNode(lines.join("\n") + "\n"));
+    const text = pre.textContent.split("\n");
+    if (text.length > maxLines + 1) pre.textContent = text.slice(text.length - maxLines - 1).join("\n");
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
   }
+  for (const pre of document.querySelectorAll("pre.tail")) pre.scrollTop = pre.scrollHeight;
 })();
