@@ -9,8 +9,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"strconv"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
