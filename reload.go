@@ -110,6 +110,7 @@ func (l *loop) onReload(msg reloadMsg) error {
 	old := m.Config()
 	m.cfg.Store(msg.cfg)
 	added, removed, changed := l.apply(msg.cfg)
+	l.planOpenFiles()
 	mt := newMatcher(m.fs)
 	for _, name := range added {
 		l.resolve(l.progs[name], mt)
@@ -130,6 +131,10 @@ func (l *loop) onReload(msg reloadMsg) error {
 
 func (l *loop) writeAck(a ReloadAck) {
 	if err := writeJSON(reloadAckPath(l.m.state()), a); err != nil {
-		l.m.log.Error("cannot record the reread acknowledgement: " + err.Error())
+		l.ackOwed = &a
+		l.fault("ack", "cannot record the reread acknowledgement: "+err.Error()+"; it is written when writes succeed again", err)
+		return
 	}
+	l.ackOwed = nil
+	l.cleared("ack", "the reread acknowledgement is written again")
 }

@@ -61,7 +61,17 @@ func resourceHelp(errno syscall.Errno) string {
 // else ErrPermission.
 func fileError(what string, err error) error {
 	if errno, ok := resourceErrno(err); ok {
-		return fmt.Errorf("%w: %s: %s", ErrResource, what, resourceHelp(errno))
+		return &resourceError{msg: fmt.Sprintf("%v: %s: %s", ErrResource, what, resourceHelp(errno)), errno: errno}
 	}
-	return fmt.Errorf("%w: %s: %v", ErrPermission, what, err)
+	return fmt.Errorf("%w: %s: %w", ErrPermission, what, err)
 }
+
+// resourceError is ErrResource with its own words for the errno, which it
+// wraps too (errors.Is(err, syscall.ENOSPC) holds).
+type resourceError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *resourceError) Error() string   { return e.msg }
+func (e *resourceError) Unwrap() []error { return []error{ErrResource, e.errno} }

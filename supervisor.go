@@ -67,6 +67,12 @@ type supervised struct {
 	polled    time.Time // last /proc check without a pidfd
 	reason    string
 	lastPID   int // the process that last stopped
+	// aliveUp is the last time (since boot) proc was known to run.
+	aliveUp time.Duration
+	// pidfdRetry: polled for want of an open file; ask for a pidfd again.
+	pidfdRetry bool
+	// recordOwed, pidfileOwed: a write that failed, retried until it works.
+	recordOwed, pidfileOwed bool
 }
 
 // message is what other goroutines send the loop: the loop's goroutine
@@ -79,6 +85,7 @@ type (
 	exitMsg struct {
 		name string
 		p    *Process
+		seen seen // when and how the exit was seen
 	}
 	opDoneMsg struct {
 		name    string
@@ -232,6 +239,16 @@ type loop struct {
 	lastPass time.Time
 	// generation counts rereads; usrsvcd reread waits for it to grow.
 	generation int64
+
+	// Adverse conditions (supervisor_faults.go).
+	files       filePlan          // the open-file budget
+	slots       chan struct{}     // start slots
+	warnedFiles bool              // the low-limit warning was logged
+	pidfds      int               // pidfds open
+	faults      map[string]string // failing writes and checks: key → cause
+	ackOwed     *ReloadAck        // a reread acknowledgement not written yet
+	retryAt     time.Time         // next retry of owed writes
+	hb          heartbeat         // tells an exit seen late
 }
 
 // send hands msg to the loop, or drops it when Run is ending.
@@ -260,6 +277,9 @@ func (l *loop) run(ctx context.Context) error {
 
 	l.generation = readReloadAck(m.state()).Generation
 	l.apply(m.Config())
+	l.planOpenFiles()
+	l.hb.beat.Store(int64(proc.Uptime()))
+	l.spawn(func() { l.hb.run(ctx) })
 	l.pass()
 	if m.opts.Ready != nil {
 		m.opts.Ready()
@@ -287,6 +307,9 @@ func (l *loop) run(ctx context.Context) error {
 // nextWake is the earliest time the loop has something to do.
 func (l *loop) nextWake(now time.Time) time.Time {
 	wake := l.lastPass.Add(resolvePeriod)
+	if l.owing() && l.retryAt.Before(wake) {
+		wake = l.retryAt
+	}
 	for _, sv := range l.progs {
 		for _, t := range sv.deadlines() {
 			if !t.IsZero() && t.Before(wake) {
@@ -330,6 +353,9 @@ func (l *loop) tick() {
 	if !now.Before(l.lastPass.Add(resolvePeriod)) {
 		l.pass()
 	}
+	if l.owing() && !now.Before(l.retryAt) {
+		l.retryOwed(now)
+	}
 	for _, name := range l.names() {
 		sv := l.progs[name]
 		if sv.busy {
@@ -341,9 +367,12 @@ func (l *loop) tick() {
 		case sv.proc != nil:
 			if sv.pidfd == nil && !now.Before(sv.polled.Add(pollPeriod)) {
 				sv.polled = now
-				if !l.alive(sv) {
-					l.onExit(exitMsg{name: name, p: sv.proc})
+				switch alive, known := l.alive(sv); {
+				case known && !alive:
+					l.onExit(exitMsg{name: name, p: sv.proc, seen: l.seenLate(sv, "the /proc check")})
 					continue
+				case known && sv.pidfdRetry:
+					l.watch(sv) // a pidfd may be had now
 				}
 			}
 			if sv.restarts > 0 && !now.Before(sv.since.Add(resetUptime)) {
@@ -367,10 +396,21 @@ func (l *loop) names() []string {
 }
 
 // alive re-checks a watched process without a pidfd: a zombie or a changed
-// start time is gone.
-func (l *loop) alive(sv *supervised) bool {
+// start time is gone. known is false when /proc could not be read (out of
+// open files): that is no verdict, the next poll looks again.
+func (l *loop) alive(sv *supervised) (alive, known bool) {
 	p, err := l.m.fs.Stat(sv.proc.PID)
-	return err == nil && !p.Zombie() && p.StartTicks == sv.proc.StartTicks
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.fault("poll:"+sv.pc.Name, fmt.Sprintf("%s: cannot check process %d: %v; checking again in %v",
+			sv.pc.Name, sv.proc.PID, err, pollPeriod), err, "program", sv.pc.Name)
+		return true, false
+	}
+	l.cleared("poll:"+sv.pc.Name, sv.pc.Name+": its process can be checked again", "program", sv.pc.Name)
+	alive = err == nil && !p.Zombie() && p.StartTicks == sv.proc.StartTicks
+	if alive {
+		sv.aliveUp = proc.Uptime()
+	}
+	return alive, true
 }
 
 // pass resolves every program not busy with one shared snapshot.
@@ -395,9 +435,12 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 	kick := l.syncManual(sv)
 	found, err := mt.Find(sv.pc)
 	if err != nil {
-		l.m.log.Error("cannot resolve "+sv.pc.Name+": "+err.Error(), "program", sv.pc.Name)
+		// Nothing is concluded from an error: the next pass looks again.
+		l.fault("resolve", fmt.Sprintf("cannot resolve %s: %v; trying again at the next pass", sv.pc.Name, err),
+			err, "program", sv.pc.Name)
 		return
 	}
+	l.cleared("resolve", "programs can be resolved again")
 	for _, w := range found.Warnings {
 		l.m.log.Warn(sv.pc.Name+": "+w, "program", sv.pc.Name, "event", "warning")
 	}
@@ -412,7 +455,7 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 		return
 	}
 	if sv.proc != nil {
-		l.onExit(exitMsg{name: sv.pc.Name, p: sv.proc})
+		l.onExit(exitMsg{name: sv.pc.Name, p: sv.proc, seen: l.seenLate(sv, "a resolution pass")})
 		return
 	}
 	// Not running and not watched: start it if it should run.
@@ -490,9 +533,11 @@ func (l *loop) adopt(sv *supervised, p *Process, via string) {
 	if !p.Started.IsZero() && p.Started.Before(sv.since) {
 		sv.since = p.Started
 	}
+	sv.aliveUp = proc.Uptime()
 	l.scheduleMonitors(sv)
 	l.watch(sv)
 	l.record(sv)
+	l.checkPidfile(sv)
 	l.m.emit(Event{Kind: EventAdopted, Program: sv.pc.Name, Config: sv.pc, PID: p.PID, Reason: "found by " + via})
 }
 
@@ -500,15 +545,22 @@ func (l *loop) adopt(sv *supervised, p *Process, via string) {
 // goroutine parked in Go's netpoller; without a pidfd the loop polls.
 func (l *loop) watch(sv *supervised) {
 	p := sv.proc
-	pfd, err := proc.PidfdOpen(p.PID)
-	if err != nil {
-		sv.pidfd = nil
-		return
+	pfd := l.openPidfd(sv, p.PID)
+	if pfd == nil {
+		return // polled
 	}
 	// The pidfd is trusted only after re-checking pid + start time + title.
-	if !newMatcher(l.m.fs).Check(sv.pc, p) {
+	// A check that cannot read /proc proves nothing: poll instead.
+	same, err := newMatcher(l.m.fs).check(sv.pc, p)
+	if err != nil || !same {
 		pfd.Close()
-		l.spawn(func() { l.send(exitMsg{name: sv.pc.Name, p: p}) })
+		l.pidfds--
+		if err != nil {
+			sv.pidfdRetry = true
+		} else {
+			seen := l.seenLate(sv, "the check of its new pidfd")
+			l.spawn(func() { l.send(exitMsg{name: sv.pc.Name, p: p, seen: seen}) })
+		}
 		return
 	}
 	ctx, cancel := context.WithCancel(l.ctx)
@@ -516,7 +568,7 @@ func (l *loop) watch(sv *supervised) {
 	name := sv.pc.Name
 	l.spawn(func() {
 		if pfd.Wait(ctx) == nil {
-			l.send(exitMsg{name: name, p: p})
+			l.send(exitMsg{name: name, p: p, seen: l.seenByPidfd()})
 		}
 	})
 }
@@ -526,11 +578,9 @@ func (l *loop) unwatch(sv *supervised) {
 		sv.stopWatch()
 		sv.stopWatch = nil
 	}
-	if sv.pidfd != nil {
-		sv.pidfd.Close()
-		sv.pidfd = nil
-	}
+	l.closePidfd(sv)
 	sv.proc = nil
+	sv.pidfdRetry, sv.pidfileOwed = false, false
 	sv.nextCheck = time.Time{}
 }
 
@@ -556,15 +606,18 @@ func (l *loop) onExit(msg exitMsg) {
 		return
 	}
 	exit := l.exitStatus(msg.p)
+	if msg.seen.up == 0 {
+		msg.seen = l.seenLate(sv, "a check")
+	}
 	sv.lastPID = msg.p.PID
-	ranFor := exit.Time.Sub(sv.since)
+	ranFor, ran := runTime(msg.p, sv, msg.seen)
 	l.unwatch(sv)
 	sv.lastExit = exit
 	if ranFor >= resetUptime {
 		sv.restarts = 0
 	}
 	l.syncManual(sv)
-	reason := fmt.Sprintf("%s after running %v", exit, ranFor.Round(time.Millisecond))
+	reason := fmt.Sprintf("%s %s", exit, ran)
 	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
 	switch {
 	case sv.state == StateStoppedByHand || sv.handOp == ActionStop:
@@ -634,7 +687,15 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 		action = ActionRestart
 	}
 	l.spawn(func() {
+		// At most l.files.starts at once: each holds about fdPerStart
+		// open files until its launcher reports.
+		if !l.acquireStart(l.ctx) {
+			l.send(opDoneMsg{name: name, pc: pc, st: &Status{Program: name},
+				err: fmt.Errorf("%w: not started: %w", ErrFailed, l.ctx.Err()), monitor: monitor})
+			return
+		}
 		st, err := l.m.do(l.ctx, action, pc, newMatcher(l.m.fs), byDaemon)
+		l.releaseStart()
 		l.send(opDoneMsg{name: name, pc: pc, st: st, err: err, monitor: monitor})
 	})
 }
@@ -663,7 +724,7 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 		return
 	}
 	sv.failures++
-	delay := backoff(sv.pc.RestartDelay, sv.failures)
+	delay := spread(backoff(sv.pc.RestartDelay, sv.failures)).Round(time.Millisecond)
 	sv.nextTry = l.m.now().Add(delay)
 	sv.state = StateBackoff
 	reason := "start failed"
@@ -683,7 +744,7 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 func (l *loop) adoptStarted(sv *supervised, p *Process) {
 	// since is when the process started, not when this message arrived: a
 	// manual restart recorded in between must be seen as after it.
-	sv.proc, sv.since = p, l.m.now()
+	sv.proc, sv.since, sv.aliveUp = p, l.m.now(), proc.Uptime()
 	if !p.Started.IsZero() && p.Started.Before(sv.since) {
 		sv.since = p.Started
 	}
@@ -695,6 +756,7 @@ func (l *loop) adoptStarted(sv *supervised, p *Process) {
 	l.scheduleMonitors(sv)
 	l.watch(sv)
 	l.record(sv)
+	l.checkPidfile(sv)
 }
 
 // backoff is the wait after the n-th consecutive failed start: doubling
@@ -725,7 +787,14 @@ func (l *loop) record(sv *supervised) {
 		r.PID = sv.proc.PID
 	}
 	if err := l.m.state().writeDaemonRecord(r); err != nil {
-		l.m.log.Error("cannot record state: "+err.Error(), "program", sv.pc.Name)
+		sv.recordOwed = true
+		l.fault("record", "cannot record state: "+err.Error()+"; records are written when writes succeed again",
+			err, "program", sv.pc.Name)
+		return
+	}
+	sv.recordOwed = false
+	if !l.recordsOwed() {
+		l.cleared("record", "state records are written again")
 	}
 }
 

@@ -317,3 +317,225 @@ func TestManualStopAcrossDaemonRestart(t *testing.T) {
 	code, out = w.usrsvcdWithin(30*time.Second, "stop")
 	assert.Equal(t, 0, code, out)
 }
+
+// exitedPIDs returns the pids of the "exited" events of the log.
+func exitedPIDs(log string) []int {
+	var pids []int
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "event=exited") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "pid="); ok {
+				if pid, err := strconv.Atoi(v); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+		}
+	}
+	return pids
+}
+
+// A low open-file limit (like prlimit --nofile=32:32 usrsvcd start, with
+// 40 programs): usrsvcd warns once with the fix, starts every program
+// anyway (starts are spread, pidfds that cannot be opened fall back to
+// polling /proc), restarts killed ones, and never logs a live process as
+// exited.
+func TestLowOpenFileLimit(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	var helpers []*testproc.Helper
+	var progs []string
+	for i := 0; i < n; i++ {
+		h := testproc.New(t, "sleep")
+		helpers = append(helpers, h)
+		progs = append(progs, dprogram(fmt.Sprintf("p%02d", i), h.CommandLine()))
+	}
+	w := newDWorld(t, progs...)
+	argv := testproc.WithOpenFileLimit(32, os.Args[0], "--config", w.cfg, "start")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	dpid := w.daemonPID()
+	t.Cleanup(func() { syscall.Kill(dpid, syscall.SIGKILL) })
+	limits, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", dpid))
+	require.Regexp(t, `Max open files\s+32\s+32\s`, string(limits))
+
+	running := func() int {
+		up := 0
+		for _, h := range helpers {
+			if len(h.PIDs()) == 1 {
+				up++
+			}
+		}
+		return up
+	}
+	waitFor(t, 90*time.Second, func() bool { return running() == n }, fmt.Sprintf("all %d programs running", n))
+	log := w.log()
+	assert.Equal(t, 1, strings.Count(log, "open-file limit"), "warned once:\n%s", log)
+	assert.Contains(t, log, "LimitNOFILE")
+
+	// Kill a few: each comes back.
+	var killed []int
+	for _, h := range helpers[:3] {
+		pid := h.PIDs()[0]
+		killed = append(killed, pid)
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	}
+	waitFor(t, 60*time.Second, func() bool {
+		for i, h := range helpers[:3] {
+			if p := h.PIDs(); len(p) != 1 || p[0] == killed[i] {
+				return false
+			}
+		}
+		return true
+	}, "the killed programs restarted")
+	waitFor(t, 30*time.Second, func() bool { return running() == n }, "all programs running")
+	log = w.log()
+	for _, pid := range exitedPIDs(log) {
+		assert.False(t, pidAlive(pid), "pid %d was logged as exited but runs:\n%s", pid, log)
+	}
+	assert.NotContains(t, log, "insufficient permissions")
+	for _, h := range helpers {
+		assert.Len(t, h.PIDs(), 1, "no program started twice")
+	}
+	code, o := w.usrsvcdWithin(30*time.Second, "stop")
+	assert.Equal(t, 0, code, o)
+}
+
+// Disk full under the daemon (state directory and pidfiles on a small
+// tmpfs; root only): restarts still happen; every failed write is logged as
+// such, once per cause, not per attempt; once space is freed the daemon
+// writes the pidfiles and records it owes without anything else happening.
+func TestDaemonDiskFull(t *testing.T) {
+	t.Parallel()
+	disk := testproc.Tmpfs(t, 512<<10)
+	var helpers []*testproc.Helper
+	var progs []string
+	for _, name := range []string{"p1", "p2", "p3"} {
+		h := testproc.New(t, "sleep")
+		helpers = append(helpers, h)
+		progs = append(progs, strings.Replace(dprogram(name, h.CommandLine()),
+			"pidfile = DIR/"+name+".pid", "pidfile = "+disk+"/"+name+".pid", 1))
+	}
+	w := newDWorld(t, progs...)
+	text, _ := os.ReadFile(w.cfg)
+	require.NoError(t, os.WriteFile(w.cfg, []byte(strings.Replace(string(text),
+		"state_dir = "+w.dir+"/state", "state_dir = "+disk+"/state", 1)), 0o644))
+	w.startDaemon()
+	sd := usrsvc.StateDir(disk + "/state")
+	for i, h := range helpers {
+		waitRecorded(t, sd, fmt.Sprintf("p%d", i+1), onePID(t, h))
+	}
+
+	// Without their old pidfiles (which a restart would remove as stale,
+	// freeing room for the new ones), the disk stays full.
+	for _, name := range []string{"p1", "p2"} {
+		require.NoError(t, os.Remove(disk+"/"+name+".pid"))
+	}
+	free := testproc.Fill(t, disk)
+	var killed []int
+	for _, h := range helpers[:2] {
+		pid := h.PIDs()[0]
+		killed = append(killed, pid)
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	}
+	newPIDs := make([]int, 2)
+	waitFor(t, 30*time.Second, func() bool {
+		for i, h := range helpers[:2] {
+			p := h.PIDs()
+			if len(p) != 1 || p[0] == killed[i] {
+				return false
+			}
+			newPIDs[i] = p[0]
+		}
+		return true
+	}, "p1 and p2 restarted on a full disk")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("usrsvcd's log:\n%s", w.log())
+		}
+	})
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(w.log(), "p2: cannot write pidfile") && strings.Contains(w.log(), "p1: cannot write pidfile")
+	}, "the failed pidfile writes are logged")
+	time.Sleep(3 * time.Second) // a few retry rounds on the full disk
+	log := w.log()
+	assert.Contains(t, log, "no space left on device (ENOSPC)")
+	assert.Equal(t, 1, strings.Count(log, "cannot record state"), "once per cause:\n%s", log)
+	assert.Equal(t, 2, strings.Count(log, "cannot write pidfile"), "once per program and cause:\n%s", log)
+
+	free()
+	for i, name := range []string{"p1", "p2"} {
+		pidfile := disk + "/" + name + ".pid"
+		waitFor(t, 10*time.Second, func() bool {
+			data, _ := os.ReadFile(pidfile)
+			return strings.TrimSpace(string(data)) == strconv.Itoa(newPIDs[i])
+		}, "the daemon rewrites "+pidfile)
+		waitRecorded(t, sd, name, newPIDs[i])
+	}
+	assert.Contains(t, w.log(), "written again")
+	code, out := w.usrsvcdWithin(30*time.Second, "stop")
+	assert.Equal(t, 0, code, out)
+}
+
+// waitRecorded waits until the daemon's record of name says running as pid.
+func waitRecorded(t *testing.T, sd usrsvc.StateDir, name string, pid int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, func() bool {
+		rec, _ := sd.DaemonRecord(name)
+		return rec != nil && rec.State == usrsvc.StateRunning && rec.PID == pid
+	}, fmt.Sprintf("%s recorded running as %d", name, pid))
+}
+
+// The run time logged for an exit is the process's own, from its start: a
+// program killed while usrsvcd was stopped (SIGSTOP) is not said to have
+// run until usrsvcd noticed; the log gives the bounds it knows.
+func TestRunTimeWhileDaemonStopped(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	w := newDWorld(t, dprogram("p", h.CommandLine()))
+	dpid := w.startDaemon()
+	pid := onePID(t, h)
+	waitRecorded(t, usrsvc.StateDir(w.dir+"/state"), "p", pid)
+
+	// Killed while the daemon runs: an exact run time.
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(w.log(), fmt.Sprintf("event=exited program=p pid=%d", pid)) }, "exit logged")
+	line := logLine(w.log(), fmt.Sprintf("pid=%d", pid))
+	assert.Regexp(t, `after running \d`, line)
+	assert.NotContains(t, line, "at least")
+	pid = onePID(t, h)
+	waitRecorded(t, usrsvc.StateDir(w.dir+"/state"), "p", pid)
+
+	// Killed 1 s into a 10 s SIGSTOP of the daemon.
+	require.NoError(t, syscall.Kill(dpid, syscall.SIGSTOP))
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			syscall.Kill(dpid, syscall.SIGCONT)
+		}
+	})
+	time.Sleep(time.Second)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	time.Sleep(9 * time.Second)
+	require.NoError(t, syscall.Kill(dpid, syscall.SIGCONT))
+	stopped = false
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(w.log(), fmt.Sprintf("event=exited program=p pid=%d", pid)) }, "exit logged")
+	line = logLine(w.log(), fmt.Sprintf("pid=%d", pid))
+	assert.Contains(t, line, "at least", "the run time is a bound, not the time to detection: %s", line)
+	assert.Contains(t, line, "at most", line)
+	code, out := w.usrsvcdWithin(30*time.Second, "stop")
+	assert.Equal(t, 0, code, out)
+}
+
+// logLine returns the first "exited" line of log containing s.
+func logLine(log, s string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "event=exited") && strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}

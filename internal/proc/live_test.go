@@ -276,3 +276,12 @@ func TestPidfdChildAndNoLeak(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	assert.LessOrEqual(t, runtime.NumGoroutine(), before+2)
 }
+
+func TestUptimeAndStartUptime(t *testing.T) {
+	t.Parallel()
+	self, err := proc.Default().Stat(os.Getpid())
+	require.NoError(t, err)
+	age := proc.Uptime() - proc.StartUptime(self.StartTicks)
+	assert.Greater(t, age, time.Duration(0), "we started before now")
+	assert.Less(t, age, 10*time.Minute, "and not long ago")
+}

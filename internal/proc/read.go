@@ -145,6 +145,21 @@ func (r *reader) process(name string, pid, uid int, cmdline bool) (*Process, err
 	return p, nil
 }
 
+// Uptime is the time since boot on the clock of StartTicks
+// (CLOCK_BOOTTIME, which runs on through a suspend): Uptime() minus
+// StartTicks is how long a process has been running, to 10 ms, whatever
+// the wall clock does. It is 0 if the clock cannot be read.
+func Uptime() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// StartUptime is a process's start as time since boot (see [Uptime]).
+func StartUptime(startTicks uint64) time.Duration { return ticks(startTicks) }
+
 // ticks converts clock ticks to a duration.
 func ticks(t uint64) time.Duration {
 	return time.Duration(t) * (time.Second / ClockTicks)

@@ -1,0 +1,359 @@
+package usrsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/proc"
+)
+
+// The supervising loop under adverse conditions: a low open-file limit, a
+// full disk, a daemon that was stopped (SIGSTOP) or starved. The rules:
+//
+//   - An error is never an exit. A process that cannot be read (out of open
+//     files) is re-checked later; a pidfd that cannot be opened falls back
+//     to polling /proc.
+//   - Open files are budgeted from RLIMIT_NOFILE: a pidfd per watched
+//     program up to what leaves room for a start, and a bounded number of
+//     starts at a time (each needs about fdPerStart). A limit too low for
+//     the programs is logged once at start, with the fix.
+//   - A failed write (a state record, a pidfile, the reread
+//     acknowledgement) is logged once per cause, and owed: retried every
+//     owedRetry until it succeeds, which is logged once too.
+//   - A run time is measured on the process's own clock (its start time
+//     since boot) to the moment its exit was seen. When the loop could not
+//     have seen it at once (it was stopped or starved: its heartbeat was
+//     late; or the exit was found by a poll or a pass), the log gives the
+//     bounds it knows instead of a figure that would be the time to
+//     detection.
+
+// Tunables; variables so tests can shorten them.
+var (
+	// heartbeatPeriod is how often the loop notes that it runs, so that it
+	// can tell an exit seen late because it was itself stopped.
+	heartbeatPeriod = 5 * time.Second
+	// owedRetry is how often owed writes are retried.
+	owedRetry = 2 * time.Second
+)
+
+const (
+	// heartbeatSlack is how late a heartbeat may be before the loop counts
+	// itself as having been stopped or starved.
+	heartbeatSlack = 2 * time.Second
+	// fdReserved is what the daemon keeps for itself: stdio, log files,
+	// the netpoller, inotify, locks, a /proc read or two at a time.
+	fdReserved = 16
+	// fdPerStart is what one start in progress holds at its peak: the
+	// program's lock, the launcher's pipes, its stdio, os/exec's own pipe.
+	fdPerStart = 10
+)
+
+// filePlan is how the loop spends its open files.
+type filePlan struct {
+	limit  uint64 // RLIMIT_NOFILE (soft; Go raised it to the hard one at start)
+	pidfds int    // pidfds held at most; beyond, programs are polled
+	starts int    // starts in progress at most
+	want   uint64 // what watching every program and starting all at once needs
+}
+
+// planFiles budgets limit open files for n programs: a start slot first,
+// then a pidfd per program, then more start slots.
+func planFiles(limit uint64, n int) filePlan {
+	p := filePlan{limit: limit, want: uint64(fdReserved + n + fdPerStart*n)}
+	avail := int(min(limit, 1<<30)) - fdReserved
+	p.pidfds = max(0, min(n, avail-fdPerStart))
+	p.starts = max(1, min(max(n, 1), (avail-p.pidfds)/fdPerStart))
+	return p
+}
+
+// tight reports whether the plan polls some programs or starts them
+// fewer than 8 at a time (when there are more).
+func (p filePlan) tight(n int) bool {
+	return p.pidfds < n || p.starts < min(n, 8)
+}
+
+// nofileLimit is the soft RLIMIT_NOFILE.
+func nofileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 1 << 20
+	}
+	return lim.Cur
+}
+
+// planOpenFiles budgets the open files for the programs in l.progs and
+// warns once per Run when the limit is too low for them.
+func (l *loop) planOpenFiles() {
+	n := len(l.progs)
+	l.files = planFiles(nofileLimit(), n)
+	if l.slots == nil {
+		l.slots = make(chan struct{}, l.files.starts)
+	}
+	if l.warnedFiles || !l.files.tight(n) {
+		return
+	}
+	l.warnedFiles = true
+	fix := (l.files.want + 1023) / 1024 * 1024
+	l.m.log.Warn(fmt.Sprintf("the open-file limit (%d) is low for %d programs: %d are watched by pidfd and %d by polling "+
+		"/proc every %v, and starts run %d at a time; watching all and starting all at once needs about %d. "+
+		"Raise it: LimitNOFILE=%d in the systemd unit, or ulimit -n %d before usrsvcd start",
+		l.files.limit, n, l.files.pidfds, n-l.files.pidfds, pollPeriod, l.files.starts, l.files.want, fix, fix),
+		"event", "warning")
+}
+
+// acquireStart takes a start slot, waiting for one; false when ctx ends first.
+func (l *loop) acquireStart(ctx context.Context) bool {
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (l *loop) releaseStart() { <-l.slots }
+
+// spread adds up to a fifth of d at random, so that programs that failed
+// together do not all retry in the same millisecond.
+func spread(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d + rand.N(d/5+1)
+}
+
+// openPidfd opens a pidfd on pid within the budget; nil means "poll it".
+// A resource error is logged once per cause and the program asks for a
+// pidfd again at its next poll; other errors (no pidfd support, seccomp)
+// mean polling for good.
+func (l *loop) openPidfd(sv *supervised, pid int) *proc.Pidfd {
+	sv.pidfdRetry = false
+	if l.pidfds >= l.files.pidfds {
+		sv.pidfdRetry = true
+		return nil
+	}
+	pfd, err := proc.PidfdOpen(pid)
+	if err != nil {
+		if isResourceErr(err) {
+			sv.pidfdRetry = true
+			l.fault("pidfd", fmt.Sprintf("cannot open a pidfd (%s): programs are watched by polling /proc every %v "+
+				"until one can be opened", resourceHelp(errnoOf(err)), pollPeriod), err)
+		}
+		return nil
+	}
+	l.pidfds++
+	l.cleared("pidfd", "pidfds can be opened again")
+	return pfd
+}
+
+// closePidfd closes sv's pidfd, giving it back to the budget.
+func (l *loop) closePidfd(sv *supervised) {
+	if sv.pidfd != nil {
+		sv.pidfd.Close()
+		sv.pidfd = nil
+		l.pidfds--
+	}
+}
+
+// errnoOf returns the errno err wraps, 0 when none.
+func errnoOf(err error) syscall.Errno {
+	var errno syscall.Errno
+	errors.As(err, &errno)
+	return errno
+}
+
+// fault logs msg, the failure of what key names, unless key already failed
+// for the same cause (an errno, else the error's text): a failure that
+// repeats every retry is logged once. It reports whether it logged.
+func (l *loop) fault(key, msg string, err error, attrs ...any) bool {
+	cause := err.Error()
+	if errno := errnoOf(err); errno != 0 {
+		cause = errno.Error()
+	}
+	if l.faults == nil {
+		l.faults = map[string]string{}
+	}
+	if l.faults[key] == cause {
+		return false
+	}
+	l.faults[key] = cause
+	l.m.log.Error(msg+"; not logged again for this cause", append(attrs, "event", "write-failed")...)
+	return true
+}
+
+// cleared logs msg once when key had failed, and forgets the failure.
+func (l *loop) cleared(key, msg string, attrs ...any) {
+	if _, failed := l.faults[key]; failed {
+		delete(l.faults, key)
+		l.m.log.Info(msg, attrs...)
+	}
+}
+
+// checkPidfile makes sure that an autopid program's pidfile names its
+// watched process, writing it when it does not (the launcher or the
+// adopting scan could not, e.g. on a full disk); a failure is owed.
+func (l *loop) checkPidfile(sv *supervised) {
+	if !sv.pc.AutoPid || sv.proc == nil {
+		sv.pidfileOwed = false
+		return
+	}
+	want := fmt.Sprintf("%d", sv.proc.PID)
+	if data, err := atomicfile.Read(sv.pc.Pidfile); err == nil && strings.TrimSpace(string(data)) == want {
+		sv.pidfileOwed = false
+		return
+	}
+	key := "pidfile:" + sv.pc.Name
+	if err := atomicfile.WritePid(sv.pc.Pidfile, sv.proc.PID); err != nil {
+		sv.pidfileOwed = true
+		l.fault(key, fmt.Sprintf("%s: cannot write pidfile: %v; it is written when writes succeed again",
+			sv.pc.Name, fileError("writing "+sv.pc.Pidfile, err)), err, "program", sv.pc.Name)
+		return
+	}
+	sv.pidfileOwed = false
+	l.cleared(key, fmt.Sprintf("%s: pidfile %s written again (pid %d)", sv.pc.Name, sv.pc.Pidfile, sv.proc.PID),
+		"program", sv.pc.Name)
+}
+
+// recordsOwed reports whether a state record is owed: until none is, the
+// failure of records is not over (one written while another fails is no
+// recovery: on a full disk a rename frees the page the next write takes).
+func (l *loop) recordsOwed() bool {
+	for _, sv := range l.progs {
+		if sv.recordOwed {
+			return true
+		}
+	}
+	return false
+}
+
+// owing reports whether a write is owed.
+func (l *loop) owing() bool {
+	if l.ackOwed != nil {
+		return true
+	}
+	for _, sv := range l.progs {
+		if sv.recordOwed || sv.pidfileOwed {
+			return true
+		}
+	}
+	return false
+}
+
+// retryOwed retries the owed writes.
+func (l *loop) retryOwed(now time.Time) {
+	l.retryAt = now.Add(owedRetry)
+	for _, name := range l.names() {
+		sv := l.progs[name]
+		if sv.recordOwed {
+			l.record(sv)
+		}
+		if sv.pidfileOwed {
+			l.checkPidfile(sv)
+		}
+	}
+	if a := l.ackOwed; a != nil {
+		l.writeAck(*a)
+	}
+}
+
+// heartbeat notes, every heartbeatPeriod, that the loop's process runs
+// (the time since boot, read by pidfd waiters), and the last gap: a beat
+// that came late, because the process was stopped or starved in between.
+type heartbeat struct {
+	beat atomic.Int64 // time since boot of the last beat, ns
+	mu   sync.Mutex
+	gap  [2]time.Duration // the last gap: from the beat before it to the late beat
+}
+
+func (h *heartbeat) run(ctx context.Context) {
+	h.beat.Store(int64(proc.Uptime()))
+	t := time.NewTicker(heartbeatPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := proc.Uptime()
+			if prev := time.Duration(h.beat.Load()); now-prev > heartbeatPeriod+heartbeatSlack {
+				h.mu.Lock()
+				h.gap = [2]time.Duration{prev, now}
+				h.mu.Unlock()
+			}
+			h.beat.Store(int64(now))
+		}
+	}
+}
+
+// sawAt reports whether something noticed at up (time since boot) was
+// noticed as it happened, and else since when it may have been waiting: the
+// last beat when the heartbeat is late now, or the start of a gap that
+// ended just before (the heartbeat and the waiter wake together when the
+// process resumes, in either order).
+func (h *heartbeat) sawAt(up time.Duration) (prompt bool, since time.Duration) {
+	last := time.Duration(h.beat.Load())
+	if up-last > heartbeatPeriod+heartbeatSlack {
+		return false, last
+	}
+	h.mu.Lock()
+	gap := h.gap
+	h.mu.Unlock()
+	if gap[1] != 0 && up-gap[1] <= heartbeatSlack {
+		return false, gap[0]
+	}
+	return true, 0
+}
+
+// seen is when and how an exit was seen: up is the time since boot at
+// detection; prompt is true when it was seen as it happened (a pidfd, the
+// loop running); else alive is the last time since boot the process was
+// known to run.
+type seen struct {
+	at     time.Time
+	up     time.Duration
+	prompt bool
+	alive  time.Duration
+	late   string // why it was not seen at once
+}
+
+// seenByPidfd is how a pidfd waiter saw an exit just now: at once, unless
+// the heartbeat is late (the process was stopped or starved until now, so
+// the exit may be older: it came after the last beat).
+func (l *loop) seenByPidfd() seen {
+	up := proc.Uptime()
+	prompt, since := l.hb.sawAt(up)
+	return seen{at: time.Now(), up: up, prompt: prompt, alive: since,
+		late: "usrsvcd itself was stopped or starved when it exited"}
+}
+
+// seenLate is an exit found by a poll or a pass: it came after the
+// process was last seen alive.
+func (l *loop) seenLate(sv *supervised, how string) seen {
+	return seen{at: time.Now(), up: proc.Uptime(), alive: sv.aliveUp, late: "found gone by " + how}
+}
+
+// runTime is how long p ran, from its own start, and its description:
+// exact when the exit was seen at once, else bounds. least is the lower
+// bound (what restart-count resets use).
+func runTime(p *Process, sv *supervised, s seen) (least time.Duration, words string) {
+	start := proc.StartUptime(p.StartTicks)
+	if p.StartTicks == 0 || s.up == 0 {
+		d := s.at.Sub(sv.since)
+		return d, fmt.Sprintf("after running %v", d.Round(time.Millisecond))
+	}
+	most := max(0, s.up-start)
+	if s.prompt {
+		return most, fmt.Sprintf("after running %v", most.Round(time.Millisecond))
+	}
+	least = max(0, min(most, max(s.alive, sv.aliveUp)-start))
+	return least, fmt.Sprintf("after running at least %v and at most %v (%s)",
+		least.Round(time.Millisecond), most.Round(time.Millisecond), s.late)
+}
