@@ -168,12 +168,8 @@ func (r *reader) read(ctx context.Context, maxAge time.Duration) *overview {
 	}
 	if c := r.inflight; c != nil && c.gen == r.gen {
 		r.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.o
-		case <-ctx.Done():
-			return r.fresh(ctx) // the caller's own, cancelled: minimal
-		}
+		<-c.done // a reading takes milliseconds: no need to give up on it
+		return c.o
 	}
 	c := &readCall{done: make(chan struct{}), gen: r.gen}
 	r.inflight = c
