@@ -374,11 +374,15 @@ func (l *configLoader) checkName(file string, sec *configobj.Section, kind, name
 		l.add(file, sec.Line, "[%s] needs a name: [%s:NAME]", sec.Name, kind)
 	case !cfgProgramNameRE.MatchString(name):
 		l.add(file, sec.Line, "%s name %q may only hold letters, digits, '_', '.' and '-'", kind, name)
-	case kind == "Program" && len(name) > maxProgramName:
-		l.add(file, sec.Line, "program name is %d characters long; at most %d fit the file names the state directory "+
-			"keeps for each program (locks/NAME.lock, programs/NAME.daemon.json, ...): shorten it", len(name), maxProgramName)
 	case kind == "Program" && strings.EqualFold(name, "all"):
 		l.add(file, sec.Line, "a program cannot be named %q: \"all\" means every program on the command line; rename it", name)
+	case kind == "Program" && len(name) > maxProgramName:
+		// Reported, but the section is read all the same: it is this
+		// program's problem, so "usrsvc start NAME" says 130 like
+		// checkconfig, not "no such program".
+		l.add(file, sec.Line, "program name is %d characters long; at most %d fit the file names the state directory "+
+			"keeps for each program (locks/NAME.lock, programs/NAME.daemon.json, ...): shorten it", len(name), maxProgramName)
+		return true
 	default:
 		return true
 	}

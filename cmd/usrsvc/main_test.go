@@ -324,3 +324,21 @@ func onlyPID(t *testing.T, h *testproc.Helper) int {
 	require.Len(t, pids, 1)
 	return pids[0]
 }
+
+// A program name too long for the state directory: start, stop and status
+// of it say 130 with the problem, as checkconfig does; the other programs
+// are not disturbed.
+func TestProgramNameTooLong(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("n", 300)
+	h := testproc.New(t, "sleep")
+	w := newWorld(t, program(long, "/bin/sleep 1")+program("app", h.CommandLine()))
+	for _, action := range []string{"start", "stop", "status"} {
+		code, _, stderr := w.run(action, long)
+		assert.Equal(t, 130, code, "%s: %s", action, stderr)
+		assert.Contains(t, stderr, "program name is 300 characters long; at most 100 fit", action)
+	}
+	code, _, stderr := w.run("start", "app")
+	assert.Equal(t, 0, code, stderr)
+	assert.Len(t, h.PIDs(), 1)
+}

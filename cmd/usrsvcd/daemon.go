@@ -125,7 +125,11 @@ func detach(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 		if _, err := fmt.Sscanf(code, "%d", &c); err != nil {
 			c, text = int(usrsvc.CodeUnknownFailure), msg
 		}
-		fmt.Fprintf(stderr, "usrsvcd: %s\n", text)
+		if usrsvc.Code(c) == usrsvc.CodeUsrsvcdAlreadyRunning {
+			fmt.Fprintln(stderr, text) // the very line of a start that found it running itself
+		} else {
+			fmt.Fprintf(stderr, "usrsvcd: %s\n", text)
+		}
 		return c
 	case <-time.After(startTimeout):
 		cmd.Process.Release()
