@@ -133,7 +133,7 @@ func TestExampleProctitles(t *testing.T) {
 // fakeBinDir returns a directory with executable usrsvc and usrsvcd.
 func fakeBinDir(t *testing.T) string {
 	dir := t.TempDir()
-	for _, b := range []string{"usrsvc", "usrsvcd"} {
+	for _, b := range []string{"usrsvc", "usrsvcd", "usrsvcweb"} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, b), []byte("#!/bin/sh\nexit 0\n"), 0o755))
 	}
 	return dir
@@ -183,7 +183,7 @@ func TestInstallDryRun(t *testing.T) {
 		}
 		return false
 	}
-	for _, b := range []string{"usrsvc", "usrsvcd"} {
+	for _, b := range []string{"usrsvc", "usrsvcd", "usrsvcweb"} {
 		require.True(t, has("install ", filepath.Join(bin, b)+" ", prefix+"/bin/"+b),
 			"no line installing %s into %s/bin:\n%s", b, prefix, out)
 	}
@@ -194,6 +194,9 @@ func TestInstallDryRun(t *testing.T) {
 			"ExecStart of %s not rewritten:\n%s", unit, out)
 		require.True(t, has(unit, "ExecReload="+prefix+"/bin/usrsvcd reread"),
 			"ExecReload of %s not rewritten:\n%s", unit, out)
+	}
+	for _, unit := range []string{"/etc/systemd/system/usrsvcweb@.service", "/etc/systemd/user/usrsvcweb.service"} {
+		require.True(t, has(unit, "ExecStart="+prefix+"/bin/usrsvcweb"), "ExecStart of %s not rewritten:\n%s", unit, out)
 	}
 	require.NotContains(t, out, "ExecStart=/usr/local/bin", "the shipped path must be rewritten")
 	require.Contains(t, out, "systemctl enable --now usrsvcd@")
@@ -223,7 +226,7 @@ func TestInstallIntoTempDirs(t *testing.T) {
 		"--unit-dir", sys, "--user-unit-dir", user, "--no-daemon-reload")
 	require.NoError(t, err, "output:\n%s", out)
 
-	for _, b := range []string{"usrsvc", "usrsvcd"} {
+	for _, b := range []string{"usrsvc", "usrsvcd", "usrsvcweb"} {
 		fi, err := os.Stat(filepath.Join(prefix, "bin", b))
 		require.NoError(t, err)
 		require.Equal(t, fs.FileMode(0o755), fi.Mode().Perm())
@@ -242,6 +245,11 @@ func TestInstallIntoTempDirs(t *testing.T) {
 		shipped, err := os.ReadFile(filepath.Join("systemd", filepath.Base(unit)))
 		require.NoError(t, err)
 		require.Equal(t, nonExec(string(shipped)), nonExec(text))
+	}
+	for _, unit := range []string{filepath.Join(sys, "usrsvcweb@.service"), filepath.Join(user, "usrsvcweb.service")} {
+		data, err := os.ReadFile(unit)
+		require.NoError(t, err)
+		require.Contains(t, string(data), "\nExecStart="+prefix+"/bin/usrsvcweb\n")
 	}
 }
 
@@ -265,6 +273,30 @@ func unitDirectives(t *testing.T, path string) map[string][]string {
 		d[strings.TrimSpace(k)] = append(d[strings.TrimSpace(k)], strings.TrimSpace(v))
 	}
 	return d
+}
+
+// TestSystemdWebUnits: usrsvcweb's units keep what it starts (KillMode)
+// and sandbox nothing, like usrsvcd's.
+func TestSystemdWebUnits(t *testing.T) {
+	for _, c := range []struct {
+		file     string
+		template bool
+	}{{"usrsvcweb@.service", true}, {"usrsvcweb.service", false}} {
+		d := unitDirectives(t, filepath.Join("systemd", c.file))
+		require.Equal(t, []string{"notify"}, d["Type"], c.file)
+		require.Equal(t, []string{"process"}, d["KillMode"], "%s: stopping usrsvcweb must not kill what it started", c.file)
+		require.Equal(t, []string{"/usr/local/bin/usrsvcweb"}, d["ExecStart"], c.file)
+		require.Equal(t, []string{"130"}, d["RestartPreventExitStatus"], c.file)
+		if c.template {
+			require.Equal(t, []string{"%i"}, d["User"])
+		} else {
+			require.Empty(t, d["User"])
+		}
+		for key := range d {
+			require.False(t, strings.HasPrefix(key, "Protect") || strings.HasPrefix(key, "Private") || key == "NoNewPrivileges",
+				"%s: sandboxing directive %s= would apply to the programs started through usrsvcweb", c.file, key)
+		}
+	}
 }
 
 func TestSystemdUnits(t *testing.T) {

@@ -6,19 +6,20 @@ usage() {
 	cat <<'EOF'
 Usage: systemd/install.sh [options]
 
-Installs the usrsvc and usrsvcd binaries into PREFIX/bin, the template unit
-usrsvcd@.service (system manager) and the user unit usrsvcd.service
-(systemctl --user), then runs "systemctl daemon-reload" when run as root on
-a host booted with systemd. Works from any directory.
+Installs the usrsvc, usrsvcd and usrsvcweb binaries into PREFIX/bin, the
+template units usrsvcd@.service and usrsvcweb@.service (system manager) and
+the user units usrsvcd.service and usrsvcweb.service (systemctl --user),
+then runs "systemctl daemon-reload" when run as root on a host booted with
+systemd. Works from any directory.
 
 Options:
   --prefix DIR         install the binaries into DIR/bin (default /usr/local);
                        the units' ExecStart/ExecReload are rewritten to match
-  --bin-dir DIR        copy the usrsvc and usrsvcd binaries found in DIR
+  --bin-dir DIR        copy the usrsvc, usrsvcd and usrsvcweb binaries found in DIR
                        instead of building them with "go build" from this
                        repository (e.g. when root has no Go toolchain)
-  --unit-dir DIR       where usrsvcd@.service goes (default /etc/systemd/system)
-  --user-unit-dir DIR  where usrsvcd.service goes (default /etc/systemd/user)
+  --unit-dir DIR       where the template units go (default /etc/systemd/system)
+  --user-unit-dir DIR  where the user units go (default /etc/systemd/user)
   --no-daemon-reload   do not run "systemctl daemon-reload"
   --dry-run            print every action ("would: ...") and change nothing
   -h, --help           print this help
@@ -39,8 +40,10 @@ die() {
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(dirname -- "$script_dir")
 
-# The binary path written in the shipped units.
-readonly shipped_bin=/usr/local/bin/usrsvcd
+# The directory of the binaries written in the shipped units' Exec lines.
+readonly shipped_bin_dir=/usr/local/bin
+readonly shipped_bin=$shipped_bin_dir/usrsvcd
+binaries=(usrsvc usrsvcd usrsvcweb)
 
 prefix=/usr/local
 bin_dir=
@@ -90,13 +93,13 @@ run() {
 	fi
 }
 
-# rewrite_unit SRC: print SRC with the usrsvcd path of its Exec lines
-# replaced by $new_bin.
+# rewrite_unit SRC: print SRC with the binaries' directory of its Exec
+# lines replaced by $dest_bin_dir.
 rewrite_unit() {
 	local line
 	while IFS= read -r line || [[ -n $line ]]; do
 		if [[ $line == Exec*=* ]]; then
-			line=${line//"$shipped_bin"/"$new_bin"}
+			line=${line//"$shipped_bin_dir/"/"$dest_bin_dir/"}
 		fi
 		printf '%s\n' "$line"
 	done <"$1"
@@ -112,8 +115,8 @@ install_unit() {
 		if [[ $new_bin == "$shipped_bin" ]]; then
 			printf 'would: install -m 0644 %s %s\n' "$src" "$dest"
 		else
-			printf 'would: install -m 0644 %s %s, rewriting %s to %s in its Exec lines\n' \
-				"$src" "$dest" "$shipped_bin" "$new_bin"
+			printf 'would: install -m 0644 %s %s, rewriting %s/ to %s/ in its Exec lines\n' \
+				"$src" "$dest" "$shipped_bin_dir" "$dest_bin_dir"
 		fi
 		while IFS= read -r line; do
 			printf 'would: set in %s: %s\n' "$dest" "$line"
@@ -122,7 +125,7 @@ install_unit() {
 	fi
 	tmp=$(mktemp)
 	rewrite_unit "$src" >"$tmp"
-	printf '+ install -m 0644 %s %s (Exec lines use %s)\n' "$src" "$dest" "$new_bin"
+	printf '+ install -m 0644 %s %s (Exec lines use %s/)\n' "$src" "$dest" "$dest_bin_dir"
 	if ! install -m 0644 "$tmp" "$dest"; then
 		rm -f -- "$tmp"
 		die "cannot write $dest"
@@ -131,7 +134,9 @@ install_unit() {
 	grep '^Exec' "$dest" | sed 's/^/  /'
 }
 
-for unit in "$script_dir/usrsvcd@.service" "$script_dir/usrsvcd.service"; do
+template_units=("$script_dir/usrsvcd@.service" "$script_dir/usrsvcweb@.service")
+user_units=("$script_dir/usrsvcd.service" "$script_dir/usrsvcweb.service")
+for unit in "${template_units[@]}" "${user_units[@]}"; do
 	[[ -f $unit ]] || die "missing $unit: run this script from a usrsvc checkout"
 done
 
@@ -143,7 +148,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [[ -n $bin_dir ]]; then
-	for b in usrsvc usrsvcd; do
+	for b in "${binaries[@]}"; do
 		[[ -f $bin_dir/$b && -x $bin_dir/$b ]] || die "--bin-dir $bin_dir: no executable $b in it"
 	done
 	src_dir=$(cd -- "$bin_dir" && pwd -P)
@@ -157,7 +162,7 @@ else
 		stage=$(mktemp -d)
 		src_dir=$stage
 	fi
-	for b in usrsvc usrsvcd; do
+	for b in "${binaries[@]}"; do
 		if $dry_run; then
 			printf 'would: (cd %s && CGO_ENABLED=0 go build -o %s/%s ./cmd/%s)\n' "$repo" "$src_dir" "$b" "$b"
 		else
@@ -170,14 +175,18 @@ else
 fi
 
 run install -d -m 0755 "$dest_bin_dir"
-for b in usrsvc usrsvcd; do
+for b in "${binaries[@]}"; do
 	# install(1) unlinks the old file first: replacing a running usrsvcd is fine.
 	run install -m 0755 "$src_dir/$b" "$dest_bin_dir/$b"
 done
 
 # 2. The units.
-install_unit "$script_dir/usrsvcd@.service" "$unit_dir"
-install_unit "$script_dir/usrsvcd.service" "$user_unit_dir"
+for unit in "${template_units[@]}"; do
+	install_unit "$unit" "$unit_dir"
+done
+for unit in "${user_units[@]}"; do
+	install_unit "$unit" "$user_unit_dir"
+done
 
 # 3. Tell systemd. Only root can reload the system manager; user managers
 # pick up /etc/systemd/user on "systemctl --user daemon-reload" or at their
@@ -210,4 +219,7 @@ first with: sudo -u USER $new_bin checkconfig), either
       loginctl enable-linger USER
 Reload the config with "systemctl reload usrsvcd@USER" (or
 "systemctl --user reload usrsvcd"), which runs "usrsvcd reread".
+For supervisorctl (and the web interface), usrsvcweb likewise:
+"systemctl enable --now usrsvcweb@USER" or "systemctl --user enable --now
+usrsvcweb"; its [Web] section in ~USER/usrsvc.cfg says where it listens.
 EOF

@@ -1,5 +1,3 @@
-//lint:file-ignore U1000 helpers for the routes being built (XML-RPC, page, API); removed once they use them
-
 package web
 
 import (

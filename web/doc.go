@@ -52,8 +52,13 @@
 // security headers and the body bound apply to every route already.
 //
 // What a route needs is on the Handler: h.manager() (the usrsvc.Manager:
-// Start, Stop, Restart, Status, StatusAll), h.config() (the configuration
-// in force, replaced by a reread), h.reread(ctx), h.now() (the injected
-// clock), h.log, and h.done(), closed by Close, at which streaming
-// responses (server-sent events, tail -f) must return.
+// Start, Stop, Restart, Signal, Status, StatusAll), h.config() (the
+// configuration in force, replaced by a reread), h.reread(ctx), h.now()
+// (the injected clock) and h.log. A streaming response (server-sent
+// events, tail -f) returns when h.done() is closed (by Close); the log
+// streams of /logtail take a slot with h.acquireStream() (at most
+// MaxStreams at once) and run under h.streamContext(r), which ends when the
+// client goes or Close is called. processInfo and processState (supervisor.go)
+// map a program's status to supervisord's states; the page can show the
+// same.
 package web

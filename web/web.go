@@ -1,5 +1,3 @@
-//lint:file-ignore U1000 helpers for the routes being built (XML-RPC, page, API); removed once they use them
-
 package web
 
 import (
@@ -46,6 +44,10 @@ type Options struct {
 // DefaultMaxBody is the default bound on a request body.
 const DefaultMaxBody = 1 << 20
 
+// MaxStreams bounds the streaming responses (tail -f, server-sent events)
+// open at once; more get 503.
+const MaxStreams = 64
+
 // Handler serves usrsvcweb's routes. Create it with [New]; Close it when
 // the server shuts down, so streaming responses end.
 type Handler struct {
@@ -60,6 +62,12 @@ type Handler struct {
 	// lastReload is the outcome of the last reread asked through this
 	// handler (nil: none yet).
 	lastReload atomic.Pointer[reloadOutcome]
+
+	// methods is the XML-RPC method table (rpc.go).
+	methods map[string]rpcMethod
+	// streams bounds the streaming responses open at once (tail -f,
+	// server-sent events): one slot each.
+	streams chan struct{}
 
 	mux     *http.ServeMux
 	root    http.Handler
@@ -97,7 +105,8 @@ func New(opts Options) (*Handler, error) {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
-	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
+	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
+		streams: make(chan struct{}, MaxStreams)}
 	if h.log == nil {
 		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -149,9 +158,29 @@ func (h *Handler) Close() error {
 	return nil
 }
 
-// Done is closed when Close was called: streaming handlers return when it
+// done is closed when Close was called: streaming handlers return when it
 // is.
 func (h *Handler) done() <-chan struct{} { return h.ctx.Done() }
+
+// streamContext returns the context of a streaming response: done when
+// the client goes away or when Close is called. Call cancel when the
+// stream ends.
+func (h *Handler) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(h.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// acquireStream takes one of the MaxStreams slots of streaming responses;
+// ok is false when none is free. Call release when the stream ends.
+func (h *Handler) acquireStream() (release func(), ok bool) {
+	select {
+	case h.streams <- struct{}{}:
+		return func() { <-h.streams }, true
+	default:
+		return nil, false
+	}
+}
 
 // handle registers a route that changes nothing (GET, HEAD). pattern is an
 // http.ServeMux pattern with its method, e.g. "GET /api/v1/programs".

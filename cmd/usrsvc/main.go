@@ -2,6 +2,7 @@
 // account's usrsvc configuration, without being their parent.
 //
 //	usrsvc [--config F] [--json] [-P|--parallel] [-q] start|stop|restart|status NAME|all
+//	usrsvc [--config F] tail [-f] [-n N] [--stderr] NAME
 package main
 
 import (
@@ -28,16 +29,22 @@ func main() {
 }
 
 const usage = `usage: usrsvc [options] start|stop|restart|status NAME|all
+       usrsvc [--config FILE] tail [-f] [-n N] [--stderr] NAME
 
 Starts, stops, restarts or reports a program of your usrsvc configuration
 (or every program with "all"). Programs run detached: their parent is init,
-never usrsvc or usrsvcd.
+never usrsvc or usrsvcd. tail prints the last lines of a program's stdout
+file (or its stderr file), and with -f follows it, across log rotation,
+until Ctrl-C.
 
 options:
   --config FILE   main config file (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
   --json          one JSON object per program per line on stdout
   -P, --parallel  with "all": act on every program concurrently
   -q, --quiet     print only errors
+  -f, --follow    tail: follow the file as it grows (Ctrl-C ends)
+  -n, --lines N   tail: how many last lines (default 10)
+  --stderr        tail: the program's stderr file instead of stdout
   --demo          show usrsvc at work in a temp directory (nothing to set up)
   --readme        print the full documentation
   --version       print the version
@@ -55,6 +62,10 @@ type options struct {
 	json     bool
 	parallel bool
 	quiet    bool
+	follow   bool
+	lines    int
+	stderr   bool
+	tailOpts bool // -f, -n or --stderr given
 	args     []string
 }
 
@@ -76,6 +87,13 @@ func parseArgs(args []string, stdout, stderr io.Writer) (o *options, code int, d
 	for _, name := range []string{"quiet", "q"} {
 		fs.BoolVar(&o.quiet, name, false, "print only errors")
 	}
+	for _, name := range []string{"follow", "f"} {
+		fs.BoolVar(&o.follow, name, false, "tail: follow")
+	}
+	for _, name := range []string{"lines", "n"} {
+		fs.IntVar(&o.lines, name, 10, "tail: how many lines")
+	}
+	fs.BoolVar(&o.stderr, "stderr", false, "tail: the stderr file")
 	version := fs.Bool("version", false, "print the version")
 	var help bool
 	for _, name := range []string{"help", "h"} {
@@ -107,6 +125,12 @@ func parseArgs(args []string, stdout, stderr io.Writer) (o *options, code int, d
 		}
 		return nil, 0, true
 	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "follow", "f", "lines", "n", "stderr":
+			o.tailOpts = true
+		}
+	})
 	o.args = positional
 	return o, 0, false
 }
@@ -127,8 +151,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	action := o.args[0]
 	switch action {
 	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart, usrsvc.ActionStatus:
+		if o.tailOpts {
+			fmt.Fprintf(stderr, "usrsvc: -f, -n and --stderr go with tail, not %s (usrsvc --help)\n", action)
+			return int(usrsvc.CodeInvalidAction)
+		}
+	case usrsvc.ActionTail:
+		return runTail(o, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "usrsvc: unknown action %q: use start, stop, restart or status (usrsvc --help)\n", action)
+		fmt.Fprintf(stderr, "usrsvc: unknown action %q: use start, stop, restart, status or tail (usrsvc --help)\n", action)
 		return int(usrsvc.CodeInvalidAction)
 	}
 	if len(o.args) != 2 {
@@ -177,6 +207,56 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	results := m.Do(ctx, action, name, mode)
 	return report(results, name == "all", o, stdout, stderr)
+}
+
+// runTail prints the last lines of a program's log file, and with -f
+// follows it until Ctrl-C.
+func runTail(o *options, stdout, stderr io.Writer) int {
+	if len(o.args) != 2 || o.args[1] == "all" {
+		fmt.Fprintln(stderr, "usrsvc: tail takes one program name: usrsvc tail [-f] [-n N] [--stderr] NAME")
+		return int(usrsvc.CodeInvalidAction)
+	}
+	if o.lines < 0 {
+		fmt.Fprintf(stderr, "usrsvc: -n %d: the number of lines must be 0 or more\n", o.lines)
+		return int(usrsvc.CodeInvalidAction)
+	}
+	name := o.args[1]
+	cfg, err := usrsvc.LoadConfigPartial(o.config)
+	if cfg == nil || len(cfg.Files) == 0 {
+		fmt.Fprintf(stderr, "usrsvc: the configuration does not load:\n%v\n", err)
+		return int(usrsvc.CodeOf(err))
+	}
+	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "usrsvc: %v\n", err)
+		return int(usrsvc.CodeOf(err))
+	}
+	stream := usrsvc.Stdout
+	if o.stderr {
+		stream = usrsvc.Stderr
+	}
+	if !o.follow {
+		lines, err := m.TailLog(name, stream, o.lines)
+		if err != nil {
+			fmt.Fprintf(stderr, "usrsvc: %v\n", err)
+			return int(usrsvc.CodeOf(err))
+		}
+		for _, l := range lines {
+			fmt.Fprintln(stdout, l)
+		}
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	notify := func(msg string) { fmt.Fprintf(stderr, "usrsvc: %s\n", msg) }
+	if err := m.FollowLog(ctx, name, stream, o.lines, stdout, notify); err != nil {
+		if errors.Is(err, syscall.EPIPE) {
+			return 0 // usrsvc tail -f x | head: the reader is done
+		}
+		fmt.Fprintf(stderr, "usrsvc: %v\n", err)
+		return int(usrsvc.CodeOf(err))
+	}
+	return 0
 }
 
 func runDemo(stdout, stderr io.Writer) int {

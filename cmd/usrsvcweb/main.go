@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/cli"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
 	"github.com/usrsvc/usrsvc/web"
 )
@@ -62,18 +63,27 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
 	listen := fs.String("listen", "", "listen on `ADDR` (unix:/abs/path.sock or HOST:PORT) instead of [Web] listen")
 	version := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+	var help bool
+	for _, name := range []string{"help", "h"} {
+		fs.BoolVar(&help, name, false, "print this help")
+	}
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
+		fs.SetOutput(stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return int(usrsvc.CodeHelpMessage)
-		}
-		return int(usrsvc.CodeInvalidAction)
+	fs.Usage = func() { printUsage(stderr) }
+	positional, err := cli.Parse(fs, args)
+	if help {
+		printUsage(stdout)
+		return int(usrsvc.CodeHelpMessage)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "usrsvcweb: unexpected argument %q (usrsvcweb takes only options)\n", fs.Arg(0))
+	if err != nil {
+		return int(usrsvc.CodeInvalidAction) // flag already printed the error and the usage
+	}
+	if len(positional) > 0 {
+		fmt.Fprintf(stderr, "usrsvcweb: unexpected argument %q (usrsvcweb takes only options)\n", positional[0])
 		fs.Usage()
 		return int(usrsvc.CodeInvalidAction)
 	}
@@ -139,7 +149,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	srv.ErrorLog = slog.NewLogLogger(handler, slog.LevelWarn)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	logger.Info("usrsvcweb listening", "listen", wc.Listen, "programs", len(cfg.Programs),
+	logger.Info("usrsvcweb listening", "listen", addrString(ln), "programs", len(cfg.Programs),
 		"config", cfg.Path, "read_only", wc.ReadOnly, "auth", wc.Password != "", "pid", os.Getpid())
 	sdnotify.Notify("READY=1")
 	if ready != nil {

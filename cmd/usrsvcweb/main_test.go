@@ -15,7 +15,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/testproc"
 )
+
+// asMain makes the test binary run as usrsvcweb: the integration tests
+// run it as a real process (signals, socket, launcher re-exec and all).
+const asMain = "USRSVCWEB_TEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	testproc.Main()
+	if os.Getenv(asMain) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
 
 // writeConfig writes a main config with the given [Web] lines in a temp dir
 // and returns its path and the state directory.
@@ -40,7 +53,7 @@ func TestVersionAndHelp(t *testing.T) {
 	assert.Equal(t, "usrsvcweb "+usrsvc.Version+"\n", out.String())
 	out.Reset()
 	assert.Equal(t, int(usrsvc.CodeHelpMessage), run([]string{"--help"}, &out, &errb))
-	assert.Contains(t, errb.String(), "usage: usrsvcweb")
+	assert.Contains(t, out.String(), "usage: usrsvcweb")
 	errb.Reset()
 	assert.Equal(t, int(usrsvc.CodeInvalidAction), run([]string{"start"}, &out, &errb))
 	assert.Contains(t, errb.String(), `unexpected argument "start"`)

@@ -3,11 +3,9 @@ package logfile
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strings"
-	"syscall"
 )
 
 // Tail returns up to n last lines of the regular file path, among those
@@ -20,19 +18,16 @@ import (
 // The file is opened non-blocking and must be a regular file: a FIFO or a
 // device configured as a log never blocks the caller.
 func Tail(path string, offset int64, n int, max int64) ([]string, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	f, fi, err := OpenRead(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	size := fi.Size()
+	return tailOf(f, fi.Size(), offset, n, max)
+}
+
+// tailOf is Tail over the first size bytes of the open file f.
+func tailOf(f *os.File, size, offset int64, n int, max int64) ([]string, error) {
 	if offset < 0 {
 		offset = 0
 	}
