@@ -205,8 +205,12 @@ func (m *Manager) status(pc *ProgramConfig, mt *Matcher) (*Status, error) {
 		st.Message = "not running"
 	}
 	sd := m.state()
-	if st.StoppedByHand, _, err = sd.StoppedByHand(pc.Name); err != nil {
-		st.Warnings = append(st.Warnings, err.Error())
+	if !st.Running {
+		// A manual stop matters only while the program does not run: a
+		// running program's status reads one record, usrsvcd's.
+		if st.StoppedByHand, _, err = sd.StoppedByHand(pc.Name); err != nil {
+			st.Warnings = append(st.Warnings, err.Error())
+		}
 	}
 	if rec, err := sd.DaemonRecord(pc.Name); err == nil {
 		if rec != nil && !mt.daemonUp(m.Config()) {

@@ -198,24 +198,36 @@ func writeJSON(path string, v any) error {
 	return nil
 }
 
-func readJSON(path string, v any) error {
+// versioned is a state record: it tells its format version.
+type versioned interface{ version() int }
+
+func (r *manualRecord) version() int { return r.Version }
+func (r *DaemonRecord) version() int { return r.Version }
+func (a *ReloadAck) version() int    { return a.Version }
+
+// readJSON reads a state record. A record of another format version is
+// refused with a clear error, never misread; the record is decoded once
+// (its version checked after), and only a failure looks at the version
+// alone, so that another version's fields are reported as such.
+func readJSON(path string, v versioned) error {
 	data, err := atomicfile.Read(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return err
 	} else if err != nil {
 		return stateFileError("cannot read state file", path, err)
 	}
+	err = json.Unmarshal(data, v)
+	if err == nil && v.version() == stateVersion {
+		return nil
+	}
 	var head struct {
 		Version int `json:"version"`
 	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return fmt.Errorf("state file %s is corrupt (%v): remove it", path, err)
+	if herr := json.Unmarshal(data, &head); herr != nil {
+		return fmt.Errorf("state file %s is corrupt (%v): remove it", path, herr)
 	}
 	if head.Version != stateVersion {
 		return fmt.Errorf("state file %s has format version %d, this usrsvc understands %d: use the matching usrsvc version or remove the file", path, head.Version, stateVersion)
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("state file %s is corrupt (%v): remove it", path, err)
-	}
-	return nil
+	return fmt.Errorf("state file %s is corrupt (%v): remove it", path, err)
 }

@@ -1,0 +1,76 @@
+package usrsvc
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStateRecordVersions(t *testing.T) {
+	t.Parallel()
+	sd := StateDir(t.TempDir())
+	now := time.Now().Truncate(time.Second)
+	require.NoError(t, sd.writeDaemonRecord(&DaemonRecord{Program: "web", State: StateRunning, Restarts: 2, Updated: now}))
+	rec, err := sd.DaemonRecord("web")
+	require.NoError(t, err)
+	require.NotNil(t, rec)
+	assert.Equal(t, StateRunning, rec.State)
+	assert.Equal(t, 2, rec.Restarts)
+	assert.Equal(t, stateVersion, rec.Version)
+
+	for name, tc := range map[string]struct{ data, want string }{
+		// A newer format, even one whose fields this version cannot
+		// decode, is reported as another version, not misread.
+		"newer":           {`{"version":2,"program":"web","state":"running"}`, "has format version 2, this usrsvc understands 1"},
+		"newer, new type": {`{"version":2,"program":"web","restarts":"many"}`, "has format version 2, this usrsvc understands 1"},
+		"no version":      {`{"program":"web","state":"running"}`, "has format version 0"},
+		"corrupt":         {`{"version":1,"state":`, "is corrupt"},
+		"bad field":       {`{"version":1,"restarts":"many"}`, "is corrupt"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(sd.daemonPath("web"), []byte(tc.data), 0o600))
+			_, err := sd.DaemonRecord("web")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), filepath.Join("programs", "web.daemon.json"))
+		})
+	}
+
+	r, err := sd.DaemonRecord("absent")
+	assert.NoError(t, err)
+	assert.Nil(t, r)
+}
+
+// status reads the manual record only for a program that does not run: a
+// running program was started again since its manual stop, whatever the
+// record says.
+func TestStatusStoppedByHandOnlyWhenNotRunning(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmd, _ := uniqueSleep(t)
+	e.addProgram("app", cmd)
+	m := e.manager()
+	ctx := ctxT(t)
+	_, err := m.Stop(ctx, "app")
+	require.NoError(t, err)
+	st, err := m.Status(ctx, "app")
+	require.NoError(t, err)
+	assert.False(t, st.Running)
+	assert.True(t, st.StoppedByHand)
+	assert.Equal(t, StateStoppedByHand, st.State())
+
+	_, err = m.Start(ctx, "app")
+	require.NoError(t, err)
+	// A stop record written behind usrsvc's back (another tool's) does not
+	// make a running program "stopped by hand".
+	require.NoError(t, m.state().setManual("app", ActionStop, time.Now()))
+	st, err = m.Status(ctx, "app")
+	require.NoError(t, err)
+	assert.True(t, st.Running)
+	assert.False(t, st.StoppedByHand)
+	assert.NotEqual(t, StateStoppedByHand, st.State())
+}
