@@ -74,7 +74,7 @@ done
 
 log "machine: $(machine_line)"
 declare -A V ALL
-figs=(spawn_ms spawn_cpu_us start_ms start_net_cpu_us start_cpu_us version_ms status_ms json_ms rss_kb reread_ms idle_ms wakeups masskill_ms rss_after_kb)
+figs=(spawn_ms spawn_cpu_us start_ms start_net_cpu_us start_cpu_us version_ms version_cpu_ms status_ms status_cpu_ms json_ms rss_kb reread_ms idle_ms wakeups masskill_ms rss_after_kb)
 nv=${#labels[@]}
 for ((r = 0; r < ROUNDS; r++)); do
   for ((i = 0; i < nv; i++)); do

@@ -152,10 +152,12 @@ measure_world() {
 
   if [[ $what == *" status "* ]]; then
     log "N=$n: status all, floors"
-    V[version_ms]=$(field median_ms "$("$E2E" -time "$REPEAT" -- "$b/usrsvc" --version)")
+    line=$("$E2E" -time "$REPEAT" -- "$b/usrsvc" --version)
+    V[version_ms]=$(field median_ms "$line"); V[version_cpu_ms]=$(field rcpu_ms "$line")
     V[ps_ms]=$(field median_ms "$("$E2E" -time "$REPEAT" -- ps -u "$(id -un)" -o pid=,args=)")
     HOME="$d" "$b/usrsvc" "${us_cfg[@]}" status all >/dev/null 2>&1 || true # warm the page cache
-    V[status_ms]=$(field median_ms "$(HOME="$d" "$E2E" -time "$REPEAT" -- "$b/usrsvc" "${us_cfg[@]}" status all)")
+    line=$(HOME="$d" "$E2E" -time "$REPEAT" -- "$b/usrsvc" "${us_cfg[@]}" status all)
+    V[status_ms]=$(field median_ms "$line"); V[status_cpu_ms]=$(field rcpu_ms "$line")
     V[json_ms]=$(field median_ms "$(HOME="$d" "$E2E" -time "$REPEAT" -- "$b/usrsvc" "${us_cfg[@]}" --json status all)")
     V[status_us]=$(calc "${V[status_ms]} * 1000 / $n")
     V[status_version]=$(ratio "${V[status_ms]}" "${V[version_ms]}")

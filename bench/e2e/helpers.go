@@ -30,13 +30,19 @@ func median(ds []time.Duration) time.Duration {
 // run (the command and all it started) and the programs' own CPU.
 type timing struct {
 	wall, cpu []time.Duration
-	progCPU   time.Duration // of the last run
-	progs     int
-	cpuError  string
+	// rcpu is the CPU time of each run's process and the children it
+	// waited for (wait4's rusage): steadier than wall time on a busy machine.
+	rcpu     []time.Duration
+	progCPU  time.Duration // of the last run
+	progs    int
+	cpuError string
 }
 
 func (t timing) line() string {
 	s := durLine("TIME", t.wall)
+	if len(t.rcpu) > 0 {
+		s += fmt.Sprintf(" rcpu_ms=%.2f", ms(median(t.rcpu)))
+	}
 	switch {
 	case t.cpuError != "":
 		s += " cpu_ms=n/a"
@@ -79,6 +85,9 @@ func timeCmd(n int, cg bool, progTok string, args ...string) (timing, error) {
 		t0 := time.Now()
 		err := cmd.Run()
 		t.wall = append(t.wall, time.Since(t0))
+		if ps := cmd.ProcessState; ps != nil {
+			t.rcpu = append(t.rcpu, ps.UserTime()+ps.SystemTime())
+		}
 		if dir != "" {
 			if i == n-1 && progTok != "" {
 				t.progCPU, t.progs = schedSum(progTok)
