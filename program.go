@@ -205,12 +205,16 @@ func (m *Manager) status(pc *ProgramConfig, mt *Matcher) (*Status, error) {
 		st.Message = "not running"
 	}
 	sd := m.state()
-	if !st.Running {
-		// A manual stop matters only while the program does not run: a
-		// running program's status reads one record, usrsvcd's.
-		if st.StoppedByHand, _, err = sd.StoppedByHand(pc.Name); err != nil {
+	// A manual stop matters only while the program does not run, so
+	// status all reads one record for a running program, usrsvcd's; the
+	// status of one program still reads the manual record, to warn when it
+	// is broken.
+	if !st.Running || !mt.shared {
+		stopped, _, err := sd.StoppedByHand(pc.Name)
+		if err != nil {
 			st.Warnings = append(st.Warnings, err.Error())
 		}
+		st.StoppedByHand = stopped && !st.Running
 	}
 	if rec, err := sd.DaemonRecord(pc.Name); err == nil {
 		if rec != nil && !mt.daemonUp(m.Config()) {

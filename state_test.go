@@ -45,9 +45,9 @@ func TestStateRecordVersions(t *testing.T) {
 	assert.Nil(t, r)
 }
 
-// status reads the manual record only for a program that does not run: a
-// running program was started again since its manual stop, whatever the
-// record says.
+// A manual stop holds only while the program does not run: a running
+// program was started again since, whatever the record says (and status
+// all does not read the record of a running program).
 func TestStatusStoppedByHandOnlyWhenNotRunning(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -57,20 +57,37 @@ func TestStatusStoppedByHandOnlyWhenNotRunning(t *testing.T) {
 	ctx := ctxT(t)
 	_, err := m.Stop(ctx, "app")
 	require.NoError(t, err)
-	st, err := m.Status(ctx, "app")
-	require.NoError(t, err)
-	assert.False(t, st.Running)
-	assert.True(t, st.StoppedByHand)
-	assert.Equal(t, StateStoppedByHand, st.State())
+	for _, st := range []*Status{status1(t, m, "app"), statusAll(t, m, "app")} {
+		assert.False(t, st.Running)
+		assert.True(t, st.StoppedByHand)
+		assert.Equal(t, StateStoppedByHand, st.State())
+	}
 
 	_, err = m.Start(ctx, "app")
 	require.NoError(t, err)
 	// A stop record written behind usrsvc's back (another tool's) does not
 	// make a running program "stopped by hand".
 	require.NoError(t, m.state().setManual("app", ActionStop, time.Now()))
-	st, err = m.Status(ctx, "app")
+	for _, st := range []*Status{status1(t, m, "app"), statusAll(t, m, "app")} {
+		assert.True(t, st.Running)
+		assert.False(t, st.StoppedByHand)
+		assert.NotEqual(t, StateStoppedByHand, st.State())
+	}
+}
+
+func status1(t *testing.T, m *Manager, name string) *Status {
+	st, err := m.Status(ctxT(t), name)
 	require.NoError(t, err)
-	assert.True(t, st.Running)
-	assert.False(t, st.StoppedByHand)
-	assert.NotEqual(t, StateStoppedByHand, st.State())
+	return st
+}
+
+func statusAll(t *testing.T, m *Manager, name string) *Status {
+	for _, r := range m.StatusAll(ctxT(t)) {
+		if r.Program == name {
+			require.NoError(t, r.Err)
+			return r.Status
+		}
+	}
+	t.Fatalf("status all: no %s", name)
+	return nil
 }
