@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"golang.org/x/sys/unix"
 )
 
 // ActionSignal is the operation name of [Manager.Signal] in errors.
@@ -62,6 +63,6 @@ func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) (
 		return fail(st, fmt.Errorf("%w: sending %v to %d: %v", ErrPermission, sig, p.PID, err))
 	}
 	st.Running, st.Process, st.Message = true, p, "signalled"
-	m.log.Info(fmt.Sprintf("sent %v to %s (pid %d)", sig, name, p.PID), "program", name, "pid", p.PID, "signal", int(sig))
+	m.log.Info(fmt.Sprintf("sent %s to %s (pid %d)", unix.SignalName(sig), name, p.PID), "program", name, "pid", p.PID, "signal", int(sig))
 	return st, nil
 }
