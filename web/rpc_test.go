@@ -266,3 +266,26 @@ func TestRereadDiff(t *testing.T) {
 	assert.Equal(t, []string{"b"}, out.Changed)
 	assert.NotNil(t, h.config().Program("c"))
 }
+
+func TestRPCCrossOriginRefused(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHandler(t, Options{})
+	var b bytes.Buffer
+	require.NoError(t, xmlrpc.EncodeCall(&b, "supervisor.stopAllProcesses"))
+	// A page of another site posting to /RPC2 through the browser.
+	w := do(h, "POST", "http://127.0.0.1:9001/RPC2", bytes.NewReader(b.Bytes()),
+		"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example", "Content-Type", "text/plain")
+	assert.Equal(t, http.StatusForbidden, w.Code)
+	// supervisorctl sends neither header: allowed.
+	w = do(h, "POST", "http://127.0.0.1:9001/RPC2", bytes.NewReader(b.Bytes()))
+	assert.Equal(t, http.StatusOK, w.Code)
+}
+
+func TestNewServerBounds(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(http.NotFoundHandler())
+	assert.Equal(t, ReadHeaderTimeout, srv.ReadHeaderTimeout)
+	assert.Positive(t, srv.ReadTimeout)
+	assert.Equal(t, MaxHeaderBytes, srv.MaxHeaderBytes)
+	assert.Zero(t, srv.WriteTimeout, "streams (tail -f, events) must not be cut")
+}
