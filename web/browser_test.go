@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -230,6 +231,32 @@ func TestBrowser(t *testing.T) {
 		assert.True(t, p.Running, "gamma still runs")
 		assert.Equal(t, stateRunning, p.State)
 		assert.Contains(t, e.logs.String(), "cross-origin request refused")
+	})
+
+	t.Run("works with JavaScript off", func(t *testing.T) {
+		tab, cancel := chromedp.NewContext(ctx) // a tab of its own
+		defer cancel()
+		// The tab lives as long as the context of its first action: no
+		// timeout on that one.
+		require.NoError(t, chromedp.Do(tab, chromedp.Navigate("about:blank")), "open a tab")
+		c, cancelCall := context.WithTimeout(tab, 30*time.Second)
+		defer cancelCall()
+		_, err := chromedp.Call(c, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		require.NoError(t, err, "JavaScript off")
+		step(t, tab, "load the page", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#p-gamma.state-running")))
+		// The form posts, the server redirects to the page, which shows the outcome.
+		step(t, tab, "click stop", chromedp.Click(chromedp.CSS("#p-gamma .btn-stop")),
+			chromedp.WaitVisible(chromedp.CSS("#p-gamma.state-stopped-by-hand")))
+		flash, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("#flash")))
+		require.NoError(t, err)
+		assert.Contains(t, flash, "gamma:")
+		loc, err := chromedp.Run(tab, chromedp.Location())
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(loc, srv.URL+"/?flash="), "redirected to the page: %s", loc)
+		var p programView
+		e.getJSON("/api/v1/programs/gamma", &p)
+		assert.False(t, p.Running, "gamma stopped")
+		screenshot(t, tab, "page-nojs.png")
 	})
 
 	t.Run("the program page follows the log", func(t *testing.T) {
