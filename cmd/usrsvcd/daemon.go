@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -192,13 +193,22 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 			logs = append(logs, ef)
 		}
 	}
-	var handler slog.Handler
-	if cfg.Main.LogFormat == "json" {
-		handler = slog.NewJSONHandler(out, nil)
-	} else {
-		handler = slog.NewTextHandler(out, nil)
+	newHandler := func(w io.Writer) slog.Handler {
+		if cfg.Main.LogFormat == "json" {
+			return slog.NewJSONHandler(w, nil)
+		}
+		return slog.NewTextHandler(w, nil)
 	}
-	logger := slog.New(handler)
+	// Lines lost to a full disk are reported, in the log's own format, by
+	// the first line written again.
+	for _, lf := range logs {
+		lf.Lost = func(n int, err error) []byte {
+			var b bytes.Buffer
+			slog.New(newHandler(&b)).Warn(fmt.Sprintf("%d log lines lost: %v", n, err), "event", "log-lost", "lines", n)
+			return b.Bytes()
+		}
+	}
+	logger := slog.New(newHandler(out))
 	if os.Geteuid() == 0 {
 		logger.Warn("running as root; usrsvcd is meant for a service account", "event", "warning")
 	}
