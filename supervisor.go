@@ -551,6 +551,9 @@ func (l *loop) watch(sv *supervised) {
 	}
 	// The pidfd is trusted only after re-checking pid + start time + title.
 	// A check that cannot read /proc proves nothing: poll instead.
+	// The goroutines below get the name, never sv: a reread replaces
+	// sv.pc in the loop meanwhile.
+	name := sv.pc.Name
 	same, err := newMatcher(l.m.fs).check(sv.pc, p)
 	if err != nil || !same {
 		pfd.Close()
@@ -559,13 +562,12 @@ func (l *loop) watch(sv *supervised) {
 			sv.pidfdRetry = true
 		} else {
 			seen := l.seenLate(sv, "the check of its new pidfd")
-			l.spawn(func() { l.send(exitMsg{name: sv.pc.Name, p: p, seen: seen}) })
+			l.spawn(func() { l.send(exitMsg{name: name, p: p, seen: seen}) })
 		}
 		return
 	}
 	ctx, cancel := context.WithCancel(l.ctx)
 	sv.pidfd, sv.stopWatch = pfd, cancel
-	name := sv.pc.Name
 	l.spawn(func() {
 		if pfd.Wait(ctx) == nil {
 			l.send(exitMsg{name: name, p: p, seen: l.seenByPidfd()})

@@ -527,3 +527,34 @@ func TestManualStopRacingDaemonStart(t *testing.T) {
 	assert.Equal(t, StateStoppedByHand, rec.State)
 	assert.Empty(t, a.PIDs())
 }
+
+// Rereads while exits are being reported: the loop's goroutines read
+// nothing the loop changes. A reread replaced a program's configuration
+// while a goroutine about to report its exit read the program's name from
+// it (a data race the chaos suite's racing operators found under -race).
+func TestRereadsWhileExitsAreReported(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	for i := 0; i < 3; i++ {
+		cmd, _ := uniqueSleep(t)
+		e.addProgram("p"+strconv.Itoa(i), cmd, "success_seconds = 0.05")
+	}
+	var evs events
+	m := e.manager(func(o *Options) {
+		o.OnEvent = func(ev Event) {
+			evs.add(ev)
+			if ev.Kind == EventStarted {
+				// Dead before the loop watches it: its exit is reported by
+				// a goroutine while rereads keep coming.
+				syscall.Kill(ev.PID, syscall.SIGKILL)
+			}
+		}
+	})
+	runLoop(t, m)
+	cfg := e.config()
+	ctx := ctxT(t)
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		require.NoError(t, m.Reload(ctx, cfg))
+	}
+	assert.NotEmpty(t, evs.list(EventExited, ""), "exits were reported meanwhile")
+}
