@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Code is one of the stable return codes of usrsvc and usrsvcd (SPEC §4).
+// Code is one of the stable return codes of usrsvc and usrsvcd.
 // The command-line tools exit with it; embedders get it from [CodeOf].
 type Code int
 
@@ -42,14 +42,6 @@ var codeNames = map[Code]string{
 	CodeUnknownFailure:          "UNKNOWN_FAILURE",
 }
 
-// Codes lists every return code in ascending order.
-func Codes() []Code {
-	return []Code{CodeSuccess, CodeGeneralFailure, CodeTryAgain, CodeInvalidConfig,
-		CodeInvalidAction, CodeProgramDisabled, CodeProgramUndefined, CodeProgramExited,
-		CodeUsrsvcdAlreadyRunning, CodeInsufficientPermissions, CodeProgramFailedToLaunch,
-		CodeHelpMessage, CodeUnknownFailure}
-}
-
 // String returns the code's name, such as "PROGRAM_DISABLED".
 func (c Code) String() string {
 	if n, ok := codeNames[c]; ok {
@@ -69,6 +61,7 @@ var sentinelCodes = []struct {
 	{ErrLocked, CodeTryAgain},
 	{ErrDaemonRunning, CodeUsrsvcdAlreadyRunning},
 	{ErrResource, CodeTryAgain},
+	{ErrNoAnswer, CodeTryAgain},
 	{ErrPermission, CodeInsufficientPermissions},
 	{ErrLaunch, CodeProgramFailedToLaunch},
 	{ErrExited, CodeProgramExited},

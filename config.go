@@ -74,7 +74,7 @@ type ProgramConfig struct {
 	AutoPid        bool // default true
 	ScanForProcess bool // default true
 	// ProcTitleRE is proctitle_re as set in the config; nil when the
-	// default applies (SPEC §3: Args joined by spaces, the whole title or
+	// default applies (Args joined by spaces, the whole title or
 	// its tail after '/' or ' '), which MatchTitle tests without a regexp.
 	// TitleRegexp returns the regexp in force either way.
 	ProcTitleRE *regexp.Regexp
@@ -194,8 +194,8 @@ func (c *Config) Names() []string {
 // LoadConfig reads, checks and resolves the configuration whose main file
 // is path ("" means [DefaultConfigPath]), with every file of its config_dir.
 // When anything is wrong it returns a nil Config and a *ConfigError listing
-// every problem found, each with its file and line (SPEC §2); a bad input
-// never panics.
+// every problem found, each with its file and line; a bad input never
+// panics.
 //
 // Rules beyond the syntax (package internal/configobj):
 //   - Section keywords (Main, Program, DefaultSettings, Env, Monitor,
@@ -214,7 +214,7 @@ func (c *Config) Names() []string {
 //     [DefaultSettings:NAME]; [[Env]] and [[Monitor]] merge key by key.
 //   - The main file, config_dir and its files must not be writable by group
 //     or others, nor owned by another user than the current one or root
-//     (SPEC §8).
+//     (a config another user can change could run their commands as you).
 func LoadConfig(path string) (*Config, error) {
 	l := &configLoader{rank: map[string]int{}}
 	cfg := l.load(path)

@@ -103,7 +103,7 @@ func (l *configLoader) err() error {
 }
 
 // readFile reads and parses a config file, after checking its owner and
-// mode (SPEC §8). It returns nil when the file cannot be read.
+// mode. It returns nil when the file cannot be read.
 func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 	l.fileRank(path)
 	// O_NONBLOCK: opening a FIFO for reading would otherwise block until a
@@ -179,7 +179,7 @@ func fileKind(m fs.FileMode) string {
 }
 
 // checkSafe refuses a config file or directory that other users could
-// change (SPEC §8, like sshd's StrictModes): writable by group or others, or
+// change (like sshd's StrictModes): writable by group or others, or
 // owned by someone who is neither the current user nor root.
 func (l *configLoader) checkSafe(path string, fi fs.FileInfo, what string) {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/usrsvc/usrsvc/internal/configobj"
+	"github.com/usrsvc/usrsvc/internal/suggest"
 )
 
 // A broken configuration must never lock the operator out: stopping a
@@ -153,7 +154,7 @@ func identifying(key string) bool {
 	if slices.Contains(cfgProgramKeys, key) || slices.Contains(cfgMonitorKeys, key) {
 		return false
 	}
-	return slices.Contains(identifyingKeys, Suggest(key, cfgProgramKeys))
+	return slices.Contains(identifyingKeys, suggest.Closest(key, cfgProgramKeys))
 }
 
 // splitBroken moves the programs that any problem concerns from
@@ -259,7 +260,7 @@ func (p *ProgramConfig) Findable() bool {
 // brokenErr is the error of action on a program of Config.Broken: nil when
 // the action can go on despite its problems (stop and status of a Findable
 // program), else an error wrapping ErrInvalidConfig that says what to fix.
-func (p *ProgramConfig) brokenErr(action string) error {
+func (p *ProgramConfig) brokenErr(action Action) error {
 	if len(p.Problems) == 0 {
 		return nil
 	}

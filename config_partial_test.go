@@ -170,7 +170,7 @@ func TestManagerPartialConfig(t *testing.T) {
 	st, err := m2.Status(ctx, "job")
 	require.NoError(t, err, "status of a findable broken program")
 	assert.True(t, st.Running)
-	res := m2.Do(ctx, ActionStatus, "all", Sequential)
+	res := m2.DoAll(ctx, ActionStatus, Sequential)
 	require.Len(t, res, 3)
 	assert.Equal(t, []Code{CodeSuccess, CodeInvalidConfig, CodeSuccess}, []Code{res[0].Code(), res[1].Code(), res[2].Code()}, "job, nocmd, web")
 
@@ -188,7 +188,7 @@ func TestManagerPartialConfig(t *testing.T) {
 	st, err = m2.Restart(ctx, "web")
 	require.NoError(t, err, "a valid program is restarted while another is broken")
 	assert.True(t, st.Running)
-	res = m2.Do(ctx, ActionStop, "all", Parallel)
+	res = m2.DoAll(ctx, ActionStop, Parallel)
 	for _, r := range res {
 		if r.Program == "nocmd" {
 			assert.Equal(t, CodeInvalidConfig, r.Code())

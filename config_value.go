@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/usrsvc/usrsvc/internal/suggest"
 )
 
 // Typed readers of raw values. Each reports a problem at the key's line and
@@ -193,4 +195,12 @@ func splitAddresses(s string) []string {
 		}
 	}
 	return append(parts, s[start:])
+}
+
+// cfgDidYouMean formats suggest.Closest's answer as a message suffix, or "".
+func cfgDidYouMean(word string, candidates []string) string {
+	if s := suggest.Closest(word, candidates); s != "" {
+		return "; did you mean " + s + "?"
+	}
+	return ""
 }

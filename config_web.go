@@ -145,7 +145,7 @@ func (l *configLoader) listenVal(r rawVal) (string, bool) {
 func CheckListenAddr(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("not unix:PATH nor HOST:PORT (%v); write unix:/path/to/usrsvcweb.sock, 127.0.0.1:9001 or [::1]:9001", err)
+		return fmt.Errorf("not unix:PATH nor HOST:PORT (%w); write unix:/path/to/usrsvcweb.sock, 127.0.0.1:9001 or [::1]:9001", err)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("port %q is not a number from 0 to 65535", port)

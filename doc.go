@@ -8,11 +8,50 @@
 // and are identified by pid plus start time. So the supervising daemon can
 // be killed, upgraded or restarted without any program stopping, and a new
 // daemon adopts what runs.
+//
+// # Programs and configurations
+//
+// A [Config] holds the programs, read from a configuration file with
+// [LoadConfig]. A
+// [Manager] acts on a Config: [Manager.Start], [Manager.Stop],
+// [Manager.Restart] and [Manager.Status] one program at a time (or
+// [Manager.Do] and [Manager.DoAll] with the action chosen at run time), and
+// [Manager.Run] supervises them until its context ends: it restarts what
+// stops, runs the [Monitor]s and sends alerts through an [Alerter].
+// Operations on a program are serialised by a lock in the state directory,
+// so usrsvc, usrsvcd and an embedder can act on the same programs at once.
+//
+// Errors wrap sentinel errors ([ErrExited], [ErrLaunch], ...): test them
+// with [errors.Is]; [CodeOf] maps them to the command-line tools' return
+// codes.
+//
+// # The launcher
+//
+// Go cannot fork without exec, so a start runs a launcher: the running
+// binary itself, re-executed through /proc/self/exe with the variable
+// USRSVC_LAUNCHER=1 in its environment. An init function of this package's
+// launcher (package usrsvc imports it, so it is initialised before usrsvc
+// and before every package that imports usrsvc) recognises the marker,
+// starts the program and exits: the binary's main never runs. So any binary
+// that imports this package can start programs, and there is nothing to
+// call. The cost to a binary that is not a launcher is one environment
+// lookup at startup. It is an init function rather than a function to call
+// first thing in main (as some re-exec libraries ask) because a binary that
+// forgot that call would run its whole main as the launcher.
+//
+// A binary whose own initialisation is heavy (packages initialised before
+// the launcher's, by import order) can point [Options.LauncherPath] at a
+// small binary that imports this package; [CheckLauncher] tests that a
+// binary answers as a launcher, and belongs in an embedder's tests.
 package usrsvc
 
 import _ "embed"
 
-// README is the full documentation (README.md), printed by usrsvc --readme.
+// README is the full documentation of usrsvc (its README.md, the
+// configuration reference included), embedded in the library so that the
+// command-line tools can print the one that matches the code they were
+// built from (usrsvc --readme) — a go:embed in cmd/ cannot reach the
+// repository's top directory. An embedder may print it too.
 //
 //go:embed README.md
 var README string

@@ -35,6 +35,8 @@ var (
 	ErrResource = errors.New("out of resources")
 	// ErrLaunch: the program could not be executed (exec error).
 	ErrLaunch = errors.New("failed to launch")
+	// ErrNoAnswer: usrsvcd did not acknowledge a reread in time (SignalReread).
+	ErrNoAnswer = errors.New("no answer from usrsvcd")
 	// ErrFailed: any other failure of an operation (e.g. one of an "all" operation failed).
 	ErrFailed = errors.New("failed")
 )
@@ -43,7 +45,7 @@ var (
 // sentinel error (Err) and says which program and operation failed.
 type ProgramError struct {
 	Program string // program name
-	Op      string // "start", "stop", "restart", "status"
+	Op      Action // the operation that failed
 	Err     error  // wraps a sentinel error
 }
 

@@ -88,8 +88,8 @@ func TestRunLeavesNothingBehind(t *testing.T) {
 	go func() { done <- m.Run(ctx) }()
 
 	sd := m.state()
-	state := func(name string) string {
-		rec, err := sd.DaemonRecord(name)
+	state := func(name string) State {
+		rec, err := sd.daemonRecord(name)
 		if err != nil || rec == nil {
 			return ""
 		}

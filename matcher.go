@@ -14,11 +14,12 @@ import (
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
-// Matcher finds programs' processes (SPEC §3): the pidfile first, then one
-// scan of the account's own processes. One Matcher serves one operation: a
+// matcher finds programs' processes: the pidfile first, then one scan of
+// the account's own processes (see the README's "Finding a program's
+// process"). One matcher serves one operation: a
 // scan reads /proc once and every program of an "all" operation shares it.
-// A Matcher is not safe for concurrent use unless Prepare was called first.
-type Matcher struct {
+// A matcher is not safe for concurrent use unless prepare was called first.
+type matcher struct {
 	fs   proc.FS
 	uid  int
 	self int
@@ -37,7 +38,7 @@ type Matcher struct {
 
 // daemonUp reports whether a usrsvcd supervises cfg's state directory,
 // looked up once per operation.
-func (mt *Matcher) daemonUp(cfg *Config) bool {
+func (mt *matcher) daemonUp(cfg *Config) bool {
 	if mt.daemon == 0 {
 		mt.daemon = 2
 		if daemonRunning(cfg) {
@@ -47,42 +48,39 @@ func (mt *Matcher) daemonUp(cfg *Config) bool {
 	return mt.daemon == 1
 }
 
-// NewMatcher returns a Matcher over the real /proc for the current real uid.
-func NewMatcher() *Matcher { return newMatcher(proc.Default()) }
-
-func newMatcher(fs proc.FS) *Matcher {
-	return &Matcher{fs: fs, uid: os.Getuid(), self: os.Getpid(), exclude: map[int]bool{os.Getpid(): true}}
+func newMatcher(fs proc.FS) *matcher {
+	return &matcher{fs: fs, uid: os.Getuid(), self: os.Getpid(), exclude: map[int]bool{os.Getpid(): true}}
 }
 
-// Prepare takes the snapshot now, so that clones share it.
-func (mt *Matcher) Prepare() error {
+// prepare takes the snapshot now, so that clones share it.
+func (mt *matcher) prepare() error {
 	_, err := mt.snapshot()
 	return err
 }
 
-// clone returns a Matcher sharing mt's snapshot (read-only) and settings,
+// clone returns a matcher sharing mt's snapshot (read-only) and settings,
 // for a goroutine that may need a fresh look of its own later.
-func (mt *Matcher) clone() *Matcher {
+func (mt *matcher) clone() *matcher {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
-	return &Matcher{fs: mt.fs, uid: mt.uid, self: mt.self, snap: mt.snap, exclude: mt.exclude,
+	return &matcher{fs: mt.fs, uid: mt.uid, self: mt.self, snap: mt.snap, exclude: mt.exclude,
 		shared: mt.shared, daemon: mt.daemon}
 }
 
 // forget drops the snapshot: the next scan looks again.
-func (mt *Matcher) forget() {
+func (mt *matcher) forget() {
 	mt.mu.Lock()
 	mt.snap = nil
 	mt.mu.Unlock()
 }
 
-func (mt *Matcher) cached() *proc.Snapshot {
+func (mt *matcher) cached() *proc.Snapshot {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	return mt.snap
 }
 
-func (mt *Matcher) snapshot() (*proc.Snapshot, error) {
+func (mt *matcher) snapshot() (*proc.Snapshot, error) {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	if mt.snap == nil {
@@ -95,16 +93,24 @@ func (mt *Matcher) snapshot() (*proc.Snapshot, error) {
 	return mt.snap, nil
 }
 
-// Found is the result of a resolution.
-type Found struct {
+// via says how a program's process was found.
+type via string
+
+const (
+	viaPidfile via = "pidfile" // the pidfile names it
+	viaScan    via = "scan"    // a scan of the account's processes found it
+)
+
+// resolution is what find found.
+type resolution struct {
 	Process  *Process // nil when not running
-	Via      string   // "pidfile" or "scan"
+	Via      via
 	Warnings []string // stale pidfile explained, several matches, ...
 	raw      *proc.Process
 }
 
 // isMatch reports whether p is a live process of ours matching pc.
-func (mt *Matcher) isMatch(pc *ProgramConfig, p *proc.Process) bool {
+func (mt *matcher) isMatch(pc *ProgramConfig, p *proc.Process) bool {
 	if p == nil || p.Zombie() || p.UID != mt.uid {
 		return false
 	}
@@ -121,10 +127,10 @@ func isOwnShell(pc *ProgramConfig, args []string) bool {
 		strings.HasSuffix(args[0], "sh")
 }
 
-// Find resolves pc's process. A stale pidfile is explained in Warnings and
+// find resolves pc's process. A stale pidfile is explained in Warnings and
 // removed (autopid); an adopting scan writes the pidfile (autopid).
-func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
-	f := &Found{}
+func (mt *matcher) find(pc *ProgramConfig) (*resolution, error) {
+	f := &resolution{}
 	raw, stale, err := mt.fromPidfile(pc)
 	if err != nil {
 		// Whether the pidfile's process runs is unknown: neither remove
@@ -132,7 +138,7 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 		return f, err
 	}
 	if raw != nil {
-		f.Process, f.Via, f.raw = mt.toProcess(raw), "pidfile", raw
+		f.Process, f.Via, f.raw = mt.toProcess(raw), viaPidfile, raw
 		return f, nil
 	} else if stale != "" {
 		f.Warnings = append(f.Warnings, stale)
@@ -168,7 +174,7 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 		f.Warnings = append(f.Warnings, fmt.Sprintf("several processes match proctitle_re %q; adopted the oldest [%d], also matching: %s",
 			pc.TitleRegexp(), chosen.PID, strings.Join(others, ", ")))
 	}
-	f.Process, f.Via, f.raw = mt.toProcess(chosen), "scan", chosen
+	f.Process, f.Via, f.raw = mt.toProcess(chosen), viaScan, chosen
 	if pc.AutoPid {
 		if err := atomicfile.WritePid(pc.Pidfile, chosen.PID); err != nil {
 			f.Warnings = append(f.Warnings, "cannot write pidfile: "+err.Error())
@@ -185,7 +191,7 @@ func (mt *Matcher) Find(pc *ProgramConfig) (*Found, error) {
 // newline take a few bytes, so a bigger file is not a pidfile.
 const maxPidfileSize = 4096
 
-func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string, error) {
+func (mt *matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string, error) {
 	data, err := atomicfile.ReadLimit(pc.Pidfile, maxPidfileSize)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -229,25 +235,17 @@ func (mt *Matcher) fromPidfile(pc *ProgramConfig) (*proc.Process, string, error)
 	return p, "", nil
 }
 
-func (mt *Matcher) toProcess(p *proc.Process) *Process {
+func (mt *matcher) toProcess(p *proc.Process) *Process {
 	exe, _ := mt.fs.Exe(p.PID)
 	return &Process{PID: p.PID, StartTicks: p.StartTicks, Started: p.Started, Title: p.Title,
 		Executable: exe, Args: p.Args}
 }
 
-// Check re-reads pid's process and reports whether it is still the same
-// live process (pid + start time) and still matches pc. A process that
-// cannot be read is reported as not the same; callers that must not take
-// an error for an exit use check.
-func (mt *Matcher) Check(pc *ProgramConfig, want *Process) bool {
-	same, err := mt.check(pc, want)
-	return err == nil && same
-}
-
-// check is Check that tells "cannot tell" apart: an error (wrapping
+// check re-reads pid's process and reports whether it is still the same
+// live process (pid + start time) and still matches pc; an error (wrapping
 // ErrResource) when the process could not be read for lack of open files
 // or memory, in which case it may well still run.
-func (mt *Matcher) check(pc *ProgramConfig, want *Process) (bool, error) {
+func (mt *matcher) check(pc *ProgramConfig, want *Process) (bool, error) {
 	p, err := mt.fs.Process(want.PID)
 	if isResourceErr(err) {
 		return false, fileError(fmt.Sprintf("re-reading process %d", want.PID), err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/proc"
@@ -30,9 +31,10 @@ type Monitor interface {
 // could not check (a file it cannot read, a timeout): logged, not a restart.
 var ErrMonitorUnavailable = errors.New("monitor could not check")
 
-// Restart returns the error a Monitor's Check returns to have the program
-// restarted: the reason, as given.
-func Restart(reason string) error { return errors.New(reason) }
+// Unhealthy returns the error a Monitor's Check returns when the program is
+// unhealthy and must be restarted: the reason, as given. Any error that
+// does not wrap ErrMonitorUnavailable does the same; Unhealthy says so.
+func Unhealthy(reason string) error { return errors.New(reason) }
 
 // Unavailable returns an error wrapping ErrMonitorUnavailable: the monitor
 // could not check (logged, not a restart).
@@ -106,7 +108,7 @@ func (l *loop) runMonitors(sv *supervised) {
 		var results []monitorResult
 		for _, mon := range mons {
 			ctx, cancel := context.WithTimeout(l.ctx, monitorTimeout)
-			err := safeCheck(ctx, mon, p)
+			err := l.safeCheck(ctx, mon, p)
 			cancel()
 			if err != nil {
 				results = append(results, monitorResult{mon.Name(), err})
@@ -116,11 +118,15 @@ func (l *loop) runMonitors(sv *supervised) {
 	})
 }
 
-// safeCheck runs a monitor, turning a panic or a timeout into a monitor error.
-func safeCheck(ctx context.Context, mon Monitor, p Process) (err error) {
+// safeCheck runs a monitor, turning a panic or a timeout into a monitor
+// error. A panic is logged with its value and stack: it is a bug of the
+// monitor, not a reason to restart the program.
+func (l *loop) safeCheck(ctx context.Context, mon Monitor, p Process) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = errors.Join(ErrMonitorUnavailable, errors.New("monitor panicked"))
+			l.m.log.Error(fmt.Sprintf("monitor %s panicked checking pid %d: %v\n%s", mon.Name(), p.PID, r, debug.Stack()),
+				"monitor", mon.Name(), "pid", p.PID, "event", "monitor-panic")
+			err = fmt.Errorf("%w: monitor panicked: %v", ErrMonitorUnavailable, r)
 		}
 	}()
 	err = mon.Check(ctx, p)

@@ -1,10 +1,13 @@
 package usrsvc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,4 +122,47 @@ func BenchmarkMonitorPass(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/pass")
 		})
 	}
+}
+
+type panickyMonitor struct{}
+
+func (panickyMonitor) Name() string                         { return "panicky" }
+func (panickyMonitor) Check(context.Context, Process) error { panic("bug in the monitor: 42") }
+
+// A monitor's panic is its own failure: logged with its value and stack,
+// reported as monitor-error, never a restart.
+func TestMonitorPanicLogged(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmdline, _ := uniqueSleep(t)
+	e.addProgram("web", cmdline, "[[Monitor]]", "monitor_after = 0", "monitor_interval = 0.1")
+	var logs syncBuffer
+	var evs events
+	m := e.manager(recorder(&evs), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	require.NoError(t, m.AddMonitor("web", panickyMonitor{}))
+	runLoop(t, m)
+	errs := evs.wait(t, EventMonitorError, "web", 2)
+	assert.Contains(t, errs[0].Reason, "monitor panicked: bug in the monitor: 42")
+	assert.Empty(t, evs.list(EventMonitorFailed, "web"))
+	assert.Len(t, evs.list(EventStarted, "web"), 1, "never restarted for its monitor's panic")
+	assert.Contains(t, logs.String(), "monitor panicky panicked checking pid")
+	assert.Contains(t, logs.String(), "panickyMonitor.Check", "the stack is logged")
+}
+
+// syncBuffer is a bytes.Buffer safe for the loop's concurrent log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -34,17 +34,17 @@ func (m *Manager) lockTimeout(pc *ProgramConfig) time.Duration {
 }
 
 func (m *Manager) lock(ctx context.Context, pc *ProgramConfig) (*os.File, error) {
-	return m.state().Lock(ctx, pc.Name, m.lockTimeout(pc))
+	return m.state().lock(ctx, pc.Name, m.lockTimeout(pc))
 }
 
 // start runs under the program's lock.
-func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *Matcher, by origin, lock *os.File) (*Status, error) {
+func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *matcher, by origin, lock *os.File) (*Status, error) {
 	st := &Status{Program: pc.Name}
 	if by == byHand {
 		if err := m.state().setManual(pc.Name, ActionStart, m.now()); err != nil {
 			return st, err
 		}
-	} else if stopped, _, err := m.state().StoppedByHand(pc.Name); isResourceErr(err) {
+	} else if stopped, _, err := m.state().stoppedByHand(pc.Name); isResourceErr(err) {
 		// Whether it was stopped by hand cannot be read now: do not start it.
 		return st, fileError("reading the manual record of "+pc.Name, err)
 	} else if stopped {
@@ -52,13 +52,13 @@ func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *Matcher, by 
 		st.Message, st.StoppedByHand = "stopped by hand: not started", true
 		return st, nil
 	}
-	found, err := mt.Find(pc)
+	found, err := mt.find(pc)
 	if err != nil {
 		return st, err
 	}
 	st.Warnings = append(st.Warnings, found.Warnings...)
 	if found.Process != nil {
-		st.Running, st.Process, st.Message = true, found.Process, "already running"
+		st.Running, st.WasRunning, st.Process, st.Message = true, true, found.Process, "already running"
 		return st, nil
 	}
 	p, warnings, err := m.launch(ctx, pc, lock)
@@ -79,7 +79,7 @@ func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *Matcher, by 
 }
 
 // stop runs under the program's lock.
-func (m *Manager) stop(ctx context.Context, pc *ProgramConfig, mt *Matcher, by origin) (*Status, error) {
+func (m *Manager) stop(ctx context.Context, pc *ProgramConfig, mt *matcher, by origin) (*Status, error) {
 	st := &Status{Program: pc.Name}
 	if by == byHand {
 		if err := m.state().setManual(pc.Name, ActionStop, m.now()); err != nil {
@@ -87,7 +87,7 @@ func (m *Manager) stop(ctx context.Context, pc *ProgramConfig, mt *Matcher, by o
 		}
 		st.StoppedByHand = true
 	}
-	found, err := mt.Find(pc)
+	found, err := mt.find(pc)
 	if err != nil {
 		return st, err
 	}
@@ -97,6 +97,7 @@ func (m *Manager) stop(ctx context.Context, pc *ProgramConfig, mt *Matcher, by o
 		return st, nil
 	}
 	p := found.Process
+	st.WasRunning = true
 	how, err := m.terminate(ctx, pc, mt, p)
 	if err != nil {
 		st.Running, st.Process = true, p
@@ -116,7 +117,7 @@ func (m *Manager) stop(ctx context.Context, pc *ProgramConfig, mt *Matcher, by o
 // waits until the process is gone. Signals go through a pidfd opened and
 // then re-checked against pid + start time + title, so a reused pid is
 // never signalled.
-func (m *Manager) terminate(ctx context.Context, pc *ProgramConfig, mt *Matcher, p *Process) (string, error) {
+func (m *Manager) terminate(ctx context.Context, pc *ProgramConfig, mt *matcher, p *Process) (string, error) {
 	pfd, _ := proc.PidfdOpen(p.PID) // nil: no pidfd here, poll /proc
 	if pfd != nil {
 		defer pfd.Close()
@@ -143,19 +144,19 @@ func (m *Manager) terminate(ctx context.Context, pc *ProgramConfig, mt *Matcher,
 	if err := send(syscall.SIGTERM); errors.Is(err, ErrResource) {
 		return "", err
 	} else if err != nil {
-		return "", fmt.Errorf("%w: sending SIGTERM to %d: %v", ErrPermission, p.PID, err)
+		return "", fmt.Errorf("%w: sending SIGTERM to %d: %w", ErrPermission, p.PID, err)
 	}
 	if m.waitGone(ctx, pfd, p, pc.TermToKill) {
 		return "terminated", nil
 	}
 	if ctx.Err() != nil {
 		// Abandoned (Ctrl-C, daemon shutdown): never escalate to SIGKILL.
-		return "", fmt.Errorf("%w: abandoned after SIGTERM to %d: %v", ErrFailed, p.PID, ctx.Err())
+		return "", fmt.Errorf("%w: abandoned after SIGTERM to %d: %w", ErrFailed, p.PID, ctx.Err())
 	}
 	if err := send(syscall.SIGKILL); errors.Is(err, ErrResource) {
 		return "", err
 	} else if err != nil {
-		return "", fmt.Errorf("%w: sending SIGKILL to %d: %v", ErrPermission, p.PID, err)
+		return "", fmt.Errorf("%w: sending SIGKILL to %d: %w", ErrPermission, p.PID, err)
 	}
 	if m.waitGone(ctx, pfd, p, 10*time.Second) {
 		return fmt.Sprintf("killed with SIGKILL after ignoring SIGTERM for %v", pc.TermToKill), nil
@@ -191,15 +192,15 @@ func (m *Manager) waitGone(ctx context.Context, pfd *proc.Pidfd, p *Process, d t
 
 // status never changes anything but a stale pidfile (removed) or a missing
 // one after an adopting scan (written).
-func (m *Manager) status(pc *ProgramConfig, mt *Matcher) (*Status, error) {
+func (m *Manager) status(pc *ProgramConfig, mt *matcher) (*Status, error) {
 	st := &Status{Program: pc.Name, Disabled: !pc.Enabled}
-	found, err := mt.Find(pc)
+	found, err := mt.find(pc)
 	if err != nil {
 		return st, err
 	}
 	st.Warnings = found.Warnings
 	if found.Process != nil {
-		st.Running, st.Process, st.Message = true, found.Process, "running"
+		st.Running, st.WasRunning, st.Process, st.Message = true, true, found.Process, "running"
 		st.Usage = usage(found.raw, !mt.shared, m.fs)
 	} else {
 		st.Message = "not running"
@@ -210,13 +211,16 @@ func (m *Manager) status(pc *ProgramConfig, mt *Matcher) (*Status, error) {
 	// status of one program still reads the manual record, to warn when it
 	// is broken.
 	if !st.Running || !mt.shared {
-		stopped, _, err := sd.StoppedByHand(pc.Name)
+		stopped, at, err := sd.stoppedByHand(pc.Name)
 		if err != nil {
 			st.Warnings = append(st.Warnings, err.Error())
 		}
 		st.StoppedByHand = stopped && !st.Running
+		if st.StoppedByHand {
+			st.StoppedByHandAt = at
+		}
 	}
-	if rec, err := sd.DaemonRecord(pc.Name); err == nil {
+	if rec, err := sd.daemonRecord(pc.Name); err == nil {
 		if rec != nil && !mt.daemonUp(m.Config()) {
 			// No daemon supervises: its last state is history, not the present.
 			rec.State = ""

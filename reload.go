@@ -8,24 +8,27 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// ReloadAck is usrsvcd's acknowledgement of a reread, recorded in the state
-// directory (usrsvcd.reload.json); `usrsvcd reread` waits for its
-// Generation to grow.
+// ReloadAck is the acknowledgement of the last reload that a usrsvcd (or
+// any [Manager.Run]) applied or refused, as it records it in the state
+// directory. It is for tools that show the daemon's state (usrsvcweb's
+// page); [SignalReread] waits for it.
 type ReloadAck struct {
 	Version    int       `json:"version"`
-	Generation int64     `json:"generation"`
+	Generation int64     `json:"generation"` // counts reloads since the state directory was created; 0: none yet
 	Time       time.Time `json:"time"`
-	OK         bool      `json:"ok"`
-	Message    string    `json:"message"`
-	Problems   []string  `json:"problems,omitempty"`
+	OK         bool      `json:"ok"`                 // applied; false: refused, the old configuration stays
+	Message    string    `json:"message"`            // a summary ("5 programs (1 added, ...)") or why it was refused
+	Problems   []string  `json:"problems,omitempty"` // every problem of a refused configuration, file:line first
 }
 
-func reloadAckPath(sd StateDir) string { return filepath.Join(string(sd), "usrsvcd.reload.json") }
+func reloadAckPath(sd stateDir) string { return filepath.Join(string(sd), "usrsvcd.reload.json") }
 
-// ReadReloadAck reads the last reread acknowledgement (zero when none).
-func ReadReloadAck(sd StateDir) (ReloadAck, error) {
+// readReloadAck reads the last reload acknowledgement (zero when none).
+func readReloadAck(sd stateDir) (ReloadAck, error) {
 	var a ReloadAck
 	err := readJSON(reloadAckPath(sd), &a)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -34,9 +37,66 @@ func ReadReloadAck(sd StateDir) (ReloadAck, error) {
 	return a, nil
 }
 
-func readReloadAck(sd StateDir) ReloadAck {
-	a, _ := ReadReloadAck(sd)
-	return a
+// LastReload reads the acknowledgement of the last reload recorded in
+// cfg's state directory (the zero ReloadAck when there was none).
+func LastReload(cfg *Config) (ReloadAck, error) { return readReloadAck(stateDir(cfg.Main.StateDir)) }
+
+// SignalReread asks the usrsvcd (or any [Manager.Run]) that supervises
+// cfg's state directory to reread its configuration — it sends SIGUSR1 —
+// and waits for its acknowledgement, which the daemon records in the state
+// directory once it has applied the new configuration or refused it. It
+// returns the daemon's pid and its summary ("5 programs (1 added, ...)").
+//
+// The error wraps ErrNotRunning when no daemon runs, ErrPermission when it
+// cannot be signalled, ErrInvalidConfig (with every problem) when the
+// daemon refused the configuration and keeps its old one, ErrResource or
+// ErrPermission when the state directory cannot be written (then no
+// acknowledgement can come: the daemon's log tells), and ErrNoAnswer when
+// ctx ends first. Validate the configuration first: a daemon never applies
+// a broken one, but only its log says why.
+func SignalReread(ctx context.Context, cfg *Config) (pid int, summary string, err error) {
+	pid, running := DaemonPID(cfg)
+	if !running || pid <= 0 {
+		return 0, "", fmt.Errorf("%w: usrsvcd is not running: nothing to reread", ErrNotRunning)
+	}
+	sd := stateDir(cfg.Main.StateDir)
+	before, _ := readReloadAck(sd)
+	// The daemon acknowledges in the state directory: when nothing can be
+	// written there (a full disk), no acknowledgement will come. The reread
+	// itself works, so the signal still goes; the answer comes at once.
+	unwritable := func(err error) error {
+		return fmt.Errorf("usrsvcd (pid %d) was sent the reread, but its acknowledgement cannot be written (%w); "+
+			"its log tells whether the configuration was applied", pid, err)
+	}
+	probe := sd.checkWritable()
+	if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
+		return pid, "", fmt.Errorf("%w: cannot signal usrsvcd (pid %d): %w", ErrPermission, pid, err)
+	}
+	if probe != nil {
+		return pid, "", unwritable(probe)
+	}
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ack, err := readReloadAck(sd)
+		if err == nil && ack.Generation > before.Generation {
+			if !ack.OK {
+				return pid, "", fmt.Errorf("%w: usrsvcd (pid %d) rejected the configuration (%s):\n%s",
+					ErrInvalidConfig, pid, ack.Message, strings.Join(ack.Problems, "\n"))
+			}
+			return pid, ack.Message, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err := sd.checkWritable(); err != nil {
+				return pid, "", unwritable(err)
+			}
+			return pid, "", fmt.Errorf("%w: usrsvcd (pid %d) did not acknowledge the reread within %v: %w",
+				ErrNoAnswer, pid, time.Since(start).Round(time.Second), context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
 }
 
 // Reload applies cfg as a diff: new programs are adopted or autostarted,

@@ -10,9 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ActionSignal is the operation name of [Manager.Signal] in errors.
-const ActionSignal = "signal"
-
 // Signal sends sig to the named program's process, found as Status finds
 // it. The process is re-checked (pid, start time and title) after a pidfd
 // is opened on it, and the signal goes through that pidfd, so a reused pid
@@ -28,11 +25,11 @@ func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) (
 		return fail(&Status{Program: name}, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(&Status{Program: name}, fmt.Errorf("%w: %v", ErrFailed, err))
+		return fail(&Status{Program: name}, fmt.Errorf("%w: %w", ErrFailed, err))
 	}
 	st := &Status{Program: name}
 	mt := newMatcher(m.fs)
-	found, err := mt.Find(pc)
+	found, err := mt.find(pc)
 	if err != nil {
 		return fail(st, err)
 	}
@@ -60,7 +57,7 @@ func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) (
 		return fail(st, notRunning)
 	}
 	if err != nil {
-		return fail(st, fmt.Errorf("%w: sending %v to %d: %v", ErrPermission, sig, p.PID, err))
+		return fail(st, fmt.Errorf("%w: sending %v to %d: %w", ErrPermission, sig, p.PID, err))
 	}
 	st.Running, st.Process, st.Message = true, p, "signalled"
 	m.log.Info(fmt.Sprintf("sent %s to %s (pid %d)", unix.SignalName(sig), name, p.PID), "program", name, "pid", p.PID, "signal", int(sig))

@@ -32,7 +32,7 @@ func TestSignal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, pid, st.Process.PID)
 	waitFor(t, 10*time.Second, func() bool { return !testproc.Alive(pid) }, "the signalled process exits")
-	stopped, _, err := m.state().StoppedByHand("s")
+	stopped, _, err := m.state().stoppedByHand("s")
 	require.NoError(t, err)
 	assert.False(t, stopped, "a signal is not a manual stop")
 }

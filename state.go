@@ -14,7 +14,7 @@ import (
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
 )
 
-// The state directory (SPEC §6) holds, for one account:
+// The state directory holds, for one account:
 //
 //	locks/NAME.lock          flock of program NAME, held by every start/stop/restart
 //	programs/NAME.manual.json  the last manual operation: "stop" (usrsvcd leaves it stopped), "start" or "restart" (reset usrsvcd's restart count; the exit a restart causes is not a crash)
@@ -29,9 +29,9 @@ import (
 const stateVersion = 1
 
 // StateDir is the state directory of a configuration.
-type StateDir string
+type stateDir string
 
-func (d StateDir) ensure(sub string) (string, error) {
+func (d stateDir) ensure(sub string) (string, error) {
 	p := filepath.Join(string(d), sub)
 	if err := os.MkdirAll(p, 0o700); err != nil {
 		return "", fileError("cannot create state directory "+p, err)
@@ -41,7 +41,7 @@ func (d StateDir) ensure(sub string) (string, error) {
 
 // Lock takes the exclusive lock of program name, waiting up to timeout
 // (ErrLocked after it). Closing the returned file releases the lock.
-func (d StateDir) Lock(ctx context.Context, name string, timeout time.Duration) (*os.File, error) {
+func (d stateDir) lock(ctx context.Context, name string, timeout time.Duration) (*os.File, error) {
 	dir, err := d.ensure("locks")
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func lockFile(ctx context.Context, path string, timeout time.Duration) (*os.File
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("%w: waiting for %s: %v", ErrLocked, path, ctx.Err())
+			return nil, fmt.Errorf("%w: waiting for %s: %w", ErrLocked, path, ctx.Err())
 		case <-time.After(delay):
 		}
 		if delay < 50*time.Millisecond {
@@ -85,7 +85,7 @@ func lockFile(ctx context.Context, path string, timeout time.Duration) (*os.File
 // directory now, by writing and removing one: nil, or an error wrapping
 // ErrResource (a full disk, no open files left) or ErrPermission. usrsvcd
 // reread uses it to tell at once that no acknowledgement can come.
-func (d StateDir) CheckWritable() error {
+func (d stateDir) checkWritable() error {
 	f, err := os.CreateTemp(string(d), ".write-probe*")
 	if err != nil {
 		return fileError("writing in the state directory "+string(d), err)
@@ -108,15 +108,15 @@ func (d StateDir) CheckWritable() error {
 type manualRecord struct {
 	Version int       `json:"version"`
 	Program string    `json:"program"`
-	Action  string    `json:"action"` // "stop", "start" or "restart"
+	Action  Action    `json:"action"` // "stop", "start" or "restart"
 	Time    time.Time `json:"time"`
 }
 
-func (d StateDir) manualPath(name string) string {
+func (d stateDir) manualPath(name string) string {
 	return filepath.Join(string(d), "programs", name+".manual.json")
 }
 
-func (d StateDir) setManual(name, action string, t time.Time) error {
+func (d stateDir) setManual(name string, action Action, t time.Time) error {
 	if _, err := d.ensure("programs"); err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (d StateDir) setManual(name, action string, t time.Time) error {
 }
 
 // manual reads the last manual operation on name; nil when there is none.
-func (d StateDir) manual(name string) (*manualRecord, error) {
+func (d stateDir) manual(name string) (*manualRecord, error) {
 	var r manualRecord
 	err := readJSON(d.manualPath(name), &r)
 	if errors.Is(err, os.ErrNotExist) {
@@ -138,7 +138,7 @@ func (d StateDir) manual(name string) (*manualRecord, error) {
 
 // StoppedByHand reports whether name was stopped by hand (usrsvc stop) and
 // not started by hand since, and when.
-func (d StateDir) StoppedByHand(name string) (bool, time.Time, error) {
+func (d stateDir) stoppedByHand(name string) (bool, time.Time, error) {
 	r, err := d.manual(name)
 	if err != nil || r == nil {
 		return false, time.Time{}, err
@@ -151,7 +151,7 @@ func (d StateDir) StoppedByHand(name string) (bool, time.Time, error) {
 type DaemonRecord struct {
 	Version  int         `json:"version"`
 	Program  string      `json:"program"`
-	State    string      `json:"state"` // running, backoff, gave-up, stopped-by-hand, stopped, starting
+	State    State       `json:"state"`
 	Restarts int         `json:"restarts"`
 	LastExit *ExitStatus `json:"last_exit,omitempty"`
 	PID      int         `json:"pid,omitempty"`
@@ -162,12 +162,12 @@ type DaemonRecord struct {
 	ManualSeen time.Time `json:"manual_seen,omitzero"`
 }
 
-func (d StateDir) daemonPath(name string) string {
+func (d stateDir) daemonPath(name string) string {
 	return filepath.Join(string(d), "programs", name+".daemon.json")
 }
 
 // DaemonRecord reads usrsvcd's record of name; nil when there is none.
-func (d StateDir) DaemonRecord(name string) (*DaemonRecord, error) {
+func (d stateDir) daemonRecord(name string) (*DaemonRecord, error) {
 	var r DaemonRecord
 	err := readJSON(d.daemonPath(name), &r)
 	if errors.Is(err, os.ErrNotExist) {
@@ -179,7 +179,7 @@ func (d StateDir) DaemonRecord(name string) (*DaemonRecord, error) {
 	return &r, nil
 }
 
-func (d StateDir) writeDaemonRecord(r *DaemonRecord) error {
+func (d stateDir) writeDaemonRecord(r *DaemonRecord) error {
 	if _, err := d.ensure("programs"); err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func readJSON(path string, v versioned) error {
 		Version int `json:"version"`
 	}
 	if herr := json.Unmarshal(data, &head); herr != nil {
-		return fmt.Errorf("state file %s is corrupt (%v): remove it", path, herr)
+		return fmt.Errorf("state file %s is corrupt (%w): remove it", path, herr)
 	}
 	if head.Version != stateVersion {
 		return fmt.Errorf("state file %s has format version %d, this usrsvc understands %d: use the matching usrsvc version or remove the file", path, head.Version, stateVersion)

@@ -12,10 +12,10 @@ import (
 
 func TestStateRecordVersions(t *testing.T) {
 	t.Parallel()
-	sd := StateDir(t.TempDir())
+	sd := stateDir(t.TempDir())
 	now := time.Now().Truncate(time.Second)
 	require.NoError(t, sd.writeDaemonRecord(&DaemonRecord{Program: "web", State: StateRunning, Restarts: 2, Updated: now}))
-	rec, err := sd.DaemonRecord("web")
+	rec, err := sd.daemonRecord("web")
 	require.NoError(t, err)
 	require.NotNil(t, rec)
 	assert.Equal(t, StateRunning, rec.State)
@@ -33,14 +33,14 @@ func TestStateRecordVersions(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.NoError(t, os.WriteFile(sd.daemonPath("web"), []byte(tc.data), 0o600))
-			_, err := sd.DaemonRecord("web")
+			_, err := sd.daemonRecord("web")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.Contains(t, err.Error(), filepath.Join("programs", "web.daemon.json"))
 		})
 	}
 
-	r, err := sd.DaemonRecord("absent")
+	r, err := sd.daemonRecord("absent")
 	assert.NoError(t, err)
 	assert.Nil(t, r)
 }
@@ -82,7 +82,7 @@ func status1(t *testing.T, m *Manager, name string) *Status {
 }
 
 func statusAll(t *testing.T, m *Manager, name string) *Status {
-	for _, r := range m.StatusAll(ctxT(t)) {
+	for _, r := range m.DoAll(ctxT(t), ActionStatus, Sequential) {
 		if r.Program == name {
 			require.NoError(t, r.Err)
 			return r.Status

@@ -13,12 +13,12 @@ import (
 // the account's own and closed to others, and each file in it that cannot
 // be used is named with what to do about it.
 
-// CheckSafe refuses a state directory (or its locks/ and programs/
+// checkSafe refuses a state directory (or its locks/ and programs/
 // subdirectories) that other users could change: writable by group or
 // others, or owned by another user, like sshd's StrictModes. The error wraps
 // [ErrPermission] and says the fix. A directory that does not exist yet is
 // fine: usrsvc creates it, mode 0700.
-func (d StateDir) CheckSafe() error {
+func (d stateDir) checkSafe() error {
 	for _, p := range []string{string(d), filepath.Join(string(d), "locks"), filepath.Join(string(d), "programs")} {
 		fi, err := os.Stat(p)
 		if errors.Is(err, os.ErrNotExist) {
@@ -63,3 +63,12 @@ func stateFileError(what, path string, err error) error {
 	}
 	return fmt.Errorf("%w: %s %s: %s", ErrPermission, what, path, fix)
 }
+
+// CheckStateDir refuses cfg's state directory when other users could
+// change it (writable by group or others, or owned by another user): its
+// records, locks and the daemon's lock file would be theirs to forge. The
+// library checks it before every operation and before Run; a tool that
+// controls usrsvcd from its state directory (usrsvcd stop and status,
+// usrsvcweb) checks it before believing what it finds there. The error
+// wraps ErrPermission and says the fix.
+func CheckStateDir(cfg *Config) error { return stateDir(cfg.Main.StateDir).checkSafe() }

@@ -33,10 +33,10 @@ func TestStateDirRefusedWhenUnsafe(t *testing.T) {
 	_, err = m.Status(ctx, "web")
 	assert.Equal(t, CodeInsufficientPermissions, CodeOf(err))
 	assert.ErrorContains(t, err, "chmod go-w "+sd)
-	res := m.Do(ctx, ActionStop, "all", Parallel)
+	res := m.DoAll(ctx, ActionStop, Parallel)
 	require.Len(t, res, 1)
 	assert.Equal(t, CodeInsufficientPermissions, res[0].Code())
-	_, err = m.TakeDaemonLock()
+	_, err = m.takeDaemonLock()
 	assert.ErrorContains(t, err, "writable by group or others")
 	require.NoError(t, os.Chmod(sd, 0o700))
 
@@ -72,7 +72,7 @@ func TestStateFilesReplacedByDirectories(t *testing.T) {
 		_, err := m.Start(ctx, name)
 		require.NoError(t, err)
 	}
-	sd := StateDir(e.path("state"))
+	sd := stateDir(e.path("state"))
 
 	lock := filepath.Join(string(sd), "locks", "web.lock")
 	require.NoError(t, os.Remove(lock))
@@ -169,7 +169,7 @@ func FuzzPidfile(f *testing.F) {
 	pc.setDefaultTitle([]string{"/nonexistent/usrsvc-fuzz-program", "x"})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		require.NoError(t, os.WriteFile(pc.Pidfile, data, 0o600))
-		found, err := newMatcher(proc.Default()).Find(pc)
+		found, err := newMatcher(proc.Default()).find(pc)
 		if err != nil {
 			require.False(t, errors.Is(err, ErrInvalidConfig), err)
 			return
@@ -186,16 +186,16 @@ func FuzzStateRecord(f *testing.F) {
 		`{"version":"1"}`, `{"version":1e400}`, "\xff\xfe", `{"version":1,"pid":99999999999999999999}`} {
 		f.Add([]byte(s))
 	}
-	sd := StateDir(f.TempDir())
+	sd := stateDir(f.TempDir())
 	_, err := sd.ensure("programs")
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		require.NoError(t, os.WriteFile(sd.daemonPath("web"), data, 0o600))
 		require.NoError(t, os.WriteFile(sd.manualPath("web"), data, 0o600))
-		if _, err := sd.DaemonRecord("web"); err != nil {
+		if _, err := sd.daemonRecord("web"); err != nil {
 			require.Contains(t, err.Error(), sd.daemonPath("web"))
 		}
-		if _, _, err := sd.StoppedByHand("web"); err != nil {
+		if _, _, err := sd.stoppedByHand("web"); err != nil {
 			require.Contains(t, err.Error(), sd.manualPath("web"))
 		}
 	})

@@ -36,14 +36,18 @@ var (
 	alertTimeout = 30 * time.Second
 )
 
-// The states of a supervised program, as recorded and shown by usrsvc status.
+// State is a supervised program's state, as usrsvcd records it and
+// usrsvc status shows it.
+type State string
+
+// The states of a supervised program.
 const (
-	StateRunning       = "running"
-	StateStarting      = "starting"
-	StateBackoff       = "backoff"
-	StateGaveUp        = "gave-up"
-	StateStoppedByHand = "stopped-by-hand"
-	StateStopped       = "stopped" // exited and autorestart = false, or autostart = false
+	StateRunning       State = "running"
+	StateStarting      State = "starting"        // a start is in its success window
+	StateBackoff       State = "backoff"         // waiting to retry a failed start (restart_delay, backoff)
+	StateGaveUp        State = "gave-up"         // maxrestarts reached: left stopped
+	StateStoppedByHand State = "stopped-by-hand" // stopped with usrsvc stop: left stopped until started by hand
+	StateStopped       State = "stopped"         // exited and autorestart = false, or autostart = false
 )
 
 // supervised is the loop's state of one program. Only the loop goroutine
@@ -54,13 +58,13 @@ type supervised struct {
 	since     time.Time // when proc was started or adopted
 	pidfd     *proc.Pidfd
 	stopWatch context.CancelFunc
-	state     string
+	state     State
 	restarts  int // automatic restarts counted for maxrestarts
 	failures  int // consecutive failed starts (backoff)
 	nextTry   time.Time
 	lastExit  *ExitStatus
 	lastHand  time.Time // time of the last manual operation seen
-	handOp    string    // and its action: stop, start or restart
+	handOp    Action    // and its action: stop, start or restart
 	busy      bool      // an operation runs in a worker
 	nextCheck time.Time // next monitor round
 	checking  bool
@@ -136,7 +140,7 @@ func (msg pokeMsg) handle(l *loop) {
 // Only one Run may supervise a state directory at a time; a second gets
 // ErrDaemonRunning. Run returns nil when ctx ends it.
 func (m *Manager) Run(ctx context.Context) error {
-	lock, err := m.TakeDaemonLock()
+	lock, err := m.takeDaemonLock()
 	if err != nil {
 		return err
 	}
@@ -145,12 +149,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	return l.run(ctx)
 }
 
-// TakeDaemonLock takes the state directory's daemon lock without waiting:
-// ErrDaemonRunning when another supervisor holds it. Run takes it itself;
-// usrsvcd takes it early to refuse a second daemon before detaching.
-func (m *Manager) TakeDaemonLock() (*os.File, error) {
+// takeDaemonLock takes the state directory's daemon lock without waiting:
+// ErrDaemonRunning when another supervisor holds it.
+func (m *Manager) takeDaemonLock() (*os.File, error) {
 	sd := m.state()
-	if err := sd.CheckSafe(); err != nil {
+	if err := sd.checkSafe(); err != nil {
 		return nil, err
 	}
 	if _, err := sd.ensure("."); err != nil {
@@ -165,13 +168,20 @@ func (m *Manager) TakeDaemonLock() (*os.File, error) {
 		return nil, err
 	}
 	// The lock file also names the holder, for usrsvcd stop/status when
-	// the pidfile is gone.
-	f.Truncate(0)
-	f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
+	// the pidfile is gone. Not a reason to refuse to supervise: DaemonPID
+	// falls back to the [Main] pidfile.
+	err = f.Truncate(0)
+	if err == nil {
+		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	if err != nil {
+		m.log.Warn(fmt.Sprintf("cannot write this process's pid into the daemon lock file %s: %v; "+
+			"usrsvcd stop and status will rely on the pidfile", f.Name(), err), "event", "warning")
+	}
 	return f, nil
 }
 
-func (d StateDir) daemonLockPath() string { return filepath.Join(string(d), "usrsvcd.lock") }
+func (d stateDir) daemonLockPath() string { return filepath.Join(string(d), "usrsvcd.lock") }
 
 // DaemonPID reports whether a usrsvcd (or any Run) supervises cfg's state
 // directory, and its pid: the daemon lock tells whether one runs; the lock
@@ -202,7 +212,7 @@ func daemonRunning(cfg *Config) bool {
 // daemonPID is one look: whether the daemon lock is held, and the first
 // live pid among the lock file's and the pidfile's (0 when neither lives).
 func daemonPID(cfg *Config) (int, bool) {
-	sd := StateDir(cfg.Main.StateDir)
+	sd := stateDir(cfg.Main.StateDir)
 	f, err := os.OpenFile(sd.daemonLockPath(), os.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return 0, false
@@ -275,7 +285,8 @@ func (l *loop) run(ctx context.Context) error {
 	defer m.setLoop(nil)
 	stopInotify := l.watchState()
 
-	l.generation = readReloadAck(m.state()).Generation
+	ack, _ := readReloadAck(m.state())
+	l.generation = ack.Generation
 	l.apply(m.Config())
 	l.planOpenFiles()
 	l.hb.beat.Store(int64(proc.Uptime()))
@@ -431,9 +442,9 @@ func (l *loop) pass() {
 
 // resolve looks for the program's process: adopt it when it runs and is not
 // watched, notice when the watched one is gone, start it when it should run.
-func (l *loop) resolve(sv *supervised, mt *Matcher) {
+func (l *loop) resolve(sv *supervised, mt *matcher) {
 	kick := l.syncManual(sv)
-	found, err := mt.Find(sv.pc)
+	found, err := mt.find(sv.pc)
 	if err != nil {
 		// Nothing is concluded from an error: the next pass looks again.
 		l.fault("resolve", fmt.Sprintf("cannot resolve %s: %v; trying again at the next pass", sv.pc.Name, err),
@@ -528,7 +539,7 @@ func (l *loop) syncManual(sv *supervised) bool {
 	return kick
 }
 
-func (l *loop) adopt(sv *supervised, p *Process, via string) {
+func (l *loop) adopt(sv *supervised, p *Process, how via) {
 	sv.proc, sv.since, sv.state, sv.failures = p, l.m.now(), StateRunning, 0
 	if !p.Started.IsZero() && p.Started.Before(sv.since) {
 		sv.since = p.Started
@@ -538,7 +549,7 @@ func (l *loop) adopt(sv *supervised, p *Process, via string) {
 	l.watch(sv)
 	l.record(sv)
 	l.checkPidfile(sv)
-	l.m.emit(Event{Kind: EventAdopted, Program: sv.pc.Name, Config: sv.pc, PID: p.PID, Reason: "found by " + via})
+	l.m.emit(Event{Kind: EventAdopted, Program: sv.pc.Name, Config: sv.pc, PID: p.PID, Reason: "found by " + string(how)})
 }
 
 // watch opens a pidfd on the watched process and waits for its exit in a
@@ -852,7 +863,7 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 // count, the last exit, and having given up (a daemon restart is not one of
 // the resets of maxrestarts).
 func (l *loop) restoreRecord(sv *supervised) {
-	rec, err := l.m.state().DaemonRecord(sv.pc.Name)
+	rec, err := l.m.state().daemonRecord(sv.pc.Name)
 	if err != nil || rec == nil {
 		return
 	}

@@ -86,7 +86,7 @@ func superviseWeb(t *testing.T) (e *testEnv, h *testproc.Helper, m *Manager, evs
 func waitRecordedRunning(t *testing.T, m *Manager, name string, pid int, why string) {
 	t.Helper()
 	waitFor(t, 5*time.Second, func() bool {
-		rec, _ := m.state().DaemonRecord(name)
+		rec, _ := m.state().daemonRecord(name)
 		return rec != nil && rec.State == StateRunning && rec.PID == pid
 	}, why)
 }
@@ -134,7 +134,7 @@ func TestRunRestartsKilledProgramAtOnce(t *testing.T) {
 	assert.NotEqual(t, pid, again[1].PID)
 	var rec *DaemonRecord
 	waitFor(t, 5*time.Second, func() bool {
-		rec, _ = m.state().DaemonRecord("web")
+		rec, _ = m.state().daemonRecord("web")
 		return rec != nil && rec.State == StateRunning
 	}, "recorded running")
 	assert.Equal(t, 1, rec.Restarts)
@@ -156,7 +156,7 @@ func TestRunMaxRestartsGivesUp(t *testing.T) {
 	assert.Len(t, evs.list(EventGaveUp, "loop"), 1, "gives up once")
 	log, _ := os.ReadFile(e.path("loop.log"))
 	assert.Equal(t, 3, strings.Count(string(log), "crash!"))
-	rec, _ := m.state().DaemonRecord("loop")
+	rec, _ := m.state().daemonRecord("loop")
 	require.NotNil(t, rec)
 	assert.Equal(t, StateGaveUp, rec.State)
 }
@@ -178,9 +178,9 @@ func TestRunExecErrorBacksOffLoopAlive(t *testing.T) {
 	fails := len(evs.list(EventStartFailed, "bad"))
 	assert.GreaterOrEqual(t, fails, 2, "retried after restart_delay's 1 s floor")
 	assert.LessOrEqual(t, fails, 3, "backoff doubles: not a tight loop")
-	rec, _ := m.state().DaemonRecord("bad")
+	rec, _ := m.state().daemonRecord("bad")
 	require.NotNil(t, rec)
-	assert.Contains(t, []string{StateBackoff, StateStarting}, rec.State)
+	assert.Contains(t, []State{StateBackoff, StateStarting}, rec.State)
 }
 
 func TestRunRespectsManualStop(t *testing.T) {
@@ -224,7 +224,7 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
 	evs.wait(t, EventReloadFailed, "", 1)
-	ack, err := ReadReloadAck(m.state())
+	ack, err := readReloadAck(m.state())
 	require.NoError(t, err)
 	assert.False(t, ack.OK)
 	assert.NotEmpty(t, ack.Problems)
@@ -238,7 +238,7 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	e.write()
 	require.NoError(t, m.Reread(ctxT(t)))
 	evs.wait(t, EventStarted, "worker", 1)
-	ack, _ = ReadReloadAck(m.state())
+	ack, _ = readReloadAck(m.state())
 	assert.True(t, ack.OK)
 	assert.Contains(t, ack.Message, "1 added")
 
@@ -264,7 +264,7 @@ func (f *flakyMonitor) Check(ctx context.Context, p Process) error {
 	defer f.mu.Unlock()
 	f.calls++
 	if f.calls == 2 {
-		return Restart("health check failed")
+		return Unhealthy("health check failed")
 	}
 	if f.calls == 3 {
 		return Unavailable("cannot reach it")
@@ -304,7 +304,7 @@ func TestRunStalledLockDoesNotBlockOthers(t *testing.T) {
 	var evs events
 	m := e.manager(recorder(&evs))
 	// A stalled usrsvc holds a's lock.
-	lock, err := m.state().Lock(ctxT(t), "a", time.Second)
+	lock, err := m.state().lock(ctxT(t), "a", time.Second)
 	require.NoError(t, err)
 	defer lock.Close()
 	runLoop(t, m)
@@ -412,7 +412,7 @@ func TestRunManualRestartIsNotARestart(t *testing.T) {
 	require.NotEqual(t, started[0].PID, st.Process.PID)
 	waitRecordedRunning(t, m, "web", st.Process.PID, "the daemon watches the restarted process")
 	assert.Empty(t, evs.list(EventRestarting, "web"), "a manual restart is not an automatic one")
-	rec, _ := m.state().DaemonRecord("web")
+	rec, _ := m.state().daemonRecord("web")
 	assert.Equal(t, 0, rec.Restarts)
 	assert.Equal(t, []int{st.Process.PID}, h.PIDs())
 }
@@ -432,7 +432,7 @@ func TestRunAutostartAndAutorestartOff(t *testing.T) {
 	started := evs.wait(t, EventStarted, "once", 1)
 	time.Sleep(300 * time.Millisecond)
 	assert.Empty(t, lazy.PIDs(), "autostart = false")
-	rec, _ := m.state().DaemonRecord("lazy")
+	rec, _ := m.state().daemonRecord("lazy")
 	require.NotNil(t, rec)
 	assert.Equal(t, StateStopped, rec.State)
 
@@ -464,7 +464,7 @@ func TestManualStopSurvivesNewLoop(t *testing.T) {
 	_, err := m.Stop(ctxT(t), "web")
 	require.NoError(t, err)
 	waitFor(t, 5*time.Second, func() bool {
-		rec, _ := m.state().DaemonRecord("web")
+		rec, _ := m.state().daemonRecord("web")
 		return rec != nil && rec.State == StateStoppedByHand
 	}, "the loop records the manual stop")
 	stop()
@@ -479,7 +479,7 @@ func TestManualStopSurvivesNewLoop(t *testing.T) {
 		t.Fatal("the new loop never got ready")
 	}
 	// Ready comes after the first resolution of every program.
-	rec, err := m2.state().DaemonRecord("web")
+	rec, err := m2.state().daemonRecord("web")
 	require.NoError(t, err)
 	assert.Equal(t, StateStoppedByHand, rec.State)
 	assert.Zero(t, rec.Restarts)
@@ -522,7 +522,7 @@ func TestManualStopRacingDaemonStart(t *testing.T) {
 	evs.wait(t, EventStarted, "b", 2) // the loop has resumed
 	time.Sleep(time.Second)
 	assert.Empty(t, evs.list(EventRestarting, "a"), "a stopped by hand is not restarted")
-	rec, err := m.state().DaemonRecord("a")
+	rec, err := m.state().daemonRecord("a")
 	require.NoError(t, err)
 	assert.Equal(t, StateStoppedByHand, rec.State)
 	assert.Empty(t, a.PIDs())

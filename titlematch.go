@@ -20,7 +20,7 @@ func (l *lazyRegexp) get() *regexp.Regexp {
 	return l.re
 }
 
-// setDefaultTitle makes pc match titles by SPEC §3's default for args.
+// setDefaultTitle makes pc match titles by the default proctitle_re for args.
 // Compiling 200 default regexps was half the cost of loading a config, and
 // `usrsvc status all` loads one every time: the default is matched as the
 // literal it is, and compiled only if someone asks for the regexp.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/suggest"
 )
 
 // Version is the version of usrsvc.
@@ -95,7 +96,7 @@ func NewManager(cfg *Config, opts Options) (*Manager, error) {
 // Config returns the configuration in force.
 func (m *Manager) Config() *Config { return m.cfg.Load() }
 
-func (m *Manager) state() StateDir { return StateDir(m.Config().Main.StateDir) }
+func (m *Manager) state() stateDir { return stateDir(m.Config().Main.StateDir) }
 
 func (m *Manager) now() time.Time {
 	if m.opts.Now != nil {
@@ -129,7 +130,7 @@ func (m *Manager) program(name string) (*ProgramConfig, error) {
 		return pc, nil
 	}
 	msg := fmt.Sprintf("no program named %q is defined", name)
-	if s := Suggest(name, cfg.Names()); s != "" {
+	if s := suggest.Closest(name, cfg.Names()); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUndefined, msg)
@@ -159,16 +160,20 @@ func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
 	return m.one(ctx, ActionStatus, name)
 }
 
-// The actions of usrsvc.
+// Action names an operation on a program, as the command line spells it.
+type Action string
+
+// The actions.
 const (
-	ActionStart   = "start"
-	ActionStop    = "stop"
-	ActionRestart = "restart"
-	ActionStatus  = "status"
+	ActionStart   Action = "start"
+	ActionStop    Action = "stop"
+	ActionRestart Action = "restart"
+	ActionStatus  Action = "status"
+	ActionSignal  Action = "signal" // [Manager.Signal]; not one of Do's
 )
 
-func (m *Manager) one(ctx context.Context, action, name string) (*Status, error) {
-	if err := m.state().CheckSafe(); err != nil {
+func (m *Manager) one(ctx context.Context, action Action, name string) (*Status, error) {
+	if err := m.state().checkSafe(); err != nil {
 		return &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
 	}
 	pc, err := m.program(name)
@@ -188,7 +193,7 @@ func (m *Manager) one(ctx context.Context, action, name string) (*Status, error)
 }
 
 // do runs one action on one program.
-func (m *Manager) do(ctx context.Context, action string, pc *ProgramConfig, mt *Matcher, by origin) (*Status, error) {
+func (m *Manager) do(ctx context.Context, action Action, pc *ProgramConfig, mt *matcher, by origin) (*Status, error) {
 	switch action {
 	case ActionStatus:
 		return m.status(pc, mt)
@@ -198,6 +203,9 @@ func (m *Manager) do(ctx context.Context, action string, pc *ProgramConfig, mt *
 	}
 	if action != ActionStop && !pc.Enabled {
 		return &Status{Program: pc.Name, Message: "disabled", Disabled: true}, fmt.Errorf("%w: %s has enabled = false in %s:%d", ErrDisabled, pc.Name, pc.File, pc.Line)
+	}
+	if err := ctx.Err(); err != nil {
+		return &Status{Program: pc.Name}, fmt.Errorf("%w: not done, the operation was cancelled: %w", ErrFailed, context.Cause(ctx))
 	}
 	lock, err := m.lock(ctx, pc)
 	if err != nil {
@@ -220,32 +228,47 @@ func (m *Manager) do(ctx context.Context, action string, pc *ProgramConfig, mt *
 	if err != nil {
 		return st, err
 	}
-	stopMsg := st.Message
 	mt.forget() // what ran is gone: a fresh look for the start
 	st2, err := m.start(ctx, pc, mt, by, lock)
 	st2.Warnings = append(st.Warnings, st2.Warnings...)
-	if err == nil && stopMsg != "not running" {
+	st2.WasRunning = st.WasRunning
+	if err == nil && st.WasRunning {
 		st2.Message = "restarted"
 	}
 	return st2, err
 }
 
-// Do runs action on the named program, or on every program when name is
-// "all" (in name order; concurrently with Parallel). Disabled programs are
-// skipped by start/restart all and shown by status all.
-func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Result {
+// Do runs action (start, stop, restart or status) on the named program:
+// the action chosen at run time, as a command line or a remote call does.
+// It is Start, Stop, Restart or Status with its outcome as a Result.
+func (m *Manager) Do(ctx context.Context, action Action, name string) Result {
+	if err := checkAction(action); err != nil {
+		return Result{Program: name, Action: action, Time: m.now(), Status: &Status{Program: name},
+			Err: &ProgramError{Program: name, Op: action, Err: err}}
+	}
+	st, err := m.one(ctx, action, name)
+	return Result{Program: name, Action: action, Status: st, Err: err, Time: m.now()}
+}
+
+// checkAction accepts the actions of Do and DoAll.
+func checkAction(action Action) error {
 	switch action {
 	case ActionStart, ActionStop, ActionRestart, ActionStatus:
-	default:
-		return []Result{{Program: name, Action: action, Time: m.now(), Status: &Status{Program: name},
-			Err: fmt.Errorf("%w: unknown action %q (use start, stop, restart or status)", ErrInvalidAction, action)}}
+		return nil
 	}
-	if name != "all" {
-		st, err := m.one(ctx, action, name)
-		return []Result{{Program: name, Action: action, Status: st, Err: err, Time: m.now()}}
+	return fmt.Errorf("%w: unknown action %q (use start, stop, restart or status)", ErrInvalidAction, action)
+}
+
+// DoAll runs action on every program, in name order, one after the other
+// or, with Parallel, concurrently (start, stop and restart; status always
+// reads several programs at once); the results come in name order.
+// Disabled programs are skipped by start and restart, and shown by status.
+func (m *Manager) DoAll(ctx context.Context, action Action, mode Mode) []Result {
+	if err := checkAction(action); err != nil {
+		return []Result{{Program: "all", Action: action, Time: m.now(), Status: &Status{Program: "all"}, Err: err}}
 	}
-	if err := m.state().CheckSafe(); err != nil {
-		return []Result{{Program: name, Action: action, Status: &Status{Program: name}, Err: err, Time: m.now()}}
+	if err := m.state().checkSafe(); err != nil {
+		return []Result{{Program: "all", Action: action, Status: &Status{Program: "all"}, Err: err, Time: m.now()}}
 	}
 	cfg := m.Config()
 	mt := newMatcher(m.fs)
@@ -255,8 +278,8 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 	if parallel {
 		// Concurrent programs share one snapshot, taken now. Sequential
 		// ones take it lazily: when every pidfile is good, none is needed.
-		if err := mt.Prepare(); err != nil {
-			return []Result{{Program: name, Action: action, Err: err, Time: m.now()}}
+		if err := mt.prepare(); err != nil {
+			return []Result{{Program: "all", Action: action, Status: &Status{Program: "all"}, Err: err, Time: m.now()}}
 		}
 	}
 	var progs []*ProgramConfig
@@ -267,7 +290,7 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 		progs = append(progs, pc)
 	}
 	results := make([]Result, len(progs))
-	run := func(i int, pc *ProgramConfig, mt *Matcher) {
+	run := func(i int, pc *ProgramConfig, mt *matcher) {
 		var st *Status
 		err := pc.brokenErr(action)
 		if err == nil {
@@ -321,26 +344,6 @@ func (m *Manager) Do(ctx context.Context, action, name string, mode Mode) []Resu
 
 // statusWorkers is how many programs a status all reads at once.
 const statusWorkers = 8
-
-// StartAll starts every enabled program.
-func (m *Manager) StartAll(ctx context.Context, mode Mode) []Result {
-	return m.Do(ctx, ActionStart, "all", mode)
-}
-
-// StopAll stops every program.
-func (m *Manager) StopAll(ctx context.Context, mode Mode) []Result {
-	return m.Do(ctx, ActionStop, "all", mode)
-}
-
-// RestartAll restarts every enabled program.
-func (m *Manager) RestartAll(ctx context.Context, mode Mode) []Result {
-	return m.Do(ctx, ActionRestart, "all", mode)
-}
-
-// StatusAll reports every program.
-func (m *Manager) StatusAll(ctx context.Context) []Result {
-	return m.Do(ctx, ActionStatus, "all", Sequential)
-}
 
 // AddMonitor attaches a custom monitor to the named program: [Manager.Run]
 // runs it like the monitors of the program's [[Monitor]] section, every

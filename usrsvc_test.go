@@ -1,6 +1,7 @@
 package usrsvc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -84,7 +85,7 @@ func TestStartStopDetached(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, st.Running)
 	assert.True(t, st.StoppedByHand)
-	assert.Equal(t, "stopped-by-hand", st.State())
+	assert.Equal(t, StateStoppedByHand, st.State())
 
 	st, err = m.Stop(ctx, "web")
 	require.NoError(t, err)
@@ -262,7 +263,7 @@ func TestStartAllParallelAndEnv(t *testing.T) {
 	}
 	e.addProgram("off", "sleep 1000", "enabled = false")
 	m := e.manager()
-	res := m.StartAll(ctxT(t), Parallel)
+	res := m.DoAll(ctxT(t), ActionStart, Parallel)
 	require.Len(t, res, 4, "disabled programs are skipped")
 	for i, r := range res {
 		require.NoError(t, r.Err)
@@ -274,11 +275,11 @@ func TestStartAllParallelAndEnv(t *testing.T) {
 			assert.Equal(t, i == j, has, "environment of p%d must hold only its own [[Env]]", i)
 		}
 	}
-	all := m.StatusAll(ctxT(t))
+	all := m.DoAll(ctxT(t), ActionStatus, Sequential)
 	require.Len(t, all, 5)
 	assert.Equal(t, CodeGeneralFailure, all[0].Code(), "off is not running")
 	assert.True(t, all[0].Status.Disabled)
-	for _, r := range m.StopAll(ctxT(t), Parallel) {
+	for _, r := range m.DoAll(ctxT(t), ActionStop, Parallel) {
 		require.NoError(t, r.Err)
 	}
 	for _, h := range hs {
@@ -297,8 +298,9 @@ func TestUndefinedAndDisabled(t *testing.T) {
 	assert.Contains(t, err.Error(), `did you mean "webserver"`)
 	_, err = m.Start(ctxT(t), "off")
 	assert.Equal(t, CodeProgramDisabled, CodeOf(err))
-	r := m.Do(ctxT(t), "jump", "webserver", Sequential)
-	assert.Equal(t, CodeInvalidAction, r[0].Code())
+	r := m.Do(ctxT(t), "jump", "webserver")
+	assert.Equal(t, CodeInvalidAction, r.Code())
+	assert.Equal(t, CodeInvalidAction, m.DoAll(ctxT(t), "jump", Sequential)[0].Code())
 }
 
 func TestDefaultDispositionsWhenCallerIgnoresTerm(t *testing.T) {
@@ -341,7 +343,7 @@ func TestHelperStartClient(t *testing.T) {
 	require.NoError(t, err)
 	m, err := NewManager(cfg, Options{})
 	require.NoError(t, err)
-	for _, r := range m.StartAll(ctxT(t), Sequential) {
+	for _, r := range m.DoAll(ctxT(t), ActionStart, Sequential) {
 		require.NoError(t, r.Err)
 	}
 }
@@ -384,7 +386,7 @@ func TestLockHeldIsTryAgain(t *testing.T) {
 	cmdline, _ := uniqueSleep(t)
 	e.addProgram("web", cmdline)
 	m := e.manager(func(o *Options) { o.LockTimeout = 200 * time.Millisecond })
-	lock, err := m.state().Lock(ctxT(t), "web", time.Second)
+	lock, err := m.state().lock(ctxT(t), "web", time.Second)
 	require.NoError(t, err)
 	defer lock.Close()
 	_, err = m.Start(ctxT(t), "web")
@@ -431,7 +433,7 @@ func TestLongestProgramName(t *testing.T) {
 	require.True(t, st.Running)
 	_, err = m.Stop(ctxT(t), name)
 	require.NoError(t, err)
-	stopped, _, err := m.state().StoppedByHand(name)
+	stopped, _, err := m.state().stoppedByHand(name)
 	require.NoError(t, err)
 	assert.True(t, stopped)
 
@@ -470,4 +472,50 @@ func TestStatusOfItself(t *testing.T) {
 	assert.Equal(t, os.Getpid(), st.Process.PID)
 	_, err = os.Stat(e.path("me.pid"))
 	assert.NoError(t, err, "its pidfile is not taken for stale")
+}
+
+// A cancelled start says so all the way up: errors.Is(err,
+// context.Canceled). Cancelled before, nothing is launched; cancelled
+// during the success window, the launcher finishes the start by itself and
+// records the program.
+func TestStartCancelled(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	before, beforeToken := uniqueSleep(t)
+	during, duringToken := uniqueSleep(t)
+	e.addProgram("before", before)
+	e.addProgram("during", during, "success_seconds = 1.5")
+	m := e.manager()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := m.Start(ctx, "before")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, testproc.PIDsMatching("sleep "+beforeToken), "nothing launched")
+
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	_, err = m.Start(ctx, "during")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, ErrFailed)
+	waitFor(t, 30*time.Second, func() bool {
+		st, err := m.Status(ctxT(t), "during")
+		return err == nil && st.Running && strings.Contains(st.Process.Title, duringToken)
+	}, "the launcher finished the start it was given")
+	_, err = os.Stat(e.path("during.pid"))
+	assert.NoError(t, err, "and wrote the pidfile")
+}
+
+// CheckLauncher: the test binary imports usrsvc, so it answers as a
+// launcher; a binary that does not, or none, is an error.
+func TestCheckLauncher(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	require.NoError(t, CheckLauncher(ctx, ""))
+	require.NoError(t, CheckLauncher(ctx, os.Args[0]))
+	assert.Error(t, CheckLauncher(ctx, "/bin/true"), "not a launcher: it exits without answering")
+	err := CheckLauncher(ctx, filepath.Join(t.TempDir(), "missing"))
+	assert.ErrorIs(t, err, ErrLaunch)
 }

@@ -212,7 +212,7 @@ func (h *Handler) apiAction(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, int) {
 	res := &actionResult{Program: name, Action: action}
 	var do func(context.Context, string) (*usrsvc.Status, error)
-	switch action {
+	switch usrsvc.Action(action) {
 	case usrsvc.ActionStart:
 		do = h.manager().Start
 	case usrsvc.ActionStop:
@@ -241,7 +241,7 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 		h.log.Info("web: "+action, "program", name, "message", res.Message)
 	}
 	if pc := h.config().Program(name); pc != nil && st != nil {
-		res.Status = newProgramView(pc, usrsvc.Result{Program: name, Action: action, Status: st, Err: err, Time: h.now()}, h.now())
+		res.Status = newProgramView(pc, usrsvc.Result{Program: name, Action: usrsvc.Action(action), Status: st, Err: err, Time: h.now()}, h.now())
 	}
 	return res, httpStatus(err)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -95,9 +96,11 @@ func TestAPIActions(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.post("/api/v1/programs/alpha/stop", &res))
 	assert.True(t, res.OK, res.Message)
 	assert.Equal(t, stateStoppedByHand, res.Status.State, "a stop through the web is a manual stop")
-	byHand, _, err := usrsvc.StateDir(e.cfg.Main.StateDir).StoppedByHand("alpha")
+	other, err := usrsvc.NewManager(e.cfg, usrsvc.Options{})
 	require.NoError(t, err)
-	assert.True(t, byHand, "recorded for usrsvcd like usrsvc stop")
+	st, err := other.Status(context.Background(), "alpha")
+	require.NoError(t, err)
+	assert.True(t, st.StoppedByHand, "recorded for usrsvcd like usrsvc stop")
 
 	// GET never acts.
 	assert.Equal(t, http.StatusMethodNotAllowed, do(e.h, "GET", "/api/v1/programs/alpha/start", nil).Code)

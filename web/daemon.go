@@ -2,11 +2,11 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
-	"golang.org/x/sys/unix"
 )
 
 func version() string { return usrsvc.Version }
@@ -16,34 +16,18 @@ const rereadWait = 10 * time.Second
 
 // signalDaemonReread asks a running usrsvcd to reread its configuration
 // (SIGUSR1, as usrsvcd reread does) and waits, bounded, for its
-// acknowledgement. No usrsvcd running: "" and no error.
+// acknowledgement. No usrsvcd running: a message and no error.
 func signalDaemonReread(ctx context.Context, cfg *usrsvc.Config) (string, error) {
-	pid, running := usrsvc.DaemonPID(cfg)
-	if !running || pid <= 0 {
-		return "usrsvcd is not running", nil
-	}
-	sd := usrsvc.StateDir(cfg.Main.StateDir)
-	before, _ := usrsvc.ReadReloadAck(sd)
-	if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
-		return "", fmt.Errorf("cannot signal usrsvcd (pid %d): %v", pid, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, rereadWait)
 	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if ack, err := usrsvc.ReadReloadAck(sd); err == nil && ack.Generation > before.Generation {
-			if !ack.OK {
-				return "", fmt.Errorf("usrsvcd (pid %d) kept its old configuration: %s", pid, ack.Message)
-			}
-			return fmt.Sprintf("usrsvcd (pid %d) reread it: %s", pid, ack.Message), nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("usrsvcd (pid %d) did not acknowledge the reread within %v", pid, rereadWait)
-		case <-tick.C:
-		}
+	pid, summary, err := usrsvc.SignalReread(ctx, cfg)
+	switch {
+	case errors.Is(err, usrsvc.ErrNotRunning):
+		return "usrsvcd is not running", nil
+	case err != nil:
+		return "", err
 	}
+	return fmt.Sprintf("usrsvcd (pid %d) reread it: %s", pid, summary), nil
 }
 
 // diffConfigs lists the programs added, changed and removed from old to

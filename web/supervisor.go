@@ -269,7 +269,7 @@ func resultOf(name string, err error) map[string]any {
 func (h *Handler) forPrograms(ctx context.Context, only []string, pick func(*usrsvc.ProgramConfig, *usrsvc.Status) bool,
 	op func(name string) map[string]any) []any {
 	var names []string
-	for _, r := range h.manager().StatusAll(ctx) {
+	for _, r := range h.manager().DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential) {
 		if only != nil && !contains(only, r.Program) {
 			continue
 		}
@@ -363,7 +363,7 @@ func processState(pc *usrsvc.ProgramConfig, st *usrsvc.Status) (code int, spawne
 	rec := st.Daemon
 	recState := ""
 	if rec != nil {
-		recState = rec.State
+		recState = string(rec.State)
 	}
 	if st.Running {
 		if recState == "starting" {
@@ -414,7 +414,7 @@ func (h *Handler) processInfo(pc *usrsvc.ProgramConfig, st *usrsvc.Status) map[s
 		stopTime = rec.LastExit.Time
 	}
 	if st.StoppedByHand && pc != nil {
-		if _, t, err := usrsvc.StateDir(h.config().Main.StateDir).StoppedByHand(pc.Name); err == nil && !t.IsZero() {
+		if t := st.StoppedByHandAt; !t.IsZero() {
 			stopTime = t
 		}
 	}
@@ -495,7 +495,7 @@ func pyUptime(d time.Duration) string {
 // allProcessInfo is getAllProcessInfo: every program, in name order.
 func (h *Handler) allProcessInfo(ctx context.Context) []any {
 	cfg := h.config()
-	results := h.manager().StatusAll(ctx)
+	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential)
 	out := make([]any, 0, len(results))
 	for _, r := range results {
 		st := r.Status

@@ -206,7 +206,7 @@ func (r *reader) fresh(ctx context.Context) *overview {
 	now := h.now()
 	o := &overview{Time: now, Now: now.Format(time.RFC3339), Config: cfg.Path,
 		ReadOnly: h.opts.ReadOnly, Version: version()}
-	results := h.manager().StatusAll(ctx)
+	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential)
 	o.Programs = make([]*programView, len(results))
 	for i, res := range results {
 		o.Programs[i] = newProgramView(cfg.Program(res.Program), res, now)
@@ -299,7 +299,7 @@ func (r *reader) daemon(cfg *usrsvc.Config, now time.Time) (daemonView, usrsvc.R
 			d.Uptime = uptime(now, p.Started)
 		}
 	}
-	ack, err := usrsvc.ReadReloadAck(usrsvc.StateDir(cfg.Main.StateDir))
+	ack, err := usrsvc.LastReload(cfg)
 	switch {
 	case err != nil:
 		d.LastReread = &rereadView{Message: err.Error(), Problems: []string{err.Error()}}
@@ -355,7 +355,7 @@ func newProgramView(pc *usrsvc.ProgramConfig, res usrsvc.Result, now time.Time) 
 func displayState(st *usrsvc.Status, exited bool) string {
 	daemon := ""
 	if st.Daemon != nil && st.State() != "" {
-		daemon = st.Daemon.State
+		daemon = string(st.Daemon.State)
 	}
 	switch {
 	case st.Running && daemon == stateStarting:

@@ -22,6 +22,7 @@ import (
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/cli"
 	"github.com/usrsvc/usrsvc/internal/demo"
+	"github.com/usrsvc/usrsvc/internal/report"
 )
 
 func main() {
@@ -148,7 +149,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return int(usrsvc.CodeHelpMessage)
 	}
-	action := o.args[0]
+	action := usrsvc.Action(o.args[0])
 	switch action {
 	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart, usrsvc.ActionStatus:
 		if o.tailOpts {
@@ -205,8 +206,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.parallel {
 		mode = usrsvc.Parallel
 	}
-	results := m.Do(ctx, action, name, mode)
-	return report(results, name == "all", o, stdout, stderr)
+	if name == "all" {
+		return printResults(m.DoAll(ctx, action, mode), true, o, stdout, stderr)
+	}
+	return printResults([]usrsvc.Result{m.Do(ctx, action, name)}, false, o, stdout, stderr)
 }
 
 // runTail prints the last lines of a program's log file, and with -f
@@ -271,8 +274,8 @@ func runDemo(stdout, stderr io.Writer) int {
 	return 0
 }
 
-// report prints the results and returns the exit code.
-func report(results []usrsvc.Result, all bool, o *options, stdout, stderr io.Writer) int {
+// printResults prints the results and returns the exit code.
+func printResults(results []usrsvc.Result, all bool, o *options, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
 	code := usrsvc.CodeSuccess
 	for _, r := range results {
@@ -285,7 +288,7 @@ func report(results []usrsvc.Result, all bool, o *options, stdout, stderr io.Wri
 			}
 		}
 		if o.json {
-			enc.Encode(r.Record())
+			enc.Encode(report.FromResult(r))
 			for _, w := range warnings(r) {
 				fmt.Fprintf(stderr, "%s - warning: %s: %s\n", stamp(r.Time), r.Program, w)
 			}
@@ -315,7 +318,7 @@ func printHuman(r usrsvc.Result, quiet bool, stdout, stderr io.Writer) {
 		fmt.Fprintf(stderr, "%s - warning: %s: %s\n", ts, r.Program, w)
 	}
 	if r.Err != nil {
-		rec := r.Record()
+		rec := report.FromResult(r)
 		fmt.Fprintf(stderr, "%s - Failed to %s %s (%s, code %d): %s\n", ts, r.Action, r.Program, rec.CodeName, rec.Code, rec.Message)
 		for _, l := range rec.Stderr {
 			fmt.Fprintf(stderr, "    | %s\n", l)
@@ -335,19 +338,16 @@ func printHuman(r usrsvc.Result, quiet bool, stdout, stderr io.Writer) {
 		if st.Disabled {
 			head += " (disabled)"
 		}
-	case st.Message == "already running":
+	case r.Action == usrsvc.ActionStart && st.WasRunning:
 		head = r.Program + " is already running"
-	case st.Message == "started":
-		head = "Started " + r.Program
-	case st.Message == "restarted":
+	case r.Action == usrsvc.ActionRestart && st.WasRunning:
 		head = "Restarted " + r.Program
-	case st.Message == "not running":
-		head = r.Program + " is not running"
+	case r.Action == usrsvc.ActionStart || r.Action == usrsvc.ActionRestart:
+		head = "Started " + r.Program
+	case st.WasRunning: // stop
+		head = "Stopped " + r.Program + " (" + st.Message + ")"
 	default:
-		head = r.Program + " " + st.Message
-		if r.Action == usrsvc.ActionStop {
-			head = "Stopped " + r.Program + " (" + st.Message + ")"
-		}
+		head = r.Program + " is not running"
 	}
 	if d := details(st); d != "" {
 		fmt.Fprintf(stdout, "%s - %s:\n    %s\n", ts, head, d)
@@ -379,7 +379,7 @@ func details(st *usrsvc.Status) string {
 		}
 	}
 	if state := st.State(); state != "" {
-		s := "state: " + state
+		s := "state: " + string(state)
 		if d := st.Daemon; d != nil {
 			s += fmt.Sprintf(", %d automatic restart", d.Restarts)
 			if d.Restarts != 1 {

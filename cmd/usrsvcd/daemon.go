@@ -344,7 +344,7 @@ func loadForControl(path string, stderr io.Writer) (*usrsvc.Config, int) {
 		fmt.Fprintf(stderr, "usrsvcd: warning: the configuration has %s; looking for usrsvcd in the state directory %s\n",
 			plural(len(ce.Problems), "problem"), cfg.Main.StateDir)
 	}
-	if err := usrsvc.StateDir(cfg.Main.StateDir).CheckSafe(); err != nil {
+	if err := usrsvc.CheckStateDir(cfg); err != nil {
 		fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
 		return nil, int(usrsvc.CodeOf(err))
 	}
@@ -421,49 +421,18 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
-	pid, running := usrsvc.DaemonPID(cfg)
-	if !running || pid <= 0 {
-		fmt.Fprintln(stderr, "usrsvcd is not running: nothing to reread")
-		return int(usrsvc.CodeGeneralFailure)
-	}
-	sd := usrsvc.StateDir(cfg.Main.StateDir)
-	before, _ := usrsvc.ReadReloadAck(sd)
-	// The daemon acknowledges in the state directory: when nothing can be
-	// written there (a full disk), no acknowledgement will come. The reread
-	// itself works, so the signal still goes; the answer comes at once.
-	unwritable := sd.CheckWritable()
-	if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
-		fmt.Fprintf(stderr, "usrsvcd: cannot signal pid %d: %v\n", pid, err)
-		return int(usrsvc.CodeInsufficientPermissions)
-	}
-	if unwritable != nil {
-		fmt.Fprintf(stderr, "usrsvcd (pid %d) was sent the reread, but its acknowledgement cannot be written (%v); "+
-			"its log tells whether the configuration was applied\n", pid, unwritable)
-		return int(usrsvc.CodeOf(unwritable))
-	}
-	deadline := time.Now().Add(rereadTimeout)
-	for time.Now().Before(deadline) {
-		ack, err := usrsvc.ReadReloadAck(sd)
-		if err == nil && ack.Generation > before.Generation {
-			if !ack.OK {
-				fmt.Fprintf(stderr, "usrsvcd rejected the configuration (%s):\n%s\n", ack.Message, strings.Join(ack.Problems, "\n"))
-				return int(usrsvc.CodeInvalidConfig)
-			}
-			fmt.Fprintf(stdout, "usrsvcd (pid %d) reread the configuration: %s\n", pid, ack.Message)
-			return 0
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := sd.CheckWritable(); err != nil {
-		fmt.Fprintf(stderr, "usrsvcd (pid %d) was sent the reread, but its acknowledgement cannot be written (%v); "+
-			"its log tells whether the configuration was applied\n", pid, err)
+	ctx, cancel := context.WithTimeout(context.Background(), rereadTimeout)
+	defer cancel()
+	pid, summary, err := usrsvc.SignalReread(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return int(usrsvc.CodeOf(err))
 	}
-	fmt.Fprintf(stderr, "usrsvcd (pid %d) did not acknowledge the reread within %v\n", pid, rereadTimeout)
-	return int(usrsvc.CodeTryAgain)
+	fmt.Fprintf(stdout, "usrsvcd (pid %d) reread the configuration: %s\n", pid, summary)
+	return 0
 }
 
-// newAlerter mails the alerts of programs with email_alerts (SPEC §7).
+// newAlerter mails the alerts of programs with email_alerts.
 func newAlerter(cfg *usrsvc.Config, logger *slog.Logger) usrsvc.Alerter {
 	return sendmail.New(sendmail.Options{Path: cfg.Main.SendmailPath, Logger: logger})
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -275,10 +276,9 @@ func TestManualStopAcrossDaemonRestart(t *testing.T) {
 	require.NoError(t, err)
 	_, err = m.Stop(context.Background(), "p1") // what usrsvc stop p1 does
 	require.NoError(t, err)
-	sd := usrsvc.StateDir(cfg.Main.StateDir)
 	waitFor(t, 10*time.Second, func() bool {
-		rec, _ := sd.DaemonRecord("p1")
-		return rec != nil && rec.State == usrsvc.StateStoppedByHand
+		st, err := m.Status(context.Background(), "p1")
+		return err == nil && st.Daemon != nil && st.Daemon.State == usrsvc.StateStoppedByHand
 	}, "the daemon records the manual stop")
 
 	restarted := time.Now()
@@ -289,16 +289,15 @@ func TestManualStopAcrossDaemonRestart(t *testing.T) {
 
 	// The new daemon is up (it resolved every program before saying so):
 	// its record of p1 says stopped by hand, with no attempt in between.
-	rec, err := sd.DaemonRecord("p1")
+	st, err := m.Status(context.Background(), "p1")
 	require.NoError(t, err)
+	rec := st.Daemon
 	require.NotNil(t, rec)
 	assert.False(t, rec.Updated.Before(restarted), "written by the new daemon: %+v", rec)
 	assert.Equal(t, usrsvc.StateStoppedByHand, rec.State, "%+v", rec)
 	assert.Zero(t, rec.Restarts)
-	st, err := m.Status(context.Background(), "p1")
-	require.NoError(t, err)
 	assert.False(t, st.Running)
-	assert.Equal(t, "stopped-by-hand", st.State())
+	assert.Equal(t, usrsvc.StateStoppedByHand, st.State())
 	require.NotNil(t, st.Daemon)
 	assert.Zero(t, st.Daemon.Restarts)
 	assert.Empty(t, h.PIDs(), "p1 stays stopped")
@@ -424,7 +423,7 @@ func TestDaemonDiskFull(t *testing.T) {
 	require.NoError(t, os.WriteFile(w.cfg, []byte(strings.Replace(string(text),
 		"state_dir = "+w.dir+"/state", "state_dir = "+disk+"/state", 1)), 0o644))
 	w.startDaemon()
-	sd := usrsvc.StateDir(disk + "/state")
+	sd := w.cfg
 	for i, h := range helpers {
 		waitRecorded(t, sd, fmt.Sprintf("p%d", i+1), onePID(t, h))
 	}
@@ -480,12 +479,18 @@ func TestDaemonDiskFull(t *testing.T) {
 	assert.Equal(t, 0, code, out)
 }
 
-// waitRecorded waits until the daemon's record of name says running as pid.
-func waitRecorded(t *testing.T, sd usrsvc.StateDir, name string, pid int) {
+// waitRecorded waits until the daemon's record of name in the state
+// directory of the configuration cfgPath says running as pid. It reads the
+// record file itself: a status would act (write a pidfile after a scan).
+func waitRecorded(t *testing.T, cfgPath string, name string, pid int) {
 	t.Helper()
+	cfg, err := usrsvc.LoadConfig(cfgPath)
+	require.NoError(t, err)
+	path := filepath.Join(cfg.Main.StateDir, "programs", name+".daemon.json")
 	waitFor(t, 10*time.Second, func() bool {
-		rec, _ := sd.DaemonRecord(name)
-		return rec != nil && rec.State == usrsvc.StateRunning && rec.PID == pid
+		var rec usrsvc.DaemonRecord
+		data, err := os.ReadFile(path)
+		return err == nil && json.Unmarshal(data, &rec) == nil && rec.State == usrsvc.StateRunning && rec.PID == pid
 	}, fmt.Sprintf("%s recorded running as %d", name, pid))
 }
 
@@ -498,7 +503,7 @@ func TestRunTimeWhileDaemonStopped(t *testing.T) {
 	w := newDWorld(t, dprogram("p", h.CommandLine()))
 	dpid := w.startDaemon()
 	pid := onePID(t, h)
-	waitRecorded(t, usrsvc.StateDir(w.dir+"/state"), "p", pid)
+	waitRecorded(t, w.cfg, "p", pid)
 
 	// Killed while the daemon runs: an exact run time.
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
@@ -507,7 +512,7 @@ func TestRunTimeWhileDaemonStopped(t *testing.T) {
 	assert.Regexp(t, `after running \d`, line)
 	assert.NotContains(t, line, "at least")
 	pid = onePID(t, h)
-	waitRecorded(t, usrsvc.StateDir(w.dir+"/state"), "p", pid)
+	waitRecorded(t, w.cfg, "p", pid)
 
 	// Killed 1 s into a 10 s SIGSTOP of the daemon.
 	require.NoError(t, syscall.Kill(dpid, syscall.SIGSTOP))

@@ -1,5 +1,5 @@
 // Command usrsvcd is the usrsvc daemon: it autostarts, restarts and
-// monitors the programs of one account (SPEC §5).
+// monitors the programs of one account.
 //
 //	usrsvcd [--config FILE] [--foreground] [start|stop|restart|status|checkconfig|reread]
 //
@@ -18,6 +18,7 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/cli"
+	"github.com/usrsvc/usrsvc/internal/suggest"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -109,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func didYouMean(action string) string {
 	names := []string{"start", "stop", "restart", "status", "checkconfig", "reread"}
-	if s := usrsvc.Suggest(action, names); s != "" {
+	if s := suggest.Closest(action, names); s != "" {
 		return "; did you mean " + s + "?"
 	}
 	return ""

@@ -208,9 +208,13 @@ func (w *webWorld) pid(name string) int {
 }
 
 func (w *webWorld) stoppedByHand(name string) bool {
-	stopped, _, err := usrsvc.StateDir(w.state).StoppedByHand(name)
+	cfg, err := usrsvc.LoadConfig(w.cfg)
 	require.NoError(w.t, err)
-	return stopped
+	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
+	require.NoError(w.t, err)
+	st, err := m.Status(context.Background(), name)
+	require.NoError(w.t, err)
+	return st.StoppedByHand
 }
 
 func TestSupervisorctl(t *testing.T) {

@@ -93,7 +93,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(int(usrsvc.CodeOf(err)))
 	}
-	for _, r := range m.StatusAll(context.Background()) {
+	for _, r := range m.DoAll(context.Background(), usrsvc.ActionStatus, usrsvc.Sequential) {
 		pid := 0
 		if r.Status != nil && r.Status.Process != nil {
 			pid = r.Status.Process.PID

@@ -175,7 +175,7 @@ func (d *demo) play(ctx context.Context) error {
 
 	d.step(5, "Clean up: stop the daemon (programs keep running), then stop every program:")
 	d.stopDaemon()
-	for _, r := range d.m.StopAll(ctx, usrsvc.Parallel) {
+	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStop, usrsvc.Parallel) {
 		status := "stopped"
 		if r.Err != nil {
 			status = r.Err.Error()
@@ -227,7 +227,7 @@ func (d *demo) stopDaemon() {
 // the daemon has recorded as running (past their success window).
 func (d *demo) pids(ctx context.Context, supervised bool) (map[string]int, error) {
 	out := map[string]int{}
-	for _, r := range d.m.StatusAll(ctx) {
+	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential) {
 		if r.Err != nil {
 			return nil, r.Err
 		}
@@ -279,7 +279,7 @@ func (d *demo) waitNew(ctx context.Context, name string, old int, timeout time.D
 func (d *demo) table(ctx context.Context) {
 	tw := tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "   PROGRAM\tPID\tPARENT\tSESSION\tCOMMAND")
-	for _, r := range d.m.StatusAll(ctx) {
+	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential) {
 		if r.Status == nil || !r.Status.Running {
 			fmt.Fprintf(tw, "   %s\t-\t-\t-\tnot running\n", r.Program)
 			continue
@@ -314,7 +314,7 @@ func (d *demo) cleanup() {
 	d.stopDaemon()
 	if d.m != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		d.m.StopAll(ctx, usrsvc.Parallel)
+		d.m.DoAll(ctx, usrsvc.ActionStop, usrsvc.Parallel)
 		cancel()
 	}
 	if os.Getenv("USRSVC_DEMO_KEEP") == "" {

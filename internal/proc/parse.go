@@ -173,8 +173,8 @@ func parseCmdline(b []byte, p *Process) {
 	p.Title = strings.TrimRight(s, " ")
 }
 
-// Title joins args the way the kernel's cmdline becomes a process title (SPEC
-// §3): by single spaces, trailing spaces dropped.
+// Title joins args the way the kernel's cmdline becomes a process title:
+// by single spaces, trailing spaces dropped.
 func Title(args []string) string {
 	return strings.TrimRight(strings.Join(args, " "), " \x00")
 }

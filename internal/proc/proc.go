@@ -80,7 +80,7 @@ type Process struct {
 	// Args is /proc/PID/cmdline split on NUL, trailing empty strings removed.
 	// It is empty for a kernel thread and a zombie.
 	Args []string
-	// Title is the process title of SPEC §3: Args joined by single spaces,
+	// Title is the process title that proctitle_re matches: Args joined by single spaces,
 	// trailing spaces and NULs dropped.
 	Title string
 }

@@ -1,11 +1,14 @@
-package usrsvc
+// Package suggest finds the name closest to a mistyped one, for "did you
+// mean ...?" messages: config keys, section keywords, program names,
+// actions.
+package suggest
 
 import (
 	"strings"
 	"unicode/utf8"
 )
 
-// Suggest returns the candidate closest to word, for "did you mean ...?"
+// Closest returns the candidate closest to word, for "did you mean ...?"
 // messages, or "" when none is close enough. Closeness is the Levenshtein
 // edit distance between the lower-cased strings, counting a swap of two
 // adjacent letters as one edit (optimal string alignment); a candidate qualifies when
@@ -13,7 +16,7 @@ import (
 // "command" and "web" finds "Web", but "x" finds nothing among long names.
 // Ties go to the earliest candidate. It is meant for any list of names:
 // config keys, section keywords, program names.
-func Suggest(word string, candidates []string) string {
+func Closest(word string, candidates []string) string {
 	w := strings.ToLower(word)
 	limit := max(1, utf8.RuneCountInString(w)/3)
 	best, bestDist := "", limit+1
@@ -23,14 +26,6 @@ func Suggest(word string, candidates []string) string {
 		}
 	}
 	return best
-}
-
-// cfgDidYouMean formats Suggest's answer as a message suffix, or "".
-func cfgDidYouMean(word string, candidates []string) string {
-	if s := Suggest(word, candidates); s != "" {
-		return "; did you mean " + s + "?"
-	}
-	return ""
 }
 
 // editDistance is the Levenshtein distance between a and b in runes, with
