@@ -397,8 +397,9 @@ func TestSendmailAlertTimeout(t *testing.T) {
 		timeout time.Duration
 		ctx     time.Duration
 	}{
-		"timeout": {timeout: 300 * time.Millisecond, ctx: time.Minute},
-		"ctx":     {timeout: time.Minute, ctx: 300 * time.Millisecond},
+		// Long enough for the script to reach its sleep on a loaded machine.
+		"timeout": {timeout: 3 * time.Second, ctx: time.Minute},
+		"ctx":     {timeout: time.Minute, ctx: 3 * time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -414,8 +415,8 @@ func TestSendmailAlertTimeout(t *testing.T) {
 			elapsed := time.Since(start)
 			require.Error(t, err)
 			assert.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
-			assert.Less(t, elapsed, 5*time.Second, "Alert returns promptly")
-			assert.GreaterOrEqual(t, elapsed, 250*time.Millisecond)
+			assert.Less(t, elapsed, 15*time.Second, "Alert returns promptly")
+			assert.GreaterOrEqual(t, elapsed, 2900*time.Millisecond)
 
 			b, err := os.ReadFile(pids)
 			require.NoError(t, err, "the script started its sleep")
