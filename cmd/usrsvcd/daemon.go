@@ -23,6 +23,7 @@ import (
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
 	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/logfile"
+	"github.com/usrsvc/usrsvc/internal/memtrim"
 	"github.com/usrsvc/usrsvc/internal/proc"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
 	"github.com/usrsvc/usrsvc/sendmail"
@@ -38,6 +39,7 @@ var (
 	stopTimeout   = 30 * time.Second // usrsvcd stop: waiting for the daemon to exit
 	rereadTimeout = 10 * time.Second // usrsvcd reread: waiting for the acknowledgement
 	quitGrace     = 10 * time.Second // SIGQUIT: exit even if the shutdown has not finished by then
+	trimQuiet     = 2 * time.Second  // memory trim after this long without an event
 )
 
 func loadConfig(path string, stderr io.Writer) (*usrsvc.Config, int) {
@@ -216,7 +218,17 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var m *usrsvc.Manager
+	// After start-up and after each burst of work (events, rereads), once
+	// quiet: give the heap's garbage and the mappings of code run once back
+	// to the system (see internal/memtrim). Idle, nothing runs.
+	trim := memtrim.NewIdle(trimQuiet, func(_ int, err error) {
+		if err != nil {
+			logger.Debug("memory trim: "+err.Error(), "event", "warning")
+		}
+	})
+	defer trim.Stop()
 	opts := usrsvc.Options{
+		OnEvent: func(usrsvc.Event) { trim.Poke() },
 		Logger:  logger,
 		Environ: launch.CleanEnv(os.Environ(), detachedEnv),
 		Alerter: newAlerter(cfg, logger),
@@ -231,6 +243,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 				ready.Close()
 				ready = nil
 			}
+			trim.Poke()
 		},
 	}
 	m, err := usrsvc.NewManager(cfg, opts)

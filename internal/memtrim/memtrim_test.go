@@ -1,0 +1,56 @@
+package memtrim
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rssFile is this process's RssFile (kB): the pages of files it maps.
+func rssFile(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Fatal("no RssFile in /proc/self/status")
+	return 0
+}
+
+func TestTrim(t *testing.T) {
+	before := rssFile(t)
+	dropped, err := Trim()
+	require.NoError(t, err)
+	assert.Positive(t, dropped, "the test binary's code and constants are unmapped")
+	after := rssFile(t)
+	assert.Less(t, after, before, "RssFile %d kB → %d kB", before, after)
+	// The code still runs: it is mapped again on demand.
+	assert.Equal(t, "12", strconv.Itoa(12))
+}
+
+func TestIdleTrimsOnceAfterQuiet(t *testing.T) {
+	var trims atomic.Int32
+	i := NewIdle(100*time.Millisecond, func(dropped int, err error) {
+		assert.NoError(t, err)
+		trims.Add(1)
+	})
+	defer i.Stop()
+	for range 5 {
+		i.Poke()
+	}
+	assert.Eventually(t, func() bool { return trims.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, int32(1), trims.Load(), "one trim for one burst")
+	i.Poke()
+	assert.Eventually(t, func() bool { return trims.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
+}
