@@ -14,7 +14,8 @@
 #
 # Figures, per manager: kill -9 of a managed program → a new non-zombie
 # process with its title (1 supervised program; observer polling /proc every
-# ≤2 ms; median of KILLS), manager VmRSS with 10 and N programs, idle CPU over
+# ≤2 ms; median of KILLS), manager VmRSS with 10 and N programs (SETTLE = 5 s
+# after its start), idle CPU over
 # IDLE with N programs (Σ /proc/PID/task/*/schedstat), status of N programs
 # (median of REPEAT), start of N programs (wall, and the manager's CPU per
 # program: everything in the manager's cgroup minus the programs' own CPU),
@@ -34,6 +35,8 @@ IDLE=${IDLE:-30s}
 N=${N:-200}
 KILLS=${KILLS:-10}
 REPEAT=${REPEAT:-10}
+# Seconds a manager is left alone after its start before its memory is read.
+SETTLE=${SETTLE:-5}
 LOGTAG=compare
 
 if ! command -v supervisord >/dev/null || ! command -v monit >/dev/null; then
@@ -105,6 +108,8 @@ set_kill() { # row observer-line
   set_r "$1" kill "$(field median_ms "$2")" "$(kill_detail "$2")"
 }
 rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+rss_detail() { awk '/^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {printf "anonymous %.1f MB, files %.1f MB", a/1024, f/1024}' "/proc/$1/status"; }
+set_rss() { set_r "$1" "$2" "$(rss_mb "$3")" "$(rss_detail "$3")"; }
 set_idle() { # row pid
   local line
   line=$("$E2E" -cpu "$2" -dur "$IDLE")
@@ -182,8 +187,8 @@ bench_usrsvc() {
 
   # 10 programs.
   d="$tmp/usrsvc-10"; world_usrsvc "$d" 11 10
-  us "$d" usrsvcd start >/dev/null; wait_count "$(tok 11)" 10; sleep 2
-  set_r "$row" rss10 "$(rss_mb "$(pid_of "$d/usrsvcd.pid")")" ""
+  us "$d" usrsvcd start >/dev/null; wait_count "$(tok 11)" 10; sleep "$SETTLE"
+  set_rss "$row" rss10 "$(pid_of "$d/usrsvcd.pid")"
   us "$d" usrsvcd stop >/dev/null; us "$d" usrsvc -q -P stop all >/dev/null 2>&1 || true
 
   # N programs.
@@ -197,9 +202,9 @@ bench_usrsvc() {
   else
     set_r "$row" startcpu "" "n/a (no cgroup)"
   fi
-  us "$d" usrsvcd start >/dev/null; sleep 2
+  us "$d" usrsvcd start >/dev/null; sleep "$SETTLE"
   pid=$(pid_of "$d/usrsvcd.pid")
-  set_r "$row" rssN "$(rss_mb "$pid")" ""
+  set_rss "$row" rssN "$pid"
   FLOOR[version]=$(field median_ms "$("$E2E" -time "$REPEAT" -- "$bin/usrsvc" --version)")
   ps_floor "$row"
   us "$d" usrsvc status all >/dev/null 2>&1 || true # warm the page cache
@@ -244,8 +249,8 @@ bench_supervisord() {
   supervisorctl -c "$d/supervisord.conf" shutdown >/dev/null
 
   d="$tmp/supervisor-10"; supervisor_world "$d" 21 10
-  supervisord -c "$d/supervisord.conf"; sup_ready "$d"; sleep 2
-  set_r "$row" rss10 "$(rss_mb "$(pid_of "$d/supervisord.pid")")" ""
+  supervisord -c "$d/supervisord.conf"; sup_ready "$d"; sleep "$SETTLE"
+  set_rss "$row" rss10 "$(pid_of "$d/supervisord.pid")"
   supervisorctl -c "$d/supervisord.conf" shutdown >/dev/null
 
   d="$tmp/supervisor-big"; supervisor_world "$d" 22 "$N"
@@ -261,9 +266,9 @@ bench_supervisord() {
   b=$(cg_ms)
   set_r "$row" start "$(field median_ms "$line")" "\`supervisorctl start all\`, returns once all are RUNNING after startsecs = 1"
   set_startcpu "$row" "$a" "$b" "$(tok 22)"
-  sleep 2
+  sleep "$SETTLE"
   pid=$(pid_of "$d/supervisord.pid")
-  set_r "$row" rssN "$(rss_mb "$pid")" ""
+  set_rss "$row" rssN "$pid"
   ps_floor "$row"
   set_time "$row" status supervisorctl -c "$d/supervisord.conf" status
   DET["$row,status"]="\`supervisorctl status\`; ${DET["$row,status"]}"
@@ -323,8 +328,8 @@ bench_monit() {
   wait "$sub" || true
 
   d="$tmp/monit-10"; monit_world "$d" 31 10
-  monit -c "$d/monitrc" >/dev/null; monit_up "$d"; wait_count "$(tok 31)" 10; sleep 2
-  set_r "$row" rss10 "$(rss_mb "$(monit_pid "$d")")" ""
+  monit -c "$d/monitrc" >/dev/null; monit_up "$d"; wait_count "$(tok 31)" 10; sleep "$SETTLE"
+  set_rss "$row" rss10 "$(monit_pid "$d")"
   monit -c "$d/monitrc" quit >/dev/null; sleep 1; "$E2E" -cleanup "$(tok 31)" >/dev/null
 
   d="$tmp/monit-big"; monit_world "$d" 32 "$N"
@@ -340,9 +345,9 @@ bench_monit() {
   b=$(cg_ms)
   set_r "$row" start "$(field total_ms "$line")" "\`monit start all\` returns at once; time until all $N processes exist"
   set_startcpu "$row" "$a" "$b" "$(tok 32)"
-  sleep 3
+  sleep "$SETTLE"
   pid=$(monit_pid "$d")
-  set_r "$row" rssN "$(rss_mb "$pid")" ""
+  set_rss "$row" rssN "$pid"
   ps_floor "$row"
   set_time "monit summary" status monit -c "$d/monitrc" summary
   set_time "$row" status monit -c "$d/monitrc" status

@@ -142,7 +142,7 @@ measure_world() {
   log "N=$n: usrsvcd start (adopts $n)"
   HOME="$d" "$b/usrsvcd" "${us_cfg[@]}" start >/dev/null
   pid=$(cat "$d/usrsvcd.pid")
-  sleep 2
+  sleep "${SETTLE:-5}" # usrsvcd trims its memory 2 s after its last event
   if [[ $what == *" rss "* ]]; then
     line=$("$E2E" -mem "$pid")
     V[rss_kb]=$(field rss_kb "$line")
@@ -186,7 +186,7 @@ measure_world() {
     V[masskill_ms]=$(field last_ms "$line")
     V[masskill_ratio]=$(ratio "${V[masskill_ms]}" "${V[spawn2_ms]}")
     V[masskill_goal_ms]=$(calc "2 * ${V[spawn2_ms]}")
-    sleep 3
+    sleep "${SETTLE:-5}"
     V[rss_after_kb]=$(field rss_kb "$("$E2E" -mem "$pid")")
   fi
 
