@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/xmlrpc"
 )
 
 // BenchmarkWeb200 measures, with 200 running programs, in one run:
@@ -24,6 +25,7 @@ import (
 //	page    GET /: a fresh reading of every program, rendered
 //	api     GET /api/v1/programs: the same reading, as JSON
 //	metrics GET /metrics: a scrape (always a fresh reading)
+//	rpc     POST /RPC2 supervisor.getAllProcessInfo (supervisorctl status)
 //
 // Each request goes over real TCP to the handler; "x_floor" is the ratio
 // to the floor measured in the same run. Only under -bench (it starts 200
@@ -81,6 +83,19 @@ func BenchmarkWeb200(b *testing.B) {
 		get(b, "/api/v1/programs")
 	})
 	measure("metrics", func(b *testing.B) { get(b, "/metrics") })
+	var call bytes.Buffer
+	require.NoError(b, xmlrpc.EncodeCall(&call, "supervisor.getAllProcessInfo"))
+	measure("rpc", func(b *testing.B) {
+		resp, err := srv.Client().Post(srv.URL+"/RPC2", "text/xml", bytes.NewReader(call.Bytes()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := xmlrpc.DecodeResponse(resp.Body)
+		resp.Body.Close()
+		if err != nil || len(v.([]any)) != 200 {
+			b.Fatalf("getAllProcessInfo: %v", err)
+		}
+	})
 }
 
 // benchWeb starts n /bin/sleep programs (unique titles) and serves them
