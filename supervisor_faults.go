@@ -210,6 +210,14 @@ func (l *loop) checkPidfile(sv *supervised) {
 		sv.pidfileOwed = false
 		return
 	}
+	if sv.state == StateStoppedByHand {
+		sv.pidfileOwed = false // being stopped by hand: its stop removes the pidfile
+		return
+	}
+	if alive, known := l.alive(sv); !known || !alive {
+		sv.pidfileOwed = !known // gone: a pidfile now would be stale at once
+		return
+	}
 	key := "pidfile:" + sv.pc.Name
 	if err := atomicfile.WritePid(sv.pc.Pidfile, sv.proc.PID); err != nil {
 		sv.pidfileOwed = true
