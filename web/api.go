@@ -147,16 +147,14 @@ func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
 		writeErrorMsg(w, http.StatusNotFound, usrsvc.CodeInvalidAction, err.Error())
 		return
 	}
-	offset := int64(-1)
-	s := r.URL.Query().Get("offset")
+	from := r.URL.Query().Get("offset")
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		s = id // a browser reconnecting: go on after the last lines it got
+		from = id // a browser reconnecting: go on after the last lines it got
 	}
-	if s != "" {
-		if offset, err = strconv.ParseInt(s, 10, 64); err != nil || offset < 0 {
-			writeErrorMsg(w, http.StatusBadRequest, usrsvc.CodeInvalidAction, fmt.Sprintf("offset=%q: give a byte offset ≥ 0", s))
-			return
-		}
+	offset, _, err := parseOffset(from)
+	if err != nil {
+		writeErrorMsg(w, http.StatusBadRequest, usrsvc.CodeInvalidAction, err.Error())
+		return
 	}
 	if offset < 0 {
 		_, offset, _ = tailFile(path, 0)
@@ -181,7 +179,7 @@ func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
 	stop := context.AfterFunc(h.ctx, cancel) // Close ends the stream
 	defer stop()
 	_ = followFile(ctx, path, offset, func(lines []string, next int64) error {
-		ev := sseEvent{name: "lines", data: mustJSON(map[string][]string{"lines": lines}), id: strconv.FormatInt(next, 10)}
+		ev := sseEvent{name: "lines", data: mustJSON(map[string][]string{"lines": lines}), id: offsetID(next)}
 		if err := writeEvent(w, ev); err != nil {
 			return err
 		}

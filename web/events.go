@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -58,10 +57,8 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming is not supported by this connection", http.StatusInternalServerError)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(r.Context()) // ends the log followers with the stream
 	defer cancel()
-	stop := context.AfterFunc(h.ctx, cancel) // Close ends the stream
-	defer stop()
 	startSSE(w)
 	c := h.hub.subscribe()
 	defer h.hub.unsubscribe(c)
@@ -98,6 +95,8 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		case <-c.dropped:
 			return
 		case <-ctx.Done():
+			return
+		case <-h.done(): // Close ends every stream
 			return
 		}
 	}
@@ -136,14 +135,11 @@ func newLogFollow(pc *usrsvc.ProgramConfig, r *http.Request) (*logFollow, error)
 		from = [2]string{a, b}
 	}
 	for i, s := range from {
-		if s == "" {
-			continue
+		off, _, err := parseOffset(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", streamNames[i], err)
 		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%s offset %q: give a byte offset ≥ 0", streamNames[i], s)
-		}
-		lf.offsets[i] = n
+		lf.offsets[i] = off
 	}
 	for i, p := range lf.paths {
 		if p != "" && lf.offsets[i] < 0 {
@@ -175,7 +171,7 @@ func (lf *logFollow) start(ctx context.Context) <-chan logChunk {
 // event is chunk's "log" event, its id the offsets so far.
 func (lf *logFollow) event(c logChunk) sseEvent {
 	lf.offsets[c.stream] = c.next
-	return sseEvent{name: "log", id: fmt.Sprintf("%d,%d", lf.offsets[0], max(lf.offsets[1], 0)),
+	return sseEvent{name: "log", id: offsetID(lf.offsets[0]) + "," + offsetID(lf.offsets[1]),
 		data: mustJSON(map[string]any{"stream": streamNames[c.stream], "lines": c.lines})}
 }
 

@@ -5,10 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
@@ -27,7 +26,8 @@ const (
 	maxTailBytes = 256 << 10
 	// followInterval is how often a followed log is checked for new lines.
 	followInterval = 500 * time.Millisecond
-	// maxFollowChunk bounds one read of new lines.
+	// maxFollowChunk bounds what one look at a followed log sends: more
+	// appended at once is skipped.
 	maxFollowChunk = 256 << 10
 )
 
@@ -75,6 +75,31 @@ func tailFile(path string, n int) (lines []string, end int64, err error) {
 	return lines, fi.Size(), err
 }
 
+// An offset in an event id: "-" when it is not known (after a rotation),
+// which a reconnecting browser's Last-Event-ID turns into "from the end".
+func offsetID(off int64) string {
+	if off < 0 {
+		return "-"
+	}
+	return strconv.FormatInt(off, 10)
+}
+
+// parseOffset reads an offset of a request: "" is none (ok false), "-" is
+// the end (-1).
+func parseOffset(s string) (off int64, ok bool, err error) {
+	switch s {
+	case "":
+		return -1, false, nil
+	case "-":
+		return -1, true, nil
+	}
+	off, err = strconv.ParseInt(s, 10, 64)
+	if err != nil || off < 0 {
+		return -1, false, fmt.Errorf("offset %q: give a byte offset ≥ 0", s)
+	}
+	return off, true, nil
+}
+
 // splitLines splits b into lines without their newline (and CR); a last
 // line without a newline counts.
 func splitLines(b []byte) []string {
@@ -91,71 +116,47 @@ func splitLines(b []byte) []string {
 }
 
 // followFile calls emit with the complete lines appended to path after
-// offset, and the offset just after them, until ctx ends or emit fails. A rotated file (renamed and
-// created anew, or truncated in place) is followed from the start of the
-// new content.
+// offset, and the offset in the file just after them, until ctx ends or
+// emit fails. It is the library's follower (internal/logfile.Follow):
+// across logrotate's create (the rest of the old file, then the new one)
+// and copytruncate (from the start again); the offsets follow the file's.
 func followFile(ctx context.Context, path string, offset int64, emit func(lines []string, next int64) error) error {
-	var ino uint64
-	if fi, err := os.Stat(path); err == nil {
-		ino = inode(fi)
+	if fi, err := os.Stat(path); err == nil && offset > fi.Size() {
+		offset = fi.Size() // an offset from before a truncation: from the end
 	}
-	var partial []byte
-	tick := time.NewTicker(followInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-		fi, err := os.Stat(path)
-		if err != nil {
-			continue // rotated away: the new file comes
-		}
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", path)
-		}
-		if i := inode(fi); i != ino || fi.Size() < offset {
-			ino, offset, partial = i, 0, nil // a new file, or truncated
-		}
-		if fi.Size() == offset {
-			continue
-		}
-		chunk, err := readAt(path, offset, min(fi.Size()-offset, maxFollowChunk))
-		if err != nil {
-			continue
-		}
-		offset += int64(len(chunk))
-		data := append(partial, chunk...)
-		cut := bytes.LastIndexByte(data, '\n')
-		if cut < 0 {
-			partial = data
-			continue
-		}
-		partial = append([]byte(nil), data[cut+1:]...)
-		if err := emit(splitLines(data[:cut+1]), offset-int64(len(partial))); err != nil {
-			return err
-		}
+	lw := &lineWriter{pos: offset, emit: emit}
+	err := logfile.Follow(ctx, path, offset, lw, logfile.FollowOptions{Interval: followInterval,
+		MaxBacklog: maxFollowChunk, Moved: lw.moved})
+	if err == nil {
+		err = ctx.Err()
 	}
+	return err
 }
 
-func readAt(path string, off, n int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	buf := make([]byte, n)
-	m, err := f.ReadAt(buf, off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return buf[:m], nil
+// lineWriter cuts what the follower copies into complete lines.
+type lineWriter struct {
+	pos     int64 // the offset in the file after what was written
+	partial []byte
+	emit    func(lines []string, next int64) error
 }
 
-func inode(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Ino
+// moved: the follower goes on elsewhere (a new file, a truncation, a
+// skip); a line cut there is not joined to what comes.
+func (lw *lineWriter) moved(offset int64) {
+	lw.pos, lw.partial = offset, nil
+}
+
+func (lw *lineWriter) Write(p []byte) (int, error) {
+	lw.pos += int64(len(p))
+	data := append(lw.partial, p...)
+	cut := bytes.LastIndexByte(data, '\n')
+	if cut < 0 {
+		lw.partial = data
+		return len(p), nil
 	}
-	return 0
+	lw.partial = append([]byte(nil), data[cut+1:]...)
+	if err := lw.emit(splitLines(data[:cut+1]), lw.pos-int64(len(lw.partial))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -25,6 +25,12 @@ type FollowOptions struct {
 	// truncated in place (logrotate copytruncate), replaced by a new file
 	// (logrotate create), removed, skipped bytes.
 	Notify func(msg string)
+	// Moved, when set, is told the offset in the file of what is copied
+	// next whenever it is not just after what was copied before: a new
+	// file or a truncated one is copied from 0, a skip resumes after the
+	// bytes skipped. A writer that keeps offsets (to resume later) follows
+	// the file's own with it.
+	Moved func(offset int64)
 }
 
 // Follow copies to w what is appended to the file at path from byte
@@ -150,6 +156,13 @@ func (fw *follower) adopt(f *os.File, fi os.FileInfo) {
 	}
 }
 
+// moved tells Moved, if set, where copying resumes.
+func (fw *follower) moved(offset int64) {
+	if fw.opts.Moved != nil {
+		fw.opts.Moved(offset)
+	}
+}
+
 func (fw *follower) close() {
 	if fw.f != nil {
 		fw.f.Close()
@@ -193,6 +206,7 @@ func (fw *follower) look() error {
 			} else {
 				fw.notify("%s appeared: following it", fw.path)
 			}
+			fw.moved(0)
 			fw.gone = false
 			n, err := fw.drain()
 			if err != nil {
@@ -215,11 +229,13 @@ func (fw *follower) drain() (int64, error) {
 	if size < fw.pos {
 		fw.notify("%s was truncated: following it from its start", fw.path)
 		fw.pos = 0
+		fw.moved(0)
 	}
 	if size-fw.pos > fw.opts.MaxBacklog {
 		skip := size - fw.opts.MaxBacklog - fw.pos
 		fw.notify("skipped %d bytes of %s (more than %d appended at once)", skip, fw.path, fw.opts.MaxBacklog)
 		fw.pos += skip
+		fw.moved(fw.pos)
 	}
 	var total int64
 	for fw.pos < size {

@@ -170,3 +170,34 @@ func TestTailFollow(t *testing.T) {
 	require.NoError(t, <-done)
 	assert.Equal(t, "d\npartial\ne\n", out.String())
 }
+
+// Moved tells where copying resumes when it is not after what was copied:
+// a writer keeping offsets stays right across rotation, truncation, a skip
+// and a file that appears.
+func TestFollowMoved(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "app.log")
+	var mu sync.Mutex
+	var moves []int64
+	out, notes, stop := startFollow(t, path, 0, FollowOptions{MaxBacklog: 100, Moved: func(off int64) {
+		mu.Lock()
+		moves = append(moves, off)
+		mu.Unlock()
+	}})
+	waitContent(t, notes, "does not exist yet")
+	appendFile(t, path, "appeared\n")
+	waitContent(t, out, "appeared\n")
+	require.NoError(t, os.Truncate(path, 0))
+	time.Sleep(30 * time.Millisecond)
+	appendFile(t, path, "cut\n")
+	waitContent(t, out, "cut\n")
+	require.NoError(t, os.Rename(path, path+".1"))
+	appendFile(t, path, "new\n")
+	waitContent(t, out, "new\n")
+	appendFile(t, path, strings.Repeat("x", 300)+"\n")
+	waitContent(t, out, "x\n")
+	require.NoError(t, stop())
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []int64{0, 0, 0, 4 + 301 - 100}, moves, "appeared, truncated, replaced, skipped: %s", notes.String())
+}
