@@ -35,7 +35,7 @@ var (
 	descUp = prometheus.NewDesc("usrsvc_program_up",
 		"1 when the program's process runs, else 0.", programLabels, nil)
 	descState = prometheus.NewDesc("usrsvc_program_state",
-		"1 for the program's current state, 0 for the others (running, starting, backoff, gave-up, stopped-by-hand, exited, stopped, disabled, unknown).",
+		"The program's current state, as its label (running, starting, backoff, gave-up, stopped-by-hand, exited, stopped, disabled, unknown); always 1.",
 		[]string{"program", "state"}, nil)
 	descEnabled = prometheus.NewDesc("usrsvc_program_enabled",
 		"1 when the program is enabled (enabled = true), else 0.", programLabels, nil)
@@ -95,9 +95,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range o.Programs {
 		gauge(descUp, b2f(p.Running), p.Name)
-		for _, s := range allStates {
-			gauge(descState, b2f(p.State == s), p.Name, s)
-		}
+		gauge(descState, 1, p.Name, p.State)
 		gauge(descEnabled, b2f(p.Enabled), p.Name)
 		counter(descRestarts, float64(p.Restarts), p.Name)
 		if p.LastExit != nil {

@@ -27,10 +27,6 @@ const (
 	stateUnknown       = "unknown"
 )
 
-// allStates lists every state, in the order the metrics expose them.
-var allStates = []string{stateRunning, stateStarting, stateBackoff, stateGaveUp,
-	stateStoppedByHand, stateExited, stateStopped, stateDisabled, stateUnknown}
-
 // programView is what the page, the JSON API, the live updates and the
 // metrics show of one program: its status as read now, with usrsvcd's
 // record and the process's CPU and memory use. It is the JSON object of
