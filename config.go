@@ -195,7 +195,9 @@ func (c *Config) Names() []string {
 // is path ("" means [DefaultConfigPath]), with every file of its config_dir.
 // When anything is wrong it returns a nil Config and a *ConfigError listing
 // every problem found, each with its file and line; a bad input never
-// panics.
+// panics. When the system runs out of something while reading (too many
+// open files) the error wraps [ErrResource] instead: the configuration is
+// not at fault, and trying again may work.
 //
 // Rules beyond the syntax (package internal/configobj):
 //   - Section keywords (Main, Program, DefaultSettings, Env, Monitor,
@@ -218,6 +220,9 @@ func (c *Config) Names() []string {
 func LoadConfig(path string) (*Config, error) {
 	l := &configLoader{rank: map[string]int{}}
 	cfg := l.load(path)
+	if l.resErr != nil {
+		return nil, l.resErr
+	}
 	if err := l.err(); err != nil {
 		return nil, err
 	}

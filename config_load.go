@@ -38,6 +38,7 @@ type configLoader struct {
 	sections    []*sectionRef          // every Program and DefaultSettings section, in load order
 	programs    []loadedProgram        // every program section resolved, duplicates included
 	keyOf       map[int]string         // problem index → the key it concerns, where the line does not tell
+	resErr      error                  // the system ran out of something while reading (see resource)
 	stateDirBad *keyPos                // where state_dir is set, when its value is unusable
 }
 
@@ -54,6 +55,20 @@ type rawVal struct {
 	file    string
 	line    int
 	invalid bool // the parser already reported its value
+}
+
+// resource records err when the system ran out of something (open files,
+// memory) while reading the configuration: that is no problem of the
+// configuration, and the load fails with an error wrapping ErrResource
+// (code 11: try again) instead. It reports whether err was one.
+func (l *configLoader) resource(what string, err error) bool {
+	if !isResourceErr(err) {
+		return false
+	}
+	if l.resErr == nil {
+		l.resErr = fileError(what, err)
+	}
+	return true
 }
 
 // add records a problem. Line 0 means the whole file.
@@ -114,6 +129,7 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		switch {
+		case l.resource("reading the config file "+path, err):
 		case isMain && errors.Is(err, fs.ErrNotExist):
 			l.add(path, 0, "config file not found: create it (see the configuration reference in the README), "+
 				"or point --config or USRSVC_CONFIG at another file")
@@ -127,7 +143,9 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
+		if !l.resource("reading the config file "+path, err) {
+			l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
+		}
 		return nil
 	}
 	if !fi.Mode().IsRegular() {
@@ -141,7 +159,9 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 	l.checkSafe(path, fi, "config file")
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileSize+1))
 	if err != nil {
-		l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
+		if !l.resource("reading the config file "+path, err) {
+			l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
+		}
 		return nil
 	}
 	if len(data) > maxConfigFileSize {
@@ -215,6 +235,8 @@ func (l *configLoader) configDirFiles(dir string, r rawVal, mainPath string) []s
 	case errors.Is(err, fs.ErrNotExist):
 		l.addAt(r, "config_dir %s does not exist: create it (mkdir -p %s) or remove config_dir", dir, dir)
 		return nil
+	case l.resource("reading config_dir "+dir, err):
+		return nil
 	case err != nil:
 		l.addAt(r, "config_dir %s cannot be read: %v", dir, unwrapPathErr(err))
 		return nil
@@ -226,6 +248,9 @@ func (l *configLoader) configDirFiles(dir string, r rawVal, mainPath string) []s
 	l.checkSafe(dir, fi, "config_dir")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
+		if l.resource("reading config_dir "+dir, err) {
+			return nil
+		}
 		l.addAt(r, "config_dir %s cannot be read: %v", dir, unwrapPathErr(err))
 		return nil
 	}

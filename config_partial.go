@@ -43,10 +43,15 @@ import (
 // with an error wrapping [ErrInvalidConfig]; "all" covers Broken programs.
 //
 // A configuration refused for safety (a file or directory writable by group
-// or others, or owned by another user) stays refused: cfg is nil.
+// or others, or owned by another user) stays refused: cfg is nil. So is one
+// the system could not read for want of resources (too many open files):
+// err then wraps [ErrResource].
 func LoadConfigPartial(path string) (cfg *Config, err error) {
 	l := &configLoader{rank: map[string]int{}, partial: true, files: map[string]*fileLayout{}}
 	cfg = l.load(path)
+	if l.resErr != nil {
+		return nil, l.resErr // nothing can be trusted to be whole
+	}
 	if err := l.err(); err != nil {
 		if l.unsafe {
 			return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -72,4 +73,20 @@ func TestBrokenConfigStopAndStatus(t *testing.T) {
 	code, _, stderr = w.run("status", "all")
 	assert.Equal(t, 130, code)
 	assert.Contains(t, stderr, "config file not found")
+}
+
+// A config file that cannot be opened for want of file descriptors is not a
+// broken configuration: code 11 (try again) with the fix, not 130.
+func TestConfigUnreadableForLackOfFiles(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, program("web", "/bin/sleep 1"))
+	argv := testproc.WithOpenFileLimit(4, os.Args[0], "--config", w.cfg, "status", "web")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 11, ee.ExitCode(), "%s", out)
+	assert.Contains(t, string(out), "too many open files")
+	assert.Contains(t, string(out), "LimitNOFILE")
 }

@@ -341,7 +341,10 @@ func removePidfile(path string) {
 // Only a configuration refused for safety stops them (130).
 func loadForControl(path string, stderr io.Writer) (*usrsvc.Config, int) {
 	cfg, err := usrsvc.LoadConfigPartial(path)
-	if cfg == nil {
+	if cfg == nil && errors.Is(err, usrsvc.ErrResource) {
+		fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
+		return nil, int(usrsvc.CodeOf(err))
+	} else if cfg == nil {
 		fmt.Fprintf(stderr, "usrsvcd: the configuration is refused:\n%v\n", err)
 		return nil, int(usrsvc.CodeOf(err))
 	}
