@@ -84,7 +84,9 @@ func (mt *matcher) snapshot() (*proc.Snapshot, error) {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	if mt.snap == nil {
-		s, err := mt.fs.Snapshot(mt.uid)
+		// Shared with the operations that look at the same moment (usrsvcd
+		// restarting many programs at once), never older than this call.
+		s, err := mt.fs.SharedSnapshot(mt.uid)
 		if err != nil {
 			return nil, fileError("reading /proc", err)
 		}

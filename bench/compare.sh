@@ -112,6 +112,7 @@ rss_detail() { awk '/^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {printf "anonymous %
 set_rss() { set_r "$1" "$2" "$(rss_mb "$3")" "$(rss_detail "$3")"; }
 set_idle() { # row pid
   local line
+  sleep "$SETTLE" # every manager left alone first (usrsvcd trims its memory 2 s after its last event)
   line=$("$E2E" -cpu "$2" -dur "$IDLE")
   set_r "$1" idle "$(field all_threads_ms "$line")" "$(field pct "$line") % of a core, $(field wakeups "$line") wake-ups"
 }

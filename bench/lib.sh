@@ -166,6 +166,7 @@ measure_world() {
 
   if [[ $what == *" idle "* ]]; then
     log "N=$n: idle CPU over $IDLE"
+    sleep "${SETTLE:-5}" # past the memory trim that follows the last event
     line=$("$E2E" -cpu "$pid" -dur "$IDLE")
     V[idle_ms]=$(field all_threads_ms "$line"); V[idle_pct]=$(field pct "$line"); V[wakeups]=$(field wakeups "$line")
   fi

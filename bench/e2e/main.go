@@ -124,8 +124,16 @@ func main() {
 		if err == nil && len(titles) == 0 {
 			err = fmt.Errorf("%s: no command lines", *fSpawn)
 		}
+		// One run unless -repeat is given (its default is the timed
+		// commands' 10).
+		runs := 1
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "repeat" {
+				runs = max(1, *fRepeat)
+			}
+		})
 		var rs []spawnResult
-		for i := 0; err == nil && i < max(1, *fRepeat); i++ {
+		for i := 0; err == nil && i < runs; i++ {
 			var r spawnResult
 			r, err = spawnFloor(titles, *fCG)
 			rs = append(rs, r)

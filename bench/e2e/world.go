@@ -477,6 +477,7 @@ func (w *world) benchIdle(n int) error {
 		}
 		time.Sleep(2 * time.Second)
 	}
+	time.Sleep(settle) // past the memory trim that follows the last event
 	c, err := measureCPU(pid, *fIdle)
 	if err != nil {
 		return err
