@@ -8,7 +8,6 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -288,10 +287,34 @@ var (
 		"success_seconds", "term_to_kill_seconds", "inherit_env", "defaults", "email_alerts"}
 	cfgProgramKeyAliases = map[string]string{"max_restarts": "maxrestarts"}
 	cfgMonitorKeys       = []string{"monitor_after", "activityfile", "activityfile_limit", "rss_limit", "monitor_interval"}
-
-	cfgProgramNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	cfgEnvNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
+
+// The checks of names and numbers are loops rather than regexps compiled at
+// package initialisation, which every usrsvc run (even --version) paid for.
+
+// validProgramName matches ^[A-Za-z0-9_.-]+$.
+func validProgramName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validEnvName matches ^[A-Za-z_][A-Za-z0-9_]*$.
+func validEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) && s[i] != '_' || i == 0 && '0' <= s[0] && s[0] <= '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
 
 // collectKeys reads sec's keys into dst by canonical (lower-case, alias
 // resolved) name, reporting unknown keys and keys written twice under two
@@ -367,7 +390,7 @@ func (l *configLoader) collectSection(file string, sec *configobj.Section, kind,
 		}
 		for _, k := range sub.Keys {
 			r := rawVal{key: k.Name, value: k.Value, file: file, line: k.Line, invalid: k.Invalid}
-			if !cfgEnvNameRE.MatchString(k.Name) {
+			if !validEnvName(k.Name) {
 				l.addAt(r, "[[Env]] key %q is not a valid environment variable name "+
 					"(letters, digits and _, not starting with a digit)", k.Name)
 				continue
@@ -397,7 +420,7 @@ func (l *configLoader) checkName(file string, sec *configobj.Section, kind, name
 	switch {
 	case !hasName || name == "":
 		l.add(file, sec.Line, "[%s] needs a name: [%s:NAME]", sec.Name, kind)
-	case !cfgProgramNameRE.MatchString(name):
+	case !validProgramName(name):
 		l.add(file, sec.Line, "%s name %q may only hold letters, digits, '_', '.' and '-'", kind, name)
 	case kind == "Program" && strings.EqualFold(name, "all"):
 		l.add(file, sec.Line, "a program cannot be named %q: \"all\" means every program on the command line; rename it", name)

@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/mail"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +50,25 @@ func (l *configLoader) intVal(r rawVal, what string) (int64, bool) {
 	return n, true
 }
 
-var configSecondsRE = regexp.MustCompile(`^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+// decimalSeconds matches ^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$: a plain decimal
+// number (no exponent, hex, Inf or NaN, which ParseFloat would take).
+func decimalSeconds(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	digits, dots := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case '0' <= s[i] && s[i] <= '9':
+			digits++
+		case s[i] == '.' && dots == 0:
+			dots++
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
 
 // secondsVal reads a decimal number of seconds (fractions allowed); it must
 // be > 0 when positive, else ≥ 0.
@@ -64,7 +81,7 @@ func (l *configLoader) secondsVal(r rawVal, positive bool) (time.Duration, bool)
 	if positive {
 		want = "a number of seconds > 0 (such as 5 or 0.5)"
 	}
-	if !configSecondsRE.MatchString(v) {
+	if !decimalSeconds(v) {
 		l.addAt(r, "%s = %q is not a number of seconds; set it to %s", r.key, r.value, want)
 		return 0, false
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/usrsvc/usrsvc/internal/configobj"
 )
@@ -47,9 +48,10 @@ const kwWeb = "web"
 
 var (
 	cfgWebKeys = []string{"listen", "username", "password", "read_only"}
-	// {SHA} + 40 hex digits, and bcrypt's modular crypt format.
-	webSHARE    = regexp.MustCompile(`^\{SHA\}[0-9a-fA-F]{40}$`)
-	webBcryptRE = regexp.MustCompile(`^\$2[aby]?\$[0-9]{2}\$[./A-Za-z0-9]{53}$`)
+	// {SHA} + 40 hex digits, and bcrypt's modular crypt format; compiled
+	// on first use, not at every run's initialisation.
+	webSHARE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\{SHA\}[0-9a-fA-F]{40}$`) })
+	webBcryptRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\$2[aby]?\$[0-9]{2}\$[./A-Za-z0-9]{53}$`) })
 )
 
 // resolveWeb reads the main file's [Web] section into cfg.Web. It runs
@@ -94,10 +96,10 @@ func (l *configLoader) resolveWeb(cfg *Config, f *configobj.File) {
 	}
 	if r, ok := keys["password"]; ok && !r.invalid {
 		w.Password = r.value
-		if v := w.Password; strings.HasPrefix(v, "{SHA}") && !webSHARE.MatchString(v) {
+		if v := w.Password; strings.HasPrefix(v, "{SHA}") && !webSHARE().MatchString(v) {
 			l.addAt(r, "password starts with {SHA} but is not {SHA} followed by 40 hex digits (the SHA-1 of the password); "+
 				"write it as printf %%s PASSWORD | sha1sum, or give the password in plain text")
-		} else if strings.HasPrefix(v, "$2") && !webBcryptRE.MatchString(v) {
+		} else if strings.HasPrefix(v, "$2") && !webBcryptRE().MatchString(v) {
 			l.addAt(r, "password looks like a bcrypt hash but is not one ($2b$COST$ + 53 characters); "+
 				"make one with htpasswd -nbBC 10 USER PASSWORD, or give the password in plain text")
 		}
