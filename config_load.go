@@ -156,7 +156,10 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 		return nil
 	}
 	l.checkSafe(path, fi, "config file")
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileSize+1))
+	// Sized from the file's size (one allocation rather than doubling); a
+	// file that grew meanwhile is read whole all the same.
+	data := make([]byte, 0, min(fi.Size(), maxConfigFileSize)+512)
+	data, err = readAllInto(io.LimitReader(f, maxConfigFileSize+1), data)
 	if err != nil {
 		if !l.resource("reading the config file "+path, err) {
 			l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
@@ -359,7 +362,7 @@ type sectionRef struct {
 // collectSection reads a Program or DefaultSettings section.
 func (l *configLoader) collectSection(file string, sec *configobj.Section, kind, name string) *sectionRef {
 	s := &sectionRef{kind: kind, name: name, file: file, line: sec.Line,
-		keys: map[string]rawVal{}, monitor: map[string]rawVal{}}
+		keys: make(map[string]rawVal, len(sec.Keys)), monitor: map[string]rawVal{}}
 	where := "[" + sec.Name + "]"
 	l.collectKeys(file, sec, s.keys, where, cfgProgramKeys, cfgProgramKeyAliases, cfgMonitorKeys, "a [[Monitor]] subsection")
 	if r, ok := s.keys["defaults"]; ok && kind == "DefaultSettings" {
@@ -435,4 +438,21 @@ func (l *configLoader) checkName(file string, sec *configobj.Section, kind, name
 		return true
 	}
 	return false
+}
+
+// readAllInto reads r to its end, appending to buf.
+func readAllInto(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }

@@ -176,6 +176,31 @@ func (p *parser) header(n int, t string) {
 	p.cur, p.skipping = s, false
 }
 
+// keyLine returns the line of the current section's key name, if it has
+// one. A section's few keys are scanned; past 16 they are indexed.
+func (p *parser) keyLine(name string) (int, bool) {
+	if lines := p.keyLines[p.cur]; lines != nil {
+		n, ok := lines[name]
+		return n, ok
+	}
+	keys := p.cur.Keys
+	if len(keys) < 16 {
+		for _, k := range keys {
+			if k.Name == name {
+				return k.Line, true
+			}
+		}
+		return 0, false
+	}
+	lines := make(map[string]int, 2*len(keys))
+	for _, k := range keys {
+		lines[k.Name] = k.Line
+	}
+	p.keyLines[p.cur] = lines
+	n, ok := lines[name]
+	return n, ok
+}
+
 func (p *parser) keyValue(n int, t string) {
 	eq := strings.IndexByte(t, '=')
 	if eq < 0 {
@@ -197,17 +222,14 @@ func (p *parser) keyValue(n int, t string) {
 		}
 		return
 	}
-	lines := p.keyLines[p.cur]
-	if lines == nil {
-		lines = map[string]int{}
-		p.keyLines[p.cur] = lines
-	}
-	if first, dup := lines[name]; dup {
+	if first, dup := p.keyLine(name); dup {
 		p.errorf(n, "duplicate key %q in [%s] (first at line %d); keep only one", name, p.cur.Name, first)
 		return
 	}
-	lines[name] = n
 	p.cur.Keys = append(p.cur.Keys, &Key{Name: name, Value: value, Line: n, Invalid: msg != ""})
+	if lines := p.keyLines[p.cur]; lines != nil {
+		lines[name] = n
+	}
 }
 
 // parseValue unquotes the text after '=' and removes its inline comment.
