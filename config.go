@@ -15,11 +15,13 @@ import (
 	"github.com/usrsvc/usrsvc/internal/configobj"
 )
 
-// Config is a loaded and validated configuration: the [Main] section and
-// every program, with DefaultSettings applied and every value typed and
-// defaulted. Build one with [LoadConfig].
+// Config is a configuration: the [Main] section and every program, with
+// DefaultSettings applied and every value typed and defaulted. Read one
+// from files with [LoadConfig], or build one in Go with [NewConfig],
+// [NewProgram] and [Config.Add]; [Config.Validate] checks either.
 type Config struct {
-	// Path is the absolute path of the main config file.
+	// Path is the absolute path of the main config file; "" for a
+	// configuration built in Go.
 	Path string
 	// Files lists every file loaded, the main file first, then config_dir's
 	// *.cfg files in name order.
@@ -49,8 +51,9 @@ type MainConfig struct {
 	Line         int    // line of the [Main] header
 }
 
-// ProgramConfig is one [Program:NAME] section, resolved: defaults applied,
-// every key typed. Fields hold the documented defaults when the key is absent.
+// ProgramConfig is one program: a [Program:NAME] section resolved (defaults
+// applied, every key typed), or a program defined in Go with [NewProgram].
+// Fields hold the documented defaults when the key is absent.
 type ProgramConfig struct {
 	Name string // the NAME of [Program:NAME] (case-sensitive)
 	File string // file that defines the section
@@ -69,6 +72,13 @@ type ProgramConfig struct {
 	Pidfile string
 	Stdout  string // absolute
 	Stderr  string // absolute; equal to Stdout when stderr = stdout (the default)
+	// Dir is the program's working directory (the directory key), absolute;
+	// "" means the home directory ([HomeDir]). A relative executable
+	// path in the command is relative to it.
+	Dir string
+	// ownDirs: Pidfile or Stdout were put in the state directory by
+	// Config.Add, whose directories the first start creates.
+	ownDirs bool
 
 	Enabled        bool // default true
 	AutoPid        bool // default true
@@ -158,9 +168,15 @@ func HomeDir() (string, error) {
 
 // Program returns the program named name (names are case-sensitive), or nil.
 func (c *Config) Program(name string) *ProgramConfig {
-	i := sort.Search(len(c.Programs), func(i int) bool { return c.Programs[i].Name >= name })
-	if i < len(c.Programs) && c.Programs[i].Name == name {
+	i := sort.Search(len(c.Programs), func(i int) bool { return c.Programs[i] != nil && c.Programs[i].Name >= name })
+	if i < len(c.Programs) && c.Programs[i] != nil && c.Programs[i].Name == name {
 		return c.Programs[i]
+	}
+	// Programs appended by hand, out of order (Add keeps the order).
+	for _, p := range c.Programs {
+		if p != nil && p.Name == name {
+			return p
+		}
 	}
 	return nil
 }

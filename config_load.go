@@ -287,7 +287,7 @@ var (
 		"sendmail_path", "log_format"}
 	cfgProgramKeys = []string{"command", "useshell", "pidfile", "stdout", "stderr", "enabled", "autopid",
 		"scan_for_process", "proctitle_re", "autostart", "autorestart", "maxrestarts", "restart_delay",
-		"success_seconds", "term_to_kill_seconds", "inherit_env", "defaults", "email_alerts"}
+		"success_seconds", "term_to_kill_seconds", "inherit_env", "defaults", "email_alerts", "directory"}
 	cfgProgramKeyAliases = map[string]string{"max_restarts": "maxrestarts"}
 	cfgMonitorKeys       = []string{"monitor_after", "activityfile", "activityfile_limit", "rss_limit", "monitor_interval"}
 )

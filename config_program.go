@@ -128,6 +128,10 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *ProgramC
 		}
 	}
 
+	if r, ok := get("directory"); ok {
+		p.Dir, _ = l.pathVal(r, pathRelHome, "")
+	}
+
 	if r, ok := get("email_alerts"); ok {
 		p.EmailAlerts, _ = l.emailsVal(r)
 	}

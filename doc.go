@@ -11,8 +11,9 @@
 //
 // # Programs and configurations
 //
-// A [Config] holds the programs, read from a configuration file with
-// [LoadConfig]. A
+// A [Config] holds the programs. Build one in Go with [NewConfig],
+// [NewProgram] and [Config.Add], or read a configuration file with
+// [LoadConfig]; [Config.Validate] checks either the same way. A
 // [Manager] acts on a Config: [Manager.Start], [Manager.Stop],
 // [Manager.Restart] and [Manager.Status] one program at a time (or
 // [Manager.Do] and [Manager.DoAll] with the action chosen at run time), and

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/usrsvc/usrsvc"
 )
@@ -101,4 +103,58 @@ func ExampleCodeOf() {
 	// Output:
 	// true PROGRAM_UNDEFINED 133
 	// start sleepr: no such program: no program named "sleepr" is defined (did you mean "sleeper"?)
+}
+
+// A Go program supervising a helper it defines in Go, with no
+// configuration file: Run starts it, a crash (SIGKILL here) brings it back
+// at once with a new pid, and Stop stops it for good.
+func ExampleNewProgram() {
+	dir, _ := os.MkdirTemp("", "usrsvc-example-")
+	defer os.RemoveAll(dir)
+
+	cfg := usrsvc.NewConfig()
+	cfg.Main.StateDir = filepath.Join(dir, "state") // this example's own
+	helper := usrsvc.NewProgram("helper", "sleep", fmt.Sprintf("7%d.25", os.Getpid()))
+	helper.SuccessSeconds = 200 * time.Millisecond
+	if err := cfg.Add(helper); err != nil {
+		fmt.Println(err)
+		return
+	}
+	started := make(chan int, 4)
+	m, err := usrsvc.NewManager(cfg, usrsvc.Options{OnEvent: func(ev usrsvc.Event) {
+		if ev.Kind == usrsvc.EventStarted {
+			started <- ev.PID
+		}
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	next := func() int {
+		select {
+		case pid := <-started:
+			return pid
+		case <-time.After(30 * time.Second):
+			return 0
+		}
+	}
+	first := next()
+	fmt.Println("started by Run:", first != 0)
+	syscall.Kill(first, syscall.SIGKILL)
+	second := next()
+	fmt.Println("restarted with a new pid:", second != 0 && second != first)
+
+	cancel()
+	fmt.Println("Run returned:", <-done)
+	st, err := m.Stop(context.Background(), "helper")
+	fmt.Println("stopped:", st.Message, err)
+	// Output:
+	// started by Run: true
+	// restarted with a new pid: true
+	// Run returned: <nil>
+	// stopped: terminated <nil>
 }

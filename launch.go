@@ -264,6 +264,15 @@ func checkWritable(file, what string) error {
 
 // buildJob checks what can be checked before launching and computes the job.
 func (m *Manager) buildJob(pc *ProgramConfig) (*launch.Job, error) {
+	if pc.ownDirs {
+		// Config.Add put the pidfile or the logs in the state directory:
+		// their directories are ours to create.
+		for _, f := range []string{pc.Pidfile, pc.Stdout, pc.Stderr} {
+			if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
+				return nil, fileError("creating "+filepath.Dir(f), err)
+			}
+		}
+	}
 	if pc.AutoPid {
 		if err := checkWritable(pc.Pidfile, "pidfile"); err != nil {
 			return nil, err
@@ -277,21 +286,31 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launch.Job, error) {
 			return nil, err
 		}
 	}
-	home, err := HomeDir()
-	if err != nil {
-		return nil, fmt.Errorf("%w: cannot find the home directory: %w", ErrFailed, err)
+	dir := pc.Dir
+	if dir == "" {
+		home, err := HomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("%w: cannot find the home directory, the programs' working directory: %w", ErrFailed, err)
+		}
+		dir = home
+	} else if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w: the working directory %s (directory) is not a directory: %w", ErrLaunch, dir, errOr(err, "not a directory"))
+	}
+	re := pc.TitleRegexp()
+	if re == nil {
+		return nil, fmt.Errorf("%w: program %s has no proctitle_re and no argv to build one from", ErrInvalidConfig, pc.Name)
 	}
 	env := programEnv(pc, m.environ())
 	job := &launch.Job{
 		Env:        env,
-		Dir:        home,
+		Dir:        dir,
 		Stdout:     pc.Stdout,
 		Stderr:     pc.Stderr,
 		Window:     pc.SuccessSeconds,
 		TermToKill: pc.TermToKill,
 		Pidfile:    pc.Pidfile,
 		AutoPid:    pc.AutoPid,
-		TitleRE:    pc.TitleRegexp().String(),
+		TitleRE:    re.String(),
 	}
 	if pc.UseShell {
 		sh := shellPath()
@@ -302,7 +321,7 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launch.Job, error) {
 		if len(pc.Args) == 0 {
 			return nil, fmt.Errorf("%w: empty command", ErrLaunch)
 		}
-		p, err := lookPath(pc.Args[0], env, home)
+		p, err := lookPath(pc.Args[0], env, dir)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrLaunch, err)
 		}
@@ -310,4 +329,12 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launch.Job, error) {
 		job.Argv = pc.Args
 	}
 	return job, nil
+}
+
+// errOr is err, or an error saying msg when err is nil.
+func errOr(err error, msg string) error {
+	if err != nil {
+		return err
+	}
+	return errors.New(msg)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,13 +114,28 @@ func (m *Manager) Reload(ctx context.Context, cfg *Config) error {
 // with Reload. On any error it logs every problem, keeps the old
 // configuration whole and returns the error (a *ConfigError).
 func (m *Manager) Reread(ctx context.Context) error {
-	cfg, err := LoadConfig(m.Config().Path)
+	path := m.Config().Path
+	if path == "" {
+		return fmt.Errorf("%w: this configuration was built in Go and has no file to reread: use Reload", ErrInvalidAction)
+	}
+	cfg, err := LoadConfig(path)
 	return m.reload(ctx, cfg, err)
 }
 
 func (m *Manager) reload(ctx context.Context, cfg *Config, loadErr error) error {
 	if loadErr == nil && cfg == nil {
 		loadErr = fmt.Errorf("%w: nil configuration", ErrInvalidConfig)
+	}
+	if loadErr == nil {
+		for _, pc := range cfg.Programs {
+			if pc != nil {
+				cfg.fillDefaults(pc)
+			}
+		}
+		if !slices.IsSortedFunc(cfg.Programs, byName) {
+			slices.SortStableFunc(cfg.Programs, byName)
+		}
+		loadErr = cfg.Validate()
 	}
 	l := m.running.Load()
 	if l == nil {

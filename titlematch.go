@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // lazyRegexp compiles a regexp on first use.
@@ -38,6 +39,9 @@ func (pc *ProgramConfig) MatchTitle(title string) bool {
 		return pc.ProcTitleRE.MatchString(title)
 	}
 	lit := pc.titleLiteral
+	if lit == "" && pc.defaultRE == nil {
+		lit = strings.Join(pc.Args, " ") // a ProgramConfig built by hand
+	}
 	if lit == "" {
 		return false
 	}
@@ -50,7 +54,7 @@ func (pc *ProgramConfig) MatchTitle(title string) bool {
 
 // TitleRegexp returns the regexp that matches the program's titles: the
 // configured proctitle_re, or the default one compiled on first use. nil
-// for a ProgramConfig not made by LoadConfig without proctitle_re.
+// when there is neither ProcTitleRE nor Args.
 func (pc *ProgramConfig) TitleRegexp() *regexp.Regexp {
 	if pc.ProcTitleRE != nil {
 		return pc.ProcTitleRE
@@ -58,14 +62,32 @@ func (pc *ProgramConfig) TitleRegexp() *regexp.Regexp {
 	if pc.defaultRE != nil {
 		return pc.defaultRE.get()
 	}
+	if len(pc.Args) > 0 { // a ProgramConfig built by hand
+		re, _ := compileProcTitleRE(defaultProcTitleExpr(pc.Args)) // a quoted literal always compiles
+		return re
+	}
 	return nil
 }
 
 // defaultProcTitleExpr is the default proctitle_re for argv args: the args
 // joined by spaces, as the whole title or its tail after '/' or ' ' (so
-// "python3 app.py" matches "/usr/bin/python3 app.py").
+// "python3 app.py" matches "/usr/bin/python3 app.py"). A byte that is not
+// UTF-8 becomes "." (a regexp cannot hold it; matching reads it as one
+// character), so the expression always compiles.
 func defaultProcTitleExpr(args []string) string {
-	return `(^|[ /])` + regexp.QuoteMeta(strings.Join(args, " ")) + `$`
+	lit := strings.Join(args, " ")
+	if utf8.ValidString(lit) {
+		return `(^|[ /])` + regexp.QuoteMeta(lit) + `$`
+	}
+	var b strings.Builder
+	for i, r := range lit {
+		if r == utf8.RuneError && !strings.HasPrefix(lit[i:], "\uFFFD") {
+			b.WriteByte('.')
+			continue
+		}
+		b.WriteString(regexp.QuoteMeta(string(r)))
+	}
+	return `(^|[ /])` + b.String() + `$`
 }
 
 // procTitleRECache remembers compiled proctitle regexps: compiling them is most of

@@ -27,3 +27,17 @@ func FuzzMatchTitle(f *testing.F) {
 		}
 	})
 }
+
+// An argument that is not UTF-8 still gives a default regexp that compiles
+// and matches the title.
+func TestDefaultTitleNotUTF8(t *testing.T) {
+	t.Parallel()
+	pc := NewProgram("x", "prog", "caf\xe9", "\uFFFD")
+	re := pc.TitleRegexp()
+	if re == nil {
+		t.Fatal("no regexp")
+	}
+	if !re.MatchString("/usr/bin/prog caf\xe9 \uFFFD") || !pc.MatchTitle("/usr/bin/prog caf\xe9 \uFFFD") {
+		t.Fatalf("%s does not match", re)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,10 +82,25 @@ type Manager struct {
 
 func (m *Manager) setLoop(l *loop) { m.running.Store(l) }
 
-// NewManager returns a Manager for cfg. It does no I/O.
+// NewManager returns a Manager for cfg. It completes the programs that
+// were appended to cfg.Programs by hand as [Config.Add] does (defaults,
+// name order), then checks cfg with [Config.Validate]: a configuration
+// with problems is refused with a *ConfigError that lists them. It does no
+// other I/O.
 func NewManager(cfg *Config, opts Options) (*Manager, error) {
 	if cfg == nil {
-		return nil, fmt.Errorf("%w: nil configuration", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: nil configuration: use usrsvc.LoadConfig or usrsvc.NewConfig", ErrInvalidConfig)
+	}
+	for _, pc := range cfg.Programs {
+		if pc != nil {
+			cfg.fillDefaults(pc)
+		}
+	}
+	if !slices.IsSortedFunc(cfg.Programs, byName) {
+		slices.SortStableFunc(cfg.Programs, byName)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	m := &Manager{opts: opts, fs: proc.Default(), log: opts.Logger, monitors: map[string][]Monitor{}}
 	if m.log == nil {
@@ -380,4 +397,17 @@ func (m *Manager) RemoveMonitor(program, name string) int {
 	}
 	m.monitors[program] = kept
 	return removed
+}
+
+// byName orders programs by name, nil last.
+func byName(a, b *ProgramConfig) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return 1
+	case b == nil:
+		return -1
+	}
+	return strings.Compare(a.Name, b.Name)
 }

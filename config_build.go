@@ -1,0 +1,272 @@
+package usrsvc
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// This file builds configurations in Go, without a file: NewConfig,
+// NewProgram, Config.Add, and Config.Validate, which checks a Config
+// however it was built.
+
+// NewConfig returns a configuration without a file and without programs:
+// add them with [Config.Add]. Its state directory is the default one,
+// ~/.local/state/usrsvc ([HomeDir]), which usrsvc and usrsvcd also use for
+// a configuration file without state_dir; set Main.StateDir to keep this
+// configuration's programs apart. NewConfig does no I/O beyond finding the
+// home directory; when there is none, StateDir stays "" and Validate says
+// what to set.
+func NewConfig() *Config {
+	cfg := &Config{Main: MainConfig{LogFormat: "text"}}
+	if home, err := HomeDir(); err == nil {
+		cfg.Main.StateDir = filepath.Join(home, ".local", "state", "usrsvc")
+	}
+	return cfg
+}
+
+// NewProgram returns a program named name that runs argv (argv[0] is
+// looked up in the program's PATH, as a command line's first word is),
+// with every default a [Program:NAME] section gets: enabled, autostart,
+// autorestart, autopid, scan_for_process, inherit_env, success_seconds 2 s,
+// term_to_kill_seconds 8 s, monitor_after 30 s, monitor_interval 5 s; its
+// process is found by the default proctitle_re (argv joined by spaces, as
+// the whole title or its tail). Set fields to change them before
+// [Config.Add].
+//
+// Pidfile, Stdout and Stderr may stay empty: Add puts them in the
+// configuration's state directory (run/NAME.pid and log/NAME.log), and the
+// first start creates those directories. Dir, the working directory, is
+// the home directory when empty.
+func NewProgram(name string, argv ...string) *ProgramConfig {
+	pc := newProgramConfig(name, "", 0)
+	pc.Args = slices.Clone(argv)
+	pc.Command = quoteArgs(argv)
+	if len(argv) > 0 {
+		pc.setDefaultTitle(pc.Args)
+	}
+	return pc
+}
+
+// quoteArgs writes argv as a POSIX shell command line, for messages and
+// alerts: words made only of safe characters as they are, others quoted.
+func quoteArgs(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+,:@%=") == "" {
+			words[i] = a
+		} else {
+			words[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// Add adds pc to the configuration, keeping Programs sorted by name (the
+// order [Config.Program] relies on). It fills in what pc leaves empty and
+// has a default (see [NewProgram]), then checks pc as [Config.Validate]
+// does; on any problem it returns a *ConfigError and c is unchanged. A
+// name already in c is an error.
+func (c *Config) Add(pc *ProgramConfig) error {
+	if pc == nil {
+		return &ConfigError{Problems: []Problem{{Msg: "Add(nil): no program given; build one with usrsvc.NewProgram(name, argv...)"}}}
+	}
+	if c.Program(pc.Name) != nil {
+		return &ConfigError{Problems: []Problem{{File: pc.File, Line: pc.Line,
+			Msg: fmt.Sprintf("program %q is already in the configuration: program names must be unique", pc.Name)}}}
+	}
+	c.fillDefaults(pc)
+	if ps := c.checkProgram(pc); len(ps) > 0 {
+		return &ConfigError{Problems: ps}
+	}
+	i, _ := slices.BinarySearchFunc(c.Programs, pc.Name, func(p *ProgramConfig, name string) int {
+		return strings.Compare(p.Name, name)
+	})
+	c.Programs = slices.Insert(c.Programs, i, pc)
+	return nil
+}
+
+// fillDefaults gives a program built in Go what a configuration file
+// always has: a pidfile and log files (in the state directory), a default
+// title matcher, and success_seconds and monitor_interval (which must be
+// above 0) when they are 0.
+func (c *Config) fillDefaults(pc *ProgramConfig) {
+	if c.Main.StateDir != "" && cfgProgramNameRE.MatchString(pc.Name) {
+		if pc.Pidfile == "" {
+			pc.Pidfile = filepath.Join(c.Main.StateDir, "run", pc.Name+".pid")
+			pc.ownDirs = true
+		}
+		if pc.Stdout == "" {
+			pc.Stdout = filepath.Join(c.Main.StateDir, "log", pc.Name+".log")
+			pc.ownDirs = true
+		}
+	}
+	if pc.Stderr == "" {
+		pc.Stderr = pc.Stdout
+	}
+	if pc.SuccessSeconds == 0 {
+		pc.SuccessSeconds = 2 * time.Second
+	}
+	if pc.Monitor.Interval == 0 {
+		pc.Monitor.Interval = 5 * time.Second
+	}
+	if pc.ProcTitleRE == nil && pc.titleLiteral == "" && len(pc.Args) > 0 {
+		pc.setDefaultTitle(pc.Args)
+	}
+	if pc.Command == "" && !pc.UseShell {
+		pc.Command = quoteArgs(pc.Args)
+	}
+}
+
+// Validate checks the configuration as usrsvcd checkconfig checks a file:
+// every program's name (unique, letters, digits, '_', '.' and '-', not
+// "all"), its command, its paths (absolute), its durations and counts (not
+// negative; success_seconds and monitor_interval above 0), its environment
+// and its monitor, and the state directory. It returns nil or a
+// *ConfigError listing every problem, with file and line for the programs
+// read from a file. It does no I/O and changes nothing. A Config from
+// [LoadConfig] is always valid; [NewManager] refuses one that is not.
+func (c *Config) Validate() error {
+	var ps []Problem
+	if c.Main.StateDir == "" {
+		ps = append(ps, Problem{File: c.Path, Msg: "no state directory: set Main.StateDir (state_dir) to an absolute path, " +
+			"or set $HOME (the default is ~/.local/state/usrsvc)"})
+	} else if !filepath.IsAbs(c.Main.StateDir) {
+		ps = append(ps, Problem{File: c.Path, Msg: fmt.Sprintf("state_dir %q must be an absolute path", c.Main.StateDir)})
+	}
+	seen := map[string]*ProgramConfig{}
+	for i, pc := range c.Programs {
+		if pc == nil {
+			ps = append(ps, Problem{File: c.Path, Msg: fmt.Sprintf("Programs[%d] is nil: build programs with usrsvc.NewProgram and add them with Config.Add", i)})
+			continue
+		}
+		if first := seen[pc.Name]; first != nil {
+			where := ""
+			if first.File != "" {
+				where = fmt.Sprintf(" (first defined at %s:%d)", first.File, first.Line)
+			}
+			ps = append(ps, Problem{File: pc.File, Line: pc.Line,
+				Msg: fmt.Sprintf("duplicate program %q%s: program names must be unique", pc.Name, where)})
+			continue
+		}
+		seen[pc.Name] = pc
+		ps = append(ps, c.checkProgram(pc)...)
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ConfigError{Problems: ps}
+}
+
+// checkProgram lists the problems of one program.
+func (c *Config) checkProgram(pc *ProgramConfig) []Problem {
+	var ps []Problem
+	add := func(format string, args ...any) {
+		ps = append(ps, Problem{File: pc.File, Line: pc.Line, Msg: fmt.Sprintf("program %q: ", pc.Name) + fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case pc.Name == "":
+		add("no name: every program needs one (usrsvc.NewProgram(name, argv...))")
+	case !cfgProgramNameRE.MatchString(pc.Name):
+		add("the name may only hold letters, digits, '_', '.' and '-'")
+	case strings.EqualFold(pc.Name, "all"):
+		add(`"all" means every program on the command line: choose another name`)
+	case len(pc.Name) > maxProgramName:
+		add("the name is %d characters long; at most %d fit the file names of the state directory", len(pc.Name), maxProgramName)
+	}
+
+	// What to run, and how its process is recognised.
+	switch {
+	case pc.UseShell && strings.TrimSpace(pc.Command) == "":
+		add("UseShell is set but Command is empty: set Command to the shell command line to run")
+	case !pc.UseShell && len(pc.Args) == 0:
+		add("nothing to run: set Args to the program and its arguments (usrsvc.NewProgram(name, argv...))")
+	case !pc.UseShell && pc.Args[0] == "":
+		add("Args[0], the program to run, is empty")
+	}
+	for _, a := range pc.Args {
+		if strings.IndexByte(a, 0) >= 0 {
+			add("an argument holds a NUL byte, which no program can receive")
+			break
+		}
+	}
+	if strings.IndexByte(pc.Command, 0) >= 0 {
+		add("Command holds a NUL byte")
+	}
+	if pc.ProcTitleRE == nil && pc.titleLiteral == "" && len(pc.Args) == 0 {
+		add("cannot tell which process is the program: set ProcTitleRE, or Args (the default proctitle_re is built from them)")
+	}
+
+	// Files.
+	for _, f := range []struct{ what, path string }{
+		{"Pidfile (pidfile)", pc.Pidfile}, {"Stdout (stdout)", pc.Stdout}, {"Stderr (stderr)", pc.Stderr},
+	} {
+		switch {
+		case f.path == "":
+			add("%s is empty: set it to an absolute path (Config.Add puts it in the state directory)", f.what)
+		case !filepath.IsAbs(f.path):
+			add("%s %q must be an absolute path", f.what, f.path)
+		case strings.IndexByte(f.path, 0) >= 0:
+			add("%s holds a NUL byte", f.what)
+		}
+	}
+	if pc.Dir != "" && !filepath.IsAbs(pc.Dir) {
+		add("Dir (directory) %q must be an absolute path", pc.Dir)
+	}
+
+	// Durations and counts.
+	for _, d := range []struct {
+		what     string
+		v        time.Duration
+		positive bool
+	}{
+		{"SuccessSeconds (success_seconds)", pc.SuccessSeconds, true},
+		{"TermToKill (term_to_kill_seconds)", pc.TermToKill, false},
+		{"RestartDelay (restart_delay)", pc.RestartDelay, false},
+		{"Monitor.After (monitor_after)", pc.Monitor.After, false},
+		{"Monitor.Interval (monitor_interval)", pc.Monitor.Interval, true},
+	} {
+		switch {
+		case d.v < 0:
+			add("%s is negative (%v): set it to 0 or more", d.what, d.v)
+		case d.positive && d.v == 0:
+			add("%s is 0: set it above 0", d.what)
+		case d.v > time.Duration(maxConfigSeconds)*time.Second:
+			add("%s is too large (%v): at most %.0f seconds", d.what, d.v, float64(maxConfigSeconds))
+		}
+	}
+	if pc.MaxRestarts < 0 {
+		add("MaxRestarts (maxrestarts) is negative (%d): 0 means unlimited", pc.MaxRestarts)
+	}
+	if pc.Monitor.RSSLimitKB < 0 {
+		add("Monitor.RSSLimitKB (rss_limit) is negative (%d): 0 disables it", pc.Monitor.RSSLimitKB)
+	}
+	if m := pc.Monitor; m.ActivityFile != "" {
+		if !filepath.IsAbs(m.ActivityFile) {
+			add("Monitor.ActivityFile (activityfile) %q must be an absolute path", m.ActivityFile)
+		}
+		if m.ActivityFileLimit <= 0 {
+			add("Monitor.ActivityFile is set but Monitor.ActivityFileLimit (activityfile_limit) is not above 0")
+		}
+	}
+
+	// Environment and alerts.
+	for _, e := range pc.Env {
+		if !cfgEnvNameRE.MatchString(e.Key) {
+			add("environment variable name %q is not valid (letters, digits and _, not starting with a digit)", e.Key)
+		}
+		if strings.IndexByte(e.Value, 0) >= 0 {
+			add("environment variable %s holds a NUL byte", e.Key)
+		}
+	}
+	for _, a := range pc.EmailAlerts {
+		if a == nil || a.Address == "" {
+			add("EmailAlerts holds an empty address")
+		} else if strings.ContainsAny(a.Address+a.Name, "\r\n") {
+			add("email address %q holds a line break", a.Address)
+		}
+	}
+	return ps
+}
