@@ -123,3 +123,56 @@ func waitFor(t testing.TB, d time.Duration, cond func() bool, msg string) {
 	t.Helper()
 	testproc.WaitFor(t, d, cond, msg)
 }
+
+// loopView is what the running loop knows of one program, read in the
+// loop's goroutine: the way tests check that nothing more will happen
+// (not busy, no deadline) instead of sleeping and looking.
+type loopView struct {
+	known     bool
+	state     State
+	busy      bool
+	deadlines []time.Time
+}
+
+type inspectMsg struct {
+	name  string
+	reply chan loopView
+}
+
+func (msg inspectMsg) handle(l *loop) {
+	sv := l.progs[msg.name]
+	if sv == nil {
+		msg.reply <- loopView{}
+		return
+	}
+	msg.reply <- loopView{known: true, state: sv.state, busy: sv.busy, deadlines: sv.deadlines()}
+}
+
+// inspect asks m's running loop about name. Messages are handled in order,
+// so the answer comes after everything the loop was sent before.
+func inspect(t testing.TB, m *Manager, name string) loopView {
+	t.Helper()
+	l := m.running.Load()
+	require.NotNil(t, l, "no loop runs")
+	reply := make(chan loopView, 1)
+	l.send(inspectMsg{name: name, reply: reply})
+	select {
+	case v := <-reply:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("the loop did not answer within 30 s")
+		return loopView{}
+	}
+}
+
+// waitSettled waits until the loop holds name in state with nothing more to
+// do for it: no operation in flight and no deadline (no retry, no poll, no
+// monitor round). Only an outside event can then make it act again.
+func waitSettled(t testing.TB, m *Manager, name string, state State) {
+	t.Helper()
+	var v loopView
+	waitFor(t, 30*time.Second, func() bool {
+		v = inspect(t, m, name)
+		return v.known && v.state == state && !v.busy && len(v.deadlines) == 0
+	}, fmt.Sprintf("%s settled in state %s (last seen %+v)", name, state, v))
+}

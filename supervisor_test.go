@@ -151,7 +151,7 @@ func TestRunMaxRestartsGivesUp(t *testing.T) {
 	runLoop(t, m)
 	gave := evs.wait(t, EventGaveUp, "loop", 1)
 	assert.Equal(t, 2, gave[0].Restarts)
-	time.Sleep(800 * time.Millisecond)
+	waitSettled(t, m, "loop", StateGaveUp)
 	assert.Len(t, evs.list(EventStarted, "loop"), 3, "1 autostart + 2 restarts, then nothing")
 	assert.Len(t, evs.list(EventGaveUp, "loop"), 1, "gives up once")
 	log, _ := os.ReadFile(e.path("loop.log"))
@@ -174,10 +174,11 @@ func TestRunExecErrorBacksOffLoopAlive(t *testing.T) {
 	started := evs.wait(t, EventStarted, "good", 1)
 	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
 	evs.wait(t, EventStarted, "good", 2)
-	time.Sleep(1500 * time.Millisecond)
-	fails := len(evs.list(EventStartFailed, "bad"))
-	assert.GreaterOrEqual(t, fails, 2, "retried after restart_delay's 1 s floor")
-	assert.LessOrEqual(t, fails, 3, "backoff doubles: not a tight loop")
+	// Three failed starts, spaced by the backoff: at least 1 s (the floor
+	// of restart_delay), then at least 2 s (doubled): not a tight loop.
+	fails := evs.wait(t, EventStartFailed, "bad", 3)
+	assert.GreaterOrEqual(t, fails[1].Time.Sub(fails[0].Time), 900*time.Millisecond, "retried after restart_delay's 1 s floor")
+	assert.GreaterOrEqual(t, fails[2].Time.Sub(fails[1].Time), 1900*time.Millisecond, "backoff doubles")
 	rec, _ := m.state().daemonRecord("bad")
 	require.NotNil(t, rec)
 	assert.Contains(t, []State{StateBackoff, StateStarting}, rec.State)
@@ -192,7 +193,7 @@ func TestRunRespectsManualStop(t *testing.T) {
 	_, err := other.Stop(ctxT(t), "web")
 	require.NoError(t, err)
 	assert.False(t, pidAlive(started[0].PID))
-	time.Sleep(time.Second)
+	waitSettled(t, m, "web", StateStoppedByHand)
 	assert.Empty(t, h.PIDs(), "a program stopped by hand is not restarted")
 	st, _ := other.Status(ctxT(t), "web")
 	assert.Equal(t, StateStoppedByHand, st.State())
@@ -248,9 +249,10 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	e.write()
 	require.NoError(t, m.Reread(ctxT(t)))
 	assert.Equal(t, webPIDs, h.PIDs())
+	assert.False(t, inspect(t, m, "web").known, "a removed program is no longer supervised")
 	require.NoError(t, syscall.Kill(webPIDs[0], syscall.SIGKILL))
-	time.Sleep(500 * time.Millisecond)
-	assert.Empty(t, h.PIDs(), "a removed program is not restarted")
+	waitFor(t, 10*time.Second, func() bool { return len(h.PIDs()) == 0 }, "web killed")
+	assert.False(t, inspect(t, m, "web").known, "and not restarted")
 }
 
 type flakyMonitor struct {
@@ -290,7 +292,10 @@ func TestRunCustomMonitorRestarts(t *testing.T) {
 		return len(pids) == 1 && pids[0] != started[0].PID
 	}, "restarted by the monitor")
 	evs.wait(t, EventMonitorError, "web", 1)
-	time.Sleep(400 * time.Millisecond)
+	// The loop emitted monitor-error while handling the check's result, in
+	// which it would have decided a restart: inspect comes after it.
+	v := inspect(t, m, "web")
+	assert.False(t, v.busy, "a monitor's own error is not a restart")
 	assert.Len(t, evs.list(EventMonitorFailed, "web"), 1, "a monitor's own error is not a restart")
 }
 
@@ -430,7 +435,7 @@ func TestRunAutostartAndAutorestartOff(t *testing.T) {
 	m := e.manager(recorder(&evs))
 	runLoop(t, m)
 	started := evs.wait(t, EventStarted, "once", 1)
-	time.Sleep(300 * time.Millisecond)
+	waitSettled(t, m, "lazy", StateStopped)
 	assert.Empty(t, lazy.PIDs(), "autostart = false")
 	rec, _ := m.state().daemonRecord("lazy")
 	require.NotNil(t, rec)
@@ -438,7 +443,7 @@ func TestRunAutostartAndAutorestartOff(t *testing.T) {
 
 	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
 	evs.wait(t, EventExited, "once", 1)
-	time.Sleep(500 * time.Millisecond)
+	waitSettled(t, m, "once", StateStopped)
 	assert.Empty(t, once.PIDs(), "autorestart = false")
 	assert.Empty(t, evs.list(EventRestarting, "once"))
 
@@ -520,7 +525,7 @@ func TestManualStopRacingDaemonStart(t *testing.T) {
 	_, err = m.Stop(ctx, "a") // waits for the start's lock, then stops a
 	require.NoError(t, err)
 	evs.wait(t, EventStarted, "b", 2) // the loop has resumed
-	time.Sleep(time.Second)
+	waitSettled(t, m, "a", StateStoppedByHand)
 	assert.Empty(t, evs.list(EventRestarting, "a"), "a stopped by hand is not restarted")
 	rec, err := m.state().daemonRecord("a")
 	require.NoError(t, err)

@@ -144,11 +144,12 @@ func TestDaemonLifecycle(t *testing.T) {
 	require.NoError(t, syscall.Kill(dpid, syscall.SIGKILL))
 	waitFor(t, 5*time.Second, func() bool { return !pidAlive(dpid) }, "daemon killed")
 	assert.True(t, pidAlive(pa) && pidAlive(pb), "programs survive kill -9 of usrsvcd")
-	dpid = w.startDaemon()
-	time.Sleep(500 * time.Millisecond)
+	dpid = w.startDaemon() // up: it has resolved (adopted) every program
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(w.log(), "a adopted") && strings.Contains(w.log(), "b adopted")
+	}, "the new daemon adopts both")
 	assert.Equal(t, []int{pa}, a.PIDs())
 	assert.Equal(t, []int{pb}, b.PIDs())
-	assert.Contains(t, w.log(), "a adopted")
 
 	// A killed program comes back.
 	require.NoError(t, syscall.Kill(pa, syscall.SIGKILL))
