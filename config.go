@@ -68,7 +68,8 @@ type ProgramConfig struct {
 	UseShell bool
 
 	// Pidfile is absolute. A relative pidfile in the config is relative to
-	// the home directory, the programs' working directory ([HomeDir]).
+	// the home directory ([HomeDir]); Config.Add puts an empty one in the
+	// state directory.
 	Pidfile string
 	Stdout  string // absolute
 	Stderr  string // absolute; equal to Stdout when stderr = stdout (the default)
@@ -151,7 +152,7 @@ func DefaultConfigPath() string {
 // existing directory (login shells, cron, ssh and systemd's User= all set it
 // to the account's home), else the passwd entry's (os/user.Current). It is
 // what "~" means in the config, the default state directory's base, and the
-// programs' working directory. $HOME wins so that an operator (or a test)
+// programs' default working directory. $HOME wins so that an operator (or a test)
 // can run a whole usrsvc world in another directory; the passwd entry keeps
 // things working where HOME is unset.
 func HomeDir() (string, error) {
@@ -226,8 +227,8 @@ func (c *Config) Names() []string {
 //   - "~" and "~/…" in paths are the home directory ([HomeDir]). stdout,
 //     stderr, activityfile, state_dir, usrsvcd_stdout, usrsvcd_stderr,
 //     sendmail_path and [Main] pidfile must be absolute; a program's
-//     pidfile may be relative: it is then relative to the home directory,
-//     the programs' working directory, as it was for the original.
+//     pidfile (and directory) may be relative: it is then relative to the
+//     home directory, as it was for the original.
 //   - A program with defaults = NAME takes every key it does not set from
 //     [DefaultSettings:NAME]; [[Env]] and [[Monitor]] merge key by key.
 //   - The main file, config_dir and its files must not be writable by group

@@ -58,8 +58,10 @@ func (e *ProgramError) Error() string {
 func (e *ProgramError) Unwrap() error { return e.Err }
 
 // ConfigError is returned by [LoadConfig] when the configuration does not
-// load. It holds every problem found, not only the first, each with the file
-// and line it concerns, sorted by file (the main file first, then
+// load, and by [Config.Validate], [Config.Add] and [NewManager] when a
+// configuration has problems. It holds every problem found, not only the
+// first, each with the file and line it concerns (none for a program built
+// in Go); LoadConfig sorts them by file (the main file first, then
 // config_dir and its files by name) and then by line. It maps to
 // [CodeInvalidConfig] and wraps [ErrInvalidConfig].
 type ConfigError struct {
@@ -75,7 +77,10 @@ type Problem struct {
 
 // String formats the problem as "file:line: message".
 func (p Problem) String() string {
-	if p.Line > 0 {
+	switch {
+	case p.File == "": // a program built in Go
+		return p.Msg
+	case p.Line > 0:
 		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
 	}
 	return fmt.Sprintf("%s: %s", p.File, p.Msg)

@@ -42,9 +42,6 @@ func (m *Manager) LogFile(name string, s Stream) (string, error) {
 		Err: fmt.Errorf("%w: unknown stream %q (use stdout or stderr)", ErrInvalidAction, s)}
 }
 
-// ActionTail is the operation name of the log readers in errors.
-const ActionTail = "tail"
-
 // TailLog returns the last n lines of the named program's stream file
 // (line ends removed), reading at most MaxTailBytes from its end; a line
 // cut by that bound is left out. A file that does not exist yet (the

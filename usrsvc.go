@@ -187,6 +187,7 @@ const (
 	ActionRestart Action = "restart"
 	ActionStatus  Action = "status"
 	ActionSignal  Action = "signal" // [Manager.Signal]; not one of Do's
+	ActionTail    Action = "tail"   // the log readers ([Manager.TailLog]); not one of Do's
 )
 
 func (m *Manager) one(ctx context.Context, action Action, name string) (*Status, error) {
