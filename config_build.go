@@ -93,7 +93,7 @@ func (c *Config) Add(pc *ProgramConfig) error {
 // title matcher, and success_seconds and monitor_interval (which must be
 // above 0) when they are 0.
 func (c *Config) fillDefaults(pc *ProgramConfig) {
-	if c.Main.StateDir != "" && cfgProgramNameRE.MatchString(pc.Name) {
+	if c.Main.StateDir != "" && validProgramName(pc.Name) {
 		if pc.Pidfile == "" {
 			pc.Pidfile = filepath.Join(c.Main.StateDir, "run", pc.Name+".pid")
 			pc.ownDirs = true
@@ -169,7 +169,7 @@ func (c *Config) checkProgram(pc *ProgramConfig) []Problem {
 	switch {
 	case pc.Name == "":
 		add("no name: every program needs one (usrsvc.NewProgram(name, argv...))")
-	case !cfgProgramNameRE.MatchString(pc.Name):
+	case !validProgramName(pc.Name):
 		add("the name may only hold letters, digits, '_', '.' and '-'")
 	case strings.EqualFold(pc.Name, "all"):
 		add(`"all" means every program on the command line: choose another name`)
@@ -254,7 +254,7 @@ func (c *Config) checkProgram(pc *ProgramConfig) []Problem {
 
 	// Environment and alerts.
 	for _, e := range pc.Env {
-		if !cfgEnvNameRE.MatchString(e.Key) {
+		if !validEnvName(e.Key) {
 			add("environment variable name %q is not valid (letters, digits and _, not starting with a digit)", e.Key)
 		}
 		if strings.IndexByte(e.Value, 0) >= 0 {
