@@ -100,7 +100,9 @@ type world struct {
 	main      string   // the [Main] section
 	progs     []string // program sections
 	env       []string // extra environment of the binaries
-	n         int      // programs added
+	// logPath is usrsvcd's log when [Main] puts it elsewhere than HOME/usrsvcd.log.
+	logPath string
+	n       int // programs added
 }
 
 // newWorld makes a world. With raceDaemon, usrsvcd is built with the race
@@ -239,7 +241,11 @@ func (w *world) daemonPID() int {
 }
 
 func (w *world) log() string {
-	data, _ := os.ReadFile(w.path("usrsvcd.log"))
+	p := w.logPath
+	if p == "" {
+		p = w.path("usrsvcd.log")
+	}
+	data, _ := os.ReadFile(p)
 	return string(data)
 }
 

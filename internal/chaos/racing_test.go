@@ -178,7 +178,9 @@ func TestRacingOperators(t *testing.T) {
 				bad.add("%s's pidfile holds %q", name, data)
 				continue
 			}
-			if p, err := proc.Default().Process(pid); err == nil && !p.Zombie() && p.Title != titles[i] && p.StartTicks > 0 {
+			// An empty title is a process on its way out (its memory is
+			// gone, it is not a zombie yet): the program just killed.
+			if p, err := proc.Default().Process(pid); err == nil && !p.Zombie() && p.Title != titles[i] && p.Title != "" {
 				// Re-read: the pidfile may have just been replaced.
 				if again, _ := os.ReadFile(w.path("run/" + name + ".pid")); string(again) == string(data) {
 					bad.add("%s's pidfile names process %d %q", name, pid, p.Title)

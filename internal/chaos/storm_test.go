@@ -171,7 +171,15 @@ func TestBackoffAndMaxrestarts(t *testing.T) {
 		delays = append(delays, m[2])
 	}
 	require.Len(t, times, 4, log)
-	assert.Equal(t, []string{"1s", "2s", "4s"}, delays[:3])
+	for i, d := range delays[:3] {
+		// Doubling from 1 s, plus up to 20 % of jitter (restarts of many
+		// programs that failed together spread out).
+		got, err := time.ParseDuration(d)
+		require.NoError(t, err)
+		base := time.Duration(1<<i) * time.Second
+		assert.GreaterOrEqual(t, got, base, "backoff %d", i+1)
+		assert.LessOrEqual(t, got, base+base/5+time.Millisecond, "backoff %d", i+1)
+	}
 	var gaps []time.Duration
 	for i := 1; i < len(times); i++ {
 		gap := times[i].Sub(times[i-1])
@@ -179,10 +187,10 @@ func TestBackoffAndMaxrestarts(t *testing.T) {
 		want := time.Duration(1<<(i-1)) * time.Second
 		// Each failed start takes its success window (at most 1 s) on top.
 		assert.GreaterOrEqual(t, gap, want, "gap %d", i)
-		assert.Less(t, gap, want+4*time.Second, "gap %d", i)
+		assert.Less(t, gap, want+want/5+4*time.Second, "gap %d", i)
 	}
 	code, out, _ := w.usrsvc("--json", "status", "crash")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, `"state":"gave-up"`)
-	figure(t, "backoff: failed starts %v apart (backoff 1 s, 2 s, 4 s plus the start itself); gave up once after 3 restarts", gaps)
+	figure(t, "backoff: failed starts %v apart (backoff %v: 1 s, 2 s, 4 s plus up to 20 %% jitter, plus the start itself); gave up once after 3 restarts", gaps, delays[:3])
 }
