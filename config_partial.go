@@ -2,6 +2,7 @@ package usrsvc
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -126,7 +127,7 @@ func (fl *fileLayout) end(line int) int {
 	if i < len(fl.starts) {
 		return fl.starts[i] - 1
 	}
-	return int(^uint(0) >> 1)
+	return math.MaxInt
 }
 
 // subsectionKey stands for any key of an [[Env]] or [[Monitor]] subsection
