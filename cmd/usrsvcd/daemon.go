@@ -288,9 +288,14 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 						logger.Error("cannot reopen "+lf.Path()+": "+err.Error(), "event", "warning")
 					}
 				}
-				// With the daemon's goroutine count: a leak check that
-				// needs no debugger (threads, fds and memory are in /proc).
-				logger.Info("log files reopened", "event", "logs-reopened", "goroutines", runtime.NumGoroutine())
+				// With the daemon's goroutine count and live heap (after a
+				// collection): a leak check that needs no debugger
+				// (threads, fds and RSS are in /proc).
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				logger.Info("log files reopened", "event", "logs-reopened", "goroutines", runtime.NumGoroutine(),
+					"heap_kb", ms.HeapAlloc/1024)
 			}
 		}
 	}()

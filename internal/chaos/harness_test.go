@@ -268,15 +268,16 @@ func snapshot(t testing.TB) map[string][]int {
 
 // daemonFigures are what a leak would grow.
 type daemonFigures struct {
-	RSSKB, Threads, FDs, Goroutines int
+	RSSKB, HeapKB, Threads, FDs, Goroutines int
 }
 
 func (f daemonFigures) String() string {
-	return fmt.Sprintf("RSS %.1f MB, %d threads, %d fds, %d goroutines", float64(f.RSSKB)/1024, f.Threads, f.FDs, f.Goroutines)
+	return fmt.Sprintf("RSS %.1f MB, live heap %d kB, %d threads, %d fds, %d goroutines",
+		float64(f.RSSKB)/1024, f.HeapKB, f.Threads, f.FDs, f.Goroutines)
 }
 
 // figures reads the daemon's RSS, threads and fds from /proc, and its
-// goroutines from the log line SIGUSR2 makes it write.
+// goroutines and live heap from the log line SIGUSR2 makes it write.
 func (w *world) figures(pid int) daemonFigures {
 	w.t.Helper()
 	var f daemonFigures
@@ -305,7 +306,11 @@ func (w *world) figures(pid int) daemonFigures {
 	lines := strings.Split(w.log(), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if _, v, ok := strings.Cut(lines[i], "event=logs-reopened goroutines="); ok {
-			f.Goroutines, _ = strconv.Atoi(strings.Fields(v)[0])
+			fields := strings.Fields(v)
+			f.Goroutines, _ = strconv.Atoi(fields[0])
+			if len(fields) > 1 {
+				f.HeapKB, _ = strconv.Atoi(strings.TrimPrefix(fields[1], "heap_kb="))
+			}
 			break
 		}
 	}
