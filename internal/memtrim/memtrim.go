@@ -26,8 +26,9 @@ import (
 
 // Trim returns the heap's free memory to the system (a GC, then every free
 // page released) and unmaps this process's read-only mappings of its own
-// executable (code and constants; never a writable mapping, whose private
-// pages MADV_DONTNEED would discard). It returns how many bytes of mappings
+// executable (code and constants; never a writable mapping, nor a read-only
+// one holding pages that differ from the file, whose private copies
+// MADV_DONTNEED would discard). It returns how many bytes of mappings
 // it dropped, and the first error (the trim is best effort: a failure
 // changes nothing but the memory figures).
 func Trim() (int, error) {
@@ -45,6 +46,13 @@ func Trim() (int, error) {
 	for _, m := range ms {
 		// A binary replaced by an upgrade shows as "PATH (deleted)".
 		if strings.TrimSuffix(m.Path, " (deleted)") != exe || (m.Perms != "r-xp" && m.Perms != "r--p") {
+			continue
+		}
+		if m.AnonKB > 0 {
+			// Pages that differ from the file: in a position-independent
+			// executable (-buildmode=pie, as distributions build), the
+			// read-only data relocated at load time. MADV_DONTNEED would
+			// bring back the file's unrelocated bytes and crash the process.
 			continue
 		}
 		_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.Start, m.End-m.Start, unix.MADV_DONTNEED)

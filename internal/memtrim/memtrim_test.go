@@ -2,6 +2,8 @@ package memtrim
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -53,4 +55,27 @@ func TestIdleTrimsOnceAfterQuiet(t *testing.T) {
 	assert.Equal(t, int32(1), trims.Load(), "one trim for one burst")
 	i.Poke()
 	assert.Eventually(t, func() bool { return trims.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
+}
+
+// TestTrimKeepsRelocatedData builds a program that trims itself and then
+// reads its relocated read-only data, as a position-independent executable
+// (how distributions build Go programs) and as a plain one: both must run.
+// Dropping the relocated pages of a PIE brought back the file's bytes and
+// crashed it with SIGSEGV.
+func TestTrimKeepsRelocatedData(t *testing.T) {
+	t.Parallel()
+	gobin, err := exec.LookPath("go")
+	require.NoError(t, err, "the go command builds the test programs")
+	for _, mode := range []string{"pie", "exe"} {
+		t.Run(mode, func(t *testing.T) {
+			bin := filepath.Join(t.TempDir(), "trim-"+mode)
+			build := exec.Command(gobin, "build", "-buildmode="+mode, "-o", bin, "./testdata/pie")
+			build.Env = append(os.Environ(), "CGO_ENABLED=0")
+			out, err := build.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			out, err = exec.Command(bin).CombinedOutput()
+			require.NoError(t, err, "a trimmed %s must keep running:\n%s", mode, out)
+			assert.Equal(t, "circle=3,square=4 true\n", string(out))
+		})
+	}
 }

@@ -7,20 +7,24 @@ import (
 	"strconv"
 )
 
-// Mapping is one line of /proc/PID/maps: an address range, its
-// permissions ("r-xp") and what is mapped there (a file's path, "[stack]",
-// or "" for anonymous memory).
+// Mapping is one mapping of /proc/PID/smaps: an address range, its
+// permissions ("r-xp"), what is mapped there (a file's path, "[stack]", or
+// "" for anonymous memory), and how much of it is anonymous — for a file
+// mapping, the pages that no longer match the file (copy-on-write copies,
+// such as the relocated read-only data of a position-independent
+// executable).
 type Mapping struct {
 	Start, End uintptr
 	Perms      string
 	Path       string
+	AnonKB     int64
 }
 
-// Mappings reads /proc/PID/maps (pid 0: /proc/self/maps).
+// Mappings reads /proc/PID/smaps (pid 0: /proc/self/smaps).
 func (fs FS) Mappings(pid int) ([]Mapping, error) {
-	path := fs.root() + "/self/maps"
+	path := fs.root() + "/self/smaps"
 	if pid != 0 {
-		path = fs.path(pid, "maps")
+		path = fs.path(pid, "smaps")
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -33,7 +37,9 @@ func (fs FS) Mappings(pid int) ([]Mapping, error) {
 	return ms, nil
 }
 
-// parseMaps parses maps content: "start-end perms offset dev inode [path]".
+// parseMaps parses maps or smaps content: a header line "start-end perms
+// offset dev inode [path]" per mapping, and in smaps its "Key: value kB"
+// lines, of which Anonymous is kept.
 func parseMaps(b []byte) ([]Mapping, error) {
 	var ms []Mapping
 	for len(b) > 0 {
@@ -47,6 +53,17 @@ func parseMaps(b []byte) ([]Mapping, error) {
 			continue
 		}
 		f := bytes.Fields(line)
+		if len(f) > 0 && bytes.HasSuffix(f[0], []byte(":")) {
+			// An smaps field of the mapping above.
+			if len(ms) > 0 && string(f[0]) == "Anonymous:" && len(f) >= 2 {
+				n, err := strconv.ParseInt(string(f[1]), 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("line %q: %w", line, ErrFormat)
+				}
+				ms[len(ms)-1].AnonKB = n
+			}
+			continue
+		}
 		if len(f) < 5 {
 			return nil, fmt.Errorf("line %q: %w", line, ErrFormat)
 		}

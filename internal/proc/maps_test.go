@@ -24,7 +24,17 @@ func TestParseMaps(t *testing.T) {
 	assert.Equal(t, "/opt/my app/bin (deleted)", ms[3].Path, "a path with spaces, kept whole")
 	assert.Equal(t, "[stack]", ms[4].Path)
 
-	for _, bad := range []string{"zz-10 r-xp 0 0 0\n", "10-5 r-xp 0 0 0\n", "10-20 r-xp\n"} {
+	smaps := "00400000-005d4000 r-xp 00000000 fd:01 1234   /usr/local/bin/usrsvcd\n" +
+		"Size:               1872 kB\nAnonymous:             0 kB\nVmFlags: rd ex mr mw me\n" +
+		"005d4000-007d3000 r--p 001d4000 fd:01 1234   /usr/local/bin/usrsvcd\n" +
+		"Size:               2044 kB\nAnonymous:           152 kB\nVmFlags: rd mr mw me\n"
+	ms, err = parseMaps([]byte(smaps))
+	require.NoError(t, err)
+	require.Len(t, ms, 2)
+	assert.Equal(t, Mapping{Start: 0x400000, End: 0x5d4000, Perms: "r-xp", Path: "/usr/local/bin/usrsvcd"}, ms[0])
+	assert.Equal(t, int64(152), ms[1].AnonKB, "relocated pages of a read-only mapping")
+
+	for _, bad := range []string{"zz-10 r-xp 0 0 0\n", "10-5 r-xp 0 0 0\n", "10-20 r-xp\n", "10-20 r--p 0 0 0\nAnonymous: x kB\n"} {
 		_, err := parseMaps([]byte(bad))
 		assert.True(t, errors.Is(err, ErrFormat), "%q: %v", bad, err)
 	}
