@@ -58,6 +58,19 @@ func TestRPCBasics(t *testing.T) {
 		require.NoError(t, err, spec)
 		assert.Equal(t, "p", v.(map[string]any)["name"])
 	}
+	// getAllConfigInfo names the program's working directory: the home
+	// directory unless the directory key sets one.
+	cfg := testConfig(t, "", map[string]string{"p": "/bin/sleep 1000", "q": "/bin/sleep 1000"})
+	cfg.Program("q").Dir = "/tmp"
+	h2, _ := newTestHandler(t, Options{Config: cfg})
+	v, err = rpc(t, h2, "supervisor.getAllConfigInfo")
+	require.NoError(t, err)
+	home, err := usrsvc.HomeDir()
+	require.NoError(t, err)
+	infos := v.([]any)
+	require.Len(t, infos, 2)
+	assert.Equal(t, home, infos[0].(map[string]any)["directory"])
+	assert.Equal(t, "/tmp", infos[1].(map[string]any)["directory"])
 	// Malformed, hostile or oversized bodies are faults, never a crash.
 	for _, body := range []string{"", "<methodCall>", `<!DOCTYPE x [<!ENTITY a "b">]><methodCall><methodName>&a;</methodName></methodCall>`} {
 		w := do(h, "POST", "/RPC2", strings.NewReader(body))

@@ -514,9 +514,13 @@ func (h *Handler) allConfigInfo() []any {
 	home, _ := usrsvc.HomeDir()
 	out := make([]any, 0, len(cfg.Programs))
 	for _, pc := range cfg.Programs {
+		dir := pc.Dir
+		if dir == "" {
+			dir = home
+		}
 		out = append(out, map[string]any{
 			"name": pc.Name, "group": pc.Name, "inuse": pc.Enabled, "autostart": pc.Autostart,
-			"command": pc.Command, "directory": home, "uid": os.Getuid(),
+			"command": pc.Command, "directory": dir, "uid": os.Getuid(),
 			"group_prio": 999, "process_prio": 999, "exitcodes": []any{0},
 			"startsecs": int(pc.SuccessSeconds / time.Second), "startretries": pc.MaxRestarts,
 			"stopsignal": int(syscall.SIGTERM), "stopwaitsecs": int(pc.TermToKill / time.Second),

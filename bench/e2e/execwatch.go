@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"errors"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
 // execWatch tells when processes with given titles appear, without polling
@@ -26,6 +29,7 @@ type execWatch struct {
 	// marker is a title whose exec is only timed (markerAt), not waited for.
 	marker   string
 	markerAt time.Duration
+	swept    int // titles found by sweep, not by an event
 	changed  chan struct{}
 	fd       int // -1: polling
 	method   string
@@ -181,8 +185,15 @@ func (w *execWatch) poll() {
 
 // wait blocks until every title was seen or the timeout; it returns the
 // exec times seen and how many are missing.
+//
+// A title still missing after a second without news is looked for in /proc
+// (the connector can drop events without saying so when thousands come at
+// once): one found there is stamped with its own start time (clock-tick
+// resolution) and counted in swept.
 func (w *execWatch) wait(timeout time.Duration) (map[string]time.Duration, int) {
 	deadline := time.After(timeout)
+	quiet := time.NewTicker(time.Second)
+	defer quiet.Stop()
 	for {
 		w.mu.Lock()
 		left := len(w.want)
@@ -192,6 +203,9 @@ func (w *execWatch) wait(timeout time.Duration) (map[string]time.Duration, int) 
 		}
 		select {
 		case <-w.changed:
+			quiet.Reset(time.Second)
+		case <-quiet.C:
+			w.sweep()
 		case <-deadline:
 			w.close()
 			w.mu.Lock()
@@ -201,6 +215,31 @@ func (w *execWatch) wait(timeout time.Duration) (map[string]time.Duration, int) 
 	}
 	w.close()
 	return w.seen, 0
+}
+
+// sweep finds in /proc the titles still missing, each stamped with its
+// process's start time.
+func (w *execWatch) sweep() {
+	w.mu.Lock()
+	want := maps.Clone(w.want)
+	w.mu.Unlock()
+	if len(want) == 0 {
+		return
+	}
+	mono, boot := monoNow(), proc.Uptime()
+	for _, p := range scan(func(t string) bool { return want[t] }) {
+		if w.ignore[p.pid] {
+			continue
+		}
+		ts := mono - (boot - proc.StartUptime(p.start))
+		w.mu.Lock()
+		if w.want[p.title] {
+			delete(w.want, p.title)
+			w.seen[p.title] = ts
+			w.swept++
+		}
+		w.mu.Unlock()
+	}
 }
 
 func (w *execWatch) close() {
@@ -218,4 +257,11 @@ func (w *execWatch) markerTime() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.markerAt
+}
+
+// sweptCount is how many titles sweep found.
+func (w *execWatch) sweptCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.swept
 }

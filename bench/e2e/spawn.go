@@ -140,13 +140,14 @@ func readLines(path string) ([]string, error) {
 // massKill is the daemon's answer to all its programs killed at once.
 type massKill struct {
 	killed, back  int
+	swept         int // found in /proc, not by an exec event
 	last, median  time.Duration
 	first         time.Duration
 	method, error string
 }
 
 func (m massKill) line() string {
-	s := fmt.Sprintf("MASSKILL killed=%d back=%d first_ms=%.1f median_ms=%.1f last_ms=%.1f", m.killed, m.back, ms(m.first), ms(m.median), ms(m.last))
+	s := fmt.Sprintf("MASSKILL killed=%d back=%d first_ms=%.1f median_ms=%.1f last_ms=%.1f swept=%d", m.killed, m.back, ms(m.first), ms(m.median), ms(m.last), m.swept)
 	if m.error != "" {
 		s += " error=" + strings.ReplaceAll(m.error, " ", "_")
 	}
@@ -194,6 +195,7 @@ func massKillTitles(titles []string, timeout time.Duration) (massKill, error) {
 		ds = append(ds, ts-t0)
 	}
 	r.back = len(ds)
+	r.swept = w.sweptCount()
 	if len(ds) > 0 {
 		r.first, r.last = slices.Min(ds), slices.Max(ds)
 		r.median = median(ds)

@@ -1,3 +1,8 @@
+// The runtime would re-read the cgroup CPU limit every few seconds to adjust
+// GOMAXPROCS: a wake-up of an idle daemon for nothing, so it is set once at
+// start.
+//go:debug updatemaxprocs=0
+
 // Command usrsvcd is the usrsvc daemon: it autostarts, restarts and
 // monitors the programs of one account.
 //

@@ -1,3 +1,8 @@
+// The runtime would re-read the cgroup CPU limit every few seconds to adjust
+// GOMAXPROCS: a wake-up of an idle daemon for nothing, so it is set once at
+// start.
+//go:debug updatemaxprocs=0
+
 // Command usrsvcweb serves usrsvc over HTTP: supervisord's XML-RPC (so
 // supervisorctl works unchanged), a web page, a JSON API and Prometheus
 // metrics, for the programs of one account's usrsvc configuration.
