@@ -25,7 +25,7 @@ type execWatch struct {
 	mu     sync.Mutex
 	want   map[string]bool          // titles not seen yet
 	seen   map[string]time.Duration // title → CLOCK_MONOTONIC of its exec
-	ignore map[int]bool             // pids that do not count (the killed ones)
+	ignore map[int]uint64           // processes that do not count (the killed ones): pid → start ticks
 	// marker is a title whose exec is only timed (markerAt), not waited for.
 	marker   string
 	markerAt time.Duration
@@ -43,9 +43,11 @@ func monoNow() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// newExecWatch starts watching for titles; pids in ignore never count. The
+// newExecWatch starts watching for titles; the processes in ignore (pid →
+// start time in clock ticks: pids wrap, and a new process may get a killed
+// one's pid) never count. The
 // exec of marker, when not "", is timed too (see markerTime).
-func newExecWatch(titles []string, ignore map[int]bool, marker string) *execWatch {
+func newExecWatch(titles []string, ignore map[int]uint64, marker string) *execWatch {
 	w := &execWatch{want: map[string]bool{}, seen: map[string]time.Duration{}, ignore: ignore, marker: marker,
 		changed: make(chan struct{}, 1), fd: -1, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, t := range titles {
@@ -133,7 +135,7 @@ func (w *execWatch) listen() {
 
 // check reads pid's title and records it when it is one we wait for.
 func (w *execWatch) check(pid int, ts time.Duration) {
-	if w.ignore[pid] {
+	if w.ignored(pid, 0) {
 		return
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
@@ -228,7 +230,7 @@ func (w *execWatch) sweep() {
 	}
 	mono, boot := monoNow(), proc.Uptime()
 	for _, p := range scan(func(t string) bool { return want[t] }) {
-		if w.ignore[p.pid] {
+		if w.ignored(p.pid, p.start) {
 			continue
 		}
 		ts := mono - (boot - proc.StartUptime(p.start))
@@ -264,4 +266,21 @@ func (w *execWatch) sweptCount() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.swept
+}
+
+// ignored reports whether pid is one of the processes to ignore: its pid
+// and its start time (start, or read now when 0) are those of one of them.
+func (w *execWatch) ignored(pid int, start uint64) bool {
+	want, ok := w.ignore[pid]
+	if !ok {
+		return false
+	}
+	if start == 0 {
+		p, err := proc.Default().Stat(pid)
+		if err != nil {
+			return true // gone: nothing to count
+		}
+		start = p.StartTicks
+	}
+	return start == want
 }

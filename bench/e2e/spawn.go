@@ -168,7 +168,7 @@ func massKillTitles(titles []string, timeout time.Duration) (massKill, error) {
 		return r, fmt.Errorf("masskill: %d of %d programs running before the kill", len(ps), len(titles))
 	}
 	var pfds []*proc.Pidfd
-	ignore := map[int]bool{}
+	ignore := map[int]uint64{}
 	for _, p := range ps {
 		pfd, err := proc.PidfdOpen(p.pid)
 		if err != nil {
@@ -176,7 +176,7 @@ func massKillTitles(titles []string, timeout time.Duration) (massKill, error) {
 		}
 		defer pfd.Close()
 		pfds = append(pfds, pfd)
-		ignore[p.pid] = true
+		ignore[p.pid] = p.start
 	}
 	w := newExecWatch(titles, ignore, "")
 	r.method = w.method
