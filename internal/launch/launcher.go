@@ -180,7 +180,7 @@ wait:
 	// following the children files from it (its cost is the tree's, not
 	// the machine's: 200 parallel starts do not each read every process).
 	self, uid := os.Getpid(), os.Getuid()
-	snap, err := proc.Default().Tree(self, uid)
+	snap, err := settledTree(self, uid, settleWait)
 	if err != nil {
 		// What runs is unknown (a partial tree would pass live processes
 		// for gone): leave it be, and report.
@@ -222,6 +222,42 @@ wait:
 		}
 	}
 	return r
+}
+
+// settleWait bounds how long the end of a window waits for processes in
+// the middle of an exec (see settledTree).
+const settleWait = 2 * time.Second
+
+// readTree reads the descendants of a process; a variable for tests.
+var readTree = func(pid, uid int) (*proc.Snapshot, error) { return proc.Default().Tree(pid, uid) }
+
+// settledTree reads the live descendants of self at the end of the window.
+// A process in the middle of an execve shows no command line yet (its new
+// memory holds no arguments until the exec is done), and on a starved
+// machine a program launched at the start of the window can still be there
+// at its end: it would be taken for a process under another title and
+// stopped. Such a process is given up to wait to finish its exec; after
+// that, what is read is what counts.
+func settledTree(self, uid int, wait time.Duration) (*proc.Snapshot, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		snap, err := readTree(self, uid)
+		if err != nil || !execing(snap, self) || time.Now().After(deadline) {
+			return snap, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// execing reports whether a live descendant of self has no command line
+// yet.
+func execing(snap *proc.Snapshot, self int) bool {
+	for _, p := range snap.Descendants(self) {
+		if !p.Zombie() && p.Title == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // closeOnExecFrom marks every fd >= from close-on-exec.
