@@ -14,7 +14,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -53,26 +52,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// the exit code stays the real outcome. The daemon, whose stdio may be
 	// a pipe that closes, is never killed by it either.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	fs := flag.NewFlagSet("usrsvcd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewCommand("usrsvcd", usage, stderr)
 	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
 	foreground := fs.Bool("foreground", false, "with start: stay in the foreground (for systemd Type=notify)")
 	version := fs.Bool("version", false, "print the version and exit")
-	var help bool
-	for _, name := range []string{"help", "h"} {
-		fs.BoolVar(&help, name, false, "print this help")
-	}
-	printUsage := func(w io.Writer) {
-		fmt.Fprint(w, usage)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-	}
-	fs.Usage = func() { printUsage(stderr) }
 	// Flags may come before or after the action.
-	positional, err := cli.Parse(fs, args)
+	positional, help, err := fs.ParseArgs(args, stdout)
 	if help {
-		printUsage(stdout)
 		return int(usrsvc.CodeHelpMessage)
 	}
 	if err != nil {

@@ -17,7 +17,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,25 +62,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runCtx is run with the context that stops the server; ready, when set,
 // receives the listening address once the server accepts connections.
 func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
-	fs := flag.NewFlagSet("usrsvcweb", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewCommand("usrsvcweb", usage, stderr)
 	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
 	listen := fs.String("listen", "", "listen on `ADDR` (unix:/abs/path.sock or HOST:PORT) instead of [Web] listen")
 	version := fs.Bool("version", false, "print the version and exit")
-	var help bool
-	for _, name := range []string{"help", "h"} {
-		fs.BoolVar(&help, name, false, "print this help")
-	}
-	printUsage := func(w io.Writer) {
-		fmt.Fprint(w, usage)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-	}
-	fs.Usage = func() { printUsage(stderr) }
-	positional, err := cli.Parse(fs, args)
+	positional, help, err := fs.ParseArgs(args, stdout)
 	if help {
-		printUsage(stdout)
 		return int(usrsvc.CodeHelpMessage)
 	}
 	if err != nil {

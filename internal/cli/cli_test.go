@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,4 +45,40 @@ func TestParse(t *testing.T) {
 	fs, _, _ = newFS()
 	_, err = Parse(fs, []string{"status", "--bogus"})
 	assert.ErrorContains(t, err, "flag provided but not defined: -bogus")
+}
+
+func TestCommand(t *testing.T) {
+	t.Parallel()
+	newCmd := func() (*Command, *strings.Builder, *strings.Builder, *bool) {
+		var stdout, stderr strings.Builder
+		c := NewCommand("d", "usage: d [start]\n", &stderr)
+		fg := c.Bool("foreground", false, "stay attached")
+		return c, &stdout, &stderr, fg
+	}
+	for _, h := range []string{"--help", "-h", "-help"} {
+		c, stdout, stderr, _ := newCmd()
+		pos, help, err := c.ParseArgs([]string{"start", h}, stdout)
+		require.NoError(t, err, h)
+		assert.True(t, help, h)
+		assert.Nil(t, pos)
+		assert.Contains(t, stdout.String(), "usage: d [start]\n", h)
+		assert.Contains(t, stdout.String(), "-foreground", h)
+		assert.Empty(t, stderr.String(), h)
+	}
+	c, stdout, stderr, fg := newCmd()
+	pos, help, err := c.ParseArgs([]string{"start", "--foreground"}, stdout)
+	require.NoError(t, err)
+	assert.False(t, help)
+	assert.Equal(t, []string{"start"}, pos)
+	assert.True(t, *fg)
+	assert.Empty(t, stdout.String())
+	assert.Empty(t, stderr.String())
+
+	c, stdout, stderr, _ = newCmd()
+	_, help, err = c.ParseArgs([]string{"--bogus"}, stdout)
+	assert.Error(t, err)
+	assert.False(t, help)
+	assert.Empty(t, stdout.String())
+	assert.Contains(t, stderr.String(), "flag provided but not defined: -bogus")
+	assert.Contains(t, stderr.String(), "usage: d [start]")
 }
