@@ -349,19 +349,7 @@ func (l *configLoader) load(path string) *Config {
 // returns config_dir (absolute, "" when unset) and its key; ok is false when
 // config_dir is set but unusable.
 func (l *configLoader) resolveMain(cfg *Config, f *configobj.File) (string, rawVal, bool) {
-	var main *configobj.Section
-	for _, sec := range f.Sections {
-		if kw, _, hasName := splitSectionName(sec.Name); kw != kwMain {
-			continue
-		} else if hasName {
-			l.add(f.Name, sec.Line, "[%s]: the [Main] section takes no name", sec.Name)
-		}
-		if main != nil {
-			l.add(f.Name, sec.Line, "duplicate [Main] section (first at line %d); merge them", main.Line)
-			continue
-		}
-		main = sec
-	}
+	main := l.singleSection(f, kwMain, "Main")
 	m := &cfg.Main
 	*m = l.fallbackMain()
 	if main == nil {

@@ -406,6 +406,26 @@ func (l *configLoader) collectSection(file string, sec *configobj.Section, kind,
 
 // splitSectionName splits "Program:web" into its keyword (lower-cased) and
 // name (trimmed), reporting whether a ':' was present.
+// singleSection returns f's section [title] (keyword kw), of which there
+// is at most one and which takes no name; a second one, or a name, is a
+// problem reported with its line. nil when there is none.
+func (l *configLoader) singleSection(f *configobj.File, kw, title string) *configobj.Section {
+	var found *configobj.Section
+	for _, sec := range f.Sections {
+		if k, _, hasName := splitSectionName(sec.Name); k != kw {
+			continue
+		} else if hasName {
+			l.add(f.Name, sec.Line, "[%s]: the [%s] section takes no name", sec.Name, title)
+		}
+		if found != nil {
+			l.add(f.Name, sec.Line, "duplicate [%s] section (first at line %d); merge them", title, found.Line)
+			continue
+		}
+		found = sec
+	}
+	return found
+}
+
 func splitSectionName(s string) (kw, name string, hasName bool) {
 	kw, name, hasName = strings.Cut(s, ":")
 	return strings.ToLower(strings.TrimSpace(kw)), strings.TrimSpace(name), hasName

@@ -58,19 +58,7 @@ var (
 // after resolveMain (the default listen address is in the state directory).
 func (l *configLoader) resolveWeb(cfg *Config, f *configobj.File) {
 	w := &cfg.Web
-	var web *configobj.Section
-	for _, sec := range f.Sections {
-		if kw, _, hasName := splitSectionName(sec.Name); kw != kwWeb {
-			continue
-		} else if hasName {
-			l.add(f.Name, sec.Line, "[%s]: the [Web] section takes no name", sec.Name)
-		}
-		if web != nil {
-			l.add(f.Name, sec.Line, "duplicate [Web] section (first at line %d); merge them", web.Line)
-			continue
-		}
-		web = sec
-	}
+	web := l.singleSection(f, kwWeb, "Web")
 	if cfg.Main.StateDir != "" {
 		w.Listen = "unix:" + filepath.Join(cfg.Main.StateDir, WebSocketName)
 	}
