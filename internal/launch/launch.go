@@ -39,8 +39,8 @@ func IsLauncher() bool { return os.Getenv(EnvMarker) == "1" }
 
 // Fds the launcher receives from its caller.
 const (
-	jobFd    = 3 // read end of the job pipe (JSON Job)
-	resultFd = 4 // write end of the result pipe (JSON Result)
+	jobFd    = 3 // read end of the job pipe (the encoded Job)
+	resultFd = 4 // write end of the result pipe (the encoded Result)
 	lockFd   = 5 // the program's lock file, held until the program is recorded
 )
 
@@ -219,10 +219,7 @@ func Reap() {
 // is reaped later (see [Reap]).
 func Spawn(ctx context.Context, exe string, job *Job, lock *os.File) (*Result, error) {
 	Reap()
-	payload, err := json.Marshal(job)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the launch job: %w", err)
-	}
+	payload := encodeJob(job)
 	jobR, jobW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("job pipe: %w", err)
@@ -284,7 +281,12 @@ func Spawn(ctx context.Context, exe string, job *Job, lock *os.File) (*Result, e
 			return nil, errors.New("the launcher exited without reporting")
 		}
 		var res Result
-		if err := json.Unmarshal(rr.data, &res); err != nil {
+		if rr.data[0] == resultMagic {
+			err = decodeResult(rr.data, &res)
+		} else { // a launcher of an older build
+			err = json.Unmarshal(rr.data, &res)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("decoding the launcher's result: %w", err)
 		}
 		return &res, nil

@@ -60,17 +60,31 @@ func Main() int {
 	// No fd but stdio reaches the program: ours, and any our caller's
 	// caller left without close-on-exec.
 	closeOnExecFrom(jobFd)
-	report := func(r *Result) int {
-		data, _ := json.Marshal(r)
-		res.Write(data) // the caller may have stopped waiting: nothing else to do
-		res.Close()
-		return 0
-	}
 	var job Job
 	data, err := io.ReadAll(jobF)
 	jobF.Close()
-	if err == nil {
+	// A job in JSON comes from a caller of an older build: it gets its
+	// result in JSON too.
+	asJSON := len(data) > 0 && data[0] != jobMagic
+	report := func(r *Result) int {
+		var out []byte
+		if asJSON {
+			out, _ = json.Marshal(r)
+		} else {
+			out = encodeResult(r)
+		}
+		res.Write(out) // the caller may have stopped waiting: nothing else to do
+		res.Close()
+		return 0
+	}
+	switch {
+	case err != nil:
+	case asJSON:
 		err = json.Unmarshal(data, &job)
+	case len(data) == 0:
+		err = io.ErrUnexpectedEOF
+	default:
+		err = decodeJob(data, &job)
 	}
 	switch {
 	case err != nil:
