@@ -1,7 +1,6 @@
 package proc
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -44,6 +43,36 @@ func readSmall(dirfd int, path string, buf []byte) ([]byte, error) {
 		if n == 0 || n < avail {
 			return buf, nil
 		}
+	}
+}
+
+// readFile reads a whole /proc file with plain open/read/close, reading
+// until end of file (a seq_file may return less than asked before its end).
+// os.ReadFile adds an fstat, four fcntl calls and a netpoller registration
+// attempt per file, most of a short-lived launcher's reading of its tree.
+// Errors are *os.PathError like os.ReadFile's.
+func readFile(path string, buf []byte) ([]byte, error) {
+	fd, err := openat(unix.AT_FDCWD, path)
+	if err != nil {
+		return buf[:0], &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, max(cap(buf), 512))...)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return buf, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
 	}
 }
 
@@ -175,15 +204,14 @@ func (fs FS) BootTime() (time.Time, error) {
 		return t.(time.Time), nil
 	}
 	path := root + "/stat"
-	f, err := os.Open(path)
+	data, err := readFile(path, nil)
 	if err != nil {
 		return time.Time{}, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("btime "))
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte("\n"))
+		rest, ok := bytes.CutPrefix(line, []byte("btime "))
 		if !ok {
 			continue
 		}
@@ -194,9 +222,6 @@ func (fs FS) BootTime() (time.Time, error) {
 		t := time.Unix(int64(secs), 0)
 		bootTimes.Store(root, t)
 		return t, nil
-	}
-	if err := sc.Err(); err != nil {
-		return time.Time{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return time.Time{}, fmt.Errorf("%s: no btime: %w", path, ErrFormat)
 }

@@ -62,8 +62,9 @@ func (fs FS) children(pid int) ([]int, error) {
 		return nil, err
 	}
 	var kids []int
+	var data []byte
 	for _, t := range tasks {
-		data, err := os.ReadFile(fs.path(pid, "task/"+t.Name()+"/children"))
+		data, err = readFile(fs.path(pid, "task/"+t.Name()+"/children"), data)
 		if exhausted(err) {
 			return nil, err
 		}
