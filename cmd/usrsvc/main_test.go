@@ -102,7 +102,10 @@ func TestStartStatusStopJSON(t *testing.T) {
 	t.Parallel()
 	h := testproc.New(t, "sleep")
 	crash := testproc.New(t, "exit-after", "20ms", "4", "--stderr=boom")
-	w := newWorld(t, program("app", h.CommandLine())+program("crash", crash.CommandLine(), "success_seconds = 2")+
+	// crash exits 20 ms after its start; a long window only bounds a
+	// starved machine (the chaos suite's CPU hogs may run meanwhile): a
+	// start returns as soon as the tree is gone.
+	w := newWorld(t, program("app", h.CommandLine())+program("crash", crash.CommandLine(), "success_seconds = 20")+
 		program("off", "sleep 1000", "enabled = false"))
 
 	code, stdout, stderr := w.run("--json", "start", "app")

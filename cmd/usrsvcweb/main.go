@@ -160,6 +160,14 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
+	// Serve may not have taken the listener yet when Shutdown ran (a stop
+	// right after the start), and then closes it only when its goroutine
+	// runs: close it here, which removes a unix socket, and let Serve end.
+	ln.Close()
+	select {
+	case <-served:
+	case <-sctx.Done():
+	}
 	logger.Info("usrsvcweb stopped", "listen", wc.Listen)
 	return int(usrsvc.CodeSuccess)
 }

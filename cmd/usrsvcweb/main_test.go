@@ -167,6 +167,10 @@ func TestStaleSocketReplaced(t *testing.T) {
 	_, stop, _ := serve(t, "--config", cfgPath)
 	code, _ := stop()
 	assert.Equal(t, 0, code)
+	// Stopped right after its start, it still removes its socket before
+	// it returns (Serve may not have taken the listener yet).
+	_, err = os.Lstat(sock)
+	assert.True(t, os.IsNotExist(err), "the socket is removed when usrsvcweb stops: %v", err)
 
 	// A regular file in its place is never removed.
 	require.NoError(t, os.WriteFile(sock, []byte("mine"), 0o600))
