@@ -64,10 +64,47 @@ func runLoop(t testing.TB, m *Manager) (stop func()) {
 			case <-time.After(10 * time.Second):
 				t.Error("Run did not return within 10 s of its context ending")
 			}
+			// A start under way when Run returned is the launcher's to
+			// finish (it records the program, then exits): let it, before
+			// the test's programs are killed and its directory removed.
+			waitLaunchersDone(t, m.Config().Main.StateDir)
 		})
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// waitLaunchersDone waits (10 s at most) until no launcher of this process
+// holds a file under dir (its program's lock, in the state directory).
+func waitLaunchersDone(t testing.TB, dir string) {
+	busy := func() bool {
+		var kids []byte
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, task := range tasks {
+			more, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
+			kids = append(append(kids, ' '), more...)
+		}
+		for _, f := range strings.Fields(string(kids)) {
+			cmdline, _ := os.ReadFile("/proc/" + f + "/cmdline")
+			if !strings.HasPrefix(string(cmdline), "usrsvc-launcher\x00") {
+				continue
+			}
+			fds, _ := os.ReadDir("/proc/" + f + "/fd")
+			for _, fd := range fds {
+				if target, err := os.Readlink("/proc/" + f + "/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, dir+"/") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(10 * time.Second); busy(); {
+		if time.Now().After(deadline) {
+			t.Errorf("a launcher still holds a file under %s 10 s after Run returned", dir)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // superviseWeb runs a loop over one sleeping program, "web", and waits
