@@ -14,7 +14,31 @@ func fullJob() *Job {
 	return &Job{Path: "/bin/sh", Argv: []string{"sh", "-c", "exec sleep 1 # ünïcode \x01"},
 		Env: []string{"A=1", "EMPTY=", "PATH=/usr/bin:/bin"}, Dir: "/tmp/x y", Stdout: "/tmp/out", Stderr: "/tmp/err",
 		Window: 1500 * time.Millisecond, Pidfile: "/tmp/p.pid", AutoPid: true, TitleRE: `^sleep \d+$|\x00`,
-		ShellArgv: []string{"sh", "-c", "x"}, TermToKill: -3 * time.Second}
+		ShellArgv: []string{"sh", "-c", "x"}, TermToKill: -3 * time.Second, Probe: true}
+}
+
+func fullResult() *Result {
+	ws := syscall.WaitStatus(0x8b00)
+	started := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+	return &Result{Outcome: NoMatch, Err: "e", Errno: syscall.EMFILE,
+		Process: &Process{PID: 1 << 30, StartTicks: 1<<63 + 5, Started: started, Executable: "/bin/x", Title: "x -y", Args: []string{"x", "-y"}},
+		Wait:    &ws, ExitTime: started.Add(time.Second), Elapsed: 42 * time.Millisecond,
+		Stderr: []string{"line 1", ""}, Seen: []string{"[1] a"}, OtherRoots: []string{"[2] b", "[3] c"},
+		PidfileErr: "p", SubreaperErr: "s"}
+}
+
+// The round trips below set every field of Job, Result and Process, so a
+// field added to them without its encoding fails them: this test fails
+// first if the new field is not set here.
+func TestCodecCoversEveryField(t *testing.T) {
+	t.Parallel()
+	for _, v := range []any{*fullJob(), *fullResult(), *fullResult().Process} {
+		rv := reflect.ValueOf(v)
+		for i := range rv.NumField() {
+			assert.False(t, rv.Field(i).IsZero(), "%s.%s is not set in the round-trip test: set it, and encode it in codec.go",
+				rv.Type().Name(), rv.Type().Field(i).Name)
+		}
+	}
 }
 
 func TestJobCodecRoundTrip(t *testing.T) {
@@ -28,14 +52,7 @@ func TestJobCodecRoundTrip(t *testing.T) {
 
 func TestResultCodecRoundTrip(t *testing.T) {
 	t.Parallel()
-	ws := syscall.WaitStatus(0x8b00)
-	started := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
-	full := &Result{Outcome: NoMatch, Err: "e", Errno: syscall.EMFILE,
-		Process: &Process{PID: 1 << 30, StartTicks: 1<<63 + 5, Started: started, Executable: "/bin/x", Title: "x -y", Args: []string{"x", "-y"}},
-		Wait:    &ws, ExitTime: started.Add(time.Second), Elapsed: 42 * time.Millisecond,
-		Stderr: []string{"line 1", ""}, Seen: []string{"[1] a"}, OtherRoots: []string{"[2] b", "[3] c"},
-		PidfileErr: "p", SubreaperErr: "s"}
-	for _, r := range []*Result{full, {Outcome: Probed}, {}} {
+	for _, r := range []*Result{fullResult(), {Outcome: Probed}, {}} {
 		var got Result
 		require.NoError(t, decodeResult(encodeResult(r), &got))
 		// Times come back as the same instant in the local zone.
