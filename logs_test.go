@@ -4,31 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/usrsvc/usrsvc/internal/testproc"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestTailLog(t *testing.T) {
 	t.Parallel()
@@ -59,7 +42,7 @@ func TestFollowLog(t *testing.T) {
 	m := e.manager()
 	require.NoError(t, os.WriteFile(e.path("p.log"), []byte("one\ntwo\n"), 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &testproc.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- m.FollowLog(ctx, "p", Stdout, 1, out, nil) }()
 	waitFor(t, 10*time.Second, func() bool { return out.String() == "two\n" }, "the last line first")

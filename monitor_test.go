@@ -1,13 +1,11 @@
 package usrsvc
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,7 +134,7 @@ func TestMonitorPanicLogged(t *testing.T) {
 	e := newTestEnv(t)
 	cmdline, _ := uniqueSleep(t)
 	e.addProgram("web", cmdline, "[[Monitor]]", "monitor_after = 0", "monitor_interval = 0.1")
-	var logs syncBuffer
+	var logs testproc.Buffer
 	var evs events
 	m := e.manager(recorder(&evs), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	require.NoError(t, m.AddMonitor("web", panickyMonitor{}))
@@ -147,22 +145,4 @@ func TestMonitorPanicLogged(t *testing.T) {
 	assert.Len(t, evs.list(EventStarted, "web"), 1, "never restarted for its monitor's panic")
 	assert.Contains(t, logs.String(), "monitor panicky panicked checking pid")
 	assert.Contains(t, logs.String(), "panickyMonitor.Check", "the stack is logged")
-}
-
-// syncBuffer is a bytes.Buffer safe for the loop's concurrent log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

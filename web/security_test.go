@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
 // testConfig writes a main config with programs (name → command) in a temp
@@ -42,30 +42,12 @@ func testConfig(t testing.TB, web string, programs map[string]string) *usrsvc.Co
 	return cfg
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTestHandler(t testing.TB, opts Options) (*Handler, *syncBuffer) {
+func newTestHandler(t testing.TB, opts Options) (*Handler, *testproc.Buffer) {
 	t.Helper()
 	if opts.Config == nil {
 		opts.Config = testConfig(t, "", nil)
 	}
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	h, err := New(opts)
 	require.NoError(t, err)

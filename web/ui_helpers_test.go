@@ -31,7 +31,7 @@ type uiEnv struct {
 	cfg   *usrsvc.Config
 	token string
 	h     *Handler
-	logs  *syncBuffer
+	logs  *testproc.Buffer
 }
 
 // newUIEnv configures one /bin/sleep program per name (extra lines go in
@@ -54,7 +54,7 @@ func newUIEnv(t testing.TB, names []string, opts Options, extra ...string) *uiEn
 	cfg, err := usrsvc.LoadConfig(e.path("usrsvc.cfg"))
 	require.NoError(t, err)
 	e.cfg = cfg
-	e.logs = &syncBuffer{}
+	e.logs = &testproc.Buffer{}
 	opts.Config = cfg
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
 	e.h, err = New(opts)

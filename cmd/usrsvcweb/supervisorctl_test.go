@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,27 +50,8 @@ type webWorld struct {
 	url        string // supervisorctl -s URL
 	user, pass string
 	web        *exec.Cmd
-	webLog     *syncWriter
+	webLog     *testproc.Buffer
 	tokens     map[string]string // program → token in its command line
-}
-
-type syncWriter struct {
-	mu chan struct{}
-	b  bytes.Buffer
-}
-
-func newSyncWriter() *syncWriter { return &syncWriter{mu: make(chan struct{}, 1)} }
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.String()
 }
 
 // talkScript writes a line to stdout and to stderr every 0.1 s, for at
@@ -130,7 +110,7 @@ func (w *webWorld) startWeb() {
 	t := w.t
 	exe, err := os.Executable()
 	require.NoError(t, err)
-	w.webLog = newSyncWriter()
+	w.webLog = &testproc.Buffer{}
 	cmd := exec.Command(exe, "--config", w.cfg)
 	cmd.Env = append(os.Environ(), asMain+"=1", "HOME="+w.dir)
 	cmd.Stdout, cmd.Stderr = w.webLog, w.webLog

@@ -1,7 +1,6 @@
 package logfile
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -12,24 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/usrsvc/usrsvc/internal/testproc"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func appendFile(t *testing.T, path, s string) {
 	t.Helper()
@@ -41,9 +25,9 @@ func appendFile(t *testing.T, path, s string) {
 }
 
 // startFollow runs Follow in the background; stop ends it and returns its error.
-func startFollow(t *testing.T, path string, from int64, opts FollowOptions) (out *syncBuf, notes *syncBuf, stop func() error) {
+func startFollow(t *testing.T, path string, from int64, opts FollowOptions) (out *testproc.Buffer, notes *testproc.Buffer, stop func() error) {
 	t.Helper()
-	out, notes = &syncBuf{}, &syncBuf{}
+	out, notes = &testproc.Buffer{}, &testproc.Buffer{}
 	opts.Interval = 5 * time.Millisecond
 	opts.Notify = func(m string) { notes.Write([]byte(m + "\n")) }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,7 +52,7 @@ func startFollow(t *testing.T, path string, from int64, opts FollowOptions) (out
 	return out, notes, stop
 }
 
-func waitContent(t *testing.T, b *syncBuf, want string) {
+func waitContent(t *testing.T, b *testproc.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(b.String(), want) {
@@ -159,7 +143,7 @@ func TestTailFollow(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "t.log")
 	appendFile(t, path, "a\nb\nc\nd\npart")
-	out := &syncBuf{}
+	out := &testproc.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- TailFollow(ctx, path, 2, 1<<20, out, FollowOptions{Interval: 5 * time.Millisecond}) }()
