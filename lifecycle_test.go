@@ -32,13 +32,14 @@ func (failingMonitor) Check(context.Context, Process) error {
 	return errors.New("unhealthy on purpose")
 }
 
-// loopGoroutines lists the goroutines running code of Run or of a launch.
+// loopGoroutines lists the goroutines running code of Run or of a launch
+// (a Spawn, or the reader of a launcher's results).
 func loopGoroutines() []string {
 	buf := make([]byte, 1<<22)
 	buf = buf[:runtime.Stack(buf, true)]
 	var found []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "usrsvc.(*loop)") || strings.Contains(g, "internal/launch.Spawn") {
+		if strings.Contains(g, "usrsvc.(*loop)") || strings.Contains(g, "usrsvc/internal/launch.") {
 			found = append(found, g)
 		}
 	}

@@ -19,14 +19,15 @@ package launch
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -37,12 +38,16 @@ const EnvMarker = "USRSVC_LAUNCHER"
 // IsLauncher reports whether this process was started as a launcher.
 func IsLauncher() bool { return os.Getenv(EnvMarker) == "1" }
 
-// Fds the launcher receives from its caller.
-const (
-	jobFd    = 3 // read end of the job pipe (the encoded Job)
-	resultFd = 4 // write end of the result pipe (the encoded Result)
-	lockFd   = 5 // the program's lock file, held until the program is recorded
-)
+// connFd is the launcher's end of the socket it shares with its caller:
+// jobs come in (a program's lock with each), results go out.
+const connFd = 3
+
+// maxMessage bounds a job or a result on the socket.
+const maxMessage = 1 << 20
+
+// maxJobs is how many jobs one launcher takes: beyond, a new launcher is
+// started, so that a large start-all runs on more than one core.
+const maxJobs = 64
 
 // launcherRuntimeEnv tunes the Go runtime of the launcher, a process that
 // lives one success window and does little: one P (no GC workers or idle
@@ -188,8 +193,9 @@ type Process struct {
 // at all (the binary is missing or not executable).
 var ErrStart = errors.New("cannot start the launcher")
 
-// abandoned are launchers whose caller stopped waiting: they finish on
-// their own and are reaped, without a goroutine, by the next Spawn or Reap.
+// abandoned are launchers left running jobs whose callers stopped
+// waiting: they finish on their own and are reaped, without a goroutine,
+// by the next Spawn or Reap.
 var abandoned struct {
 	sync.Mutex
 	cmds []*exec.Cmd
@@ -212,99 +218,248 @@ func Reap() {
 	abandoned.cmds = live
 }
 
-// Spawn runs exe as the launcher for job and waits for its result. lock
-// (may be nil) is passed to the launcher, which holds it until it exits.
-// When ctx is done first, Spawn returns ctx's error (wrapped) at once and
-// leaves no goroutine behind: the launcher finishes the start by itself and
-// is reaped later (see [Reap]).
+// A batch is one launcher process and the jobs sent to it. Concurrent
+// Spawns share a launcher: the first starts it, the next ones send their
+// jobs on its socket while it runs, up to maxJobs; the last one to leave
+// closes the socket, and the launcher exits once its jobs are done. So
+// starting 200 programs at once costs a few Go processes, not 200.
+type batch struct {
+	exe        string
+	cmd        *exec.Cmd
+	conn       *os.File // the caller's end of the socket, in Go's netpoller
+	rc         syscall.RawConn
+	readerDone chan struct{}
+
+	// guarded by batches
+	sent      int                    // jobs sent
+	members   int                    // Spawns that joined and have not left
+	waiting   map[uint32]chan []byte // results awaited, by job id
+	abandoned int                    // results no longer awaited, not yet in
+	dead      bool                   // the launcher closed its end
+	closed    bool                   // the caller closed its end
+}
+
+// launchersStarted counts the launcher processes started.
+var launchersStarted atomic.Int64
+
+// LaunchersStarted returns how many launcher processes this process has
+// started so far.
+func LaunchersStarted() int64 { return launchersStarted.Load() }
+
+var batches struct {
+	sync.Mutex
+	open   map[string]*batch // the batch taking jobs, by launcher path
+	nextID uint32
+}
+
+// Spawn has exe, as a launcher, run job and waits for its result. lock
+// (may be nil) is passed to the launcher, which holds it until the program
+// is recorded. When ctx is done first, Spawn returns ctx's error (wrapped)
+// at once: the launcher finishes the start by itself, and is reaped later
+// (see [Reap]). Spawn leaves no goroutine of its own behind when no other
+// Spawn runs.
 func Spawn(ctx context.Context, exe string, job *Job, lock *os.File) (*Result, error) {
 	Reap()
 	payload := encodeJob(job)
-	jobR, jobW, err := os.Pipe()
+	b, id, ch, err := join(exe)
 	if err != nil {
-		return nil, fmt.Errorf("job pipe: %w", err)
+		return nil, err
 	}
-	defer jobR.Close()
-	defer jobW.Close()
-	resR, resW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("result pipe: %w", err)
+	if err := b.send(id, payload, lock); err != nil {
+		b.leave(id, false)
+		return nil, err
 	}
-	defer resR.Close()
-	defer resW.Close()
-
-	cmd := exec.Command(exe)
-	cmd.Args = []string{"usrsvc-launcher"}
-	cmd.Env = append([]string{EnvMarker + "=1"}, launcherRuntimeEnv...)
-	cmd.Dir = "/"
-	files := []*os.File{jobR, resW}
-	if lock != nil {
-		files = append(files, lock)
-	}
-	cmd.ExtraFiles = files
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrStart, exe, err)
-	}
-	jobR.Close()
-	resW.Close()
-
-	// Both pipe ends are in Go's netpoller: closing them unblocks these
-	// goroutines, which are always joined before Spawn returns.
-	var wg sync.WaitGroup
-	wg.Add(2)
-	written := make(chan struct{})
-	go func() {
-		defer wg.Done()
-		defer close(written)
-		jobW.Write(payload) // an error means the launcher died: its result says
-		jobW.Close()
-	}()
-	type readResult struct {
-		data []byte
-		err  error
-	}
-	ch := make(chan readResult, 1)
-	go func() {
-		defer wg.Done()
-		data, err := io.ReadAll(resR)
-		ch <- readResult{data, err}
-	}()
 	select {
-	case rr := <-ch:
-		wg.Wait()
-		cmd.Wait() // the launcher exits right after reporting
-		if rr.err != nil {
-			return nil, fmt.Errorf("reading the launcher's result: %w", rr.err)
-		}
-		if len(rr.data) == 0 {
+	case data, ok := <-ch:
+		b.leave(id, false)
+		if !ok {
 			return nil, errors.New("the launcher exited without reporting")
 		}
 		var res Result
-		if rr.data[0] == resultMagic {
-			err = decodeResult(rr.data, &res)
-		} else { // a launcher of an older build
-			err = json.Unmarshal(rr.data, &res)
-		}
-		if err != nil {
+		if err := decodeResult(data, &res); err != nil {
 			return nil, fmt.Errorf("decoding the launcher's result: %w", err)
 		}
 		return &res, nil
 	case <-ctx.Done():
-		// The launcher reads its job at once: let it have the whole job
-		// (a truncated one would start nothing), unless it is stuck.
-		select {
-		case <-written:
-		case <-time.After(time.Second):
-			jobW.Close()
-		}
-		resR.Close()
-		wg.Wait()
-		abandoned.Lock()
-		abandoned.cmds = append(abandoned.cmds, cmd)
-		abandoned.Unlock()
+		b.leave(id, true)
 		// The launcher goes on by itself: it holds the lock and records
 		// the program, so abandoning it leaves nothing half-done.
 		return nil, fmt.Errorf("abandoned while the launcher runs: %w", context.Cause(ctx))
 	}
+}
+
+// join returns the batch taking jobs for exe, starting one if needed, with
+// a new job id and the channel its result comes on.
+func join(exe string) (*batch, uint32, chan []byte, error) {
+	batches.Lock()
+	defer batches.Unlock()
+	b := batches.open[exe]
+	if b == nil || b.dead || b.sent >= maxJobs {
+		var err error
+		if b, err = startBatch(exe); err != nil {
+			return nil, 0, nil, err
+		}
+		if batches.open == nil {
+			batches.open = make(map[string]*batch)
+		}
+		batches.open[exe] = b
+	}
+	batches.nextID++
+	id := batches.nextID
+	ch := make(chan []byte, 1)
+	b.waiting[id] = ch
+	b.sent++
+	b.members++
+	return b, id, ch, nil
+}
+
+// startBatch starts a launcher. Called with batches locked.
+func startBatch(exe string) (*batch, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("launcher socket: %w", os.NewSyscallError("socketpair", err))
+	}
+	// A job carries its program's whole environment: room for large ones
+	// (the kernel caps this at its wmem_max).
+	syscall.SetsockoptInt(fds[0], syscall.SOL_SOCKET, syscall.SO_SNDBUF, maxMessage)
+	syscall.SetsockoptInt(fds[1], syscall.SOL_SOCKET, syscall.SO_SNDBUF, maxMessage)
+	theirs := os.NewFile(uintptr(fds[1]), "launcher socket")
+	defer theirs.Close()
+	if err := syscall.SetNonblock(fds[0], true); err != nil {
+		syscall.Close(fds[0])
+		return nil, fmt.Errorf("launcher socket: %w", os.NewSyscallError("fcntl", err))
+	}
+	conn := os.NewFile(uintptr(fds[0]), "launcher socket")
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("launcher socket: %w", err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Args = []string{"usrsvc-launcher"}
+	cmd.Env = append([]string{EnvMarker + "=1"}, launcherRuntimeEnv...)
+	cmd.Dir = "/"
+	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%w %s: %w", ErrStart, exe, err)
+	}
+	launchersStarted.Add(1)
+	b := &batch{exe: exe, cmd: cmd, conn: conn, rc: rc, readerDone: make(chan struct{}),
+		waiting: make(map[uint32]chan []byte)}
+	go b.read()
+	return b, nil
+}
+
+// send sends job id to the launcher, with lock.
+func (b *batch) send(id uint32, payload []byte, lock *os.File) error {
+	msg := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(payload)), id)
+	msg = append(msg, payload...)
+	if len(msg) > maxMessage {
+		return fmt.Errorf("the launch job is too large (%d bytes; at most %d): is the environment that large?", len(msg), maxMessage)
+	}
+	var oob []byte
+	if lock != nil {
+		oob = syscall.UnixRights(int(lock.Fd()))
+	}
+	var serr error
+	err := b.rc.Write(func(fd uintptr) bool {
+		serr = syscall.Sendmsg(int(fd), msg, oob, nil, syscall.MSG_NOSIGNAL)
+		return serr != syscall.EAGAIN
+	})
+	if lock != nil {
+		runtime.KeepAlive(lock)
+	}
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		if errors.Is(err, syscall.EMSGSIZE) {
+			return fmt.Errorf("the launch job is too large (%d bytes) for the launcher's socket: is the environment that large?", len(msg))
+		}
+		return fmt.Errorf("sending the job to the launcher: %w", os.NewSyscallError("sendmsg", err))
+	}
+	return nil
+}
+
+// read hands the launcher's results to their Spawns until the socket ends.
+func (b *batch) read() {
+	defer close(b.readerDone)
+	buf := make([]byte, maxMessage)
+	for {
+		var n int
+		var rerr error
+		err := b.rc.Read(func(fd uintptr) bool {
+			n, _, _, _, rerr = syscall.Recvmsg(int(fd), buf, nil, 0)
+			return rerr != syscall.EAGAIN
+		})
+		if err == nil {
+			err = rerr
+		}
+		if err != nil || n == 0 {
+			break
+		}
+		if n < 5 {
+			continue
+		}
+		id := binary.LittleEndian.Uint32(buf)
+		data := append([]byte(nil), buf[4:n]...)
+		batches.Lock()
+		if ch, ok := b.waiting[id]; ok {
+			delete(b.waiting, id)
+			ch <- data
+		} else if b.abandoned > 0 {
+			b.abandoned--
+		}
+		batches.Unlock()
+	}
+	// The launcher is gone (or we closed): whoever still waits is told.
+	batches.Lock()
+	b.dead = true
+	if batches.open[b.exe] == b {
+		delete(batches.open, b.exe)
+	}
+	for id, ch := range b.waiting {
+		delete(b.waiting, id)
+		close(ch)
+	}
+	batches.Unlock()
+}
+
+// leave ends a Spawn's membership of b; the last member closes the
+// socket, waits for the reader, and reaps the launcher (which exits at
+// once when no job of its runs) or leaves it to Reap.
+func (b *batch) leave(id uint32, abandon bool) {
+	batches.Lock()
+	if _, ok := b.waiting[id]; ok {
+		delete(b.waiting, id)
+		if abandon {
+			b.abandoned++
+		}
+	}
+	b.members--
+	last := b.members == 0 && !b.closed
+	if last {
+		b.closed = true
+		if batches.open[b.exe] == b {
+			delete(batches.open, b.exe)
+		}
+	}
+	batches.Unlock()
+	if !last {
+		return
+	}
+	b.conn.Close()
+	<-b.readerDone
+	batches.Lock()
+	running := b.abandoned > 0
+	batches.Unlock()
+	if running {
+		abandoned.Lock()
+		abandoned.cmds = append(abandoned.cmds, b.cmd)
+		abandoned.Unlock()
+		return
+	}
+	b.cmd.Wait()
 }

@@ -6,6 +6,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,31 +27,62 @@ func TestSpawnProbe(t *testing.T) {
 	assert.Equal(t, Probed, res.Outcome)
 }
 
-// A caller of an older build sends its job in JSON: the launcher answers in
-// JSON.
-func TestLauncherAnswersJSONJobInJSON(t *testing.T) {
+// A caller of an older build sends its job on a pipe (fd 3) and reads a
+// JSON result on fd 4: it is told, in JSON, that the launcher is newer.
+func TestLauncherAnswersAnOlderCallerClearly(t *testing.T) {
 	t.Parallel()
-	for job, want := range map[string]Outcome{`{"Probe":true}`: Probed, `{"Probe":`: Failed} {
-		jobR, jobW, err := os.Pipe()
+	jobR, jobW, err := os.Pipe()
+	require.NoError(t, err)
+	resR, resW, err := os.Pipe()
+	require.NoError(t, err)
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{"usrsvc-launcher"}
+	cmd.Env = []string{EnvMarker + "=1"}
+	cmd.ExtraFiles = []*os.File{jobR, resW}
+	require.NoError(t, cmd.Start())
+	jobR.Close()
+	resW.Close()
+	_, err = jobW.Write([]byte(`{"Probe":true}`))
+	require.NoError(t, err)
+	jobW.Close()
+	data, err := io.ReadAll(resR)
+	resR.Close()
+	require.NoError(t, err)
+	cmd.Wait()
+	var res Result
+	require.NoError(t, json.Unmarshal(data, &res), string(data))
+	assert.Equal(t, Failed, res.Outcome, string(data))
+	assert.Contains(t, res.Err, "newer build")
+}
+
+// A program gets the open-files limit its caller was started with, not the
+// one Go's runtime raised for the caller and the launcher (as
+// syscall.ForkExec gives it back).
+func TestProgramGetsTheCallersOpenFilesLimit(t *testing.T) {
+	if out := os.Getenv("LAUNCH_TEST_NOFILE_OUT"); out != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		res, err := Spawn(ctx, "/proc/self/exe", &Job{
+			Path: "/bin/sh", Argv: []string{"/bin/sh", "-c", "ulimit -S -n > " + out},
+			Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", Stdout: os.DevNull, Stderr: os.DevNull,
+			Window: 5 * time.Second, TitleRE: "^never$",
+		}, nil)
 		require.NoError(t, err)
-		resR, resW, err := os.Pipe()
-		require.NoError(t, err)
-		cmd := exec.Command("/proc/self/exe")
-		cmd.Args = []string{"usrsvc-launcher"}
-		cmd.Env = []string{EnvMarker + "=1"}
-		cmd.ExtraFiles = []*os.File{jobR, resW}
-		require.NoError(t, cmd.Start())
-		jobR.Close()
-		resW.Close()
-		_, err = jobW.Write([]byte(job))
-		require.NoError(t, err)
-		jobW.Close()
-		data, err := io.ReadAll(resR)
-		resR.Close()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Wait())
-		var res Result
-		require.NoError(t, json.Unmarshal(data, &res), string(data))
-		assert.Equal(t, want, res.Outcome, string(data))
+		require.Equal(t, Exited, res.Outcome, "%+v", res)
+		return
 	}
+	var lim syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim))
+	if lim.Max < 200 {
+		t.Skip("the hard limit is too low for this test")
+	}
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "nofile")
+	cmd := exec.Command("/bin/sh", "-c", `ulimit -S -n 100 && exec "$0" -test.run='^TestProgramGetsTheCallersOpenFilesLimit$'`, os.Args[0])
+	cmd.Env = append(os.Environ(), "LAUNCH_TEST_NOFILE_OUT="+out)
+	text, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(text))
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "100", strings.TrimSpace(string(got)))
 }

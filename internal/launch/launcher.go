@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,36 +9,23 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
 	"github.com/usrsvc/usrsvc/internal/logfile"
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
-// caughtSignals are taken by the launcher before it starts the program, so
-// that signals its caller ignored are back to their default disposition in
-// the program (exec resets caught signals, not ignored ones), and so that
-// the launcher itself is not stopped or killed by them during the window.
-// Only the signals that need it are listed, since each one costs the
-// launcher a round trip between two threads of Go's runtime:
-//   - HUP and INT: Go's runtime leaves them ignored when they were ignored
-//     at startup, and otherwise would die of them;
-//   - TERM and QUIT: Go's runtime would die of them (the launcher finishes
-//     its job whatever happens to its caller);
-//   - CONT, TSTP, TTIN and TTOU: Go's runtime leaves the job-control signals
-//     as it found them unless asked for them (an ignored one passed on to the
-//     program was found by the chaos suite), and the launcher must not stop.
-//
-// Every other catchable signal (USR1, USR2, PIPE, ALRM, URG, WINCH, XCPU,
-// XFSZ, VTALRM, IO, PWR, the real-time ones) already has Go's own handler
-// from the launcher's startup, whatever the caller left: exec resets it to
-// the default, and the handler ignores it meanwhile.
-var caughtSignals = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT,
-	syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU}
+// ignoredSignals are ignored by the launcher, which finishes its jobs
+// whatever happens to its caller: Go's runtime would die of HUP, INT, TERM
+// and QUIT, and stop for TSTP, TTIN and TTOU. Its other signals already
+// have Go's handler, which ignores them. The programs get none of this:
+// their intermediate sets every signal back to its default disposition.
+var ignoredSignals = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT,
+	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU}
 
 // Bounds of the stderr lines reported with a failed start.
 const (
@@ -56,130 +44,236 @@ func init() {
 	}
 }
 
-// Main is the launcher's main: it reads its job, runs it, reports the
-// result and returns the process's exit code. It is called by package
-// this package's init when [IsLauncher], which then exits at once.
+// Main is the launcher's main: it serves the jobs its caller sends on the
+// socket it inherited (fd 3) until the caller closes it, finishes the jobs
+// under way, and returns the process's exit code. It is called by this
+// package's init when [IsLauncher], which then exits at once.
 func Main() int {
-	res := os.NewFile(resultFd, "result")
-	jobF := os.NewFile(jobFd, "job")
-	if res == nil || jobF == nil {
-		fmt.Fprintln(os.Stderr, "usrsvc launcher: started without its pipes")
+	var st syscall.Stat_t
+	if err := syscall.Fstat(connFd, &st); err != nil {
+		fmt.Fprintln(os.Stderr, "usrsvc launcher: started without its socket")
 		return 2
 	}
-	// No fd but stdio reaches the program: ours, and any our caller's
-	// caller left without close-on-exec.
-	closeOnExecFrom(jobFd)
-	var job Job
-	data, err := io.ReadAll(jobF)
-	jobF.Close()
-	// A job in JSON comes from a caller of an older build: it gets its
-	// result in JSON too.
-	asJSON := len(data) > 0 && data[0] != jobMagic
-	report := func(r *Result) int {
-		var out []byte
-		if asJSON {
-			out, _ = json.Marshal(r)
-		} else {
-			out = encodeResult(r)
+	if st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
+		// A caller of an older build sends its job on a pipe and reads its
+		// result, in JSON, on fd 4.
+		out, _ := json.Marshal(&Result{Outcome: Failed, Err: "the launcher is of a newer build than its caller " +
+			"(it takes its jobs on a socket): start the program with a usrsvc of the same build"})
+		syscall.Write(4, out)
+		return 2
+	}
+	signal.Ignore(ignoredSignals...)
+	launcherPid = uintptr(os.Getpid())
+	nofile = originalNofile()
+
+	var wg sync.WaitGroup
+	buf := make([]byte, maxMessage)
+	oob := make([]byte, syscall.CmsgSpace(4))
+	for {
+		n, oobn, flags, _, err := syscall.Recvmsg(connFd, buf, oob, syscall.MSG_CMSG_CLOEXEC)
+		if err == syscall.EINTR {
+			continue
 		}
-		res.Write(out) // the caller may have stopped waiting: nothing else to do
-		res.Close()
-		return 0
+		if err != nil || n == 0 {
+			break // the caller closed its end (or died): finish what runs
+		}
+		lock := receivedFile(oob[:oobn])
+		if n < 4 {
+			if lock != nil {
+				lock.Close()
+			}
+			continue
+		}
+		id := binary.LittleEndian.Uint32(buf)
+		var job Job
+		err = nil
+		switch {
+		case flags&syscall.MSG_TRUNC != 0:
+			err = fmt.Errorf("the job is larger than %d bytes", maxMessage)
+		case n == 4:
+			err = io.ErrUnexpectedEOF
+		case buf[4] != jobMagic:
+			err = errCodec
+		default:
+			err = decodeJob(buf[4:n], &job)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r *Result
+			switch {
+			case err != nil:
+				r = &Result{Outcome: Failed, Err: "reading the launch job: " + err.Error()}
+			case job.Probe:
+				r = &Result{Outcome: Probed}
+			default:
+				r = job.run()
+			}
+			msg := binary.LittleEndian.AppendUint32(make([]byte, 0, 256), id)
+			// The caller may have stopped waiting: nothing else to do.
+			syscall.Sendmsg(connFd, append(msg, encodeResult(r)...), nil, nil, syscall.MSG_NOSIGNAL)
+			if lock != nil {
+				lock.Close() // the program is recorded
+			}
+		}()
 	}
-	switch {
-	case err != nil:
-	case asJSON:
-		err = json.Unmarshal(data, &job)
-	case len(data) == 0:
-		err = io.ErrUnexpectedEOF
-	default:
-		err = decodeJob(data, &job)
-	}
-	switch {
-	case err != nil:
-		return report(&Result{Outcome: Failed, Err: "reading the launch job: " + err.Error()})
-	case job.Probe:
-		return report(&Result{Outcome: Probed})
-	}
-	return report(job.run())
+	wg.Wait()
+	return 0
 }
 
-func (job *Job) run() *Result {
-	// Catch the signals the caller may have ignored: exec resets caught
-	// signals to their default disposition, not ignored ones.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, caughtSignals...)
-	chld := make(chan os.Signal, 16)
-	signal.Notify(chld, syscall.SIGCHLD)
-	// Orphaned descendants come back to us during the window, so we can
-	// reap them and see fork-and-exit daemons. Without it (a kernel or a
-	// sandbox that refuses it) a fork-and-exit daemon looks exited: the
-	// result says so.
-	subreaperErr := ""
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		subreaperErr = err.Error()
+// receivedFile returns the fd passed with a message, if any.
+func receivedFile(oob []byte) *os.File {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
 	}
+	var file *os.File
+	for _, m := range msgs {
+		fds, err := syscall.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if file == nil {
+				file = os.NewFile(uintptr(fd), "lock")
+			} else {
+				syscall.Close(fd)
+			}
+		}
+	}
+	return file
+}
 
+// The launcher's own facts, set by Main.
+var (
+	launcherPid uintptr
+	nofile      *[2]uint64
+)
+
+func (job *Job) run() *Result {
 	re, err := regexp.Compile(job.TitleRE)
 	if err != nil {
 		return &Result{Outcome: Failed, Err: "proctitle_re: " + err.Error()}
 	}
+	s := &start{launcher: launcherPid, nofile: nofile, allSignals: ^uint64(0)}
+	if s.path, err = syscall.BytePtrFromString(job.Path); err == nil {
+		if s.argv, err = syscall.SlicePtrFromStrings(job.Argv); err == nil {
+			s.envv, err = syscall.SlicePtrFromStrings(job.Env)
+		}
+	}
+	if err == nil && job.Dir != "" {
+		s.dir, err = syscall.BytePtrFromString(job.Dir)
+	}
+	if err != nil || len(job.Argv) == 0 {
+		return &Result{Outcome: ExecFailed, Err: syscall.EINVAL.Error(), Errno: syscall.EINVAL}
+	}
+
+	// Its files: stdio, and the two pipes of the intermediate.
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return &Result{Outcome: Failed, Err: err.Error(), Errno: errnoOf(err)}
 	}
+	files = append(files, devnull)
 	out, err := openLog(job.Stdout)
 	if err != nil {
 		return &Result{Outcome: FilesFailed, Err: err.Error(), Errno: errnoOf(err)}
 	}
+	files = append(files, out)
 	errf := out
 	if job.Stderr != job.Stdout {
 		if errf, err = openLog(job.Stderr); err != nil {
 			return &Result{Outcome: FilesFailed, Err: err.Error(), Errno: errnoOf(err)}
 		}
+		files = append(files, errf)
 	}
 	var errOffset int64
 	if st, err := errf.Stat(); err == nil {
 		errOffset = st.Size()
 	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		return &Result{Outcome: Failed, Err: "report pipe: " + err.Error(), Errno: errnoOf(err)}
+	}
+	defer repR.Close()
+	files = append(files, repW)
+	execR, execW, err := os.Pipe()
+	if err != nil {
+		return &Result{Outcome: Failed, Err: "exec pipe: " + err.Error(), Errno: errnoOf(err)}
+	}
+	files = append(files, execR, execW)
+	s.fds = [childFds]int{int(devnull.Fd()), int(out.Fd()), int(errf.Fd()), int(repW.Fd()), int(execW.Fd()), int(execR.Fd())}
+
 	launched := time.Now()
-	pid, err := syscall.ForkExec(job.Path, job.Argv, &syscall.ProcAttr{
-		Dir:   job.Dir,
-		Env:   job.Env,
-		Files: []uintptr{devnull.Fd(), out.Fd(), errf.Fd()},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
-	devnull.Close()
-	out.Close()
-	errf.Close()
+	pid, err := forkIntermediate(s)
+	runtime.KeepAlive(s)
+	for _, f := range files {
+		f.Close()
+	}
+	files = nil
 	if err != nil {
 		return &Result{Outcome: ExecFailed, Err: err.Error(), Errno: errnoOf(err)}
 	}
 
-	// The success window: reap whatever comes back to us; stop early when
-	// the whole tree is gone.
-	r := &Result{SubreaperErr: subreaperErr}
+	// The intermediate's records, until it exits (EOF).
+	records := make(chan [2]uint32, 4)
+	go func() {
+		defer close(records)
+		var b [recSize]byte
+		for {
+			if _, err := io.ReadFull(repR, b[:]); err != nil {
+				return
+			}
+			records <- [2]uint32{binary.NativeEndian.Uint32(b[:4]), binary.NativeEndian.Uint32(b[4:])}
+		}
+	}()
+	// Whatever happens next, the intermediate is gone (so the program's
+	// parent is init) and its records read before the result is sent.
+	defer func() {
+		syscall.Kill(pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		for {
+			if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+				break
+			}
+		}
+		for range records {
+		}
+		s.release()
+		runtime.KeepAlive(s)
+	}()
+
+	// The success window: stop early when the whole tree is gone.
+	r := &Result{}
+	var execErr syscall.Errno
+	execSeen := false
 	deadline := time.NewTimer(job.Window)
 	defer deadline.Stop()
 	treeGone := false
 wait:
 	for {
-		for {
-			var ws syscall.WaitStatus
-			wpid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			if err == syscall.ECHILD {
+		select {
+		case rec, ok := <-records:
+			if !ok {
 				treeGone = true
 				break wait
 			}
-			if err != nil || wpid <= 0 {
-				break
-			}
-			if wpid == pid {
+			switch rec[0] {
+			case recSubreaper:
+				if rec[1] != 0 {
+					r.SubreaperErr = syscall.Errno(rec[1]).Error()
+				}
+			case recExec:
+				execErr, execSeen = syscall.Errno(rec[1]), true
+			case recWait:
+				ws := syscall.WaitStatus(rec[1])
 				r.Wait, r.ExitTime = &ws, time.Now()
 			}
-		}
-		select {
-		case <-chld:
 		case <-deadline.C:
 			break wait
 		}
@@ -190,6 +284,12 @@ wait:
 		r.Stderr, _ = logfile.Tail(job.Stderr, errOffset, stderrLines, stderrBytes)
 		return r
 	}
+	if treeGone && !execSeen {
+		return &Result{Outcome: Failed, Err: "the launcher's intermediate process ended before starting the program"}
+	}
+	if execErr != 0 {
+		return &Result{Outcome: ExecFailed, Err: execErr.Error(), Errno: execErr, SubreaperErr: r.SubreaperErr}
+	}
 
 	if treeGone {
 		if len(job.ShellArgv) > 0 && r.Wait != nil && r.Wait.Exited() &&
@@ -199,18 +299,18 @@ wait:
 		return failed(Exited)
 	}
 
-	// End of the window: the live descendants of this launcher, read by
+	// End of the window: the live descendants of the intermediate, read by
 	// following the children files from it (its cost is the tree's, not
 	// the machine's: 200 parallel starts do not each read every process).
-	self, uid := os.Getpid(), os.Getuid()
-	snap, err := settledTree(self, uid, settleWait)
+	uid := os.Getuid()
+	snap, err := settledTree(pid, uid, settleWait)
 	if err != nil {
 		// What runs is unknown (a partial tree would pass live processes
 		// for gone): leave it be, and report.
 		return &Result{Outcome: Failed, Err: "reading /proc at the end of success_seconds: " + err.Error(), Errno: errnoOf(err)}
 	}
 	var tree, matches []*proc.Process
-	for _, p := range snap.Descendants(self) {
+	for _, p := range snap.Descendants(pid) {
 		if p.Zombie() {
 			continue
 		}
@@ -234,7 +334,7 @@ wait:
 	}
 	chosen := roots[0]
 	exe, _ := proc.Default().Exe(chosen.PID)
-	r = &Result{Outcome: Started, SubreaperErr: subreaperErr, Process: &Process{PID: chosen.PID, StartTicks: chosen.StartTicks,
+	r = &Result{Outcome: Started, SubreaperErr: r.SubreaperErr, Process: &Process{PID: chosen.PID, StartTicks: chosen.StartTicks,
 		Started: chosen.Started, Executable: exe, Title: chosen.Title, Args: chosen.Args}}
 	for _, p := range roots[1:] {
 		r.OtherRoots = append(r.OtherRoots, p.Brief())
@@ -283,28 +383,8 @@ func execing(snap *proc.Snapshot, self int) bool {
 	return false
 }
 
-// closeOnExecFrom marks every fd >= from close-on-exec.
-func closeOnExecFrom(from int) {
-	if unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
-		return
-	}
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		for fd := from; fd < 1024; fd++ {
-			syscall.CloseOnExec(fd)
-		}
-		return
-	}
-	for _, e := range entries {
-		var fd int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &fd); err == nil && fd >= from {
-			syscall.CloseOnExec(fd)
-		}
-	}
-}
-
 // stopTree stops the processes a failed start launched: SIGTERM, then
-// SIGKILL after grace (at most 10 s), reaping what comes back to us. A pid
+// SIGKILL after grace (at most 10 s). Their intermediate reaps them. A pid
 // is signalled only while it still has the start time seen in the snapshot.
 func stopTree(tree []*proc.Process, grace time.Duration) {
 	if grace > 10*time.Second {
@@ -326,26 +406,15 @@ func stopTree(tree []*proc.Process, grace time.Duration) {
 		}
 		return left
 	}
-	reap := func() {
-		for {
-			var ws syscall.WaitStatus
-			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
-				return
-			}
-		}
-	}
 	signal(syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		reap()
 		if signal(0) == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	signal(syscall.SIGKILL)
-	time.Sleep(10 * time.Millisecond)
-	reap()
 }
 
 func openLog(path string) (*os.File, error) {
