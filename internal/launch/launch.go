@@ -1,6 +1,6 @@
-// Package launch is usrsvc's launcher: the short-lived process that starts
-// one program detached, so that the program's parent is init (or the
-// session's subreaper), never its caller.
+// Package launch is usrsvc's launcher: the process that starts programs
+// detached, so that a program's parent is init (or the session's
+// subreaper), never its caller.
 //
 // The caller ([Spawn]) re-executes a binary that imports package usrsvc —
 // normally itself, through /proc/self/exe — with [EnvMarker] set. This
@@ -8,13 +8,19 @@
 // as soon as the few packages it needs are initialised: the launcher does
 // not pay for initialising the rest of the binary (the usrsvc package's
 // regexps, the net and shell-parser packages, an embedder's own). Its
-// runtime is set for a short life ([launcherRuntimeEnv]). The launcher receives its [Job] over an inherited
-// pipe (never in its argv: its own title must not match the program's
-// proctitle_re), starts the program in a new session, watches the
-// program's tree for the success window, writes the pidfile, and reports a
-// typed [Result] over a second pipe before it exits. It also inherits the
-// program's lock and holds it until the program is recorded, so a caller
-// killed during the window never leaves an unrecorded program.
+// runtime is set for a short life ([launcherRuntimeEnv]).
+//
+// Starts under way at the same moment share a launcher: each [Job] is
+// sent, with the program's lock, over a socket the launcher inherited
+// (never in its argv: its own title must not match a proctitle_re). For
+// each job the launcher starts an intermediate process of its own (see
+// fork.go): the subreaper of that program's tree, which starts the program
+// in a new session and reaps what comes back to it. At the end of the
+// window the launcher reads that tree, writes the pidfile, ends the
+// intermediate (the program's parent becomes init), answers a typed
+// [Result], and only then lets the lock go, so a caller killed during the
+// window never leaves an unrecorded program. The launcher exits when its
+// caller has closed the socket and its jobs are done.
 package launch
 
 import (
@@ -48,6 +54,17 @@ const maxMessage = 1 << 20
 // maxJobs is how many jobs one launcher takes: beyond, a new launcher is
 // started, so that a large start-all runs on more than one core.
 const maxJobs = 64
+
+// jobsPerLauncher is maxJobs, or fewer when the hard limit on open files
+// (which the launcher's runtime raises its soft limit to) is low: a job
+// holds about 8 files in the launcher while its program starts.
+var jobsPerLauncher = sync.OnceValue(func() int {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil || lim.Max >= 20+8*maxJobs {
+		return maxJobs
+	}
+	return max(1, (int(lim.Max)-20)/8)
+})
 
 // launcherRuntimeEnv tunes the Go runtime of the launcher, a process that
 // lives one success window and does little: one P (no GC workers or idle
@@ -294,7 +311,7 @@ func join(exe string) (*batch, uint32, chan []byte, error) {
 	batches.Lock()
 	defer batches.Unlock()
 	b := batches.open[exe]
-	if b == nil || b.dead || b.sent >= maxJobs {
+	if b == nil || b.dead || b.sent >= jobsPerLauncher() {
 		var err error
 		if b, err = startBatch(exe); err != nil {
 			return nil, 0, nil, err
