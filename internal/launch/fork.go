@@ -61,7 +61,12 @@ type start struct {
 	execErr    uint32        // the program's exec errno, read by the intermediate
 	stack      []byte        // the cloned processes' stacks (sharedMemoryClone)
 	programPC  uintptr       // the program process's entry (sharedMemoryClone)
+	shared     bool          // cloned with CLONE_VM (else forked)
 }
+
+// useSharedMemoryClone is sharedMemoryClone; tests turn it off to run the
+// fork path on amd64 too.
+var useSharedMemoryClone = sharedMemoryClone
 
 // originalNofile returns the RLIMIT_NOFILE this launcher was started with
 // when Go's runtime raised it since (and nobody changed it after), so that
@@ -88,7 +93,7 @@ const cloneStack = 64 << 10
 // caller must keep s alive until the intermediate is reaped, then call
 // s.release.
 func forkIntermediate(s *start) (int, error) {
-	if !sharedMemoryClone {
+	if !useSharedMemoryClone {
 		return forkIntermediateCopy(s)
 	}
 	// CLONE_VM: the intermediate shares the launcher's memory (no page
@@ -102,6 +107,7 @@ func forkIntermediate(s *start) (int, error) {
 	}
 	s.stack = stack
 	s.programPC = programPC
+	s.shared = true
 	top := uintptr(unsafe.Pointer(&stack[0])) + cloneStack
 	// Every signal blocked on this thread while the child starts: it
 	// inherits the mask, so no Go signal handler runs in it before it
@@ -261,7 +267,7 @@ func intermediate(s *start) {
 	report(s, recSubreaper, uint32(errno))
 
 	var pid uintptr
-	if sharedMemoryClone {
+	if sharedMemoryClone && s.shared {
 		var e uintptr
 		base := uintptr(unsafe.Pointer(&s.stack[0]))
 		pid, e = cloneProgram(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), (base+cloneStack/2)&^15, s)
