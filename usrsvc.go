@@ -38,7 +38,9 @@ type Options struct {
 	Alerter Alerter
 	// LauncherPath is the binary re-executed as the launcher; "" means
 	// /proc/self/exe (the running binary, which imports this package and so
-	// recognises the launcher marker at initialisation).
+	// recognises the launcher marker at initialisation). Another binary
+	// must be built with the same version of this package: the launcher
+	// and its caller share a protocol ([CheckLauncher] tests one).
 	LauncherPath string
 	// Environ is the environment programs with inherit_env inherit; nil
 	// means os.Environ() at each launch.

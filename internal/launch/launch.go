@@ -395,6 +395,10 @@ func (b *batch) send(id uint32, payload []byte, lock *os.File) error {
 		if errors.Is(err, syscall.EMSGSIZE) {
 			return fmt.Errorf("the launch job is too large (%d bytes) for the launcher's socket: is the environment that large?", len(msg))
 		}
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return fmt.Errorf("the launcher %s exited without taking the job (a launcher is a binary that imports package usrsvc): %w",
+				b.exe, os.NewSyscallError("sendmsg", err))
+		}
 		return fmt.Errorf("sending the job to the launcher: %w", os.NewSyscallError("sendmsg", err))
 	}
 	return nil
@@ -403,11 +407,19 @@ func (b *batch) send(id uint32, payload []byte, lock *os.File) error {
 // read hands the launcher's results to their Spawns until the socket ends.
 func (b *batch) read() {
 	defer close(b.readerDone)
-	buf := make([]byte, maxMessage)
+	buf := make([]byte, 64<<10) // a result is small; a larger one grows it
 	for {
 		var n int
 		var rerr error
 		err := b.rc.Read(func(fd uintptr) bool {
+			// The length of the next message first (MSG_TRUNC tells it
+			// whole), so that none is cut.
+			if n, _, _, _, rerr = syscall.Recvmsg(int(fd), buf[:1], nil, syscall.MSG_PEEK|syscall.MSG_TRUNC); rerr != nil {
+				return rerr != syscall.EAGAIN
+			}
+			if n > len(buf) {
+				buf = make([]byte, n)
+			}
 			n, _, _, _, rerr = syscall.Recvmsg(int(fd), buf, nil, 0)
 			return rerr != syscall.EAGAIN
 		})
