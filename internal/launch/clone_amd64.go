@@ -29,3 +29,17 @@ func cloneIntermediate(flags, stack uintptr, s *start) (pid, errno uintptr) {
 func cloneProgram(flags, stack uintptr, s *start) (pid, errno uintptr) {
 	return cloneCall(flags, stack, s.programPC, s)
 }
+
+// intermediateEntry is where the cloned intermediate starts (clone_amd64.s).
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func intermediateEntry(s *start) { intermediate(s) }
+
+// programEntry is where the cloned program's process starts (clone_amd64.s).
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func programEntry(s *start) { program(s) }

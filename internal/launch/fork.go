@@ -185,21 +185,7 @@ func rawFork() (uintptr, syscall.Errno) {
 	return pid, errno
 }
 
-// intermediateEntry is where the cloned intermediate starts (clone_amd64.s).
-//
-//go:nosplit
-//go:norace
-//go:nocheckptr
-func intermediateEntry(s *start) { intermediate(s) }
-
-// programEntry is where the cloned program's process starts (clone_amd64.s).
-//
-//go:nosplit
-//go:norace
-//go:nocheckptr
-func programEntry(s *start) { program(s) }
-
-// intermediate is the forked child. It never returns. Every signal is
+// intermediate is the cloned or forked child. It never returns. Every signal is
 // blocked (inherited from the fork), which it keeps for itself: only
 // SIGKILL, from the launcher, ends it early.
 //
