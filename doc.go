@@ -1,9 +1,9 @@
 // Package usrsvc manages the long-running programs of one Unix account
 // without being their parent.
 //
-// Every program is launched fully detached: a short-lived launcher starts it
-// in a new session and exits, so its parent is init (or the session's
-// subreaper), never the caller. Programs are found again by their pidfile,
+// Every program is launched fully detached: a launcher starts it in a new
+// session and lets it go at the end of its success window, so its parent is
+// init (or the session's subreaper), never the caller. Programs are found again by their pidfile,
 // then by a regexp over the process titles of the account's own processes,
 // and are identified by pid plus start time. So the supervising daemon can
 // be killed, upgraded or restarted without any program stopping, and a new
@@ -33,7 +33,10 @@
 // USRSVC_LAUNCHER=1 in its environment. An init function of this package's
 // launcher (package usrsvc imports it, so it is initialised before usrsvc
 // and before every package that imports usrsvc) recognises the marker,
-// starts the program and exits: the binary's main never runs. So any binary
+// starts the programs it is sent and exits: the binary's main never runs.
+// Starts under way at the same moment share a launcher, which gives each
+// program a subreaper process of its own for its success window (see the
+// README's design notes). So any binary
 // that imports this package can start programs, and there is nothing to
 // call. The cost to a binary that is not a launcher is one environment
 // lookup at startup. It is an init function rather than a function to call
