@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -191,13 +192,25 @@ func (d stateDir) daemonLockPath() string { return filepath.Join(string(d), "usr
 // pid yet (the file still names its dead predecessor), and a killed daemon
 // holds its lock a few milliseconds after its pid turned into a zombie. So
 // DaemonPID waits up to a second for a live pid; 0 with true means that a
-// daemon runs whose pid is unknown.
+// daemon runs whose pid is unknown. When the lock cannot be read at all,
+// DaemonPID says false: [DaemonStatus] tells that case apart.
 func DaemonPID(cfg *Config) (int, bool) {
+	pid, running, _ := DaemonStatus(cfg)
+	return pid, running
+}
+
+// DaemonStatus is [DaemonPID] with the cases where it cannot know: an
+// error when the daemon lock exists but cannot be opened (wrapping
+// ErrResource when this process is out of open files or memory,
+// ErrPermission otherwise; running is then false), or when a daemon runs
+// but this process ran out of open files reading its pid (ErrResource;
+// running is then true).
+func DaemonStatus(cfg *Config) (pid int, running bool, err error) {
 	deadline := time.Now().Add(time.Second)
 	for {
-		pid, running := daemonPID(cfg)
-		if !running || pid > 0 || time.Now().After(deadline) {
-			return pid, running
+		pid, running, err := daemonPID(cfg)
+		if err != nil || !running || pid > 0 || time.Now().After(deadline) {
+			return pid, running, err
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -205,25 +218,37 @@ func DaemonPID(cfg *Config) (int, bool) {
 
 // daemonRunning reports whether a daemon holds cfg's daemon lock, at once.
 func daemonRunning(cfg *Config) bool {
-	_, running := daemonPID(cfg)
+	_, running, _ := daemonPID(cfg)
 	return running
 }
 
 // daemonPID is one look: whether the daemon lock is held, and the first
 // live pid among the lock file's and the pidfile's (0 when neither lives).
-func daemonPID(cfg *Config) (int, bool) {
+func daemonPID(cfg *Config) (int, bool, error) {
 	sd := stateDir(cfg.Main.StateDir)
 	f, err := os.OpenFile(sd.daemonLockPath(), os.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil // no daemon ever ran here
+	}
+	if errno, ok := resourceErrno(err); ok {
+		return 0, false, fmt.Errorf("%w: cannot tell whether usrsvcd runs: opening %s: %s",
+			ErrResource, sd.daemonLockPath(), resourceHelp(errno))
+	}
 	if err != nil {
-		return 0, false
+		return 0, false, fmt.Errorf("%w: cannot tell whether usrsvcd runs: %w; make it yours and private, or remove it",
+			ErrPermission, err)
 	}
 	defer f.Close()
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		return 0, false
+		return 0, false, nil
 	}
 	for _, p := range []string{sd.daemonLockPath(), cfg.Main.Pidfile} {
 		data, err := atomicfile.Read(p)
+		if errno, ok := resourceErrno(err); ok {
+			return 0, true, fmt.Errorf("%w: usrsvcd runs, but its pid is unknown: reading %s: %s",
+				ErrResource, p, resourceHelp(errno))
+		}
 		if err != nil {
 			continue
 		}
@@ -231,11 +256,16 @@ func daemonPID(cfg *Config) (int, bool) {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		if q, err := proc.Default().Stat(pid); err == nil && !q.Zombie() {
-			return pid, true
+		q, err := proc.Default().Stat(pid)
+		if errno, ok := resourceErrno(err); ok {
+			return 0, true, fmt.Errorf("%w: usrsvcd runs, but whether pid %d is it is unknown: %s",
+				ErrResource, pid, resourceHelp(errno))
+		}
+		if err == nil && !q.Zombie() {
+			return pid, true, nil
 		}
 	}
-	return 0, true
+	return 0, true, nil
 }
 
 type loop struct {

@@ -383,7 +383,11 @@ func actionStop(cfgPath string, stdout, stderr io.Writer) int {
 }
 
 func stopDaemon(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
-	pid, running := usrsvc.DaemonPID(cfg)
+	pid, running, err := usrsvc.DaemonStatus(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "usrsvcd:", err)
+		return int(usrsvc.CodeOf(err))
+	}
 	if !running {
 		fmt.Fprintln(stdout, "usrsvcd is not running")
 		return 0
@@ -426,7 +430,11 @@ func actionStatus(cfgPath string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
-	pid, running := usrsvc.DaemonPID(cfg)
+	pid, running, err := usrsvc.DaemonStatus(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "usrsvcd:", err)
+		return int(usrsvc.CodeOf(err))
+	}
 	if !running {
 		fmt.Fprintln(stdout, "usrsvcd is not running")
 		return int(usrsvc.CodeGeneralFailure)

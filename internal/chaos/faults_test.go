@@ -238,3 +238,34 @@ func TestUsrsvcLowOpenFileLimit(t *testing.T) {
 	}
 	figure(t, "usrsvc start under RLIMIT_NOFILE 4, 5, 8…24: %v, never half-started", outcomes)
 }
+
+// TestUsrsvcdStatusLowOpenFileLimit: `usrsvcd status` run with too few open
+// files for itself (4, 5, 8…24) while a daemon runs never answers "not
+// running": either the daemon and its pid, or code 11 saying what ran out.
+func TestUsrsvcdStatusLowOpenFileLimit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, false)
+	w.sleepers(1)
+	w.write()
+	dpid := w.startDaemon()
+	outcomes := map[string]int{}
+	for limit := 4; limit <= 24; limit += 2 {
+		if limit == 6 {
+			continue // the Go runtime itself cannot start its poller with 6 or 7
+		}
+		argv := testproc.WithOpenFileLimit(limit, filepath.Join(w.bin, "usrsvcd"), "--config", w.cfg, "status")
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "HOME="+w.home, "USRSVC_CONFIG=")
+		code, out, errOut := execCode(t, cmd)
+		switch code {
+		case 0:
+			outcomes["running"]++
+			assert.Contains(t, out, fmt.Sprintf("usrsvcd is running (pid %d)", dpid), "limit %d", limit)
+		default:
+			outcomes[fmt.Sprintf("code %d", code)]++
+			assert.Equal(t, 11, code, "limit %d: a lack of open files is code 11, never 'not running': %s%s", limit, out, errOut)
+			assert.Regexp(t, `too many open files|open-file limit|EMFILE`, errOut, "limit %d: says why", limit)
+		}
+	}
+	figure(t, "usrsvcd status under RLIMIT_NOFILE 4, 5, 8…24 with a daemon running: %v, never \"not running\"", outcomes)
+}
