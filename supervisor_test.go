@@ -75,9 +75,29 @@ func runLoop(t testing.TB, m *Manager) (stop func()) {
 }
 
 // waitLaunchersDone waits (10 s at most) until no launcher of this process
-// holds a file under dir (its program's lock, in the state directory).
+// holds a file under dir (its program's lock, in the state directory), and
+// no program lock under dir is held: a job still queued on a launcher's
+// socket holds its lock there, before the launcher has it.
 func waitLaunchersDone(t testing.TB, dir string) {
+	locked := func() bool {
+		locks, _ := filepath.Glob(filepath.Join(dir, "locks", "*.lock"))
+		for _, l := range locks {
+			f, err := os.Open(l)
+			if err != nil {
+				continue
+			}
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			f.Close() // releases it
+			if err != nil {
+				return true
+			}
+		}
+		return false
+	}
 	busy := func() bool {
+		if locked() {
+			return true
+		}
 		var kids []byte
 		tasks, _ := os.ReadDir("/proc/self/task")
 		for _, task := range tasks {
