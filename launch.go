@@ -72,7 +72,7 @@ func (m *Manager) launch(ctx context.Context, pc *ProgramConfig, lock *os.File) 
 		warnings = append(warnings, "cannot write pidfile: "+res.PidfileErr)
 	}
 	if res.SubreaperErr != "" {
-		warnings = append(warnings, "the launcher could not become the subreaper of the program's tree ("+
+		warnings = append(warnings, "the program's tree could not have a subreaper of its own ("+
 			res.SubreaperErr+"): a program that forks and exits looks exited")
 	}
 	if res.Outcome == launch.Started && res.Process != nil {

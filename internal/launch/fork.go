@@ -123,6 +123,11 @@ func forkIntermediate(s *start) (int, error) {
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
 	if errno != 0 {
 		s.release()
+		s.shared = false
+		if e := syscall.Errno(errno); e == syscall.EINVAL || e == syscall.ENOSYS || e == syscall.EPERM {
+			// A sandbox that refuses this clone: a plain fork.
+			return forkIntermediateCopy(s)
+		}
 		return 0, syscall.Errno(errno)
 	}
 	return int(pid), nil

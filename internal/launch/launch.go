@@ -190,8 +190,8 @@ type Result struct {
 	OtherRoots []string `json:",omitempty"`
 	// PidfileErr is why the pidfile could not be written (Started).
 	PidfileErr string `json:",omitempty"`
-	// SubreaperErr is why the launcher could not become the child
-	// subreaper of the program's tree (then a fork-and-exit program looks
+	// SubreaperErr is why the program's intermediate could not become the
+	// child subreaper of its tree (then a fork-and-exit program looks
 	// exited).
 	SubreaperErr string `json:",omitempty"`
 }
