@@ -28,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -36,6 +37,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // EnvMarker marks a process as a usrsvc launcher ("USRSVC_LAUNCHER=1").
@@ -371,14 +374,27 @@ func startBatch(exe string) (*batch, error) {
 
 // send sends job id to the launcher, with lock.
 func (b *batch) send(id uint32, payload []byte, lock *os.File) error {
-	msg := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(payload)), id)
-	msg = append(msg, payload...)
-	if len(msg) > maxMessage {
-		return fmt.Errorf("the launch job is too large (%d bytes; at most %d): is the environment that large?", len(msg), maxMessage)
+	msg := binary.LittleEndian.AppendUint32(make([]byte, 0, 5+len(payload)), id)
+	var fds []int
+	if lock != nil {
+		fds = append(fds, int(lock.Fd()))
+	}
+	if len(payload) <= maxInline {
+		msg = append(msg, payload...)
+	} else {
+		// A large environment: the job goes in a memory file, whose fd
+		// follows the lock's.
+		job, err := jobFile(payload)
+		if err != nil {
+			return err
+		}
+		defer job.Close()
+		msg = append(msg, jobInFile)
+		fds = append(fds, int(job.Fd()))
 	}
 	var oob []byte
-	if lock != nil {
-		oob = syscall.UnixRights(int(lock.Fd()))
+	if len(fds) > 0 {
+		oob = syscall.UnixRights(fds...)
 	}
 	var serr error
 	err := b.rc.Write(func(fd uintptr) bool {
@@ -402,6 +418,34 @@ func (b *batch) send(id uint32, payload []byte, lock *os.File) error {
 		return fmt.Errorf("sending the job to the launcher: %w", os.NewSyscallError("sendmsg", err))
 	}
 	return nil
+}
+
+// maxInline bounds a job sent inline on the socket; a larger one (a large
+// environment: up to the kernel's 2 MB for arguments and environment) is
+// passed as a memory file, since a socket's message is bounded by its
+// buffer (net.core.wmem_max, often 208 kB).
+const maxInline = 64 << 10
+
+// jobInFile, in place of a job's magic byte, says that the job is in the
+// last fd passed with the message.
+const jobInFile = 0xA3
+
+// jobFile returns a memory file holding payload, at offset 0.
+func jobFile(payload []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate("usrsvc-job", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("the launch job's file: %w", os.NewSyscallError("memfd_create", err))
+	}
+	f := os.NewFile(uintptr(fd), "usrsvc-job")
+	if _, err := f.Write(payload); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("the launch job's file: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("the launch job's file: %w", err)
+	}
+	return f, nil
 }
 
 // read hands the launcher's results to their Spawns until the socket ends.

@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -85,4 +86,32 @@ func TestProgramGetsTheCallersOpenFilesLimit(t *testing.T) {
 	got, err := os.ReadFile(out)
 	require.NoError(t, err)
 	assert.Equal(t, "100", strings.TrimSpace(string(got)))
+}
+
+// A job larger than a socket message (a 1.2 MB environment) reaches the
+// launcher through a memory file, with its lock, and the program gets the
+// whole environment.
+func TestLargeJob(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"PATH=/usr/bin:/bin"}
+	for i := range 12 {
+		env = append(env, fmt.Sprintf("BIG%d=%s", i, strings.Repeat("x", 100_000)))
+	}
+	lock, err := os.Create(filepath.Join(dir, "lock"))
+	require.NoError(t, err)
+	defer lock.Close()
+	require.NoError(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out := filepath.Join(dir, "env")
+	res, err := Spawn(ctx, "/proc/self/exe", &Job{
+		Path: "/usr/bin/env", Argv: []string{"env"}, Env: env, Dir: "/", Stdout: out, Stderr: out,
+		Window: 10 * time.Second, TitleRE: "^never$",
+	}, lock)
+	require.NoError(t, err)
+	require.Equal(t, Exited, res.Outcome, "%+v", res)
+	st, err := os.Stat(out)
+	require.NoError(t, err)
+	assert.Greater(t, st.Size(), int64(1_200_000), "the program saw the whole environment")
 }

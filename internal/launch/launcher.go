@@ -68,7 +68,7 @@ func Main() int {
 
 	var wg sync.WaitGroup
 	buf := make([]byte, maxMessage)
-	oob := make([]byte, syscall.CmsgSpace(4))
+	oob := make([]byte, syscall.CmsgSpace(2*4))
 	for {
 		n, oobn, flags, _, err := syscall.Recvmsg(connFd, buf, oob, syscall.MSG_CMSG_CLOEXEC)
 		if err == syscall.EINTR {
@@ -77,25 +77,33 @@ func Main() int {
 		if err != nil || n == 0 {
 			break // the caller closed its end (or died): finish what runs
 		}
-		lock := receivedFile(oob[:oobn])
-		if n < 4 {
-			if lock != nil {
-				lock.Close()
-			}
+		// The fds passed: the program's lock, if any, then the job's file
+		// when the job is too large to be sent inline.
+		fds := receivedFds(oob[:oobn])
+		if n < 5 {
+			closeFds(fds)
 			continue
 		}
 		id := binary.LittleEndian.Uint32(buf)
+		data := buf[4:n]
+		if data[0] == jobInFile && len(fds) > 0 {
+			data, err = readJobFile(fds[len(fds)-1])
+			fds = fds[:len(fds)-1]
+		}
+		var lock *os.File
+		if len(fds) > 0 {
+			lock = os.NewFile(uintptr(fds[0]), "lock")
+			closeFds(fds[1:])
+		}
 		var job Job
-		err = nil
 		switch {
+		case err != nil:
 		case flags&syscall.MSG_TRUNC != 0:
 			err = fmt.Errorf("the job is larger than %d bytes", maxMessage)
-		case n == 4:
-			err = io.ErrUnexpectedEOF
-		case buf[4] != jobMagic:
+		case len(data) == 0 || data[0] != jobMagic:
 			err = errCodec
 		default:
-			err = decodeJob(buf[4:n], &job)
+			err = decodeJob(data, &job)
 		}
 		wg.Add(1)
 		go func() {
@@ -121,27 +129,36 @@ func Main() int {
 	return 0
 }
 
-// receivedFile returns the fd passed with a message, if any.
-func receivedFile(oob []byte) *os.File {
+// receivedFds returns the fds passed with a message.
+func receivedFds(oob []byte) []int {
 	msgs, err := syscall.ParseSocketControlMessage(oob)
 	if err != nil {
 		return nil
 	}
-	var file *os.File
+	var all []int
 	for _, m := range msgs {
-		fds, err := syscall.ParseUnixRights(&m)
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			if file == nil {
-				file = os.NewFile(uintptr(fd), "lock")
-			} else {
-				syscall.Close(fd)
-			}
+		if fds, err := syscall.ParseUnixRights(&m); err == nil {
+			all = append(all, fds...)
 		}
 	}
-	return file
+	return all
+}
+
+func closeFds(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+}
+
+// readJobFile reads a job passed as a file (and closes it).
+func readJobFile(fd int) ([]byte, error) {
+	f := os.NewFile(uintptr(fd), "job")
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading the job's file: %w", err)
+	}
+	return data, nil
 }
 
 // The launcher's own facts, set by Main.
