@@ -7,14 +7,13 @@ import (
 	"time"
 )
 
-// The job and the result cross their pipes in a compact encoding rather
-// than JSON: the launcher lives for one start, and encoding/json's first use
-// (reflection over the types, its field caches) was a measurable part of
-// its CPU. A message is a magic byte, then its fields in a fixed order:
-// integers as varints, strings as a uvarint length and the bytes, lists as
-// a uvarint count and the items, times as a presence byte and Unix
-// nanoseconds. A message that does not start with its magic byte is JSON
-// (from a launcher or a caller of an older build) and is decoded as such.
+// Jobs and results cross the launcher's socket in a compact encoding
+// rather than JSON: encoding/json's first use (reflection over the types,
+// its field caches) was a measurable part of a launcher's CPU. A message is
+// a magic byte, then its fields in a fixed order: integers as varints,
+// strings as a uvarint length and the bytes, lists as a uvarint count and
+// the items, times as a presence byte and Unix nanoseconds. A message that
+// does not start with its magic byte is refused (errCodec).
 const (
 	jobMagic    = 0xA1
 	resultMagic = 0xA2
@@ -203,9 +202,12 @@ func encodeResult(r *Result) []byte {
 	return e
 }
 
-// decodeResult decodes a result encoded by [encodeResult] (data starts with
-// resultMagic).
+// decodeResult decodes a result encoded by [encodeResult]; data that does
+// not start with resultMagic is errCodec.
 func decodeResult(data []byte, r *Result) error {
+	if len(data) == 0 || data[0] != resultMagic {
+		return errCodec
+	}
 	d := decoder{b: data[1:]}
 	*r = Result{Outcome: Outcome(d.str()), Err: d.str(), Errno: syscall.Errno(d.uint())}
 	if d.bool() {
