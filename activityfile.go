@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// ActivityFile is a [Monitor] that restarts a program whose activity file
+// activityFile is a [Monitor] that restarts a program whose activity file
 // has not been modified for longer than Limit (the activityfile and
 // activityfile_limit keys of [[Monitor]]).
 //
@@ -27,7 +27,7 @@ import (
 // A file that cannot be examined (permission denied, a path through a
 // non-directory) is the monitor's failure, an error wrapping
 // [ErrMonitorUnavailable], never a restart.
-type ActivityFile struct {
+type activityFile struct {
 	// Path is the file or directory (an absolute path).
 	Path string
 	// Limit is the longest time without activity.
@@ -40,12 +40,12 @@ type ActivityFile struct {
 const dirBatch = 256
 
 // Name returns "activityfile".
-func (a ActivityFile) Name() string { return "activityfile" }
+func (a activityFile) Name() string { return "activityfile" }
 
 // Check returns an error (the reason to restart) when the activity time of
 // a.Path is older than a.Limit, or when it does not exist and p has run for
 // longer than a.Limit.
-func (a ActivityFile) Check(ctx context.Context, p Process) error {
+func (a activityFile) Check(ctx context.Context, p Process) error {
 	if a.Limit <= 0 {
 		return fmt.Errorf("%w: activityfile %s: activityfile_limit is not set", ErrMonitorUnavailable, a.Path)
 	}

@@ -28,9 +28,9 @@ func fixedNow(t time.Time) func() time.Time { return func() time.Time { return t
 
 func TestActivityFileName(t *testing.T) {
 	t.Parallel()
-	var m Monitor = ActivityFile{}
+	var m Monitor = activityFile{}
 	assert.Equal(t, "activityfile", m.Name())
-	m = &ActivityFile{}
+	m = &activityFile{}
 	assert.Equal(t, "activityfile", m.Name())
 }
 
@@ -42,7 +42,7 @@ func TestActivityFileFile(t *testing.T) {
 	p := Process{PID: 1, Started: started}
 
 	setMtime(t, path, afNow.Add(-59*time.Second))
-	a := ActivityFile{Path: path, Limit: time.Minute, Now: fixedNow(afNow)}
+	a := activityFile{Path: path, Limit: time.Minute, Now: fixedNow(afNow)}
 	assert.NoError(t, a.Check(context.Background(), p))
 
 	setMtime(t, path, afNow.Add(-93*time.Second))
@@ -74,7 +74,7 @@ func TestActivityFileDirectory(t *testing.T) {
 	tv := unix.NsecToTimeval(old.UnixNano())
 	require.NoError(t, unix.Lutimes(link, []unix.Timeval{tv, tv})) // the link's own mtime
 	p := Process{PID: 1, Started: afNow.Add(-2 * time.Hour)}
-	a := ActivityFile{Path: dir, Limit: time.Minute, Now: fixedNow(afNow)}
+	a := activityFile{Path: dir, Limit: time.Minute, Now: fixedNow(afNow)}
 
 	err := a.Check(context.Background(), p)
 	require.Error(t, err)
@@ -111,7 +111,7 @@ func TestActivityFileDirectoryChurn(t *testing.T) {
 			_ = os.Remove(filepath.Join(dir, fmt.Sprintf("f%d", (i+250)%500)))
 		}
 	})
-	a := ActivityFile{Path: dir, Limit: time.Hour}
+	a := activityFile{Path: dir, Limit: time.Hour}
 	p := Process{PID: 1, Started: time.Now()}
 	for range 300 {
 		require.NoError(t, a.Check(context.Background(), p))
@@ -123,7 +123,7 @@ func TestActivityFileDirectoryChurn(t *testing.T) {
 func TestActivityFileMissing(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "never-created")
-	a := ActivityFile{Path: path, Limit: time.Minute, Now: fixedNow(afNow)}
+	a := activityFile{Path: path, Limit: time.Minute, Now: fixedNow(afNow)}
 
 	err := a.Check(context.Background(), Process{PID: 1, Started: afNow.Add(-93 * time.Second)})
 	require.Error(t, err)
@@ -149,7 +149,7 @@ func TestActivityFileNotOlderThanStart(t *testing.T) {
 	started := afNow.Add(-10 * time.Second)
 	p := Process{PID: 1, Started: started}
 
-	a := ActivityFile{Path: path, Limit: time.Minute, Now: fixedNow(afNow)}
+	a := activityFile{Path: path, Limit: time.Minute, Now: fixedNow(afNow)}
 	assert.NoError(t, a.Check(context.Background(), p))
 
 	a.Now = fixedNow(started.Add(61 * time.Second))
@@ -167,7 +167,7 @@ func TestActivityFileUnavailable(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
 	p := Process{PID: 1, Started: afNow.Add(-time.Hour)}
 
-	for name, a := range map[string]ActivityFile{
+	for name, a := range map[string]activityFile{
 		"symlink loop":     {Path: loop, Limit: time.Minute},
 		"not a directory":  {Path: filepath.Join(file, "x"), Limit: time.Minute},
 		"no limit":         {Path: file},
@@ -179,7 +179,7 @@ func TestActivityFileUnavailable(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	assert.ErrorIs(t, ActivityFile{Path: file, Limit: time.Minute}.Check(ctx, p), ErrMonitorUnavailable)
+	assert.ErrorIs(t, activityFile{Path: file, Limit: time.Minute}.Check(ctx, p), ErrMonitorUnavailable)
 }
 
 func TestActivityFilePermissionDenied(t *testing.T) {
@@ -194,7 +194,7 @@ func TestActivityFilePermissionDenied(t *testing.T) {
 	require.NoError(t, os.Chmod(dir, 0))
 	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
 
-	err := ActivityFile{Path: path, Limit: time.Minute}.Check(context.Background(), Process{PID: 1, Started: time.Now()})
+	err := activityFile{Path: path, Limit: time.Minute}.Check(context.Background(), Process{PID: 1, Started: time.Now()})
 	assert.ErrorIs(t, err, ErrMonitorUnavailable)
 	assert.ErrorIs(t, err, os.ErrPermission)
 }
@@ -230,7 +230,7 @@ func TestActivityFileRealProcess(t *testing.T) {
 			h := testproc.New(t, "touch-file", args...)
 			h.Start(t)
 			p := liveProcess(t, h.WaitReady(t, 10*time.Second))
-			a := ActivityFile{Path: watch, Limit: limit}
+			a := activityFile{Path: watch, Limit: limit}
 
 			require.NoError(t, a.Check(context.Background(), p), "fresh at start")
 			if tc.stopAfter == 0 {

@@ -42,7 +42,7 @@ func benchEnv(b *testing.B, n int, extra ...string) (*testEnv, *Manager, context
 		defer cancel()
 		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
 		defer scancel()
-		m.DoAll(sctx, ActionStop, Parallel)
+		m.DoAll(sctx, ActionStop, nil, true)
 		testproc.KillToken("sleep 86400." + run) // by pid, through a pidfd
 	})
 	return e, m, ctx
@@ -68,17 +68,17 @@ func checkAll(b *testing.B, rs []Result, n int, running bool) {
 func BenchmarkStatusAll200(b *testing.B) {
 	benchProcsOnly(b)
 	_, m, ctx := benchEnv(b, benchPrograms, "success_seconds = 1")
-	checkAll(b, m.DoAll(ctx, ActionStart, Parallel), benchPrograms, true)
+	checkAll(b, m.DoAll(ctx, ActionStart, nil, true), benchPrograms, true)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		rs := m.DoAll(ctx, ActionStatus, Sequential)
+		rs := m.DoAll(ctx, ActionStatus, nil, false)
 		if len(rs) != benchPrograms {
 			b.Fatalf("%d results", len(rs))
 		}
 	}
 	b.StopTimer()
-	checkAll(b, m.DoAll(ctx, ActionStatus, Sequential), benchPrograms, true)
+	checkAll(b, m.DoAll(ctx, ActionStatus, nil, false), benchPrograms, true)
 }
 
 // BenchmarkStartAll200Parallel: one op is StartAll(Parallel) of 200 stopped
@@ -89,10 +89,10 @@ func BenchmarkStartAll200Parallel(b *testing.B) {
 	_, m, ctx := benchEnv(b, benchPrograms, "success_seconds = 1")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		rs := m.DoAll(ctx, ActionStart, Parallel)
+		rs := m.DoAll(ctx, ActionStart, nil, true)
 		b.StopTimer()
 		checkAll(b, rs, benchPrograms, true)
-		checkAll(b, m.DoAll(ctx, ActionStop, Parallel), benchPrograms, false)
+		checkAll(b, m.DoAll(ctx, ActionStop, nil, true), benchPrograms, false)
 		b.StartTimer()
 	}
 }

@@ -1,10 +1,7 @@
 package usrsvc
 
 import (
-	"errors"
 	"net/mail"
-	"os"
-	"os/user"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -13,12 +10,15 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/configobj"
+	"github.com/usrsvc/usrsvc/internal/home"
 )
 
 // Config is a configuration: the [Main] section and every program, with
 // DefaultSettings applied and every value typed and defaulted. Read one
 // from files with [LoadConfig], or build one in Go with [NewConfig],
-// [NewProgram] and [Config.Add]; [Config.Validate] checks either.
+// [NewProgram] and [Config.Add]. The [Web] section belongs to usrsvcweb
+// (package web reads it); LoadConfig only checks that it is in the main
+// file.
 type Config struct {
 	// Path is the absolute path of the main config file; "" for a
 	// configuration built in Go.
@@ -26,35 +26,30 @@ type Config struct {
 	// Files lists every file loaded, the main file first, then config_dir's
 	// *.cfg files in name order.
 	Files []string
-	// Main is the [Main] section.
-	Main MainConfig
-	// Web is the [Web] section (usrsvcweb's settings), defaulted when absent.
-	Web WebConfig
+
+	// The [Main] section.
+	DaemonPidfile string // pidfile: usrsvcd's own pidfile (absolute)
+	ConfigDir     string // absolute; "" when not set
+	StateDir      string // absolute; default ~/.local/state/usrsvc
+	DaemonStdout  string // usrsvcd_stdout, absolute; "" = default (a log file in StateDir when detached)
+	DaemonStderr  string // usrsvcd_stderr, absolute; "" = same as stdout (also when set to "stdout")
+	SendmailPath  string // "" = auto (/usr/sbin/sendmail, /usr/bin/sendmail, then $PATH)
+	LogFormat     string // "text" or "json"
+	MainLine      int    // line of the [Main] header
+
 	// Programs holds every [Program:NAME] section, sorted by name.
-	Programs []*ProgramConfig
-	// Broken is set only by [LoadConfigPartial] for a configuration with
-	// problems: the programs whose section has problems, sorted by name,
-	// resolved as far as they could be, each with its Problems. Programs
-	// then holds only the valid ones.
-	Broken []*ProgramConfig
+	Programs []*Program
+	// Broken lists, when LoadConfig returns a configuration with problems
+	// along with its *ConfigError, the programs whose own section has
+	// problems, sorted by name, resolved as far as they could be, each
+	// with its Problems. Programs then holds only the valid ones.
+	Broken []*Program
 }
 
-// MainConfig is the [Main] section of the main config file.
-type MainConfig struct {
-	Pidfile      string // usrsvcd's own pidfile (absolute)
-	ConfigDir    string // absolute; "" when not set
-	StateDir     string // absolute; default ~/.local/state/usrsvc
-	DaemonStdout string // usrsvcd_stdout, absolute; "" = default (a log file in StateDir when detached)
-	DaemonStderr string // usrsvcd_stderr, absolute; "" = same as stdout (also when set to "stdout")
-	SendmailPath string // "" = auto (/usr/sbin/sendmail, /usr/bin/sendmail, then $PATH)
-	LogFormat    string // "text" or "json"
-	Line         int    // line of the [Main] header
-}
-
-// ProgramConfig is one program: a [Program:NAME] section resolved (defaults
+// Program is one program: a [Program:NAME] section resolved (defaults
 // applied, every key typed), or a program defined in Go with [NewProgram].
 // Fields hold the documented defaults when the key is absent.
-type ProgramConfig struct {
+type Program struct {
 	Name string // the NAME of [Program:NAME] (case-sensitive)
 	File string // file that defines the section
 	Line int    // line of the [Program:NAME] header
@@ -68,14 +63,13 @@ type ProgramConfig struct {
 	UseShell bool
 
 	// Pidfile is absolute. A relative pidfile in the config is relative to
-	// the home directory ([HomeDir]); Config.Add puts an empty one in the
-	// state directory.
+	// the home directory; an empty one is put in the state directory.
 	Pidfile string
 	Stdout  string // absolute
 	Stderr  string // absolute; equal to Stdout when stderr = stdout (the default)
 	// Dir is the program's working directory (the directory key), absolute;
-	// "" means the home directory ([HomeDir]). A relative executable
-	// path in the command is relative to it.
+	// "" means the home directory. A relative executable path in the
+	// command is relative to it.
 	Dir string
 	// ownDirs: Pidfile or Stdout were put in the state directory by
 	// Config.Add, whose directories the first start creates.
@@ -85,16 +79,12 @@ type ProgramConfig struct {
 	AutoPid        bool // default true
 	ScanForProcess bool // default true
 	// ProcTitleRE is proctitle_re as set in the config; nil when the
-	// default applies (Args joined by spaces, the whole title or
-	// its tail after '/' or ' '), which MatchTitle tests without a regexp.
-	// TitleRegexp returns the regexp in force either way.
+	// default applies: the whole title is the command's argv[0] (as
+	// written or resolved in the program's PATH, after a #! script's
+	// interpreter) followed by exactly its arguments.
 	ProcTitleRE *regexp.Regexp
-	// ProcTitleExplicit is true when proctitle_re was set in the config.
-	ProcTitleExplicit bool
-	// titleLiteral is the default proctitle_re's literal (Args joined).
-	titleLiteral string
-	// defaultRE compiles the default proctitle_re on first use.
-	defaultRE *lazyRegexp
+	// title is the default match, computed on first use.
+	title *titleMatch
 
 	Autostart    bool          // default true
 	Autorestart  bool          // default true
@@ -106,69 +96,28 @@ type ProgramConfig struct {
 	TermToKill     time.Duration // term_to_kill_seconds, default 8 s
 
 	InheritEnv bool     // default true
-	Env        []EnvVar // [[Env]], in file order (defaults first, overridden key-wise)
+	Env        []string // [[Env]] as KEY=VALUE, in file order (defaults first, overridden key-wise)
 
 	Defaults    string          // the DefaultSettings name, "" if none
 	EmailAlerts []*mail.Address // validated addresses
 
-	Monitor MonitorConfig // [[Monitor]] / [[Monitoring]]
-
-	// Problems are, for a program of Config.Broken, the problems of its
-	// section and of its DefaultSettings; nil for a valid program.
-	Problems []Problem
-	// findable: despite Problems, stop and status can act (see Findable).
-	findable bool
-}
-
-// EnvVar is one entry of an [[Env]] subsection.
-type EnvVar struct {
-	Key, Value string
-}
-
-// MonitorConfig is a program's [[Monitor]] subsection.
-type MonitorConfig struct {
-	After             time.Duration // monitor_after, default 30 s; 0 = from start
-	Interval          time.Duration // monitor_interval, default 5 s
+	// The [[Monitor]] (or [[Monitoring]]) subsection.
+	MonitorAfter      time.Duration // monitor_after, default 30 s; 0 = from start
+	MonitorInterval   time.Duration // monitor_interval, default 5 s
 	ActivityFile      string        // absolute; "" disables
 	ActivityFileLimit time.Duration // required when ActivityFile is set
 	RSSLimitKB        int64         // rss_limit in kB of private memory; 0 disables
-}
 
-// DefaultConfigPath is the main config file used when none is given:
-// $USRSVC_CONFIG if set, else $HOME/usrsvc.cfg ([HomeDir] when $HOME is
-// unset).
-func DefaultConfigPath() string {
-	if p := os.Getenv("USRSVC_CONFIG"); p != "" {
-		return p
-	}
-	home := os.Getenv("HOME")
-	if home == "" {
-		home, _ = HomeDir()
-	}
-	return filepath.Join(home, "usrsvc.cfg")
-}
-
-// HomeDir is the current user's home directory: $HOME when it names an
-// existing directory (login shells, cron, ssh and systemd's User= all set it
-// to the account's home), else the passwd entry's (os/user.Current). It is
-// what "~" means in the config, the default state directory's base, and the
-// programs' default working directory. $HOME wins so that an operator (or a test)
-// can run a whole usrsvc world in another directory; the passwd entry keeps
-// things working where HOME is unset.
-func HomeDir() (string, error) {
-	if h := os.Getenv("HOME"); filepath.IsAbs(h) {
-		if st, err := os.Stat(h); err == nil && st.IsDir() {
-			return h, nil
-		}
-	}
-	if u, err := user.Current(); err == nil && filepath.IsAbs(u.HomeDir) {
-		return u.HomeDir, nil
-	}
-	return "", errors.New("no home directory: the current user has no passwd entry and $HOME is not an absolute path")
+	// Problems are, for a program of Config.Broken, the problems of its
+	// section and of its DefaultSettings ("file:line: message"); nil for a
+	// valid program.
+	Problems []string
+	// findable: despite Problems, stop and status can act (see findable).
+	findable bool
 }
 
 // Program returns the program named name (names are case-sensitive), or nil.
-func (c *Config) Program(name string) *ProgramConfig {
+func (c *Config) Program(name string) *Program {
 	i := sort.Search(len(c.Programs), func(i int) bool { return c.Programs[i] != nil && c.Programs[i].Name >= name })
 	if i < len(c.Programs) && c.Programs[i] != nil && c.Programs[i].Name == name {
 		return c.Programs[i]
@@ -182,9 +131,9 @@ func (c *Config) Program(name string) *ProgramConfig {
 	return nil
 }
 
-// Equal reports whether p and q have the same settings; where they are
+// equal reports whether p and q have the same settings; where they are
 // written (File, Line) does not count.
-func (p *ProgramConfig) Equal(q *ProgramConfig) bool {
+func (p *Program) equal(q *Program) bool {
 	a, b := *p, *q
 	a.File, a.Line, b.File, b.Line = "", 0, "", 0
 	ra, rb := "", ""
@@ -195,12 +144,12 @@ func (p *ProgramConfig) Equal(q *ProgramConfig) bool {
 		rb = b.ProcTitleRE.String()
 	}
 	a.ProcTitleRE, b.ProcTitleRE = nil, nil
-	a.defaultRE, b.defaultRE = nil, nil
+	a.title, b.title = nil, nil
 	return ra == rb && reflect.DeepEqual(a, b)
 }
 
-// Names returns the program names, sorted.
-func (c *Config) Names() []string {
+// names returns the program names, sorted.
+func (c *Config) names() []string {
 	names := make([]string, len(c.Programs))
 	for i, p := range c.Programs {
 		names[i] = p.Name
@@ -209,23 +158,50 @@ func (c *Config) Names() []string {
 }
 
 // LoadConfig reads, checks and resolves the configuration whose main file
-// is path ("" means [DefaultConfigPath]), with every file of its config_dir.
-// When anything is wrong it returns a nil Config and a *ConfigError listing
+// is path ("" means $USRSVC_CONFIG, else ~/usrsvc.cfg), with every file of
+// its config_dir. When anything is wrong it returns a *ConfigError listing
 // every problem found, each with its file and line; a bad input never
-// panics. When the system runs out of something while reading (too many
-// open files) the error wraps [ErrResource] instead: the configuration is
-// not at fault, and trying again may work.
+// panics.
 //
-// Rules beyond the syntax (package internal/configobj):
+// With problems, LoadConfig also returns what still reads, for the
+// operations that must not depend on a configuration that loads (stop and
+// status: a broken configuration never locks the operator out); a caller
+// that wants a valid configuration or nothing just checks err. That
+// Config holds:
+//   - of [Main], what reads; the state directory falls back to the default
+//     (~/.local/state/usrsvc) when state_dir is missing or unusable, and
+//     everything is default when the main file cannot be read at all
+//     (Files is then empty);
+//   - in Programs, every program whose own section, and the
+//     [DefaultSettings:NAME] it names, have no problem;
+//   - in Broken, every other program, with its Problems.
+//
+// A problem concerns a program when it lies within the program's section
+// (from its header to the next section header of the file, subsections
+// included) or within its DefaultSettings section, or when two sections
+// define the program. An unusable state_dir concerns every program (their
+// locks live there): none is started. A [Manager] built on such a Config
+// lets stop and status act on a Broken program when none of its problems
+// concerns how its process is found and stopped; start and restart of a
+// Broken program fail with an error wrapping [ErrInvalidConfig]; "all"
+// covers Broken programs.
+//
+// A configuration refused for safety (a file or directory writable by group
+// or others, or owned by another user) stays refused: the Config is nil.
+// So is one the system could not read for want of resources (too many open
+// files): the error then wraps [ErrResource], and trying again may work.
+//
+// Rules beyond the syntax:
 //   - Section keywords (Main, Program, DefaultSettings, Env, Monitor,
 //     Monitoring) and keys are matched case-insensitively; program and
 //     DefaultSettings names, and [[Env]] keys, are case-sensitive.
-//   - [Main] exists only in the main file, and exactly once there.
+//   - [Main] exists only in the main file, and exactly once there; so does
+//     [Web], whose keys package web reads.
 //   - config_dir, when relative, is relative to the main file's directory;
 //     its *.cfg files are loaded by name, skipping dotfiles (and the main
 //     file, should config_dir contain it). A missing config_dir is an error.
-//   - "~" and "~/…" in paths are the home directory ([HomeDir]). stdout,
-//     stderr, activityfile, state_dir, usrsvcd_stdout, usrsvcd_stderr,
+//   - "~" and "~/…" in paths are the home directory. stdout, stderr,
+//     activityfile, state_dir, usrsvcd_stdout, usrsvcd_stderr,
 //     sendmail_path and [Main] pidfile must be absolute; a program's
 //     pidfile (and directory) may be relative: it is then relative to the
 //     home directory, as it was for the original.
@@ -235,13 +211,17 @@ func (c *Config) Names() []string {
 //     or others, nor owned by another user than the current one or root
 //     (a config another user can change could run their commands as you).
 func LoadConfig(path string) (*Config, error) {
-	l := &configLoader{rank: map[string]int{}}
+	l := &configLoader{rank: map[string]int{}, partial: true, files: map[string]*fileLayout{}}
 	cfg := l.load(path)
 	if l.resErr != nil {
-		return nil, l.resErr
+		return nil, l.resErr // nothing can be trusted to be whole
 	}
 	if err := l.err(); err != nil {
-		return nil, err
+		if l.unsafe {
+			return nil, err
+		}
+		l.splitBroken(cfg)
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -250,23 +230,22 @@ func LoadConfig(path string) (*Config, error) {
 // from everything that could be read, recording every problem in l.
 func (l *configLoader) load(path string) *Config {
 	if path == "" {
-		path = DefaultConfigPath()
+		path = home.ConfigPath()
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	l.home, l.homeErr = HomeDir()
+	l.home, l.homeErr = home.Dir()
 	cfg := &Config{Path: path}
 
 	mainFile := l.readFile(path, true)
 	if mainFile == nil {
-		cfg.Main = l.fallbackMain()
+		l.fallbackMain(cfg)
 		return cfg
 	}
 	cfg.Files = []string{path}
 	files := []*configobj.File{mainFile}
 	dir, r, ok := l.resolveMain(cfg, mainFile)
-	l.resolveWeb(cfg, mainFile)
 	if ok && dir != "" {
 		for _, p := range l.configDirFiles(dir, r, path) {
 			if f := l.readFile(p, false); f != nil {
@@ -289,6 +268,7 @@ func (l *configLoader) load(path string) *Config {
 					l.add(f.Name, sec.Line, "[Main] is only allowed in the main config file %s; move its keys there", path)
 				}
 			case kwWeb:
+				// usrsvcweb's settings: package web reads and checks them.
 				if f != mainFile {
 					l.add(f.Name, sec.Line, "[Web] is only allowed in the main config file %s; move it there", path)
 				}
@@ -322,7 +302,7 @@ func (l *configLoader) load(path string) *Config {
 	for _, name := range dsNames {
 		l.resolveProgram(defaults[name], nil, false)
 	}
-	byName := map[string]*ProgramConfig{}
+	byName := map[string]*Program{}
 	for _, s := range progs {
 		var ds *sectionRef
 		if r, ok := s.keys["defaults"]; ok && !r.invalid && strings.TrimSpace(r.value) != "" {
@@ -350,13 +330,13 @@ func (l *configLoader) load(path string) *Config {
 // config_dir is set but unusable.
 func (l *configLoader) resolveMain(cfg *Config, f *configobj.File) (string, rawVal, bool) {
 	main := l.singleSection(f, kwMain, "Main")
-	m := &cfg.Main
-	*m = l.fallbackMain()
+	m := cfg
+	l.fallbackMain(cfg)
 	if main == nil {
 		l.add(f.Name, 0, "no [Main] section: add one with at least pidfile = PATH (usrsvcd's own pidfile)")
 		return "", rawVal{}, false
 	}
-	m.Line = main.Line
+	m.MainLine = main.Line
 	for _, sub := range main.Subs {
 		l.add(f.Name, sub.Line, "[Main] has no subsections; remove [[%s]]", sub.Name)
 	}
@@ -367,7 +347,7 @@ func (l *configLoader) resolveMain(cfg *Config, f *configobj.File) (string, rawV
 	if r, ok := keys["pidfile"]; !ok || (!r.invalid && strings.TrimSpace(r.value) == "") {
 		l.add(f.Name, main.Line, "[Main] is missing the required key pidfile: add pidfile = PATH (usrsvcd's own pidfile, absolute)")
 	} else {
-		m.Pidfile, _ = l.pathVal(r, pathAbs, "")
+		m.DaemonPidfile, _ = l.pathVal(r, pathAbs, "")
 	}
 	if r, ok := keys["state_dir"]; ok && strings.TrimSpace(r.value) != "" {
 		if dir, ok := l.pathVal(r, pathAbs, ""); ok {

@@ -6,23 +6,25 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/usrsvc/usrsvc/internal/home"
 )
 
 // This file builds configurations in Go, without a file: NewConfig,
-// NewProgram, Config.Add, and Config.Validate, which checks a Config
+// NewProgram, Config.Add, and [NewManager], which checks a Config
 // however it was built.
 
 // NewConfig returns a configuration without a file and without programs:
 // add them with [Config.Add]. Its state directory is the default one,
-// ~/.local/state/usrsvc ([HomeDir]), which usrsvc and usrsvcd also use for
+// ~/.local/state/usrsvc , which usrsvc and usrsvcd also use for
 // a configuration file without state_dir; set Main.StateDir to keep this
 // configuration's programs apart. NewConfig does no I/O beyond finding the
 // home directory; when there is none, StateDir stays "" and Validate says
 // what to set.
 func NewConfig() *Config {
-	cfg := &Config{Main: MainConfig{LogFormat: "text"}}
-	if home, err := HomeDir(); err == nil {
-		cfg.Main.StateDir = filepath.Join(home, ".local", "state", "usrsvc")
+	cfg := &Config{LogFormat: "text"}
+	if h, err := home.Dir(); err == nil {
+		cfg.StateDir = filepath.Join(h, ".local", "state", "usrsvc")
 	}
 	return cfg
 }
@@ -37,16 +39,13 @@ func NewConfig() *Config {
 // [Config.Add].
 //
 // Pidfile, Stdout and Stderr may stay empty: Add puts them in the
-// configuration's state directory (run/NAME.pid and log/NAME.log), and the
+// configuration's state directory (pids/NAME.pid and logs/NAME.log), and the
 // first start creates those directories. Dir, the working directory, is
 // the home directory when empty.
-func NewProgram(name string, argv ...string) *ProgramConfig {
-	pc := newProgramConfig(name, "", 0)
+func NewProgram(name string, argv ...string) *Program {
+	pc := newProgram(name, "", 0)
 	pc.Args = slices.Clone(argv)
 	pc.Command = quoteArgs(argv)
-	if len(argv) > 0 {
-		pc.setDefaultTitle(pc.Args)
-	}
 	return pc
 }
 
@@ -66,22 +65,22 @@ func quoteArgs(argv []string) string {
 
 // Add adds pc to the configuration, keeping Programs sorted by name (the
 // order [Config.Program] relies on). It fills in what pc leaves empty and
-// has a default (see [NewProgram]), then checks pc as [Config.Validate]
+// has a default (see [NewProgram]), then checks pc as validate
 // does; on any problem it returns a *ConfigError and c is unchanged. A
 // name already in c is an error.
-func (c *Config) Add(pc *ProgramConfig) error {
+func (c *Config) Add(pc *Program) error {
 	if pc == nil {
-		return &ConfigError{Problems: []Problem{{Msg: "Add(nil): no program given; build one with usrsvc.NewProgram(name, argv...)"}}}
+		return &ConfigError{Problems: []string{"Add(nil): no program given; build one with usrsvc.NewProgram(name, argv...)"}}
 	}
 	if c.Program(pc.Name) != nil {
-		return &ConfigError{Problems: []Problem{{File: pc.File, Line: pc.Line,
-			Msg: fmt.Sprintf("program %q is already in the configuration: program names must be unique", pc.Name)}}}
+		return configError([]problem{{File: pc.File, Line: pc.Line,
+			Msg: fmt.Sprintf("program %q is already in the configuration: program names must be unique", pc.Name)}})
 	}
 	c.fillDefaults(pc)
 	if ps := c.checkProgram(pc); len(ps) > 0 {
-		return &ConfigError{Problems: ps}
+		return configError(ps)
 	}
-	i, _ := slices.BinarySearchFunc(c.Programs, pc.Name, func(p *ProgramConfig, name string) int {
+	i, _ := slices.BinarySearchFunc(c.Programs, pc.Name, func(p *Program, name string) int {
 		return strings.Compare(p.Name, name)
 	})
 	c.Programs = slices.Insert(c.Programs, i, pc)
@@ -92,14 +91,14 @@ func (c *Config) Add(pc *ProgramConfig) error {
 // always has: a pidfile and log files (in the state directory), a default
 // title matcher, and success_seconds and monitor_interval (which must be
 // above 0) when they are 0.
-func (c *Config) fillDefaults(pc *ProgramConfig) {
-	if c.Main.StateDir != "" && validProgramName(pc.Name) {
+func (c *Config) fillDefaults(pc *Program) {
+	if c.StateDir != "" && validProgramName(pc.Name) {
 		if pc.Pidfile == "" {
-			pc.Pidfile = filepath.Join(c.Main.StateDir, "run", pc.Name+".pid")
+			pc.Pidfile = filepath.Join(c.StateDir, "pids", pc.Name+".pid")
 			pc.ownDirs = true
 		}
 		if pc.Stdout == "" {
-			pc.Stdout = filepath.Join(c.Main.StateDir, "log", pc.Name+".log")
+			pc.Stdout = filepath.Join(c.StateDir, "logs", pc.Name+".log")
 			pc.ownDirs = true
 		}
 	}
@@ -109,18 +108,18 @@ func (c *Config) fillDefaults(pc *ProgramConfig) {
 	if pc.SuccessSeconds == 0 {
 		pc.SuccessSeconds = 2 * time.Second
 	}
-	if pc.Monitor.Interval == 0 {
-		pc.Monitor.Interval = 5 * time.Second
+	if pc.MonitorInterval == 0 {
+		pc.MonitorInterval = 5 * time.Second
 	}
-	if pc.ProcTitleRE == nil && pc.titleLiteral == "" && len(pc.Args) > 0 {
-		pc.setDefaultTitle(pc.Args)
+	if pc.ProcTitleRE == nil && pc.title == nil {
+		pc.title = &titleMatch{}
 	}
 	if pc.Command == "" && !pc.UseShell {
 		pc.Command = quoteArgs(pc.Args)
 	}
 }
 
-// Validate checks the configuration as usrsvcd checkconfig checks a file:
+// validate checks the configuration as usrsvcd checkconfig checks a file:
 // every program's name (unique, letters, digits, '_', '.' and '-', not
 // "all"), its command, its paths (absolute), its durations and counts (not
 // negative; success_seconds and monitor_interval above 0), its environment
@@ -128,18 +127,18 @@ func (c *Config) fillDefaults(pc *ProgramConfig) {
 // *ConfigError listing every problem, with file and line for the programs
 // read from a file. It does no I/O and changes nothing. A Config from
 // [LoadConfig] is always valid; [NewManager] refuses one that is not.
-func (c *Config) Validate() error {
-	var ps []Problem
-	if c.Main.StateDir == "" {
-		ps = append(ps, Problem{File: c.Path, Msg: "no state directory: set Main.StateDir (state_dir) to an absolute path, " +
+func (c *Config) validate() error {
+	var ps []problem
+	if c.StateDir == "" {
+		ps = append(ps, problem{File: c.Path, Msg: "no state directory: set Main.StateDir (state_dir) to an absolute path, " +
 			"or set $HOME (the default is ~/.local/state/usrsvc)"})
-	} else if !filepath.IsAbs(c.Main.StateDir) {
-		ps = append(ps, Problem{File: c.Path, Msg: fmt.Sprintf("state_dir %q must be an absolute path", c.Main.StateDir)})
+	} else if !filepath.IsAbs(c.StateDir) {
+		ps = append(ps, problem{File: c.Path, Msg: fmt.Sprintf("state_dir %q must be an absolute path", c.StateDir)})
 	}
-	seen := map[string]*ProgramConfig{}
+	seen := map[string]*Program{}
 	for i, pc := range c.Programs {
 		if pc == nil {
-			ps = append(ps, Problem{File: c.Path, Msg: fmt.Sprintf("Programs[%d] is nil: build programs with usrsvc.NewProgram and add them with Config.Add", i)})
+			ps = append(ps, problem{File: c.Path, Msg: fmt.Sprintf("Programs[%d] is nil: build programs with usrsvc.NewProgram and add them with Config.Add", i)})
 			continue
 		}
 		if first := seen[pc.Name]; first != nil {
@@ -147,7 +146,7 @@ func (c *Config) Validate() error {
 			if first.File != "" {
 				where = fmt.Sprintf(" (first defined at %s:%d)", first.File, first.Line)
 			}
-			ps = append(ps, Problem{File: pc.File, Line: pc.Line,
+			ps = append(ps, problem{File: pc.File, Line: pc.Line,
 				Msg: fmt.Sprintf("duplicate program %q%s: program names must be unique", pc.Name, where)})
 			continue
 		}
@@ -157,14 +156,14 @@ func (c *Config) Validate() error {
 	if len(ps) == 0 {
 		return nil
 	}
-	return &ConfigError{Problems: ps}
+	return configError(ps)
 }
 
 // checkProgram lists the problems of one program.
-func (c *Config) checkProgram(pc *ProgramConfig) []Problem {
-	var ps []Problem
+func (c *Config) checkProgram(pc *Program) []problem {
+	var ps []problem
 	add := func(format string, args ...any) {
-		ps = append(ps, Problem{File: pc.File, Line: pc.Line, Msg: fmt.Sprintf("program %q: ", pc.Name) + fmt.Sprintf(format, args...)})
+		ps = append(ps, problem{File: pc.File, Line: pc.Line, Msg: fmt.Sprintf("program %q: ", pc.Name) + fmt.Sprintf(format, args...)})
 	}
 	switch {
 	case pc.Name == "":
@@ -195,7 +194,7 @@ func (c *Config) checkProgram(pc *ProgramConfig) []Problem {
 	if strings.IndexByte(pc.Command, 0) >= 0 {
 		add("Command holds a NUL byte")
 	}
-	if pc.ProcTitleRE == nil && pc.titleLiteral == "" && len(pc.Args) == 0 {
+	if pc.ProcTitleRE == nil && len(pc.Args) == 0 {
 		add("cannot tell which process is the program: set ProcTitleRE, or Args (the default proctitle_re is built from them)")
 	}
 
@@ -225,8 +224,8 @@ func (c *Config) checkProgram(pc *ProgramConfig) []Problem {
 		{"SuccessSeconds (success_seconds)", pc.SuccessSeconds, true},
 		{"TermToKill (term_to_kill_seconds)", pc.TermToKill, false},
 		{"RestartDelay (restart_delay)", pc.RestartDelay, false},
-		{"Monitor.After (monitor_after)", pc.Monitor.After, false},
-		{"Monitor.Interval (monitor_interval)", pc.Monitor.Interval, true},
+		{"MonitorAfter (monitor_after)", pc.MonitorAfter, false},
+		{"MonitorInterval (monitor_interval)", pc.MonitorInterval, true},
 	} {
 		switch {
 		case d.v < 0:
@@ -240,25 +239,26 @@ func (c *Config) checkProgram(pc *ProgramConfig) []Problem {
 	if pc.MaxRestarts < 0 {
 		add("MaxRestarts (maxrestarts) is negative (%d): 0 means unlimited", pc.MaxRestarts)
 	}
-	if pc.Monitor.RSSLimitKB < 0 {
-		add("Monitor.RSSLimitKB (rss_limit) is negative (%d): 0 disables it", pc.Monitor.RSSLimitKB)
+	if pc.RSSLimitKB < 0 {
+		add("RSSLimitKB (rss_limit) is negative (%d): 0 disables it", pc.RSSLimitKB)
 	}
-	if m := pc.Monitor; m.ActivityFile != "" {
-		if !filepath.IsAbs(m.ActivityFile) {
-			add("Monitor.ActivityFile (activityfile) %q must be an absolute path", m.ActivityFile)
+	if pc.ActivityFile != "" {
+		if !filepath.IsAbs(pc.ActivityFile) {
+			add("ActivityFile (activityfile) %q must be an absolute path", pc.ActivityFile)
 		}
-		if m.ActivityFileLimit <= 0 {
-			add("Monitor.ActivityFile is set but Monitor.ActivityFileLimit (activityfile_limit) is not above 0")
+		if pc.ActivityFileLimit <= 0 {
+			add("ActivityFile is set but ActivityFileLimit (activityfile_limit) is not above 0")
 		}
 	}
 
 	// Environment and alerts.
 	for _, e := range pc.Env {
-		if !validEnvName(e.Key) {
-			add("environment variable name %q is not valid (letters, digits and _, not starting with a digit)", e.Key)
+		key, value, ok := strings.Cut(e, "=")
+		if !ok || !validEnvName(key) {
+			add("environment entry %q is not KEY=VALUE with a valid name (letters, digits and _, not starting with a digit)", e)
 		}
-		if strings.IndexByte(e.Value, 0) >= 0 {
-			add("environment variable %s holds a NUL byte", e.Key)
+		if strings.IndexByte(value, 0) >= 0 {
+			add("environment variable %s holds a NUL byte", key)
 		}
 	}
 	for _, a := range pc.EmailAlerts {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/usrsvc/usrsvc/internal/configobj"
+	"github.com/usrsvc/usrsvc/internal/errs"
 	"github.com/usrsvc/usrsvc/internal/shellcmd"
 )
 
@@ -22,9 +23,9 @@ const maxConfigFileSize = 4 << 20
 
 // configLoader accumulates the problems of one LoadConfig call.
 type configLoader struct {
-	home     string // HomeDir(), "" when unknown
+	home     string // home.Dir(), "" when unknown
 	homeErr  error
-	problems []Problem
+	problems []problem
 	rank     map[string]int // file → position in the load order, for sorting
 	sh       shellcmd.Parser
 	emails   map[keyPos][]*mail.Address // emailsVal's results
@@ -61,18 +62,18 @@ type rawVal struct {
 // configuration, and the load fails with an error wrapping ErrResource
 // (code 11: try again) instead. It reports whether err was one.
 func (l *configLoader) resource(what string, err error) bool {
-	if !isResourceErr(err) {
+	if !errs.IsResource(err) {
 		return false
 	}
 	if l.resErr == nil {
-		l.resErr = fileError(what, err)
+		l.resErr = errs.File(what, err)
 	}
 	return true
 }
 
 // add records a problem. Line 0 means the whole file.
 func (l *configLoader) add(file string, line int, format string, args ...any) {
-	l.problems = append(l.problems, Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
+	l.problems = append(l.problems, problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
 // addAt records a problem about key r.
@@ -95,8 +96,8 @@ func (l *configLoader) err() error {
 	if len(l.problems) == 0 {
 		return nil
 	}
-	seen := map[Problem]bool{}
-	var ps []Problem
+	seen := map[problem]bool{}
+	var ps []problem
 	for _, p := range l.problems {
 		if !seen[p] {
 			seen[p] = true
@@ -113,7 +114,7 @@ func (l *configLoader) err() error {
 		}
 		return ps[i].Line < ps[j].Line
 	})
-	return &ConfigError{Problems: ps}
+	return configError(ps)
 }
 
 // readFile reads and parses a config file, after checking its owner and
@@ -275,6 +276,7 @@ func (l *configLoader) configDirFiles(dir string, r rawVal, mainPath string) []s
 // Section keywords, matched case-insensitively.
 const (
 	kwMain            = "main"
+	kwWeb             = "web"
 	kwProgram         = "program"
 	kwDefaultSettings = "defaultsettings"
 	kwEnv             = "env"

@@ -14,63 +14,16 @@ import (
 
 // A broken configuration must never lock the operator out: stopping a
 // program, asking for its status, and stopping or asking about usrsvcd work
-// whatever else is wrong. LoadConfigPartial gives those operations what
-// still reads; this file is how it tells which programs a problem concerns.
-
-// LoadConfigPartial loads as much as can be used of a configuration that has
-// problems, for the operations that must not depend on a configuration that
-// loads: stop and status. It returns the Config built from everything that
-// reads, and err, the same *ConfigError [LoadConfig] returns (nil when the
-// configuration is valid, and then cfg is exactly LoadConfig's).
-//
-// With problems, the Config holds:
-//   - in Main, what of [Main] reads; the state directory falls back to the
-//     default (~/.local/state/usrsvc) when state_dir is missing or unusable,
-//     and Main is all defaults when the main file cannot be read at all
-//     (Files is then empty);
-//   - in Programs, every program whose own section, and the
-//     [DefaultSettings:NAME] it names, have no problem;
-//   - in Broken, every other program, with its Problems.
-//
-// A problem concerns a program when it lies within the program's section
-// (from its header to the next section header of the file, subsections
-// included) or within its DefaultSettings section, or when two sections
-// define the program. An unusable state_dir concerns every program (their
-// locks live there): none is started. A Broken program is still
-// [ProgramConfig.Findable] when none of its problems concerns how its
-// process is found and stopped, so stop and status can act on it. A
-// [Manager] built on the Config applies these rules: start and restart of
-// a Broken program, and stop and status of one that is not Findable, fail
-// with an error wrapping [ErrInvalidConfig]; "all" covers Broken programs.
-//
-// A configuration refused for safety (a file or directory writable by group
-// or others, or owned by another user) stays refused: cfg is nil. So is one
-// the system could not read for want of resources (too many open files):
-// err then wraps [ErrResource].
-func LoadConfigPartial(path string) (cfg *Config, err error) {
-	l := &configLoader{rank: map[string]int{}, partial: true, files: map[string]*fileLayout{}}
-	cfg = l.load(path)
-	if l.resErr != nil {
-		return nil, l.resErr // nothing can be trusted to be whole
-	}
-	if err := l.err(); err != nil {
-		if l.unsafe {
-			return nil, err
-		}
-		l.splitBroken(cfg)
-		return cfg, err
-	}
-	return cfg, nil
-}
+// whatever else is wrong. LoadConfig gives those operations what still
+// reads; this file is how it tells which programs a problem concerns.
 
 // fallbackMain is [Main] with its defaults, for a main file that cannot be
 // read (and the start of every [Main]).
-func (l *configLoader) fallbackMain() MainConfig {
-	m := MainConfig{LogFormat: "text"}
+func (l *configLoader) fallbackMain(m *Config) {
+	m.LogFormat = "text"
 	if l.home != "" {
 		m.StateDir = filepath.Join(l.home, ".local", "state", "usrsvc")
 	}
-	return m
 }
 
 // about notes which key the problem just added concerns, when its line
@@ -86,7 +39,7 @@ func (l *configLoader) about(key string) {
 // DefaultSettings section (nil when none).
 type loadedProgram struct {
 	sec, defaults *sectionRef
-	cfg           *ProgramConfig
+	cfg           *Program
 }
 
 // fileLayout is what LoadConfigPartial needs of a parsed file: where
@@ -168,7 +121,7 @@ func identifying(key string) bool {
 func (l *configLoader) splitBroken(cfg *Config) {
 	// The section each problem lies in, and the key it concerns.
 	type hit struct {
-		p   Problem
+		p   problem
 		key string
 	}
 	bySection := map[*sectionRef][]hit{}
@@ -202,9 +155,9 @@ func (l *configLoader) splitBroken(cfg *Config) {
 			everyProgram = append(everyProgram, hit{p, subsectionKey})
 		}
 	}
-	if cfg.Main.StateDir == "" { // no home directory and no state_dir: no lock can be taken
+	if cfg.StateDir == "" { // no home directory and no state_dir: no lock can be taken
 		for _, p := range l.problems {
-			if p.File == cfg.Path && p.Line == cfg.Main.Line {
+			if p.File == cfg.Path && p.Line == cfg.MainLine {
 				everyProgram = append(everyProgram, hit{p, ""})
 			}
 		}
@@ -214,7 +167,8 @@ func (l *configLoader) splitBroken(cfg *Config) {
 	for _, lp := range l.programs {
 		count[lp.cfg.Name]++
 	}
-	broken := map[string]*ProgramConfig{}
+	broken := map[string]*Program{}
+	probs := map[string][]problem{}
 	var order []string
 	for _, lp := range l.programs {
 		hits := slices.Concat(bySection[lp.sec], bySection[lp.defaults], everyProgram)
@@ -229,48 +183,52 @@ func (l *configLoader) splitBroken(cfg *Config) {
 			order = append(order, pc.Name)
 		}
 		for _, h := range hits {
-			if !slices.Contains(pc.Problems, h.p) {
-				pc.Problems = append(pc.Problems, h.p)
+			if !slices.Contains(probs[pc.Name], h.p) {
+				probs[pc.Name] = append(probs[pc.Name], h.p)
 			}
 			if identifying(h.key) {
 				pc.findable = false
 			}
 		}
 	}
-	for _, pc := range broken {
-		sort.SliceStable(pc.Problems, func(i, j int) bool {
-			a, b := pc.Problems[i], pc.Problems[j]
+	for name, pc := range broken {
+		ps := probs[name]
+		sort.SliceStable(ps, func(i, j int) bool {
+			a, b := ps[i], ps[j]
 			if l.rank[a.File] != l.rank[b.File] {
 				return l.rank[a.File] < l.rank[b.File]
 			}
 			return a.Line < b.Line
 		})
+		for _, p := range ps {
+			pc.Problems = append(pc.Problems, p.String())
+		}
 	}
-	cfg.Programs = slices.DeleteFunc(cfg.Programs, func(p *ProgramConfig) bool { return broken[p.Name] != nil })
+	cfg.Programs = slices.DeleteFunc(cfg.Programs, func(p *Program) bool { return broken[p.Name] != nil })
 	sort.Strings(order)
 	for _, name := range order {
 		cfg.Broken = append(cfg.Broken, broken[name])
 	}
 }
 
-// Findable reports whether stop and status can act on the program: always
+// canFind reports whether stop and status can act on the program: always
 // for a program of Config.Programs; for one of Config.Broken, when none of
 // its problems concerns the keys that find and stop its process (command,
 // useshell, proctitle_re, pidfile, scan_for_process, autopid,
 // term_to_kill_seconds, defaults) and its section is the only one of its
 // name.
-func (p *ProgramConfig) Findable() bool {
+func (p *Program) canFind() bool {
 	return len(p.Problems) == 0 || p.findable
 }
 
 // brokenErr is the error of action on a program of Config.Broken: nil when
 // the action can go on despite its problems (stop and status of a Findable
 // program), else an error wrapping ErrInvalidConfig that says what to fix.
-func (p *ProgramConfig) brokenErr(action Action) error {
+func (p *Program) brokenErr(action Action) error {
 	if len(p.Problems) == 0 {
 		return nil
 	}
-	first := p.Problems[0].String()
+	first := p.Problems[0]
 	more := ""
 	if n := len(p.Problems) - 1; n > 0 {
 		more = fmt.Sprintf(" (and %d more; usrsvcd checkconfig lists them all)", n)
@@ -279,7 +237,7 @@ func (p *ProgramConfig) brokenErr(action Action) error {
 	case action != ActionStop && action != ActionStatus:
 		return fmt.Errorf("%w: %s is not started while its configuration has problems: %s%s; fix them and run the command again",
 			ErrInvalidConfig, p.Name, first, more)
-	case !p.Findable():
+	case !p.canFind():
 		return fmt.Errorf("%w: cannot tell how to find %s's process, its section (%s:%d) has problems with the keys that identify it: %s%s; fix them, or stop the process by its pid",
 			ErrInvalidConfig, p.Name, p.File, p.Line, first, more)
 	}
@@ -287,7 +245,7 @@ func (p *ProgramConfig) brokenErr(action Action) error {
 }
 
 // broken returns the program of c.Broken named name, or nil.
-func (c *Config) broken(name string) *ProgramConfig {
+func (c *Config) broken(name string) *Program {
 	for _, p := range c.Broken {
 		if p.Name == name {
 			return p
@@ -297,7 +255,7 @@ func (c *Config) broken(name string) *ProgramConfig {
 }
 
 // allPrograms returns Programs and Broken together, sorted by name.
-func (c *Config) allPrograms() []*ProgramConfig {
+func (c *Config) allPrograms() []*Program {
 	if len(c.Broken) == 0 {
 		return c.Programs
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc/internal/exitcode"
+	"github.com/usrsvc/usrsvc/internal/home"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -68,28 +70,24 @@ func TestLoadConfigPartial(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(writeConfigTree(t, map[string]string{"usrsvc.cfg": c.src}), "usrsvc.cfg")
-			cfg, err := LoadConfigPartial(path)
+			cfg, err := LoadConfig(path)
 			require.NotNil(t, cfg)
-			full, fullErr := LoadConfig(path)
 			if c.name == "valid" {
 				require.NoError(t, err)
-				assert.Equal(t, full, cfg, "a valid configuration loads as with LoadConfig")
 			} else {
 				require.Error(t, err)
-				assert.Nil(t, full)
-				assert.Equal(t, fullErr, err, "the same problems as LoadConfig")
 			}
-			assert.Equal(t, strings.Join(c.want.programs, ","), strings.Join(cfg.Names(), ","))
+			assert.Equal(t, strings.Join(c.want.programs, ","), strings.Join(cfg.names(), ","))
 			broken := map[string]bool{}
 			for _, p := range cfg.Broken {
-				broken[p.Name] = p.Findable()
+				broken[p.Name] = p.canFind()
 				assert.NotEmpty(t, p.Problems, p.Name)
 				for _, pr := range p.Problems {
-					assert.Contains(t, err.Error(), pr.String())
+					assert.Contains(t, err.Error(), pr)
 				}
 				assert.ErrorIs(t, p.brokenErr(ActionStart), ErrInvalidConfig)
 				assert.ErrorIs(t, p.brokenErr(ActionRestart), ErrInvalidConfig)
-				if p.Findable() {
+				if p.canFind() {
 					assert.NoError(t, p.brokenErr(ActionStop))
 					assert.NoError(t, p.brokenErr(ActionStatus))
 				} else {
@@ -103,28 +101,28 @@ func TestLoadConfigPartial(t *testing.T) {
 			}
 			for _, p := range cfg.Programs {
 				assert.Empty(t, p.Problems)
-				assert.True(t, p.Findable())
+				assert.True(t, p.canFind())
 			}
-			assert.NotEmpty(t, cfg.Main.StateDir)
-			assert.True(t, filepath.IsAbs(cfg.Main.StateDir))
+			assert.NotEmpty(t, cfg.StateDir)
+			assert.True(t, filepath.IsAbs(cfg.StateDir))
 		})
 	}
 }
 
 func TestLoadConfigPartialMissingAndUnsafe(t *testing.T) {
 	t.Parallel()
-	home, err := HomeDir()
+	home, err := home.Dir()
 	require.NoError(t, err)
 	dir := t.TempDir()
 
 	// No main file: nothing to act on, but [Main]'s defaults tell usrsvcd
 	// stop and status where to look.
-	cfg, err := LoadConfigPartial(filepath.Join(dir, "missing.cfg"))
+	cfg, err := LoadConfig(filepath.Join(dir, "missing.cfg"))
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	require.NotNil(t, cfg)
 	assert.Empty(t, cfg.Files)
 	assert.Empty(t, cfg.Programs)
-	assert.Equal(t, filepath.Join(home, ".local", "state", "usrsvc"), cfg.Main.StateDir)
+	assert.Equal(t, filepath.Join(home, ".local", "state", "usrsvc"), cfg.StateDir)
 
 	// Refused for safety: refused by everything, whatever else is fine.
 	tree := writeConfigTree(t, map[string]string{
@@ -133,13 +131,13 @@ func TestLoadConfigPartialMissingAndUnsafe(t *testing.T) {
 		"other.cfg":  testMainSection + partialSrc("a"),
 	})
 	require.NoError(t, os.Chmod(filepath.Join(tree, "d", "b.cfg"), 0o666))
-	cfg, err = LoadConfigPartial(filepath.Join(tree, "usrsvc.cfg"))
+	cfg, err = LoadConfig(filepath.Join(tree, "usrsvc.cfg"))
 	assert.Nil(t, cfg)
 	assert.ErrorContains(t, err, "chmod go-w")
 	require.NoError(t, os.Chmod(filepath.Join(tree, "other.cfg"), 0o620))
-	cfg, err = LoadConfigPartial(filepath.Join(tree, "other.cfg"))
+	cfg, err = LoadConfig(filepath.Join(tree, "other.cfg"))
 	assert.Nil(t, cfg)
-	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
+	assert.Equal(t, exitcode.InvalidConfig, exitcode.Of(err))
 }
 
 // A Manager over a partial configuration acts on what it can: stop and
@@ -154,44 +152,44 @@ func TestManagerPartialConfig(t *testing.T) {
 	m := e.manager()
 	ctx := ctxT(t)
 	for _, name := range []string{"web", "job"} {
-		_, err := m.Start(ctx, name)
+		_, err := m.Do(ctx, ActionStart, name)
 		require.NoError(t, err)
 	}
 
 	// A typo in job's section and a section with no command.
 	e.programs[1] += "autorestrat = false\n"
 	e.programs = append(e.programs, "[Program:nocmd]\npidfile = "+e.path("nocmd.pid")+"\nstdout = "+e.path("nocmd.log")+"\n")
-	cfg, err := LoadConfigPartial(e.write())
+	cfg, err := LoadConfig(e.write())
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	require.Equal(t, []string{"web"}, cfg.Names())
+	require.Equal(t, []string{"web"}, cfg.names())
 	m2, err := NewManager(cfg, Options{})
 	require.NoError(t, err)
 
-	st, err := m2.Status(ctx, "job")
+	st, err := m2.Do(ctx, ActionStatus, "job")
 	require.NoError(t, err, "status of a findable broken program")
 	assert.True(t, st.Running)
-	res := m2.DoAll(ctx, ActionStatus, Sequential)
+	res := m2.DoAll(ctx, ActionStatus, nil, false)
 	require.Len(t, res, 3)
-	assert.Equal(t, []Code{CodeSuccess, CodeInvalidConfig, CodeSuccess}, []Code{res[0].Code(), res[1].Code(), res[2].Code()}, "job, nocmd, web")
+	assert.Equal(t, []exitcode.Code{exitcode.Success, exitcode.InvalidConfig, exitcode.Success}, []exitcode.Code{resultCode(res[0]), resultCode(res[1]), resultCode(res[2])}, "job, nocmd, web")
 
-	_, err = m2.Start(ctx, "nocmd")
-	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
-	_, err = m2.Restart(ctx, "job")
-	assert.Equal(t, CodeInvalidConfig, CodeOf(err), "restart of a broken program")
-	_, err = m2.Stop(ctx, "nocmd")
-	assert.Equal(t, CodeInvalidConfig, CodeOf(err), "nothing tells how to find nocmd")
+	_, err = m2.Do(ctx, ActionStart, "nocmd")
+	assert.Equal(t, exitcode.InvalidConfig, exitcode.Of(err))
+	_, err = m2.Do(ctx, ActionRestart, "job")
+	assert.Equal(t, exitcode.InvalidConfig, exitcode.Of(err), "restart of a broken program")
+	_, err = m2.Do(ctx, ActionStop, "nocmd")
+	assert.Equal(t, exitcode.InvalidConfig, exitcode.Of(err), "nothing tells how to find nocmd")
 	assert.ErrorContains(t, err, "cannot tell how to find nocmd")
 
-	st, err = m2.Stop(ctx, "job")
+	st, err = m2.Do(ctx, ActionStop, "job")
 	require.NoError(t, err, "a broken but findable program is stopped")
 	assert.False(t, st.Running)
-	st, err = m2.Restart(ctx, "web")
+	st, err = m2.Do(ctx, ActionRestart, "web")
 	require.NoError(t, err, "a valid program is restarted while another is broken")
 	assert.True(t, st.Running)
-	res = m2.DoAll(ctx, ActionStop, Parallel)
+	res = m2.DoAll(ctx, ActionStop, nil, true)
 	for _, r := range res {
 		if r.Program == "nocmd" {
-			assert.Equal(t, CodeInvalidConfig, r.Code())
+			assert.Equal(t, exitcode.InvalidConfig, resultCode(r))
 		} else {
 			assert.NoError(t, r.Err, r.Program)
 		}

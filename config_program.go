@@ -6,46 +6,46 @@ import (
 	"time"
 )
 
-// newProgramConfig returns a ProgramConfig holding every documented default.
-func newProgramConfig(name, file string, line int) *ProgramConfig {
-	return &ProgramConfig{
+// newProgram returns a Program holding every documented default.
+func newProgram(name, file string, line int) *Program {
+	return &Program{
 		Name: name, File: file, Line: line,
 		Enabled: true, AutoPid: true, ScanForProcess: true, Autostart: true, Autorestart: true,
 		SuccessSeconds: 2 * time.Second, TermToKill: 8 * time.Second, InheritEnv: true,
-		Monitor: MonitorConfig{After: 30 * time.Second, Interval: 5 * time.Second},
+		MonitorAfter: 30 * time.Second, MonitorInterval: 5 * time.Second,
 	}
 }
 
 // cfgProgramBools are the boolean program keys and their fields.
 var cfgProgramBools = []struct {
 	key   string
-	field func(*ProgramConfig) *bool
+	field func(*Program) *bool
 }{
-	{"useshell", func(p *ProgramConfig) *bool { return &p.UseShell }},
-	{"enabled", func(p *ProgramConfig) *bool { return &p.Enabled }},
-	{"autopid", func(p *ProgramConfig) *bool { return &p.AutoPid }},
-	{"scan_for_process", func(p *ProgramConfig) *bool { return &p.ScanForProcess }},
-	{"autostart", func(p *ProgramConfig) *bool { return &p.Autostart }},
-	{"autorestart", func(p *ProgramConfig) *bool { return &p.Autorestart }},
-	{"inherit_env", func(p *ProgramConfig) *bool { return &p.InheritEnv }},
+	{"useshell", func(p *Program) *bool { return &p.UseShell }},
+	{"enabled", func(p *Program) *bool { return &p.Enabled }},
+	{"autopid", func(p *Program) *bool { return &p.AutoPid }},
+	{"scan_for_process", func(p *Program) *bool { return &p.ScanForProcess }},
+	{"autostart", func(p *Program) *bool { return &p.Autostart }},
+	{"autorestart", func(p *Program) *bool { return &p.Autorestart }},
+	{"inherit_env", func(p *Program) *bool { return &p.InheritEnv }},
 }
 
 // durationKey is a key holding seconds, > 0 when positive, else ≥ 0.
 type durationKey struct {
 	key      string
 	positive bool
-	field    func(*ProgramConfig) *time.Duration
+	field    func(*Program) *time.Duration
 }
 
 var cfgProgramDurations = []durationKey{
-	{"restart_delay", false, func(p *ProgramConfig) *time.Duration { return &p.RestartDelay }},
-	{"success_seconds", true, func(p *ProgramConfig) *time.Duration { return &p.SuccessSeconds }},
-	{"term_to_kill_seconds", false, func(p *ProgramConfig) *time.Duration { return &p.TermToKill }},
+	{"restart_delay", false, func(p *Program) *time.Duration { return &p.RestartDelay }},
+	{"success_seconds", true, func(p *Program) *time.Duration { return &p.SuccessSeconds }},
+	{"term_to_kill_seconds", false, func(p *Program) *time.Duration { return &p.TermToKill }},
 }
 
 var cfgMonitorDurations = []durationKey{
-	{"monitor_after", false, func(p *ProgramConfig) *time.Duration { return &p.Monitor.After }},
-	{"monitor_interval", true, func(p *ProgramConfig) *time.Duration { return &p.Monitor.Interval }},
+	{"monitor_after", false, func(p *Program) *time.Duration { return &p.MonitorAfter }},
+	{"monitor_interval", true, func(p *Program) *time.Duration { return &p.MonitorInterval }},
 }
 
 // resolveProgram types and checks the keys of s, taking the ones it does not
@@ -53,8 +53,8 @@ var cfgMonitorDurations = []durationKey{
 // DefaultSettings section checked on its own: its values are typed, but
 // nothing is required and the command is not interpreted (that happens in
 // each program using it, where useshell and proctitle_re are known).
-func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *ProgramConfig {
-	p := newProgramConfig(s.name, s.file, s.line)
+func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *Program {
+	p := newProgram(s.name, s.file, s.line)
 	if ds != nil {
 		p.Defaults = ds.name
 	}
@@ -144,18 +144,19 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *ProgramC
 	}
 	for _, e := range append(envs, s.env...) {
 		if i, ok := idx[e.key]; ok {
-			p.Env[i].Value = e.value
+			p.Env[i] = e.key + "=" + e.value
 			continue
 		}
 		idx[e.key] = len(p.Env)
-		p.Env = append(p.Env, EnvVar{Key: e.key, Value: e.value})
+		p.Env = append(p.Env, e.key+"="+e.value)
 	}
 
 	l.resolveMonitor(p, getMon, header)
 
 	// proctitle_re, then the command (which needs to know whether it is set).
+	explicitTitle := false
 	if r, ok := get("proctitle_re"); ok && !r.invalid {
-		p.ProcTitleExplicit = true
+		explicitTitle = true
 		if r.value == "" {
 			l.addAt(r, "proctitle_re is empty; remove the key to use the default (built from the command) or set a regexp")
 		} else if re, err := compileProcTitleRE(r.value); err != nil {
@@ -174,14 +175,13 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *ProgramC
 		p.Command = r.value
 	default:
 		p.Command = r.value
-		l.resolveCommand(p, r)
+		l.resolveCommand(p, r, explicitTitle)
 	}
 	return p
 }
 
 // resolveMonitor reads the [[Monitor]] keys.
-func (l *configLoader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal, bool), header string) {
-	m := &p.Monitor
+func (l *configLoader) resolveMonitor(p *Program, get func(string) (rawVal, bool), header string) {
 	for _, d := range cfgMonitorDurations {
 		if r, ok := get(d.key); ok {
 			if v, ok := l.secondsVal(r, d.positive); ok {
@@ -191,26 +191,27 @@ func (l *configLoader) resolveMonitor(p *ProgramConfig, get func(string) (rawVal
 	}
 	if r, ok := get("rss_limit"); ok {
 		if n, ok := l.intVal(r, "a size in kB ≥ 0 (0 = no limit)"); ok {
-			m.RSSLimitKB = n
+			p.RSSLimitKB = n
 		}
 	}
 	limitR, hasLimit := get("activityfile_limit")
 	if hasLimit {
 		if v, ok := l.secondsVal(limitR, true); ok {
-			m.ActivityFileLimit = v
+			p.ActivityFileLimit = v
 		}
 	}
 	if r, ok := get("activityfile"); ok {
-		m.ActivityFile, _ = l.pathVal(r, pathAbs, "")
-		if m.ActivityFile != "" && !hasLimit {
+		p.ActivityFile, _ = l.pathVal(r, pathAbs, "")
+		if p.ActivityFile != "" && !hasLimit {
 			l.addAt(r, "activityfile is set but activityfile_limit is not: add activityfile_limit = SECONDS "+
 				"(the longest the file may stay untouched) to the [[Monitor]] of %s", header)
 		}
 	}
 }
 
-// resolveCommand sets p.Args and the default proctitle_re from command r.
-func (l *configLoader) resolveCommand(p *ProgramConfig, r rawVal) {
+// resolveCommand sets p.Args from command r; explicitTitle says whether
+// proctitle_re is set.
+func (l *configLoader) resolveCommand(p *Program, r rawVal, explicitTitle bool) {
 	if !p.UseShell {
 		args, err := l.sh.Args(r.value, l.home)
 		if err != nil {
@@ -224,18 +225,18 @@ func (l *configLoader) resolveCommand(p *ProgramConfig, r rawVal) {
 		case err != nil:
 			l.addAt(r, "%s", err)
 			return
-		case pipeline && !p.ProcTitleExplicit:
+		case pipeline && !explicitTitle:
 			l.addAt(r, "a useshell pipeline needs an explicit proctitle_re (its last command is the sink); "+
 				"set proctitle_re to a regexp matching the title of the process to manage")
 			return
-		case args == nil && why != "" && !p.ProcTitleExplicit:
+		case args == nil && why != "" && !explicitTitle:
 			l.addAt(r, "cannot tell which process this useshell command runs: %s; set proctitle_re to a regexp "+
 				"matching its title", why)
 			return
 		}
 		p.Args = args
 	}
-	if !p.ProcTitleExplicit && len(p.Args) > 0 {
-		p.setDefaultTitle(p.Args)
+	if !explicitTitle && len(p.Args) > 0 {
+		p.title = &titleMatch{}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc/internal/exitcode"
+	"github.com/usrsvc/usrsvc/internal/home"
 	"github.com/usrsvc/usrsvc/internal/suggest"
 )
 
@@ -61,16 +64,16 @@ func loadMainConfig(t testing.TB, content string) (*Config, error) {
 }
 
 // problems returns the messages of err, which must be a *ConfigError.
-func configProblems(t testing.TB, err error) []Problem {
+func configProblems(t testing.TB, err error) []problem {
 	t.Helper()
 	var ce *ConfigError
 	require.True(t, errors.As(err, &ce), "want a *ConfigError, got %v", err)
 	require.NotEmpty(t, ce.Problems)
-	return ce.Problems
+	return parseProblems(ce.Problems)
 }
 
 func testHomeDir(t testing.TB) string {
-	h, err := HomeDir()
+	h, err := home.Dir()
 	require.NoError(t, err)
 	return h
 }
@@ -80,24 +83,26 @@ func TestLoadConfigProgramDefaults(t *testing.T) {
 	require.NoError(t, err)
 	p := cfg.Program("p")
 	require.NotNil(t, p)
-	want := newProgramConfig("p", cfg.Path, 3)
+	want := newProgram("p", cfg.Path, 3)
 	want.Command = "prog a"
 	want.Args = []string{"prog", "a"}
 	want.Pidfile, want.Stdout, want.Stderr = "/p.pid", "/o.log", "/o.log"
-	want.setDefaultTitle(want.Args)
+	want.title = &titleMatch{}
 	assert.Equal(t, want, p)
 	assert.Nil(t, p.ProcTitleRE, "the default is matched as a literal")
-	assert.Equal(t, `(^|[ /])prog a$`, p.TitleRegexp().String())
-	for _, title := range []string{"prog a", "/usr/bin/prog a", "python3 prog a", "xprog a", "prog ab", "prog a b", "sh -c prog a"} {
-		assert.Equal(t, p.TitleRegexp().MatchString(title), p.MatchTitle(title), "MatchTitle agrees with the regexp on %q", title)
+	assert.Equal(t, `^(?:prog|/(?:[^ ]*/)?prog) a$`, titleRE(p))
+	re := regexp.MustCompile(titleRE(p))
+	for _, title := range []string{"prog a", "/usr/bin/prog a", "python3 prog a", "xprog a", "prog ab", "prog a b", "sh -c prog a", "tail -f prog a"} {
+		assert.Equal(t, re.MatchString(title), matchTitle(p, title), "the match agrees with the regexp on %q", title)
 	}
-	assert.True(t, p.MatchTitle("/usr/bin/prog a"))
-	assert.False(t, p.MatchTitle("xprog a"))
+	assert.True(t, matchTitle(p, "prog a"))
+	assert.False(t, matchTitle(p, "xprog a"))
+	assert.False(t, matchTitle(p, "tail -f prog a"), "a command line that ends with the program's never matches")
 	assert.Equal(t, 2*time.Second, p.SuccessSeconds)
 	assert.Equal(t, 8*time.Second, p.TermToKill)
-	assert.Equal(t, 30*time.Second, p.Monitor.After)
-	assert.Equal(t, 5*time.Second, p.Monitor.Interval)
-	assert.Equal(t, []string{"p"}, cfg.Names())
+	assert.Equal(t, 30*time.Second, p.MonitorAfter)
+	assert.Equal(t, 5*time.Second, p.MonitorInterval)
+	assert.Equal(t, []string{"p"}, cfg.names())
 	assert.Nil(t, cfg.Program("P"), "names are case-sensitive")
 	assert.Equal(t, []string{cfg.Path}, cfg.Files)
 }
@@ -108,17 +113,17 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 		name    string
 		lines   []string
 		subs    string
-		check   func(t *testing.T, p *ProgramConfig)
+		check   func(t *testing.T, p *Program)
 		wantErr string // substring of the single expected problem
 	}{
 		{name: "useshell yes", lines: []string{"useshell = YES", "command = exec prog a"},
-			check: func(t *testing.T, p *ProgramConfig) {
+			check: func(t *testing.T, p *Program) {
 				assert.True(t, p.UseShell)
 				assert.Equal(t, []string{"prog", "a"}, p.Args)
 			}},
 		{name: "bool on", lines: []string{"enabled = off", "autopid = 0", "scan_for_process = No",
 			"autostart = false", "autorestart = FALSE", "inherit_env = no"},
-			check: func(t *testing.T, p *ProgramConfig) {
+			check: func(t *testing.T, p *Program) {
 				assert.False(t, p.Enabled || p.AutoPid || p.ScanForProcess || p.Autostart || p.Autorestart || p.InheritEnv)
 			}},
 		{name: "bool bad", lines: []string{"enabled = maybe"}, wantErr: `enabled = "maybe" is not a boolean`},
@@ -126,66 +131,65 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 			wantErr: `useshell = "maybe" is not a boolean`},
 		{name: "bool empty", lines: []string{"autostart ="}, wantErr: `autostart = "" is not a boolean`},
 		{name: "maxrestarts", lines: []string{"maxrestarts = 3"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, 3, p.MaxRestarts) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, 3, p.MaxRestarts) }},
 		{name: "max_restarts alias", lines: []string{"Max_Restarts = 5"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, 5, p.MaxRestarts) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, 5, p.MaxRestarts) }},
 		{name: "both restarts", lines: []string{"maxrestarts = 3", "max_restarts = 4"}, wantErr: "are the same key"},
 		{name: "maxrestarts negative", lines: []string{"maxrestarts = -1"}, wantErr: "maxrestarts = -1 is negative"},
 		{name: "maxrestarts float", lines: []string{"maxrestarts = 1.5"}, wantErr: "is not a whole number"},
 		{name: "maxrestarts huge", lines: []string{"maxrestarts = 99999999999999999999"}, wantErr: "is not a whole number"},
 		{name: "restart_delay", lines: []string{"restart_delay = 1.5"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, 1500*time.Millisecond, p.RestartDelay) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, 1500*time.Millisecond, p.RestartDelay) }},
 		{name: "restart_delay zero", lines: []string{"restart_delay = 0"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Zero(t, p.RestartDelay) }},
+			check: func(t *testing.T, p *Program) { assert.Zero(t, p.RestartDelay) }},
 		{name: "restart_delay negative", lines: []string{"restart_delay = -1"}, wantErr: "out of range"},
 		{name: "restart_delay word", lines: []string{"restart_delay = 5s"}, wantErr: "is not a number of seconds"},
 		{name: "restart_delay inf", lines: []string{"restart_delay = inf"}, wantErr: "is not a number of seconds"},
 		{name: "restart_delay huge", lines: []string{"restart_delay = 1e300"}, wantErr: "is not a number of seconds"},
 		{name: "restart_delay too large", lines: []string{"restart_delay = 999999999999"}, wantErr: "too large"},
 		{name: "success_seconds", lines: []string{"success_seconds = .25"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, 250*time.Millisecond, p.SuccessSeconds) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, 250*time.Millisecond, p.SuccessSeconds) }},
 		{name: "success_seconds zero", lines: []string{"success_seconds = 0"}, wantErr: "> 0"},
 		{name: "success_seconds tiny", lines: []string{"success_seconds = 0.0000000001"}, wantErr: "> 0"},
 		{name: "term_to_kill_seconds zero", lines: []string{"term_to_kill_seconds = 0"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Zero(t, p.TermToKill) }},
+			check: func(t *testing.T, p *Program) { assert.Zero(t, p.TermToKill) }},
 		{name: "term_to_kill_seconds", lines: []string{"TERM_TO_KILL_SECONDS = 3"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, 3*time.Second, p.TermToKill) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, 3*time.Second, p.TermToKill) }},
 		{name: "term_to_kill_seconds negative", lines: []string{"term_to_kill_seconds = -2"}, wantErr: "≥ 0"},
 		{name: "pidfile relative is in home", lines: []string{"pidfile = run/p.pid"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, filepath.Join(h, "run/p.pid"), p.Pidfile) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, filepath.Join(h, "run/p.pid"), p.Pidfile) }},
 		{name: "pidfile tilde", lines: []string{"pidfile = ~/p.pid"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, filepath.Join(h, "p.pid"), p.Pidfile) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, filepath.Join(h, "p.pid"), p.Pidfile) }},
 		{name: "pidfile missing", lines: []string{"pidfile ="}, wantErr: "missing the required key pidfile"},
 		{name: "stdout tilde", lines: []string{"stdout = ~/log/o.log"},
-			check: func(t *testing.T, p *ProgramConfig) {
+			check: func(t *testing.T, p *Program) {
 				assert.Equal(t, filepath.Join(h, "log/o.log"), p.Stdout)
 				assert.Equal(t, p.Stdout, p.Stderr)
 			}},
 		{name: "stdout relative", lines: []string{"stdout = o.log"}, wantErr: "stdout = o.log must be an absolute path"},
 		{name: "stdout missing", lines: []string{"stdout = ''"}, wantErr: "missing the required key stdout"},
 		{name: "stderr stdout", lines: []string{"stderr = STDOUT"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, "/o.log", p.Stderr) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, "/o.log", p.Stderr) }},
 		{name: "stderr same", lines: []string{"stderr = /o.log"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, "/o.log", p.Stderr) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, "/o.log", p.Stderr) }},
 		{name: "stderr other", lines: []string{"stderr = /e//x/../e.log"},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Equal(t, "/e/e.log", p.Stderr) }},
+			check: func(t *testing.T, p *Program) { assert.Equal(t, "/e/e.log", p.Stderr) }},
 		{name: "stderr relative", lines: []string{"stderr = e.log"}, wantErr: "stderr = e.log must be an absolute path"},
 		{name: "proctitle_re", lines: []string{`proctitle_re = ^python3 .*app\.py`},
-			check: func(t *testing.T, p *ProgramConfig) {
-				assert.True(t, p.ProcTitleExplicit)
+			check: func(t *testing.T, p *Program) {
 				assert.Equal(t, `^python3 .*app\.py`, p.ProcTitleRE.String())
 			}},
 		{name: "proctitle_re bad", lines: []string{"proctitle_re = a(b"}, wantErr: "proctitle_re does not compile: error parsing regexp: missing closing )"},
 		{name: "proctitle_re empty", lines: []string{"proctitle_re ="}, wantErr: "proctitle_re is empty"},
 		{name: "email_alerts", lines: []string{`email_alerts = a@x.org, "Doe, Jo" <jo@x.org>,Bob <b@x.org>`},
-			check: func(t *testing.T, p *ProgramConfig) {
+			check: func(t *testing.T, p *Program) {
 				require.Len(t, p.EmailAlerts, 3)
 				assert.Equal(t, "a@x.org", p.EmailAlerts[0].Address)
 				assert.Equal(t, "Doe, Jo", p.EmailAlerts[1].Name)
 				assert.Equal(t, "b@x.org", p.EmailAlerts[2].Address)
 			}},
 		{name: "email_alerts empty", lines: []string{"email_alerts ="},
-			check: func(t *testing.T, p *ProgramConfig) { assert.Empty(t, p.EmailAlerts) }},
+			check: func(t *testing.T, p *Program) { assert.Empty(t, p.EmailAlerts) }},
 		{name: "email_alerts bad", lines: []string{"email_alerts = a@x.org, not an address"}, wantErr: `"not an address" is not a valid email address`},
 		{name: "email_alerts double comma", lines: []string{"email_alerts = a@x.org,,b@x.org"}, wantErr: "empty address"},
 		{name: "email_alerts CR", lines: []string{"email_alerts = a@x.org\rBcc: evil@x.org"}, wantErr: "line break"},
@@ -193,24 +197,27 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 		{name: "unknown key far", lines: []string{"zzz = 1"}, wantErr: "unknown key zzz in [Program:p]"},
 		{name: "monitor key at top", lines: []string{"rss_limit = 5"}, wantErr: "key rss_limit does not belong in [Program:p]; move it to a [[Monitor]] subsection"},
 		{name: "case-insensitive keys", lines: []string{"Command = prog b", "AutoStart = False"},
-			check: func(t *testing.T, p *ProgramConfig) {
+			check: func(t *testing.T, p *Program) {
 				assert.Equal(t, []string{"prog", "b"}, p.Args)
 				assert.False(t, p.Autostart)
 			}},
 		{name: "same key two spellings", lines: []string{"enabled = 1", "ENABLED = 1"}, wantErr: "ENABLED and enabled (line 7) are the same key"},
 		{name: "env", subs: "[[Env]]\nPATH = /bin:/usr/bin\n_X1 = 'a b'\nEMPTY =\n",
-			check: func(t *testing.T, p *ProgramConfig) {
-				assert.Equal(t, []EnvVar{{"PATH", "/bin:/usr/bin"}, {"_X1", "a b"}, {"EMPTY", ""}}, p.Env)
+			check: func(t *testing.T, p *Program) {
+				assert.Equal(t, []string{"PATH=/bin:/usr/bin", "_X1=a b", "EMPTY="}, p.Env)
 			}},
 		{name: "env bad name", subs: "[[env]]\n1X = a\n", wantErr: `[[Env]] key "1X" is not a valid environment variable name`},
 		{name: "monitor", subs: "  [[Monitor]]\n  monitor_after = 0\n  monitor_interval = 0.5\n  rss_limit = 1024\n" +
 			"  activityfile = ~/act\n  activityfile_limit = 60\n",
-			check: func(t *testing.T, p *ProgramConfig) {
-				assert.Equal(t, MonitorConfig{After: 0, Interval: 500 * time.Millisecond, RSSLimitKB: 1024,
-					ActivityFile: filepath.Join(h, "act"), ActivityFileLimit: time.Minute}, p.Monitor)
+			check: func(t *testing.T, p *Program) {
+				assert.Equal(t, time.Duration(0), p.MonitorAfter)
+				assert.Equal(t, 500*time.Millisecond, p.MonitorInterval)
+				assert.EqualValues(t, 1024, p.RSSLimitKB)
+				assert.Equal(t, filepath.Join(h, "act"), p.ActivityFile)
+				assert.Equal(t, time.Minute, p.ActivityFileLimit)
 			}},
 		{name: "monitoring alias", subs: "[[Monitoring]]\nRSS_Limit = 7\n",
-			check: func(t *testing.T, p *ProgramConfig) { assert.EqualValues(t, 7, p.Monitor.RSSLimitKB) }},
+			check: func(t *testing.T, p *Program) { assert.EqualValues(t, 7, p.RSSLimitKB) }},
 		{name: "monitor and monitoring", subs: "[[Monitor]]\nrss_limit = 7\n[[Monitoring]]\nrss_limit = 8\n", wantErr: "[[Monitoring]] repeats [[Monitor]] (line 7)"},
 		{name: "monitor interval zero", subs: "[[Monitor]]\nmonitor_interval = 0\n", wantErr: "monitor_interval = 0 is out of range"},
 		{name: "monitor after negative", subs: "[[Monitor]]\nmonitor_after = -1\n", wantErr: "monitor_after = -1 is out of range"},
@@ -218,7 +225,7 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 		{name: "rss_limit word", subs: "[[Monitor]]\nrss_limit = 1G\n", wantErr: `rss_limit = "1G" is not a whole number`},
 		{name: "activityfile without limit", subs: "[[Monitor]]\nactivityfile = /a\n", wantErr: "activityfile_limit is not"},
 		{name: "activityfile empty", subs: "[[Monitor]]\nactivityfile =\n",
-			check: func(t *testing.T, p *ProgramConfig) { assert.Empty(t, p.Monitor.ActivityFile) }},
+			check: func(t *testing.T, p *Program) { assert.Empty(t, p.ActivityFile) }},
 		{name: "activityfile relative", subs: "[[Monitor]]\nactivityfile = a\nactivityfile_limit = 5\n", wantErr: "must be an absolute path"},
 		{name: "activityfile_limit zero", subs: "[[Monitor]]\nactivityfile = /a\nactivityfile_limit = 0\n", wantErr: "activityfile_limit = 0 is out of range"},
 		{name: "program key in monitor", subs: "[[Monitor]]\nautostart = 0\n", wantErr: "key autostart does not belong in [[Monitor]] of [Program:p]"},
@@ -320,12 +327,12 @@ func TestLoadConfigCommands(t *testing.T) {
 			p := cfg.Program("p")
 			assert.Equal(t, tt.args, p.Args)
 			if tt.re == "" {
-				assert.False(t, p.ProcTitleExplicit)
-				assert.True(t, p.MatchTitle(strings.Join(tt.args, " ")))
-				assert.True(t, p.MatchTitle("/usr/bin/"+strings.Join(tt.args, " ")))
-				assert.True(t, p.TitleRegexp().MatchString("/usr/bin/"+strings.Join(tt.args, " ")))
+				assert.Nil(t, p.ProcTitleRE)
+				assert.True(t, matchTitle(p, strings.Join(tt.args, " ")))
+				assert.False(t, matchTitle(p, "vim "+strings.Join(tt.args, " ")))
+				assert.True(t, regexp.MustCompile(titleRE(p)).MatchString(strings.Join(tt.args, " ")))
 			} else {
-				assert.True(t, p.ProcTitleExplicit)
+				assert.NotNil(t, p.ProcTitleRE)
 			}
 		})
 	}
@@ -340,18 +347,18 @@ func TestLoadConfigMain(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", main: "[Main]\npidfile = ~/d.pid\n", check: func(t *testing.T, c *Config) {
-			assert.Equal(t, MainConfig{Pidfile: filepath.Join(h, "d.pid"), StateDir: filepath.Join(h, ".local/state/usrsvc"),
-				LogFormat: "text", Line: 1}, c.Main)
+			assert.Equal(t, mainOf(&Config{DaemonPidfile: filepath.Join(h, "d.pid"), StateDir: filepath.Join(h, ".local/state/usrsvc"),
+				LogFormat: "text", MainLine: 1}), mainOf(c))
 		}},
 		{name: "all keys", main: "[main]\nPIDFILE = /d.pid\nstate_dir = /s\nusrsvcd_stdout = /o\nusrsvcd_stderr = /e\n" +
 			"sendmail_path = /usr/lib/sendmail\nlog_format = JSON\n", check: func(t *testing.T, c *Config) {
-			assert.Equal(t, MainConfig{Pidfile: "/d.pid", StateDir: "/s", DaemonStdout: "/o", DaemonStderr: "/e",
-				SendmailPath: "/usr/lib/sendmail", LogFormat: "json", Line: 1}, c.Main)
+			assert.Equal(t, mainOf(&Config{DaemonPidfile: "/d.pid", StateDir: "/s", DaemonStdout: "/o", DaemonStderr: "/e",
+				SendmailPath: "/usr/lib/sendmail", LogFormat: "json", MainLine: 1}), mainOf(c))
 		}},
 		{name: "stderr stdout and auto", main: "[Main]\npidfile = /d\nusrsvcd_stderr = stdout\nsendmail_path = auto\n",
 			check: func(t *testing.T, c *Config) {
-				assert.Empty(t, c.Main.DaemonStderr)
-				assert.Empty(t, c.Main.SendmailPath)
+				assert.Empty(t, c.DaemonStderr)
+				assert.Empty(t, c.SendmailPath)
 			}},
 		{name: "no main", main: testProgramSrc(nil, ""), wantErr: "no [Main] section"},
 		{name: "no pidfile", main: "[Main]\nstate_dir = /s\n", wantErr: "[Main] is missing the required key pidfile"},
@@ -404,24 +411,24 @@ func TestLoadConfigDefaultSettings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"usrsvc.cfg", "conf.d/a.cfg", "conf.d/b.cfg", "conf.d/d.cfg", "conf.d/z.cfg"},
 		relPaths(dir, cfg.Files))
-	assert.Equal(t, filepath.Join(dir, "conf.d"), cfg.Main.ConfigDir)
-	assert.Equal(t, []string{"api", "plain", "web"}, cfg.Names())
+	assert.Equal(t, filepath.Join(dir, "conf.d"), cfg.ConfigDir)
+	assert.Equal(t, []string{"api", "plain", "web"}, cfg.names())
 
 	web := cfg.Program("web")
 	assert.Equal(t, "base", web.Defaults)
 	assert.Equal(t, "/base.log", web.Stdout)
 	assert.True(t, web.Autorestart, "explicit keys win")
-	assert.Equal(t, []EnvVar{{"A", "1"}, {"B", "3"}, {"C", "4"}}, web.Env)
-	assert.Equal(t, 2*time.Second, web.Monitor.After)
-	assert.EqualValues(t, 100, web.Monitor.RSSLimitKB)
+	assert.Equal(t, []string{"A=1", "B=3", "C=4"}, web.Env)
+	assert.Equal(t, 2*time.Second, web.MonitorAfter)
+	assert.EqualValues(t, 100, web.RSSLimitKB)
 	require.Len(t, web.EmailAlerts, 1)
 	assert.Equal(t, filepath.Join(dir, "conf.d/b.cfg"), web.File)
 	assert.Equal(t, 1, web.Line)
 
 	api := cfg.Program("api")
 	assert.False(t, api.Autorestart)
-	assert.Equal(t, []EnvVar{{"A", "1"}, {"B", "2"}}, api.Env)
-	assert.Equal(t, time.Second, api.Monitor.After)
+	assert.Equal(t, []string{"A=1", "B=2"}, api.Env)
+	assert.Equal(t, time.Second, api.MonitorAfter)
 
 	plain := cfg.Program("plain")
 	assert.Empty(t, plain.Defaults)
@@ -477,9 +484,9 @@ func TestLoadConfigFiles(t *testing.T) {
 		_, err := LoadConfig(p)
 		ps := configProblems(t, err)
 		require.Len(t, ps, 1)
-		assert.Equal(t, Problem{File: p, Line: 0, Msg: "config file not found: create it (see the configuration " +
+		assert.Equal(t, problem{File: p, Line: 0, Msg: "config file not found: create it (see the configuration " +
 			"reference in the README), or point --config or USRSVC_CONFIG at another file"}, ps[0])
-		assert.Equal(t, CodeInvalidConfig, CodeOf(err))
+		assert.Equal(t, exitcode.InvalidConfig, exitcode.Of(err))
 		assert.ErrorIs(t, err, ErrInvalidConfig)
 	})
 	t.Run("main is a directory", func(t *testing.T) {
@@ -525,7 +532,7 @@ func TestLoadConfigFiles(t *testing.T) {
 		_, err := LoadConfig(main)
 		ps := configProblems(t, err)
 		require.Len(t, ps, 3)
-		assert.Equal(t, Problem{File: main, Msg: "config file is writable by group or others (mode 0620), so another " +
+		assert.Equal(t, problem{File: main, Msg: "config file is writable by group or others (mode 0620), so another " +
 			"user could make usrsvc run their commands; refused: run chmod go-w " + main}, ps[0])
 		assert.Equal(t, filepath.Join(dir, "d"), ps[1].File)
 		assert.Contains(t, ps[1].Msg, "config_dir is writable by group or others (mode 0777)")
@@ -557,7 +564,7 @@ func TestLoadConfigFiles(t *testing.T) {
 		dir := writeConfigTree(t, map[string]string{"usrsvc.cfg": testMainSection + "config_dir = .\n", "p.cfg": testProgramSrc(nil, "")})
 		cfg, err := LoadConfig(filepath.Join(dir, "usrsvc.cfg"))
 		require.NoError(t, err)
-		assert.Equal(t, []string{"p"}, cfg.Names())
+		assert.Equal(t, []string{"p"}, cfg.names())
 		assert.Len(t, cfg.Files, 2)
 	})
 	t.Run("syntax errors everywhere are all reported", func(t *testing.T) {
@@ -579,10 +586,10 @@ func TestLoadConfigFiles(t *testing.T) {
 
 func TestDefaultConfigPath(t *testing.T) {
 	t.Setenv("USRSVC_CONFIG", "/etc/x.cfg")
-	assert.Equal(t, "/etc/x.cfg", DefaultConfigPath())
+	assert.Equal(t, "/etc/x.cfg", home.ConfigPath())
 	t.Setenv("USRSVC_CONFIG", "")
 	t.Setenv("HOME", "/home/someone")
-	assert.Equal(t, "/home/someone/usrsvc.cfg", DefaultConfigPath())
+	assert.Equal(t, "/home/someone/usrsvc.cfg", home.ConfigPath())
 }
 
 func TestLoadConfigDefaultPath(t *testing.T) {
@@ -602,4 +609,10 @@ func TestSuggest(t *testing.T) {
 	} {
 		assert.Equal(t, want, suggest.Closest(word, keys), word)
 	}
+}
+
+// mainOf is c's [Main] section.
+func mainOf(c *Config) Config {
+	return Config{DaemonPidfile: c.DaemonPidfile, ConfigDir: c.ConfigDir, StateDir: c.StateDir, DaemonStdout: c.DaemonStdout,
+		DaemonStderr: c.DaemonStderr, SendmailPath: c.SendmailPath, LogFormat: c.LogFormat, MainLine: c.MainLine}
 }

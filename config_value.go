@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/usrsvc/usrsvc/internal/suggest"
+	"github.com/usrsvc/usrsvc/internal/cfgval"
 )
 
 // Typed readers of raw values. Each reports a problem at the key's line and
@@ -23,13 +23,10 @@ func (l *configLoader) boolVal(r rawVal) (bool, bool) {
 	if r.invalid {
 		return false, false
 	}
-	switch strings.ToLower(strings.TrimSpace(r.value)) {
-	case "true", "yes", "on", "1":
-		return true, true
-	case "false", "no", "off", "0":
-		return false, true
+	if v, ok := cfgval.Bool(r.value); ok {
+		return v, true
 	}
-	l.addAt(r, "%s = %q is not a boolean; use true or false (yes/no, on/off, 1/0 also work)", r.key, r.value)
+	l.addAt(r, "%s = %q is not a boolean; %s", r.key, r.value, cfgval.BoolHelp)
 	return false, false
 }
 
@@ -216,8 +213,5 @@ func splitAddresses(s string) []string {
 
 // cfgDidYouMean formats suggest.Closest's answer as a message suffix, or "".
 func cfgDidYouMean(word string, candidates []string) string {
-	if s := suggest.Closest(word, candidates); s != "" {
-		return "; did you mean " + s + "?"
-	}
-	return ""
+	return cfgval.DidYouMean(word, candidates)
 }

@@ -13,18 +13,17 @@
 //
 // A [Config] holds the programs. Build one in Go with [NewConfig],
 // [NewProgram] and [Config.Add], or read a configuration file with
-// [LoadConfig]; [Config.Validate] checks either the same way. A
-// [Manager] acts on a Config: [Manager.Start], [Manager.Stop],
-// [Manager.Restart] and [Manager.Status] one program at a time (or
-// [Manager.Do] and [Manager.DoAll] with the action chosen at run time), and
-// [Manager.Run] supervises them until its context ends: it restarts what
-// stops, runs the [Monitor]s and sends alerts through an [Alerter].
+// [LoadConfig]; [NewManager] checks either the same way. A [Manager] acts
+// on a Config: [Manager.Do] runs an [Action] (start, stop, restart, status)
+// on one program, [Manager.DoAll] on several, and [Manager.Run] supervises
+// them until its context ends: it restarts what stops, runs the [Monitor]s
+// and sends alerts through an [Alerter]. A [Matcher] finds a program's
+// process on its own, without a Manager.
 // Operations on a program are serialised by a lock in the state directory,
 // so usrsvc, usrsvcd and an embedder can act on the same programs at once.
 //
 // Errors wrap sentinel errors ([ErrExited], [ErrLaunch], ...): test them
-// with [errors.Is]; [CodeOf] maps them to the command-line tools' return
-// codes.
+// with [errors.Is]. The command-line tools map them to their return codes.
 //
 // # The launcher
 //
@@ -45,17 +44,19 @@
 //
 // A binary whose own initialisation is heavy (packages initialised before
 // the launcher's, by import order) can point [Options.LauncherPath] at a
-// small binary that imports this package; [CheckLauncher] tests that a
-// binary answers as a launcher, and belongs in an embedder's tests.
+// small binary that imports this package; a start through a binary that is
+// not a launcher fails with [ErrLaunch], saying so.
 package usrsvc
 
-import _ "embed"
+import (
+	_ "embed"
 
-// README is the full documentation of usrsvc (its README.md, the
-// configuration reference included), embedded in the library so that the
-// command-line tools can print the one that matches the code they were
-// built from (usrsvc --readme) — a go:embed in cmd/ cannot reach the
-// repository's top directory. An embedder may print it too.
+	"github.com/usrsvc/usrsvc/internal/manual"
+)
+
+// readme is README.md, for usrsvc --readme (through package manual).
 //
 //go:embed README.md
-var README string
+var readme string
+
+func init() { manual.README = readme }

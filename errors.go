@@ -1,44 +1,57 @@
 package usrsvc
 
 import (
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/usrsvc/usrsvc/internal/errs"
 )
 
-// Sentinel errors. Every error the library returns wraps one of them (test
-// with [errors.Is]); [CodeOf] maps them to return codes.
+// Sentinel errors. Every error the library returns wraps one of them: test
+// with [errors.Is]. The command-line tools derive their return codes from
+// them (see the README's table of return codes).
 var (
-	// ErrNotRunning: the program has no matching process (status, or no match after a start).
-	ErrNotRunning = errors.New("not running")
-	// ErrNoMatch: the program was launched and runs, but nothing matches proctitle_re.
-	ErrNoMatch = errors.New("running but nothing matches proctitle_re")
+	// ErrNotRunning: the program has no running process (Signal, reload).
+	ErrNotRunning = errs.NotRunning
+	// ErrNoMatch: the program was launched and runs, but nothing matches
+	// proctitle_re.
+	ErrNoMatch = errs.NoMatch
 	// ErrLocked: another operation held the program's lock for too long.
-	ErrLocked = errors.New("lock held by another operation")
+	ErrLocked = errs.Locked
 	// ErrInvalidConfig: the configuration does not load (see *ConfigError).
-	ErrInvalidConfig = errors.New("invalid configuration")
-	// ErrInvalidAction: unknown action, or a missing program name.
-	ErrInvalidAction = errors.New("invalid action")
-	// ErrDisabled: start/restart of a program with enabled = false.
-	ErrDisabled = errors.New("program is disabled")
-	// ErrUndefined: no program of that name is configured.
-	ErrUndefined = errors.New("no such program")
-	// ErrExited: the program exited or was killed during success_seconds.
-	ErrExited = errors.New("exited during success_seconds")
-	// ErrDaemonRunning: usrsvcd start while a usrsvcd already runs.
-	ErrDaemonRunning = errors.New("usrsvcd is already running")
-	// ErrPermission: a file or directory cannot be read or written.
-	ErrPermission = errors.New("insufficient permissions")
+	ErrInvalidConfig = errs.InvalidConfig
+	// ErrInvalidAction: an unknown action, a missing program name, or an
+	// action the program does not allow (reload without reload_signal).
+	ErrInvalidAction = errs.InvalidAction
+	// ErrDisabled: start or restart of a program with enabled = false.
+	ErrDisabled = errs.Disabled
+	// ErrUndefined: no program (or group) of that name is configured.
+	ErrUndefined = errs.Undefined
+	// ErrExited: the program exited or was killed during its start.
+	ErrExited = errs.Exited
+	// ErrNotReady: the program did not become ready (its ready key) within
+	// ready_timeout, or a dependency did not; what was started is stopped.
+	ErrNotReady = errs.NotReady
+	// ErrDaemonRunning: Run (usrsvcd) while another one supervises the
+	// same state directory.
+	ErrDaemonRunning = errs.DaemonRunning
+	// ErrPermission: a file or directory cannot be read or written, or is
+	// refused because other accounts could change it.
+	ErrPermission = errs.Permission
 	// ErrResource: the system ran out of something the operation needs:
-	// open files (EMFILE, ENFILE), disk space (ENOSPC, EDQUOT) or memory.
-	// Nothing was done or decided; the operation works once it is freed.
-	ErrResource = errors.New("out of resources")
+	// open files (EMFILE, ENFILE), processes (EAGAIN), disk space (ENOSPC,
+	// EDQUOT) or memory. Nothing was done or decided; the operation works
+	// once it is freed. The errno stays in the chain.
+	ErrResource = errs.Resource
 	// ErrLaunch: the program could not be executed (exec error).
-	ErrLaunch = errors.New("failed to launch")
-	// ErrNoAnswer: usrsvcd did not acknowledge a reread in time (SignalReread).
-	ErrNoAnswer = errors.New("no answer from usrsvcd")
-	// ErrFailed: any other failure of an operation (e.g. one of an "all" operation failed).
-	ErrFailed = errors.New("failed")
+	ErrLaunch = errs.Launch
+	// ErrFailed: any other failure of an operation (it was cancelled, a
+	// process survived SIGKILL, ...).
+	ErrFailed = errs.Failed
+	// ErrMonitorUnavailable is wrapped by a Monitor's error when the
+	// monitor could not check (a file it cannot read, a timeout): logged,
+	// never a restart.
+	ErrMonitorUnavailable = errs.MonitorUnavail
 )
 
 // ProgramError is the error of one operation on one program. It wraps a
@@ -58,25 +71,30 @@ func (e *ProgramError) Error() string {
 func (e *ProgramError) Unwrap() error { return e.Err }
 
 // ConfigError is returned by [LoadConfig] when the configuration does not
-// load, and by [Config.Validate], [Config.Add] and [NewManager] when a
-// configuration has problems. It holds every problem found, not only the
-// first, each with the file and line it concerns (none for a program built
-// in Go); LoadConfig sorts them by file (the main file first, then
-// config_dir and its files by name) and then by line. It maps to
-// [CodeInvalidConfig] and wraps [ErrInvalidConfig].
+// load, and by [Config.Add] and [NewManager] when a configuration has
+// problems. It holds every problem found, not only the first, each as
+// "file:line: message" (only the message for a program built in Go);
+// LoadConfig sorts them by file (the main file first, then config_dir and
+// its files by name) and then by line. It wraps [ErrInvalidConfig].
 type ConfigError struct {
-	Problems []Problem
+	Problems []string
 }
 
-// Problem is one configuration problem: where it is and what to do about it.
-type Problem struct {
+// Error lists every problem, one per line.
+func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
+
+// Unwrap lets errors.Is(err, ErrInvalidConfig) hold.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// problem is one configuration problem: where it is and what to do about it.
+type problem struct {
 	File string // absolute path of the file concerned
-	Line int    // 1-based line; 0 when the problem concerns the whole file (missing, unreadable, unsafe mode or owner, no [Main])
+	Line int    // 1-based line; 0 when the problem concerns the whole file
 	Msg  string // what is wrong and what to do
 }
 
 // String formats the problem as "file:line: message".
-func (p Problem) String() string {
+func (p problem) String() string {
 	switch {
 	case p.File == "": // a program built in Go
 		return p.Msg
@@ -86,31 +104,28 @@ func (p Problem) String() string {
 	return fmt.Sprintf("%s: %s", p.File, p.Msg)
 }
 
-// Error lists every problem, one per line.
-func (e *ConfigError) Error() string {
-	lines := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		lines[i] = p.String()
+// configError returns the problems as a *ConfigError, nil when there is none.
+func configError(ps []problem) error {
+	if len(ps) == 0 {
+		return nil
 	}
-	return strings.Join(lines, "\n")
+	e := &ConfigError{Problems: make([]string, len(ps))}
+	for i, p := range ps {
+		e.Problems[i] = p.String()
+	}
+	return e
 }
 
-// Unwrap lets errors.Is(err, ErrInvalidConfig) hold.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
-
-// LaunchError says exactly why a start failed: the exec error, how the
-// program ended during success_seconds and what its stderr file gained, or
-// the titles of what runs when nothing matches proctitle_re.
-type LaunchError struct {
-	Err     error       // ErrLaunch, ErrExited, ErrNoMatch, ...
-	Message string      // what happened
-	Exit    *ExitStatus // how it ended, for ErrExited and the shell's 126/127
-	Stderr  []string    // lines the stderr file gained since the launch
-	Titles  []string    // running descendants when nothing matched
+// launchError says exactly why a start failed: the exec error, how the
+// program ended during its start and what its stderr file gained, or the
+// titles of what runs when nothing matches proctitle_re. The Status of
+// the failed start carries its Exit and Stderr.
+type launchError struct {
+	err     error       // ErrLaunch, ErrExited, ErrNoMatch, ...
+	message string      // what happened
+	exit    *ExitStatus // how it ended, for ErrExited and the shell's 126/127
+	stderr  []string    // lines the stderr file gained since the launch
 }
 
-// Error is the message: exactly why the start failed.
-func (e *LaunchError) Error() string { return e.Message }
-
-// Unwrap returns the sentinel error.
-func (e *LaunchError) Unwrap() error { return e.Err }
+func (e *launchError) Error() string { return e.message }
+func (e *launchError) Unwrap() error { return e.err }

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/usrsvc/usrsvc/internal/exitcode"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 )
 
 // EventKind names what happened to a program.
@@ -34,14 +37,14 @@ const (
 type Event struct {
 	Time    time.Time
 	Kind    EventKind
-	Program string         // "" for daemon-wide events (reloaded)
-	Config  *ProgramConfig // the program's configuration at the time, nil for daemon-wide events
-	PID     int            // the process concerned, 0 if none
-	OldPID  int            // for restarts: the process that stopped
-	Exit    *ExitStatus    // how the process ended, when known
-	Reason  string         // human explanation: why it stopped, why it restarts, the monitor's reason; for reload-failed, every problem (file:line: message), one per line
-	Monitor string         // the monitor's name for monitor events
-	Code    Code           // result code of the operation, for start failures
+	Program string      // "" for daemon-wide events (reloaded)
+	Config  *Program    // the program's configuration at the time, nil for daemon-wide events
+	PID     int         // the process concerned, 0 if none
+	OldPID  int         // for restarts: the process that stopped
+	Exit    *ExitStatus // how the process ended, when known
+	Reason  string      // human explanation: why it stopped, why it restarts, the monitor's reason; for reload-failed, every problem (file:line: message), one per line
+	Monitor string      // the monitor's name for monitor events
+	Err     error       // the error of a failed start (start-failed)
 	// Restarts is the number of automatic restarts counted for maxrestarts.
 	Restarts int
 }
@@ -115,8 +118,9 @@ func logEvent(l *slog.Logger, ev Event) {
 	if ev.Monitor != "" {
 		attrs = append(attrs, slog.String("monitor", ev.Monitor))
 	}
-	if ev.Code != 0 {
-		attrs = append(attrs, slog.Int("code", int(ev.Code)), slog.String("code_name", ev.Code.String()))
+	if ev.Err != nil {
+		code := exitcode.Of(ev.Err)
+		attrs = append(attrs, slog.Int("code", int(code)), slog.String("code_name", code.String()))
 	}
 	if ev.Restarts != 0 {
 		attrs = append(attrs, slog.Int("restarts", ev.Restarts))
@@ -158,4 +162,22 @@ func eventMessage(ev Event) string {
 		return fmt.Sprintf("configuration reload failed, keeping the old one: %d problems", n)
 	}
 	return string(ev.Kind) + " " + ev.Program
+}
+
+// exitFromRecord is the ExitStatus a state record holds.
+func exitFromRecord(e *statedir.Exit) *ExitStatus {
+	if e == nil {
+		return nil
+	}
+	x := ExitStatus(*e)
+	return &x
+}
+
+// recordExit is e as a state record holds it.
+func recordExit(e *ExitStatus) *statedir.Exit {
+	if e == nil {
+		return nil
+	}
+	x := statedir.Exit(*e)
+	return &x
 }

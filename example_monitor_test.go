@@ -70,14 +70,3 @@ func ExampleMonitor() {
 	// http: <nil>
 	// http: health check: 503 Service Unavailable (restart: true)
 }
-
-// The monitors of a [[Monitor]] section are ActivityFile and RSSLimit; they
-// can be used directly as well.
-func ExampleActivityFile() {
-	m := usrsvc.ActivityFile{Path: "/nonexistent/usrsvc-example/alive", Limit: time.Minute}
-	started := time.Now().Add(-2 * time.Minute)
-	err := m.Check(context.Background(), usrsvc.Process{PID: 12467, Started: started})
-	fmt.Println(err != nil && !errors.Is(err, usrsvc.ErrMonitorUnavailable))
-	// Output:
-	// true
-}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 )
 
 // writeConfig writes a small configuration in a temp directory: one
@@ -43,17 +45,17 @@ func ExampleManager() {
 	m, _ := usrsvc.NewManager(cfg, usrsvc.Options{})
 	ctx := context.Background()
 
-	st, err := m.Start(ctx, "sleeper")
-	fmt.Println("start:", st.Message, err, usrsvc.CodeOf(err))
+	st, err := m.Do(ctx, usrsvc.ActionStart, "sleeper")
+	fmt.Println("start:", st.Message, err, exitcode.Of(err))
 	fmt.Println("parent is us:", parentOf(st.Process.PID) == os.Getpid())
 
-	st, _ = m.Status(ctx, "sleeper")
+	st, _ = m.Do(ctx, usrsvc.ActionStatus, "sleeper")
 	fmt.Println("running:", st.Running)
 
-	st, err = m.Stop(ctx, "sleeper")
+	st, err = m.Do(ctx, usrsvc.ActionStop, "sleeper")
 	fmt.Println("stop:", st.Message, err)
-	st, _ = m.Status(ctx, "sleeper")
-	fmt.Println("running:", st.Running, st.State())
+	st, _ = m.Do(ctx, usrsvc.ActionStatus, "sleeper")
+	fmt.Println("running:", st.Running, st.State)
 	// Output:
 	// start: started <nil> SUCCESS
 	// parent is us: false
@@ -80,28 +82,28 @@ func ExampleLoadConfig() {
 	var ce *usrsvc.ConfigError
 	if errors.As(err, &ce) {
 		for _, p := range ce.Problems {
-			fmt.Println(strings.TrimPrefix(p.String(), dir+"/"))
+			fmt.Println(strings.TrimPrefix(p, dir+"/"))
 		}
 	}
-	fmt.Println(usrsvc.CodeOf(err), int(usrsvc.CodeOf(err)))
+	fmt.Println(errors.Is(err, usrsvc.ErrInvalidConfig))
 	// Output:
 	// usrsvc.cfg:10: unknown key restart_dealy in [Program:sleeper]; did you mean restart_delay?
 	// usrsvc.cfg:11: maxrestarts = -1 is negative; set it to a count ≥ 0 (0 = unlimited)
-	// INVALID_CONFIG 130
+	// true
 }
 
-// Errors wrap sentinel errors; CodeOf maps them to the return codes.
-func ExampleCodeOf() {
+// Errors wrap sentinel errors: test them with errors.Is.
+func ExampleManager_Do() {
 	dir, _ := os.MkdirTemp("", "usrsvc-example-")
 	defer os.RemoveAll(dir)
 	cfg, _ := usrsvc.LoadConfig(writeConfig(dir, ""))
 	m, _ := usrsvc.NewManager(cfg, usrsvc.Options{})
 
-	_, err := m.Start(context.Background(), "sleepr")
-	fmt.Println(errors.Is(err, usrsvc.ErrUndefined), usrsvc.CodeOf(err), int(usrsvc.CodeOf(err)))
+	_, err := m.Do(context.Background(), usrsvc.ActionStart, "sleepr")
+	fmt.Println(errors.Is(err, usrsvc.ErrUndefined))
 	fmt.Println(err)
 	// Output:
-	// true PROGRAM_UNDEFINED 133
+	// true
 	// start sleepr: no such program: no program named "sleepr" is defined (did you mean "sleeper"?)
 }
 
@@ -113,7 +115,7 @@ func ExampleNewProgram() {
 	defer os.RemoveAll(dir)
 
 	cfg := usrsvc.NewConfig()
-	cfg.Main.StateDir = filepath.Join(dir, "state") // this example's own
+	cfg.StateDir = filepath.Join(dir, "state") // this example's own
 	helper := usrsvc.NewProgram("helper", "sleep", fmt.Sprintf("7%d.25", os.Getpid()))
 	helper.SuccessSeconds = 200 * time.Millisecond
 	if err := cfg.Add(helper); err != nil {
@@ -150,11 +152,45 @@ func ExampleNewProgram() {
 
 	cancel()
 	fmt.Println("Run returned:", <-done)
-	st, err := m.Stop(context.Background(), "helper")
+	st, err := m.Do(context.Background(), usrsvc.ActionStop, "helper")
 	fmt.Println("stopped:", st.Message, err)
 	// Output:
 	// started by Run: true
 	// restarted with a new pid: true
 	// Run returned: <nil>
 	// stopped: terminated <nil>
+}
+
+// A Matcher finds a program's process on its own, as usrsvc does: the
+// pidfile first, then the account's own processes whose command line is
+// the program's. Here the helper was started by hand, not by usrsvc.
+func ExampleMatcher() {
+	dir, _ := os.MkdirTemp("", "usrsvc-example-")
+	defer os.RemoveAll(dir)
+	arg := fmt.Sprintf("7%d.5", os.Getpid()) // a unique command line
+	cmd := exec.Command("sleep", arg)
+	if err := cmd.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+
+	helper := usrsvc.NewProgram("helper", "sleep", arg)
+	helper.Pidfile = filepath.Join(dir, "helper.pid")
+	var mt usrsvc.Matcher
+	var p *usrsvc.Process
+	for i := 0; i < 200 && p == nil; i++ { // until the child has exec'd sleep
+		p, _ = mt.Find(helper)
+		mt = usrsvc.Matcher{} // a fresh look
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Println(p != nil && p.PID == cmd.Process.Pid, p != nil && p.Title == "sleep "+arg)
+
+	other := usrsvc.NewProgram("other", "sleep", arg+"9")
+	other.Pidfile = filepath.Join(dir, "other.pid")
+	q, err := mt.Find(other)
+	fmt.Println(q, err)
+	// Output:
+	// true true
+	// <nil> <nil>
 }

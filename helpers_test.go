@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -175,4 +177,48 @@ func waitSettled(t testing.TB, m *Manager, name string, state State) {
 		v = inspect(t, m, name)
 		return v.known && v.state == state && !v.busy && len(v.deadlines) == 0
 	}, fmt.Sprintf("%s settled in state %s (last seen %+v)", name, state, v))
+}
+
+// matchTitle reports whether title matches pc as a Matcher matches it.
+func matchTitle(pc *Program, title string) bool { return (&Matcher{}).matchTitle(pc, title) }
+
+// titleRE is the regexp of pc's match, as the launcher gets it.
+func titleRE(pc *Program) string { return (&Matcher{}).titleRE(pc) }
+
+// resultCode is the return code the tools give r.
+func resultCode(r Result) exitcode.Code {
+	if r.Err != nil {
+		return exitcode.Of(r.Err)
+	}
+	if r.Action == ActionStatus && (r.Status == nil || !r.Status.Running) {
+		return exitcode.GeneralFailure
+	}
+	return exitcode.Success
+}
+
+// parseProblem splits "file:line: message" (or "file: message", or a bare
+// message) into a problem.
+func parseProblem(s string) problem {
+	if !strings.HasPrefix(s, "/") {
+		return problem{Msg: s}
+	}
+	file, rest, ok := strings.Cut(s, ": ")
+	if !ok {
+		return problem{Msg: s}
+	}
+	if i := strings.LastIndexByte(file, ':'); i > 0 {
+		if n, err := strconv.Atoi(file[i+1:]); err == nil {
+			return problem{File: file[:i], Line: n, Msg: rest}
+		}
+	}
+	return problem{File: file, Msg: rest}
+}
+
+// parseProblems parses every problem of a list.
+func parseProblems(list []string) []problem {
+	ps := make([]problem, len(list))
+	for i, s := range list {
+		ps[i] = parseProblem(s)
+	}
+	return ps
 }

@@ -12,14 +12,16 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/usrsvc/usrsvc/internal/errs"
+	"github.com/usrsvc/usrsvc/internal/home"
 	"github.com/usrsvc/usrsvc/internal/launch"
 )
 
-// CheckLauncher runs path as usrsvc's launcher with a probe that starts
+// checkLauncher runs path as usrsvc's launcher with a probe that starts
 // nothing, and reports whether it answers as one: nil when path imports
-// package usrsvc (so the launcher's init hook is in it). It is meant for an
-// embedder's tests of [Options.LauncherPath]; "" checks the running binary.
-func CheckLauncher(ctx context.Context, path string) error {
+// package usrsvc (so the launcher's init hook is in it); "" checks the
+// running binary.
+func checkLauncher(ctx context.Context, path string) error {
 	if path == "" {
 		path = "/proc/self/exe"
 	}
@@ -37,8 +39,8 @@ func CheckLauncher(ctx context.Context, path string) error {
 // when the caller ran out of open files or memory (for its pipes, or to
 // start the launcher), ErrLaunch when the launcher cannot be executed.
 func spawnError(err error) error {
-	if errno, ok := resourceErrno(err); ok {
-		return fmt.Errorf("%w: starting the launcher: %s", ErrResource, resourceHelp(errno))
+	if errno, ok := errs.ResourceErrno(err); ok {
+		return fmt.Errorf("%w: starting the launcher: %s", ErrResource, errs.ResourceHelp(errno))
 	}
 	if errors.Is(err, launch.ErrStart) {
 		return fmt.Errorf("%w: %w", ErrLaunch, err)
@@ -50,7 +52,7 @@ func spawnError(err error) error {
 // its success window. lock is the program's lock file: the launcher inherits
 // it and holds it until the program is recorded, even if the caller dies.
 // The returned warnings are worth showing even when the start succeeded.
-func (m *Manager) launch(ctx context.Context, pc *ProgramConfig, lock *os.File) (*Process, []string, error) {
+func (m *Manager) launch(ctx context.Context, pc *Program, lock *os.File) (*Process, []string, error) {
 	job, err := m.buildJob(pc)
 	if err != nil {
 		return nil, nil, err
@@ -80,39 +82,39 @@ func (m *Manager) launch(ctx context.Context, pc *ProgramConfig, lock *os.File) 
 		return &Process{PID: p.PID, StartTicks: p.StartTicks, Started: p.Started, Title: p.Title,
 			Executable: p.Executable, Args: p.Args}, warnings, nil
 	}
-	return nil, warnings, launchError(res, job)
+	return nil, warnings, launchFailure(res, job)
 }
 
-// launchError words a failed launch and wraps its sentinel.
-func launchError(res *launch.Result, job *launch.Job) *LaunchError {
-	e := &LaunchError{Stderr: res.Stderr, Titles: res.Seen}
+// launchFailure words a failed launch and wraps its sentinel.
+func launchFailure(res *launch.Result, job *launch.Job) *launchError {
+	e := &launchError{stderr: res.Stderr}
 	if res.Wait != nil {
-		e.Exit = exitStatusOf(*res.Wait, res.ExitTime)
+		e.exit = exitStatusOf(*res.Wait, res.ExitTime)
 	}
-	if errno, ok := resourceErrno(res.Errno); ok && res.Outcome != launch.Started {
-		// Out of open files or disk space: not a verdict on the program.
-		e.Err, e.Message = ErrResource, fmt.Sprintf("%s: %s", res.Err, resourceHelp(errno))
+	if errno, ok := errs.ResourceErrno(res.Errno); ok && res.Outcome != launch.Started {
+		// Out of open files, processes or disk space: not a verdict on the program.
+		e.err, e.message = fmt.Errorf("%w: %w", ErrResource, res.Errno), fmt.Sprintf("%s: %s", res.Err, errs.ResourceHelp(errno))
 		return e
 	}
 	switch res.Outcome {
 	case launch.ExecFailed:
-		e.Err, e.Message = ErrLaunch, execErrorMessage(res.Errno, res.Err, job.Path)
+		e.err, e.message = ErrLaunch, execErrorMessage(res.Errno, res.Err, job.Path)
 	case launch.ShellFailed:
-		status := e.Exit.Status
-		e.Err = ErrLaunch
-		e.Message = fmt.Sprintf("the shell could not run the command (exit status %d: %s)", status,
+		status := e.exit.Status
+		e.err = ErrLaunch
+		e.message = fmt.Sprintf("the shell could not run the command (exit status %d: %s)", status,
 			map[int]string{126: "permission denied or not executable", 127: "command not found"}[status])
 	case launch.Exited:
-		e.Err = ErrExited
-		e.Message = fmt.Sprintf("%s after %v, before success_seconds (%v)", e.Exit, res.Elapsed.Round(time.Millisecond), job.Window)
+		e.err = ErrExited
+		e.message = fmt.Sprintf("%s after %v, before success_seconds (%v)", e.exit, res.Elapsed.Round(time.Millisecond), job.Window)
 	case launch.NoMatch:
-		e.Err = ErrNoMatch
-		e.Message = fmt.Sprintf("running but nothing matches proctitle_re %q; processes seen (now stopped): %s",
+		e.err = ErrNoMatch
+		e.message = fmt.Sprintf("running but nothing matches proctitle_re %q; processes seen (now stopped): %s",
 			job.TitleRE, strings.Join(res.Seen, "; "))
 	case launch.FilesFailed:
-		e.Err, e.Message = ErrPermission, res.Err
+		e.err, e.message = ErrPermission, res.Err
 	default:
-		e.Err, e.Message = ErrFailed, fmt.Sprintf("the launcher failed (%s): %s", res.Outcome, res.Err)
+		e.err, e.message = ErrFailed, fmt.Sprintf("the launcher failed (%s): %s", res.Outcome, res.Err)
 	}
 	return e
 }
@@ -132,7 +134,7 @@ func execErrorMessage(errno syscall.Errno, text, path string) string {
 // programEnv computes a program's environment: the caller's (inherit_env)
 // without usrsvc's and systemd's own variables, then [[Env]] over it. A new
 // slice each call: nothing leaks between programs.
-func programEnv(pc *ProgramConfig, base []string) []string {
+func programEnv(pc *Program, base []string) []string {
 	vals := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -151,7 +153,8 @@ func programEnv(pc *ProgramConfig, base []string) []string {
 		}
 	}
 	for _, e := range pc.Env {
-		set(e.Key, e.Value)
+		k, v, _ := strings.Cut(e, "=")
+		set(k, v)
 	}
 	env := make([]string, 0, len(order))
 	for _, k := range order {
@@ -263,13 +266,13 @@ func checkWritable(file, what string) error {
 }
 
 // buildJob checks what can be checked before launching and computes the job.
-func (m *Manager) buildJob(pc *ProgramConfig) (*launch.Job, error) {
+func (m *Manager) buildJob(pc *Program) (*launch.Job, error) {
 	if pc.ownDirs {
 		// Config.Add put the pidfile or the logs in the state directory:
 		// their directories are ours to create.
 		for _, f := range []string{pc.Pidfile, pc.Stdout, pc.Stderr} {
 			if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
-				return nil, fileError("creating "+filepath.Dir(f), err)
+				return nil, errs.File("creating "+filepath.Dir(f), err)
 			}
 		}
 	}
@@ -288,16 +291,16 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launch.Job, error) {
 	}
 	dir := pc.Dir
 	if dir == "" {
-		home, err := HomeDir()
+		h, err := home.Dir()
 		if err != nil {
 			return nil, fmt.Errorf("%w: cannot find the home directory, the programs' working directory: %w", ErrFailed, err)
 		}
-		dir = home
+		dir = h
 	} else if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%w: the working directory %s (directory) is not a directory: %w", ErrLaunch, dir, errOr(err, "not a directory"))
 	}
-	re := pc.TitleRegexp()
-	if re == nil {
+	re := m.matcher().titleRE(pc)
+	if re == "" {
 		return nil, fmt.Errorf("%w: program %s has no proctitle_re and no argv to build one from", ErrInvalidConfig, pc.Name)
 	}
 	env := programEnv(pc, m.environ())
@@ -310,7 +313,7 @@ func (m *Manager) buildJob(pc *ProgramConfig) (*launch.Job, error) {
 		TermToKill: pc.TermToKill,
 		Pidfile:    pc.Pidfile,
 		AutoPid:    pc.AutoPid,
-		TitleRE:    re.String(),
+		TitleRE:    re,
 	}
 	if pc.UseShell {
 		sh := shellPath()

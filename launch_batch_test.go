@@ -37,7 +37,7 @@ func TestParallelStartsShareLaunchers(t *testing.T) {
 	m := e.manager()
 
 	before := launch.LaunchersStarted()
-	results := m.DoAll(ctxT(t), ActionStart, Parallel)
+	results := m.DoAll(ctxT(t), ActionStart, nil, true)
 	launchers := launch.LaunchersStarted() - before
 	require.Len(t, results, 2*n+1)
 	for _, r := range results {

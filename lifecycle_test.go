@@ -79,7 +79,8 @@ func TestRunLeavesNothingBehind(t *testing.T) {
 		}
 	})
 	for i := range stubborn {
-		require.NoError(t, m.AddMonitor(fmt.Sprintf("stubborn%02d", i), failingMonitor{}))
+		_, err := m.AddMonitor(fmt.Sprintf("stubborn%02d", i), failingMonitor{})
+		require.NoError(t, err)
 	}
 
 	ignore := goleak.IgnoreCurrent()
@@ -90,11 +91,11 @@ func TestRunLeavesNothingBehind(t *testing.T) {
 
 	sd := m.state()
 	state := func(name string) State {
-		rec, err := sd.daemonRecord(name)
+		rec, err := sd.Record(name)
 		if err != nil || rec == nil {
 			return ""
 		}
-		return rec.State
+		return State(rec.State)
 	}
 	waitFor(t, 120*time.Second, func() bool {
 		if alerter.calls.Load() < stubborn {

@@ -27,51 +27,39 @@ type Monitor interface {
 	Check(ctx context.Context, p Process) error
 }
 
-// ErrMonitorUnavailable is wrapped by a Monitor's error when the monitor
-// could not check (a file it cannot read, a timeout): logged, not a restart.
-var ErrMonitorUnavailable = errors.New("monitor could not check")
-
-// Unhealthy returns the error a Monitor's Check returns when the program is
-// unhealthy and must be restarted: the reason, as given. Any error that
-// does not wrap ErrMonitorUnavailable does the same; Unhealthy says so.
-func Unhealthy(reason string) error { return errors.New(reason) }
-
-// Unavailable returns an error wrapping ErrMonitorUnavailable: the monitor
-// could not check (logged, not a restart).
-func Unavailable(reason string) error { return fmt.Errorf("%w: %s", ErrMonitorUnavailable, reason) }
-
 // configMonitors builds the monitors of a program's [[Monitor]] section: an
 // [ActivityFile] when activityfile is set, then an [RSSLimit] reading fs
 // when rss_limit is above 0. It does no I/O.
-func configMonitors(pc *ProgramConfig, fs proc.FS) []Monitor {
+func configMonitors(pc *Program, fs proc.FS) []Monitor {
 	if pc == nil {
 		return nil
 	}
 	var mons []Monitor
-	mc := pc.Monitor
-	if mc.ActivityFile != "" {
-		mons = append(mons, ActivityFile{Path: mc.ActivityFile, Limit: mc.ActivityFileLimit})
+	if pc.ActivityFile != "" {
+		mons = append(mons, activityFile{Path: pc.ActivityFile, Limit: pc.ActivityFileLimit})
 	}
-	if mc.RSSLimitKB > 0 {
-		mons = append(mons, &RSSLimit{LimitKB: mc.RSSLimitKB, fs: fs})
+	if pc.RSSLimitKB > 0 {
+		mons = append(mons, &rssLimit{LimitKB: pc.RSSLimitKB, fs: fs})
 	}
 	return mons
 }
 
 // monitorsFor returns the program's monitors: those of its [[Monitor]]
 // section, then those added with AddMonitor.
-func (m *Manager) monitorsFor(pc *ProgramConfig) []Monitor {
+func (m *Manager) monitorsFor(pc *Program) []Monitor {
 	mons := configMonitors(pc, m.fs)
 	m.monMu.Lock()
-	mons = append(mons, m.monitors[pc.Name]...)
+	for _, a := range m.monitors[pc.Name] {
+		mons = append(mons, a.mon)
+	}
 	m.monMu.Unlock()
 	return mons
 }
 
 // monitorInterval is the program's monitor_interval (default 5 s).
-func monitorInterval(pc *ProgramConfig) time.Duration {
-	if pc.Monitor.Interval > 0 {
-		return pc.Monitor.Interval
+func monitorInterval(pc *Program) time.Duration {
+	if pc.MonitorInterval > 0 {
+		return pc.MonitorInterval
 	}
 	return 5 * time.Second
 }
@@ -83,7 +71,7 @@ func (l *loop) scheduleMonitors(sv *supervised) {
 	if len(l.m.monitorsFor(sv.pc)) == 0 {
 		return
 	}
-	first := sv.since.Add(sv.pc.Monitor.After)
+	first := sv.since.Add(sv.pc.MonitorAfter)
 	if now := l.m.now(); first.Before(now) {
 		first = now
 	}
@@ -142,7 +130,7 @@ func (l *loop) onMonitor(msg monitorMsg) {
 		return
 	}
 	sv.checking = false
-	if sv.busy || sv.proc == nil || !sv.proc.Same(*msg.p) {
+	if sv.busy || sv.proc == nil || !same(sv.proc, msg.p) {
 		return
 	}
 	sv.nextCheck = l.m.now().Add(monitorInterval(sv.pc))

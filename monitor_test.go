@@ -35,22 +35,20 @@ func TestMonitorConfig(t *testing.T) {
 	t.Parallel()
 	fs := proc.FS{Root: "/fixture"}
 	assert.Empty(t, configMonitors(nil, fs))
-	assert.Empty(t, configMonitors(&ProgramConfig{Name: "x"}, fs))
+	assert.Empty(t, configMonitors(&Program{Name: "x"}, fs))
 
-	pc := &ProgramConfig{Name: "web", Monitor: MonitorConfig{
-		ActivityFile: "/home/u/alive", ActivityFileLimit: time.Minute, RSSLimitKB: 30000,
-	}}
+	pc := &Program{Name: "web", ActivityFile: "/home/u/alive", ActivityFileLimit: time.Minute, RSSLimitKB: 30000}
 	mons := configMonitors(pc, fs)
 	require.Len(t, mons, 2)
-	assert.Equal(t, ActivityFile{Path: "/home/u/alive", Limit: time.Minute}, mons[0])
-	assert.Equal(t, &RSSLimit{LimitKB: 30000, fs: fs}, mons[1])
+	assert.Equal(t, activityFile{Path: "/home/u/alive", Limit: time.Minute}, mons[0])
+	assert.Equal(t, &rssLimit{LimitKB: 30000, fs: fs}, mons[1])
 
-	pc.Monitor.ActivityFile = ""
+	pc.ActivityFile = ""
 	mons = configMonitors(pc, fs)
 	require.Len(t, mons, 1)
 	assert.Equal(t, "rss_limit", mons[0].Name())
 
-	pc.Monitor = MonitorConfig{ActivityFile: "/d", ActivityFileLimit: time.Second}
+	pc.ActivityFile, pc.ActivityFileLimit, pc.RSSLimitKB = "/d", time.Second, 0
 	mons = configMonitors(pc, fs)
 	require.Len(t, mons, 1)
 	assert.Equal(t, "activityfile", mons[0].Name())
@@ -101,9 +99,8 @@ func BenchmarkMonitorPass(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			mons := make([][]Monitor, programs)
 			for i, pr := range progs {
-				pc := &ProgramConfig{Name: fmt.Sprintf("p%03d", i), Monitor: MonitorConfig{
-					ActivityFile: pr.alive, ActivityFileLimit: time.Hour, RSSLimitKB: bc.limit(pr.rssKB),
-				}}
+				pc := &Program{Name: fmt.Sprintf("p%03d", i),
+					ActivityFile: pr.alive, ActivityFileLimit: time.Hour, RSSLimitKB: bc.limit(pr.rssKB)}
 				mons[i] = configMonitors(pc, fs)
 				require.Len(b, mons[i], 2)
 			}
@@ -137,7 +134,8 @@ func TestMonitorPanicLogged(t *testing.T) {
 	var logs testproc.Buffer
 	var evs events
 	m := e.manager(recorder(&evs), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
-	require.NoError(t, m.AddMonitor("web", panickyMonitor{}))
+	_, err := m.AddMonitor("web", panickyMonitor{})
+	require.NoError(t, err)
 	runLoop(t, m)
 	errs := evs.wait(t, EventMonitorError, "web", 2)
 	assert.Contains(t, errs[0].Reason, "monitor panicked: bug in the monitor: 42")

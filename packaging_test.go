@@ -59,7 +59,7 @@ func TestExamplesPassCheckconfig(t *testing.T) {
 	require.NoError(t, err, "examples/ must pass usrsvcd checkconfig")
 
 	names := make([]string, 0, len(cfg.Programs))
-	byName := map[string]*ProgramConfig{}
+	byName := map[string]*Program{}
 	for _, p := range cfg.Programs {
 		names = append(names, p.Name)
 		byName[p.Name] = p
@@ -83,19 +83,20 @@ func TestExamplesPassCheckconfig(t *testing.T) {
 	// What each example is there to show.
 	require.Equal(t, "web", byName["web"].Defaults)
 	require.NotEmpty(t, byName["web"].EmailAlerts, "web inherits email_alerts from [DefaultSettings:web]")
-	require.Positive(t, byName["web"].Monitor.RSSLimitKB)
-	require.True(t, byName["sleepd"].ProcTitleExplicit, "a fork-and-exit daemon needs its own proctitle_re")
+	require.Positive(t, byName["web"].RSSLimitKB)
+	require.NotNil(t, byName["sleepd"].ProcTitleRE, "a fork-and-exit daemon needs its own proctitle_re")
 	require.True(t, byName["worker"].UseShell)
-	require.True(t, byName["worker"].ProcTitleExplicit, "a pipeline needs an explicit proctitle_re")
-	require.NotEmpty(t, byName["consumer"].Monitor.ActivityFile)
-	require.Positive(t, byName["consumer"].Monitor.ActivityFileLimit)
+	require.NotNil(t, byName["worker"].ProcTitleRE, "a pipeline needs an explicit proctitle_re")
+	require.NotEmpty(t, byName["consumer"].ActivityFile)
+	require.Positive(t, byName["consumer"].ActivityFileLimit)
 	require.False(t, byName["consumer"].InheritEnv)
 	require.False(t, byName["nightly-report"].Enabled)
 
 	// [[Env]] of a DefaultSettings merges with the program's own.
 	env := map[string]string{}
 	for _, e := range byName["worker"].Env {
-		env[e.Key] = e.Value
+		k, v, _ := strings.Cut(e, "=")
+		env[k] = v
 	}
 	require.Equal(t, "production", env["APP_ENV"], "from [DefaultSettings:batch]")
 	require.Equal(t, "default", env["WORKER_QUEUE"], "from the program's [[Env]]")
@@ -106,7 +107,7 @@ func TestExampleProctitles(t *testing.T) {
 	copyTree(t, "examples", dir)
 	cfg, err := LoadConfig(filepath.Join(dir, "usrsvc.cfg"))
 	require.NoError(t, err)
-	byName := map[string]*ProgramConfig{}
+	byName := map[string]*Program{}
 	for _, p := range cfg.Programs {
 		byName[p.Name] = p
 	}
@@ -125,8 +126,8 @@ func TestExampleProctitles(t *testing.T) {
 		{"worker", "logger -t worker", false},
 		{"worker", "/bin/bash -c exec python3 -u ~/app/worker.py 2>&1 | logger -t worker", false},
 	} {
-		got := byName[c.program].MatchTitle(c.title)
-		require.Equal(t, c.match, got, "%s: proctitle_re %s on %q", c.program, byName[c.program].TitleRegexp(), c.title)
+		got := matchTitle(byName[c.program], c.title)
+		require.Equal(t, c.match, got, "%s: proctitle_re %s on %q", c.program, titleRE(byName[c.program]), c.title)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/usrsvc/usrsvc/internal/errs"
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
@@ -22,7 +23,7 @@ const (
 	byHandRestart
 )
 
-func (m *Manager) lockTimeout(pc *ProgramConfig) time.Duration {
+func (m *Manager) lockTimeout(pc *Program) time.Duration {
 	if m.opts.LockTimeout > 0 {
 		return m.opts.LockTimeout
 	}
@@ -33,23 +34,23 @@ func (m *Manager) lockTimeout(pc *ProgramConfig) time.Duration {
 	return t
 }
 
-func (m *Manager) lock(ctx context.Context, pc *ProgramConfig) (*os.File, error) {
-	return m.state().lock(ctx, pc.Name, m.lockTimeout(pc))
+func (m *Manager) lock(ctx context.Context, pc *Program) (*os.File, error) {
+	return m.state().Lock(ctx, pc.Name, m.lockTimeout(pc))
 }
 
 // start runs under the program's lock.
-func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *matcher, by origin, lock *os.File) (*Status, error) {
+func (m *Manager) start(ctx context.Context, pc *Program, mt *Matcher, by origin, lock *os.File) (*Status, error) {
 	st := &Status{Program: pc.Name}
 	if by == byHand {
-		if err := m.state().setManual(pc.Name, ActionStart, m.now()); err != nil {
+		if err := m.state().SetManual(pc.Name, string(ActionStart), m.now()); err != nil {
 			return st, err
 		}
-	} else if stopped, _, err := m.state().stoppedByHand(pc.Name); isResourceErr(err) {
+	} else if stopped, _, err := m.state().StoppedByHand(pc.Name); errs.IsResource(err) {
 		// Whether it was stopped by hand cannot be read now: do not start it.
-		return st, fileError("reading the manual record of "+pc.Name, err)
+		return st, errs.File("reading the manual record of "+pc.Name, err)
 	} else if stopped {
 		// Stopped by hand while usrsvcd waited for the lock: leave it.
-		st.Message, st.StoppedByHand = "stopped by hand: not started", true
+		st.Message, st.State = "stopped by hand: not started", StateStoppedByHand
 		return st, nil
 	}
 	found, err := mt.find(pc)
@@ -64,10 +65,11 @@ func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *matcher, by 
 	p, warnings, err := m.launch(ctx, pc, lock)
 	st.Warnings = append(st.Warnings, warnings...)
 	if err != nil {
-		ev := Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: err.Error(), Code: CodeOf(err)}
-		var le *LaunchError
+		ev := Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: err.Error(), Err: err}
+		var le *launchError
 		if errors.As(err, &le) {
-			st.Message, ev.Exit = le.Message, le.Exit
+			st.Message, ev.Exit = le.message, le.exit
+			st.LastExit, st.Stderr = le.exit, le.stderr
 		}
 		m.emit(ev)
 		return st, err
@@ -79,13 +81,13 @@ func (m *Manager) start(ctx context.Context, pc *ProgramConfig, mt *matcher, by 
 }
 
 // stop runs under the program's lock.
-func (m *Manager) stop(ctx context.Context, pc *ProgramConfig, mt *matcher, by origin) (*Status, error) {
+func (m *Manager) stop(ctx context.Context, pc *Program, mt *Matcher, by origin) (*Status, error) {
 	st := &Status{Program: pc.Name}
 	if by == byHand {
-		if err := m.state().setManual(pc.Name, ActionStop, m.now()); err != nil {
+		if err := m.state().SetManual(pc.Name, string(ActionStop), m.now()); err != nil {
 			return st, err
 		}
-		st.StoppedByHand = true
+		st.State = StateStoppedByHand
 	}
 	found, err := mt.find(pc)
 	if err != nil {
@@ -117,7 +119,7 @@ func (m *Manager) stop(ctx context.Context, pc *ProgramConfig, mt *matcher, by o
 // waits until the process is gone. Signals go through a pidfd opened and
 // then re-checked against pid + start time + title, so a reused pid is
 // never signalled.
-func (m *Manager) terminate(ctx context.Context, pc *ProgramConfig, mt *matcher, p *Process) (string, error) {
+func (m *Manager) terminate(ctx context.Context, pc *Program, mt *Matcher, p *Process) (string, error) {
 	pfd, _ := proc.PidfdOpen(p.PID) // nil: no pidfd here, poll /proc
 	if pfd != nil {
 		defer pfd.Close()
@@ -192,7 +194,7 @@ func (m *Manager) waitGone(ctx context.Context, pfd *proc.Pidfd, p *Process, d t
 
 // status never changes anything but a stale pidfile (removed) or a missing
 // one after an adopting scan (written).
-func (m *Manager) status(pc *ProgramConfig, mt *matcher) (*Status, error) {
+func (m *Manager) status(pc *Program, mt *Matcher) (*Status, error) {
 	st := &Status{Program: pc.Name, Disabled: !pc.Enabled}
 	found, err := mt.find(pc)
 	if err != nil {
@@ -201,7 +203,7 @@ func (m *Manager) status(pc *ProgramConfig, mt *matcher) (*Status, error) {
 	st.Warnings = found.Warnings
 	if found.Process != nil {
 		st.Running, st.WasRunning, st.Process, st.Message = true, true, found.Process, "running"
-		st.Usage = usage(found.raw, !mt.shared, m.fs)
+		setUsage(st, found.raw, !mt.shared, m.fs)
 	} else {
 		st.Message = "not running"
 	}
@@ -210,43 +212,51 @@ func (m *Manager) status(pc *ProgramConfig, mt *matcher) (*Status, error) {
 	// status all reads one record for a running program, usrsvcd's; the
 	// status of one program still reads the manual record, to warn when it
 	// is broken.
+	stopped := false
 	if !st.Running || !mt.shared {
-		stopped, at, err := sd.stoppedByHand(pc.Name)
+		var at time.Time
+		stopped, at, err = sd.StoppedByHand(pc.Name)
 		if err != nil {
 			st.Warnings = append(st.Warnings, err.Error())
 		}
-		st.StoppedByHand = stopped && !st.Running
-		if st.StoppedByHand {
+		stopped = stopped && !st.Running
+		if stopped {
 			st.StoppedByHandAt = at
 		}
 	}
-	if rec, err := sd.daemonRecord(pc.Name); err == nil {
-		if rec != nil && !mt.daemonUp(m.Config()) {
-			// No daemon supervises: its last state is history, not the present.
-			rec.State = ""
-		}
-		st.Daemon = rec
-	} else {
+	rec, err := sd.Record(pc.Name)
+	if err != nil {
 		st.Warnings = append(st.Warnings, err.Error())
+	}
+	if rec != nil {
+		st.Recorded, st.Restarts, st.LastExit = true, rec.Restarts, exitFromRecord(rec.LastExit)
+		if mt.daemonUp(m.config()) {
+			// With no daemon supervising, its last state is history, not
+			// the present.
+			st.State, st.NextTry, st.Reason = State(rec.State), rec.NextTry, rec.Reason
+		}
+	}
+	if stopped {
+		st.State = StateStoppedByHand
 	}
 	return st, nil
 }
 
-// usage is the process's CPU and memory use, from what the matcher read;
-// private memory only when asked (it costs a read of smaps_rollup).
-func usage(q *proc.Process, private bool, fs proc.FS) *Usage {
+// setUsage fills st with the process's CPU and memory use, from what the
+// matcher read; with private, the resident memory (RSS and private) is read
+// from smaps_rollup, both at the same moment.
+func setUsage(st *Status, q *proc.Process, private bool, fs proc.FS) {
 	if q == nil {
-		return nil
+		return
 	}
-	u := &Usage{RSSKB: q.RSSPages * int64(os.Getpagesize()) / 1024,
-		CPUTime: time.Duration(q.UTime+q.STime) * time.Second / proc.ClockTicks}
+	st.RSSKB = q.RSSPages * int64(os.Getpagesize()) / 1024
+	st.CPUTime = time.Duration(q.UTime+q.STime) * time.Second / proc.ClockTicks
 	if up := time.Since(q.Started).Seconds(); up > 0 {
-		u.CPUPercent = u.CPUTime.Seconds() / up * 100
+		st.CPUPercent = st.CPUTime.Seconds() / up * 100
 	}
 	if private {
 		if mem, err := fs.Memory(q.PID); err == nil {
-			u.PrivateKB = mem.PrivateKB
+			st.RSSKB, st.PrivateKB = mem.RSSKB, mem.PrivateKB
 		}
 	}
-	return u
 }

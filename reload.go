@@ -4,108 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 )
-
-// ReloadAck is the acknowledgement of the last reload that a usrsvcd (or
-// any [Manager.Run]) applied or refused, as it records it in the state
-// directory. It is for tools that show the daemon's state (usrsvcweb's
-// page); [SignalReread] waits for it.
-type ReloadAck struct {
-	Version    int       `json:"version"`
-	Generation int64     `json:"generation"` // counts reloads since the state directory was created; 0: none yet
-	Time       time.Time `json:"time"`
-	OK         bool      `json:"ok"`                 // applied; false: refused, the old configuration stays
-	Message    string    `json:"message"`            // a summary ("5 programs (1 added, ...)") or why it was refused
-	Problems   []string  `json:"problems,omitempty"` // every problem of a refused configuration, file:line first
-}
-
-func reloadAckPath(sd stateDir) string { return filepath.Join(string(sd), "usrsvcd.reload.json") }
-
-// readReloadAck reads the last reload acknowledgement (zero when none).
-func readReloadAck(sd stateDir) (ReloadAck, error) {
-	var a ReloadAck
-	err := readJSON(reloadAckPath(sd), &a)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return a, err
-	}
-	return a, nil
-}
-
-// LastReload reads the acknowledgement of the last reload recorded in
-// cfg's state directory (the zero ReloadAck when there was none).
-func LastReload(cfg *Config) (ReloadAck, error) { return readReloadAck(stateDir(cfg.Main.StateDir)) }
-
-// SignalReread asks the usrsvcd (or any [Manager.Run]) that supervises
-// cfg's state directory to reread its configuration — it sends SIGUSR1 —
-// and waits for its acknowledgement, which the daemon records in the state
-// directory once it has applied the new configuration or refused it. It
-// returns the daemon's pid and its summary ("5 programs (1 added, ...)").
-//
-// The error wraps ErrNotRunning when no daemon runs, ErrPermission when it
-// cannot be signalled, ErrInvalidConfig (with every problem) when the
-// daemon refused the configuration and keeps its old one, ErrResource or
-// ErrPermission when the state directory cannot be written (then no
-// acknowledgement can come: the daemon's log tells), and ErrNoAnswer when
-// ctx ends first. Validate the configuration first: a daemon never applies
-// a broken one, but only its log says why.
-func SignalReread(ctx context.Context, cfg *Config) (pid int, summary string, err error) {
-	pid, running := DaemonPID(cfg)
-	if !running || pid <= 0 {
-		return 0, "", fmt.Errorf("%w: usrsvcd is not running: nothing to reread", ErrNotRunning)
-	}
-	sd := stateDir(cfg.Main.StateDir)
-	before, _ := readReloadAck(sd)
-	// The daemon acknowledges in the state directory: when nothing can be
-	// written there (a full disk), no acknowledgement will come. The reread
-	// itself works, so the signal still goes; the answer comes at once.
-	unwritable := func(err error) error {
-		return fmt.Errorf("usrsvcd (pid %d) was sent the reread, but its acknowledgement cannot be written (%w); "+
-			"its log tells whether the configuration was applied", pid, err)
-	}
-	probe := sd.checkWritable()
-	if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
-		return pid, "", fmt.Errorf("%w: cannot signal usrsvcd (pid %d): %w", ErrPermission, pid, err)
-	}
-	if probe != nil {
-		return pid, "", unwritable(probe)
-	}
-	start := time.Now()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ack, err := readReloadAck(sd)
-		if err == nil && ack.Generation > before.Generation {
-			if !ack.OK {
-				return pid, "", fmt.Errorf("%w: usrsvcd (pid %d) rejected the configuration (%s):\n%s",
-					ErrInvalidConfig, pid, ack.Message, strings.Join(ack.Problems, "\n"))
-			}
-			return pid, ack.Message, nil
-		}
-		select {
-		case <-ctx.Done():
-			if err := sd.checkWritable(); err != nil {
-				return pid, "", unwritable(err)
-			}
-			return pid, "", fmt.Errorf("%w: usrsvcd (pid %d) did not acknowledge the reread within %v: %w",
-				ErrNoAnswer, pid, time.Since(start).Round(time.Second), context.Cause(ctx))
-		case <-tick.C:
-		}
-	}
-}
 
 // Reload applies cfg as a diff: new programs are adopted or autostarted,
 // removed ones are no longer managed (never stopped), changed settings take
 // effect at the next operation; a running program is never restarted for a
 // config change. While [Manager.Run] runs, its loop applies the
 // diff and Reload waits for it, or for ctx; otherwise Reload just replaces
-// the configuration.
+// the configuration. The Manager keeps its own copy of cfg.
 func (m *Manager) Reload(ctx context.Context, cfg *Config) error {
 	return m.reload(ctx, cfg, nil)
 }
@@ -114,7 +23,7 @@ func (m *Manager) Reload(ctx context.Context, cfg *Config) error {
 // with Reload. On any error it logs every problem, keeps the old
 // configuration whole and returns the error (a *ConfigError).
 func (m *Manager) Reread(ctx context.Context) error {
-	path := m.Config().Path
+	path := m.config().Path
 	if path == "" {
 		return fmt.Errorf("%w: this configuration was built in Go and has no file to reread: use Reload", ErrInvalidAction)
 	}
@@ -127,15 +36,8 @@ func (m *Manager) reload(ctx context.Context, cfg *Config, loadErr error) error 
 		loadErr = fmt.Errorf("%w: nil configuration", ErrInvalidConfig)
 	}
 	if loadErr == nil {
-		for _, pc := range cfg.Programs {
-			if pc != nil {
-				cfg.fillDefaults(pc)
-			}
-		}
-		if !slices.IsSortedFunc(cfg.Programs, byName) {
-			slices.SortStableFunc(cfg.Programs, byName)
-		}
-		loadErr = cfg.Validate()
+		// The Manager works on its own copy: the caller's cfg is not changed.
+		cfg, loadErr = cfg.complete()
 	}
 	l := m.running.Load()
 	if l == nil {
@@ -168,14 +70,12 @@ func (m *Manager) reload(ctx context.Context, cfg *Config, loadErr error) error 
 func (l *loop) onReload(msg reloadMsg) error {
 	m := l.m
 	l.generation++
-	ack := ReloadAck{Version: stateVersion, Generation: l.generation, Time: m.now()}
+	ack := statedir.ReloadAck{Generation: l.generation, Time: m.now()}
 	if msg.err != nil {
 		ack.Message = "configuration not reloaded, the old one stays in force"
 		var ce *ConfigError
 		if errors.As(msg.err, &ce) {
-			for _, p := range ce.Problems {
-				ack.Problems = append(ack.Problems, p.String())
-			}
+			ack.Problems = ce.Problems
 		} else {
 			ack.Problems = []string{msg.err.Error()}
 		}
@@ -183,17 +83,17 @@ func (l *loop) onReload(msg reloadMsg) error {
 		l.writeAck(ack)
 		return msg.err
 	}
-	old := m.Config()
+	old := m.config()
 	m.cfg.Store(msg.cfg)
 	added, removed, changed := l.apply(msg.cfg)
 	l.planOpenFiles()
-	mt := newMatcher(m.fs)
+	mt := m.matcher()
 	for _, name := range added {
 		l.resolve(l.progs[name], mt)
 	}
 	ack.OK = true
 	ack.Message = fmt.Sprintf("%d programs (%d added, %d removed, %d changed)", len(l.progs), len(added), len(removed), len(changed))
-	if old.Main.StateDir != msg.cfg.Main.StateDir {
+	if old.StateDir != msg.cfg.StateDir {
 		ack.Message += "; state_dir changes take effect when usrsvcd restarts"
 	}
 	reason := ack.Message
@@ -205,8 +105,8 @@ func (l *loop) onReload(msg reloadMsg) error {
 	return nil
 }
 
-func (l *loop) writeAck(a ReloadAck) {
-	if err := writeJSON(reloadAckPath(l.m.state()), a); err != nil {
+func (l *loop) writeAck(a statedir.ReloadAck) {
+	if err := l.m.state().WriteReloadAck(a); err != nil {
 		l.ackOwed = &a
 		l.fault("ack", "cannot record the reread acknowledgement: "+err.Error()+"; it is written when writes succeed again", err)
 		return

@@ -15,7 +15,7 @@ import (
 // 16 MiB covers 64 threads or 32 CPUs of pending updates.
 const rssSlackKB = 16 << 10
 
-// RSSLimit is a [Monitor] that restarts a program whose private resident
+// rssLimit is a [Monitor] that restarts a program whose private resident
 // memory (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup, in kB)
 // is above LimitKB: the rss_limit key of [[Monitor]]. Memory shared with
 // other processes (libraries, pages shared after fork) does not count.
@@ -32,23 +32,18 @@ const rssSlackKB = 16 << 10
 // [ErrMonitorUnavailable], never a restart. When p.StartTicks is set, a pid
 // that now belongs to another process (pid reuse) is such a failure too, so
 // a stranger is never blamed.
-type RSSLimit struct {
+type rssLimit struct {
 	// LimitKB is the limit in kB; 0 or less never restarts.
 	LimitKB int64
 
 	fs proc.FS // the zero FS is /proc
 }
 
-// NewRSSLimit returns an RSSLimit of limitKB kB that reads /proc.
-func NewRSSLimit(limitKB int64) *RSSLimit {
-	return &RSSLimit{LimitKB: limitKB, fs: proc.Default()}
-}
-
 // Name returns "rss_limit".
-func (r *RSSLimit) Name() string { return "rss_limit" }
+func (r *rssLimit) Name() string { return "rss_limit" }
 
 // Check returns an error when p's private memory is above r.LimitKB.
-func (r *RSSLimit) Check(ctx context.Context, p Process) error {
+func (r *rssLimit) Check(ctx context.Context, p Process) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: rss_limit: %w", ErrMonitorUnavailable, err)
 	}
@@ -77,7 +72,7 @@ func (r *RSSLimit) Check(ctx context.Context, p Process) error {
 }
 
 // same reads p's /proc/PID/stat and makes sure it is still p, alive.
-func (r *RSSLimit) same(p Process) (*proc.Process, error) {
+func (r *rssLimit) same(p Process) (*proc.Process, error) {
 	st, err := r.fs.Stat(p.PID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: rss_limit: %w", ErrMonitorUnavailable, err)

@@ -19,7 +19,7 @@ import (
 
 func TestRSSLimitName(t *testing.T) {
 	t.Parallel()
-	var m Monitor = NewRSSLimit(1)
+	var m Monitor = &rssLimit{LimitKB: 1}
 	assert.Equal(t, "rss_limit", m.Name())
 }
 
@@ -38,7 +38,7 @@ func TestRSSLimitRealProcess(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("sleep helper: %+v", smallMem)
 
-	r := NewRSSLimit(30000)
+	r := &rssLimit{LimitKB: 30000}
 	err = r.Check(context.Background(), bigP)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, ErrMonitorUnavailable)
@@ -53,10 +53,10 @@ func TestRSSLimitRealProcess(t *testing.T) {
 
 	// Under the limit (with room for the race detector's own memory).
 	limit := max(30000, smallMem.PrivateKB*2)
-	assert.NoError(t, NewRSSLimit(limit).Check(context.Background(), smallP))
+	assert.NoError(t, (&rssLimit{LimitKB: limit}).Check(context.Background(), smallP))
 	// The same limit is exceeded by the big one only if it is below 80 MiB.
 	if limit < 80<<10 {
-		assert.Error(t, NewRSSLimit(limit).Check(context.Background(), bigP))
+		assert.Error(t, (&rssLimit{LimitKB: limit}).Check(context.Background(), bigP))
 	}
 }
 
@@ -66,11 +66,11 @@ func TestRSSLimitDeadProcess(t *testing.T) {
 	h := testproc.New(t, "sleep")
 	child := h.Start(t)
 	p := liveProcess(t, h.WaitReady(t, 10*time.Second))
-	require.NoError(t, NewRSSLimit(1<<30).Check(context.Background(), p))
+	require.NoError(t, (&rssLimit{LimitKB: 1 << 30}).Check(context.Background(), p))
 	require.NoError(t, child.Kill())
 	_, _ = h.Wait() // reaped: the pid is gone
 
-	err := NewRSSLimit(1).Check(context.Background(), p)
+	err := (&rssLimit{LimitKB: 1}).Check(context.Background(), p)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrMonitorUnavailable)
 	assert.ErrorIs(t, err, os.ErrNotExist)
@@ -83,9 +83,9 @@ func TestRSSLimitPIDReused(t *testing.T) {
 	h := testproc.New(t, "grow-rss", "8")
 	h.Start(t)
 	p := liveProcess(t, h.WaitReady(t, 10*time.Second))
-	require.Error(t, NewRSSLimit(1).Check(context.Background(), p))
+	require.Error(t, (&rssLimit{LimitKB: 1}).Check(context.Background(), p))
 	p.StartTicks++
-	err := NewRSSLimit(1).Check(context.Background(), p)
+	err := (&rssLimit{LimitKB: 1}).Check(context.Background(), p)
 	assert.ErrorIs(t, err, ErrMonitorUnavailable)
 	assert.ErrorContains(t, err, "no longer the program's process")
 }
@@ -122,20 +122,20 @@ func TestRSSLimitFixture(t *testing.T) {
 	fs := writeProcFixture(t, 120000/4, 30001) // 120000 kB resident, 30001 kB private
 	p := Process{PID: 42, StartTicks: 4200}
 
-	over := &RSSLimit{LimitKB: 30000, fs: fs}
+	over := &rssLimit{LimitKB: 30000, fs: fs}
 	assert.EqualError(t, over.Check(context.Background(), p), "private memory 30001 kB above rss_limit 30000 kB")
-	under := &RSSLimit{LimitKB: 30001, fs: fs}
+	under := &rssLimit{LimitKB: 30001, fs: fs}
 	assert.NoError(t, under.Check(context.Background(), p))
-	off := &RSSLimit{LimitKB: 0, fs: fs}
+	off := &rssLimit{LimitKB: 0, fs: fs}
 	assert.NoError(t, off.Check(context.Background(), p))
 
 	// Resident 1000 kB, far below a 30000 kB limit: smaps_rollup (which
 	// claims more) is not read.
 	small := writeProcFixture(t, 1000/4, 50000)
-	assert.NoError(t, (&RSSLimit{LimitKB: 30000, fs: small}).Check(context.Background(), p))
+	assert.NoError(t, (&rssLimit{LimitKB: 30000, fs: small}).Check(context.Background(), p))
 	// Within the counters' slack of the limit: it is read.
 	near := writeProcFixture(t, (30000-rssSlackKB+4)/4, 50000)
-	assert.ErrorContains(t, (&RSSLimit{LimitKB: 30000, fs: near}).Check(context.Background(), p), "private memory 50000 kB")
+	assert.ErrorContains(t, (&rssLimit{LimitKB: 30000, fs: near}).Check(context.Background(), p), "private memory 50000 kB")
 
 	err := over.Check(context.Background(), Process{PID: 43})
 	assert.ErrorIs(t, err, ErrMonitorUnavailable)
@@ -154,6 +154,6 @@ func TestRSSLimitPermissionDenied(t *testing.T) {
 		t.Skip("root reads every process's smaps_rollup")
 	}
 	// pid 1 belongs to root and is not ours to read.
-	err := NewRSSLimit(1).Check(context.Background(), Process{PID: 1})
+	err := (&rssLimit{LimitKB: 1}).Check(context.Background(), Process{PID: 1})
 	assert.ErrorIs(t, err, ErrMonitorUnavailable)
 }

@@ -18,7 +18,7 @@ import (
 // A program without a running process is ErrNotRunning.
 func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) (*Status, error) {
 	fail := func(st *Status, err error) (*Status, error) {
-		return st, &ProgramError{Program: name, Op: ActionSignal, Err: err}
+		return st, &ProgramError{Program: name, Op: "signal", Err: err}
 	}
 	pc, err := m.program(name)
 	if err != nil {
@@ -28,7 +28,7 @@ func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) (
 		return fail(&Status{Program: name}, fmt.Errorf("%w: %w", ErrFailed, err))
 	}
 	st := &Status{Program: name}
-	mt := newMatcher(m.fs)
+	mt := m.matcher()
 	found, err := mt.find(pc)
 	if err != nil {
 		return fail(st, err)

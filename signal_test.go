@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -21,18 +22,18 @@ func TestSignal(t *testing.T) {
 
 	_, err := m.Signal(ctx, "s", syscall.SIGTERM)
 	assert.ErrorIs(t, err, ErrNotRunning)
-	assert.Equal(t, CodeGeneralFailure, CodeOf(err))
+	assert.Equal(t, exitcode.GeneralFailure, exitcode.Of(err))
 	_, err = m.Signal(ctx, "nope", syscall.SIGTERM)
 	assert.ErrorIs(t, err, ErrUndefined)
 
-	st, err := m.Start(ctx, "s")
+	st, err := m.Do(ctx, ActionStart, "s")
 	require.NoError(t, err)
 	pid := st.Process.PID
 	st, err = m.Signal(ctx, "s", syscall.SIGTERM)
 	require.NoError(t, err)
 	assert.Equal(t, pid, st.Process.PID)
 	waitFor(t, 10*time.Second, func() bool { return !testproc.Alive(pid) }, "the signalled process exits")
-	stopped, _, err := m.state().stoppedByHand("s")
+	stopped, _, err := m.state().StoppedByHand("s")
 	require.NoError(t, err)
 	assert.False(t, stopped, "a signal is not a manual stop")
 }

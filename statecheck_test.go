@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -25,34 +27,34 @@ func TestStateDirRefusedWhenUnsafe(t *testing.T) {
 	e.addProgram("web", cmd)
 	m := e.manager()
 	ctx := ctxT(t)
-	_, err := m.Start(ctx, "web")
+	_, err := m.Do(ctx, ActionStart, "web")
 	require.NoError(t, err)
 	sd := e.path("state")
 
 	require.NoError(t, os.Chmod(sd, 0o777))
-	_, err = m.Status(ctx, "web")
-	assert.Equal(t, CodeInsufficientPermissions, CodeOf(err))
+	_, err = m.Do(ctx, ActionStatus, "web")
+	assert.Equal(t, exitcode.InsufficientPermissions, exitcode.Of(err))
 	assert.ErrorContains(t, err, "chmod go-w "+sd)
-	res := m.DoAll(ctx, ActionStop, Parallel)
+	res := m.DoAll(ctx, ActionStop, nil, true)
 	require.Len(t, res, 1)
-	assert.Equal(t, CodeInsufficientPermissions, res[0].Code())
+	assert.Equal(t, exitcode.InsufficientPermissions, resultCode(res[0]))
 	_, err = m.takeDaemonLock()
 	assert.ErrorContains(t, err, "writable by group or others")
 	require.NoError(t, os.Chmod(sd, 0o700))
 
 	require.NoError(t, os.Chmod(filepath.Join(sd, "programs"), 0o720))
-	_, err = m.Stop(ctx, "web")
+	_, err = m.Do(ctx, ActionStop, "web")
 	assert.ErrorContains(t, err, "chmod go-w "+filepath.Join(sd, "programs"))
 	require.NoError(t, os.Chmod(filepath.Join(sd, "programs"), 0o700))
 
 	if os.Geteuid() == 0 {
 		require.NoError(t, os.Chown(filepath.Join(sd, "locks"), 65534, 65534))
-		_, err = m.Stop(ctx, "web")
+		_, err = m.Do(ctx, ActionStop, "web")
 		assert.ErrorContains(t, err, "owned by uid 65534")
 		assert.ErrorContains(t, err, "chown -R 0 "+filepath.Join(sd, "locks"))
 		require.NoError(t, os.Chown(filepath.Join(sd, "locks"), 0, 0))
 	}
-	st, err := m.Stop(ctx, "web")
+	st, err := m.Do(ctx, ActionStop, "web")
 	require.NoError(t, err, "fixed: works again")
 	assert.False(t, st.Running)
 }
@@ -69,33 +71,33 @@ func TestStateFilesReplacedByDirectories(t *testing.T) {
 	m := e.manager()
 	ctx := ctxT(t)
 	for _, name := range []string{"web", "job"} {
-		_, err := m.Start(ctx, name)
+		_, err := m.Do(ctx, ActionStart, name)
 		require.NoError(t, err)
 	}
-	sd := stateDir(e.path("state"))
+	sd := statedir.Dir(e.path("state"))
 
 	lock := filepath.Join(string(sd), "locks", "web.lock")
 	require.NoError(t, os.Remove(lock))
 	require.NoError(t, os.Mkdir(lock, 0o700))
-	_, err := m.Stop(ctx, "web")
-	assert.Equal(t, CodeInsufficientPermissions, CodeOf(err))
+	_, err := m.Do(ctx, ActionStop, "web")
+	assert.Equal(t, exitcode.InsufficientPermissions, exitcode.Of(err))
 	assert.ErrorContains(t, err, "rm -r "+lock)
-	_, err = m.Restart(ctx, "job")
+	_, err = m.Do(ctx, ActionRestart, "job")
 	assert.NoError(t, err, "the other program is not disturbed")
 	require.NoError(t, os.Remove(lock))
 
-	manual := sd.manualPath("web")
+	manual := sd.ManualPath("web")
 	require.NoError(t, os.Remove(manual))
 	require.NoError(t, os.Mkdir(manual, 0o700))
-	st, err := m.Status(ctx, "web")
+	st, err := m.Do(ctx, ActionStatus, "web")
 	require.NoError(t, err, "status answers")
 	assert.True(t, st.Running)
 	assert.Contains(t, strings.Join(st.Warnings, "\n"), "rm -r "+manual)
-	_, err = m.Start(ctx, "web")
-	assert.Equal(t, CodeInsufficientPermissions, CodeOf(err))
+	_, err = m.Do(ctx, ActionStart, "web")
+	assert.Equal(t, exitcode.InsufficientPermissions, exitcode.Of(err))
 	assert.ErrorContains(t, err, "rm -r "+manual)
 	require.NoError(t, os.Remove(manual))
-	_, err = m.Stop(ctx, "web")
+	_, err = m.Do(ctx, ActionStop, "web")
 	assert.NoError(t, err)
 }
 
@@ -109,7 +111,7 @@ func TestHostilePidfiles(t *testing.T) {
 	e.addProgram("web", cmd)
 	m := e.manager()
 	ctx := ctxT(t)
-	st, err := m.Start(ctx, "web")
+	st, err := m.Do(ctx, ActionStart, "web")
 	require.NoError(t, err)
 	pid := st.Process.PID
 	pidfile := e.path("web.pid")
@@ -129,7 +131,7 @@ func TestHostilePidfiles(t *testing.T) {
 			}
 			return os.Truncate(pidfile, 1<<30)
 		}},
-		{"another process of ours", "process " + strconv.Itoa(os.Getpid()) + " does not match proctitle_re", func() error {
+		{"another process of ours", "process " + strconv.Itoa(os.Getpid()) + " is not web (its command line does not match proctitle_re", func() error {
 			return os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 		}},
 		{"symlink to /dev/zero", "larger than 4096 bytes", func() error { return os.Symlink("/dev/zero", pidfile) }},
@@ -139,7 +141,7 @@ func TestHostilePidfiles(t *testing.T) {
 		require.NoError(t, os.Remove(pidfile), c.name)
 		require.NoError(t, c.make(), c.name)
 		t0 := time.Now()
-		st, err := m.Status(ctx, "web")
+		st, err := m.Do(ctx, ActionStatus, "web")
 		require.NoError(t, err, c.name)
 		assert.Less(t, time.Since(t0), 5*time.Second, c.name)
 		assert.True(t, st.Running, c.name)
@@ -165,11 +167,11 @@ func FuzzPidfile(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
-	pc := &ProgramConfig{Name: "p", Pidfile: filepath.Join(dir, "p.pid"), AutoPid: false}
-	pc.setDefaultTitle([]string{"/nonexistent/usrsvc-fuzz-program", "x"})
+	pc := &Program{Name: "p", Pidfile: filepath.Join(dir, "p.pid"), AutoPid: false}
+	pc.Args, pc.title = []string{"/nonexistent/usrsvc-fuzz-program", "x"}, &titleMatch{}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		require.NoError(t, os.WriteFile(pc.Pidfile, data, 0o600))
-		found, err := newMatcher(proc.Default()).find(pc)
+		found, err := newMatcher(proc.Default(), nil).find(pc)
 		if err != nil {
 			require.False(t, errors.Is(err, ErrInvalidConfig), err)
 			return
@@ -186,17 +188,17 @@ func FuzzStateRecord(f *testing.F) {
 		`{"version":"1"}`, `{"version":1e400}`, "\xff\xfe", `{"version":1,"pid":99999999999999999999}`} {
 		f.Add([]byte(s))
 	}
-	sd := stateDir(f.TempDir())
-	_, err := sd.ensure("programs")
+	sd := statedir.Dir(f.TempDir())
+	_, err := sd.Ensure("programs")
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		require.NoError(t, os.WriteFile(sd.daemonPath("web"), data, 0o600))
-		require.NoError(t, os.WriteFile(sd.manualPath("web"), data, 0o600))
-		if _, err := sd.daemonRecord("web"); err != nil {
-			require.Contains(t, err.Error(), sd.daemonPath("web"))
+		require.NoError(t, os.WriteFile(sd.RecordPath("web"), data, 0o600))
+		require.NoError(t, os.WriteFile(sd.ManualPath("web"), data, 0o600))
+		if _, err := sd.Record("web"); err != nil {
+			require.Contains(t, err.Error(), sd.RecordPath("web"))
 		}
-		if _, _, err := sd.stoppedByHand("web"); err != nil {
-			require.Contains(t, err.Error(), sd.manualPath("web"))
+		if _, _, err := sd.StoppedByHand("web"); err != nil {
+			require.Contains(t, err.Error(), sd.ManualPath("web"))
 		}
 	})
 }

@@ -8,16 +8,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/usrsvc/usrsvc/internal/inotify"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 )
-
-const manualSuffix = ".manual.json"
 
 // watchState pokes the loop when usrsvc records a manual operation
 // (programs/NAME.manual.json), so a manual start or stop is seen at once,
 // not at the next resolution pass. Without inotify the pass still catches
 // it. It returns a function that stops watching.
 func (l *loop) watchState() func() {
-	dir, err := l.m.state().ensure("programs")
+	dir, err := l.m.state().Ensure(statedir.ProgramsDir)
 	if err != nil {
 		return func() {}
 	}
@@ -35,7 +34,7 @@ func (l *loop) watchState() func() {
 				return
 			}
 			for _, ev := range evs {
-				if prog, ok := strings.CutSuffix(ev.Name, manualSuffix); ok {
+				if prog, ok := strings.CutSuffix(ev.Name, statedir.ManualSuffix); ok {
 					l.send(pokeMsg{name: prog})
 				}
 			}

@@ -4,23 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 )
 
-// Timings of the supervising loop. Variables so tests can shorten them.
-var (
+// Timings of the supervising loop.
+const (
 	// resolvePeriod is the full resolution pass: one snapshot that catches
 	// programs started or stopped by other means.
 	resolvePeriod = 30 * time.Second
@@ -54,7 +49,7 @@ const (
 // supervised is the loop's state of one program. Only the loop goroutine
 // touches it.
 type supervised struct {
-	pc        *ProgramConfig
+	pc        *Program
 	proc      *Process  // the watched process, nil when not running
 	since     time.Time // when proc was started or adopted
 	pidfd     *proc.Pidfd
@@ -94,7 +89,7 @@ type (
 	}
 	opDoneMsg struct {
 		name    string
-		pc      *ProgramConfig
+		pc      *Program
 		st      *Status
 		err     error
 		monitor string // non-empty for a monitor restart
@@ -120,7 +115,7 @@ func (msg reloadMsg) handle(l *loop)  { msg.done <- l.onReload(msg) }
 // handle re-resolves a program whose manual record changed.
 func (msg pokeMsg) handle(l *loop) {
 	if sv := l.progs[msg.name]; sv != nil && !sv.busy {
-		l.resolve(sv, newMatcher(l.m.fs))
+		l.resolve(sv, l.m.matcher())
 	}
 }
 
@@ -153,119 +148,11 @@ func (m *Manager) Run(ctx context.Context) error {
 // takeDaemonLock takes the state directory's daemon lock without waiting:
 // ErrDaemonRunning when another supervisor holds it.
 func (m *Manager) takeDaemonLock() (*os.File, error) {
-	sd := m.state()
-	if err := sd.checkSafe(); err != nil {
-		return nil, err
+	f, warn, err := m.state().TakeDaemonLock(m.config().DaemonPidfile)
+	if warn != nil {
+		m.log.Warn(warn.Error(), "event", "warning")
 	}
-	if _, err := sd.ensure("."); err != nil {
-		return nil, err
-	}
-	f, err := lockFile(context.Background(), sd.daemonLockPath(), 300*time.Millisecond)
-	if errors.Is(err, ErrLocked) {
-		pid, _ := DaemonPID(m.Config())
-		return nil, fmt.Errorf("%w (pid %d): another usrsvcd supervises %s", ErrDaemonRunning, pid, sd)
-	}
-	if err != nil {
-		return nil, err
-	}
-	// The lock file also names the holder, for usrsvcd stop/status when
-	// the pidfile is gone. Not a reason to refuse to supervise: DaemonPID
-	// falls back to the [Main] pidfile.
-	err = f.Truncate(0)
-	if err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	if err != nil {
-		m.log.Warn(fmt.Sprintf("cannot write this process's pid into the daemon lock file %s: %v; "+
-			"usrsvcd stop and status will rely on the pidfile", f.Name(), err), "event", "warning")
-	}
-	return f, nil
-}
-
-func (d stateDir) daemonLockPath() string { return filepath.Join(string(d), "usrsvcd.lock") }
-
-// DaemonPID reports whether a usrsvcd (or any Run) supervises cfg's state
-// directory, and its pid: the daemon lock tells whether one runs; the lock
-// file, which the holder writes its pid into right after taking the lock,
-// or else the [Main] pidfile, which pid it is. A pid is believed only when
-// that process lives: a daemon that just took the lock has not written its
-// pid yet (the file still names its dead predecessor), and a killed daemon
-// holds its lock a few milliseconds after its pid turned into a zombie. So
-// DaemonPID waits up to a second for a live pid; 0 with true means that a
-// daemon runs whose pid is unknown. When the lock cannot be read at all,
-// DaemonPID says false: [DaemonStatus] tells that case apart.
-func DaemonPID(cfg *Config) (int, bool) {
-	pid, running, _ := DaemonStatus(cfg)
-	return pid, running
-}
-
-// DaemonStatus is [DaemonPID] with the cases where it cannot know: an
-// error when the daemon lock exists but cannot be opened (wrapping
-// ErrResource when this process is out of open files or memory,
-// ErrPermission otherwise; running is then false), or when a daemon runs
-// but this process ran out of open files reading its pid (ErrResource;
-// running is then true).
-func DaemonStatus(cfg *Config) (pid int, running bool, err error) {
-	deadline := time.Now().Add(time.Second)
-	for {
-		pid, running, err := daemonPID(cfg)
-		if err != nil || !running || pid > 0 || time.Now().After(deadline) {
-			return pid, running, err
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// daemonRunning reports whether a daemon holds cfg's daemon lock, at once.
-func daemonRunning(cfg *Config) bool {
-	_, running, _ := daemonPID(cfg)
-	return running
-}
-
-// daemonPID is one look: whether the daemon lock is held, and the first
-// live pid among the lock file's and the pidfile's (0 when neither lives).
-func daemonPID(cfg *Config) (int, bool, error) {
-	sd := stateDir(cfg.Main.StateDir)
-	f, err := os.OpenFile(sd.daemonLockPath(), os.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil // no daemon ever ran here
-	}
-	if errno, ok := resourceErrno(err); ok {
-		return 0, false, fmt.Errorf("%w: cannot tell whether usrsvcd runs: opening %s: %s",
-			ErrResource, sd.daemonLockPath(), resourceHelp(errno))
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("%w: cannot tell whether usrsvcd runs: %w; make it yours and private, or remove it",
-			ErrPermission, err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		return 0, false, nil
-	}
-	for _, p := range []string{sd.daemonLockPath(), cfg.Main.Pidfile} {
-		data, err := atomicfile.Read(p)
-		if errno, ok := resourceErrno(err); ok {
-			return 0, true, fmt.Errorf("%w: usrsvcd runs, but its pid is unknown: reading %s: %s",
-				ErrResource, p, resourceHelp(errno))
-		}
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil || pid <= 0 {
-			continue
-		}
-		q, err := proc.Default().Stat(pid)
-		if errno, ok := resourceErrno(err); ok {
-			return 0, true, fmt.Errorf("%w: usrsvcd runs, but whether pid %d is it is unknown: %s",
-				ErrResource, pid, resourceHelp(errno))
-		}
-		if err == nil && !q.Zombie() {
-			return pid, true, nil
-		}
-	}
-	return 0, true, nil
+	return f, err
 }
 
 type loop struct {
@@ -281,14 +168,14 @@ type loop struct {
 	generation int64
 
 	// Adverse conditions (supervisor_faults.go).
-	files       filePlan          // the open-file budget
-	slots       chan struct{}     // start slots
-	warnedFiles bool              // the low-limit warning was logged
-	pidfds      int               // pidfds open
-	faults      map[string]string // failing writes and checks: key → cause
-	ackOwed     *ReloadAck        // a reread acknowledgement not written yet
-	retryAt     time.Time         // next retry of owed writes
-	hb          heartbeat         // tells an exit seen late
+	files       filePlan            // the open-file budget
+	slots       chan struct{}       // start slots
+	warnedFiles bool                // the low-limit warning was logged
+	pidfds      int                 // pidfds open
+	faults      map[string]string   // failing writes and checks: key → cause
+	ackOwed     *statedir.ReloadAck // a reread acknowledgement not written yet
+	retryAt     time.Time           // next retry of owed writes
+	hb          heartbeat           // tells an exit seen late
 }
 
 // send hands msg to the loop, or drops it when Run is ending.
@@ -315,7 +202,7 @@ func (l *loop) run(ctx context.Context) error {
 	defer m.setLoop(nil)
 	stopInotify := l.watchState()
 
-	ack, _ := readReloadAck(m.state())
+	ack, _ := m.state().ReloadAck()
 	l.generation = ack.Generation
 	l.apply(m.Config())
 	l.planOpenFiles()
@@ -461,7 +348,7 @@ func (l *loop) alive(sv *supervised) (alive, known bool) {
 // running, the pass reads nothing, and the idle daemon costs nothing.
 func (l *loop) pass() {
 	l.lastPass = l.m.now()
-	mt := newMatcher(l.m.fs) // its snapshot is taken on first need, once
+	mt := l.m.matcher() // its snapshot is taken on first need, once
 	for _, name := range l.names() {
 		sv := l.progs[name]
 		if !sv.busy && (sv.proc == nil || sv.pidfd == nil) {
@@ -472,7 +359,7 @@ func (l *loop) pass() {
 
 // resolve looks for the program's process: adopt it when it runs and is not
 // watched, notice when the watched one is gone, start it when it should run.
-func (l *loop) resolve(sv *supervised, mt *matcher) {
+func (l *loop) resolve(sv *supervised, mt *Matcher) {
 	kick := l.syncManual(sv)
 	found, err := mt.find(sv.pc)
 	if err != nil {
@@ -486,7 +373,7 @@ func (l *loop) resolve(sv *supervised, mt *matcher) {
 		l.m.log.Warn(sv.pc.Name+": "+w, "program", sv.pc.Name, "event", "warning")
 	}
 	if found.Process != nil {
-		if sv.proc != nil && sv.proc.Same(*found.Process) {
+		if sv.proc != nil && same(sv.proc, found.Process) {
 			return
 		}
 		if sv.proc != nil {
@@ -535,7 +422,7 @@ func (l *loop) resolve(sv *supervised, mt *matcher) {
 // and skipped the stop used to autostart the program, and count the
 // refused start as a failure: backoff, restarts, a false gave-up alert.
 func (l *loop) syncManual(sv *supervised) bool {
-	rec, err := l.m.state().manual(sv.pc.Name)
+	rec, err := l.m.state().Manual(sv.pc.Name)
 	if err != nil {
 		l.m.log.Warn(err.Error(), "program", sv.pc.Name)
 		return false
@@ -544,16 +431,16 @@ func (l *loop) syncManual(sv *supervised) bool {
 		return false
 	}
 	if !rec.Time.After(sv.lastHand) {
-		if rec.Action == ActionStop && sv.proc == nil && !sv.busy && sv.state != StateStoppedByHand {
+		if rec.Action == string(ActionStop) && sv.proc == nil && !sv.busy && sv.state != StateStoppedByHand {
 			sv.handOp, sv.state = ActionStop, StateStoppedByHand
 			sv.failures = 0
 			l.record(sv)
 		}
 		return false
 	}
-	sv.lastHand, sv.handOp = rec.Time, rec.Action
+	sv.lastHand, sv.handOp = rec.Time, Action(rec.Action)
 	kick := false
-	switch rec.Action {
+	switch Action(rec.Action) {
 	case ActionStop:
 		sv.state = StateStoppedByHand
 		sv.restarts, sv.failures = 0, 0
@@ -595,7 +482,7 @@ func (l *loop) watch(sv *supervised) {
 	// The goroutines below get the name, never sv: a reread replaces
 	// sv.pc in the loop meanwhile.
 	name := sv.pc.Name
-	same, err := newMatcher(l.m.fs).check(sv.pc, p)
+	same, err := l.m.matcher().check(sv.pc, p)
 	if err != nil || !same {
 		pfd.Close()
 		l.pidfds--
@@ -640,7 +527,7 @@ func (l *loop) exitStatus(p *Process) *ExitStatus {
 
 func (l *loop) onExit(msg exitMsg) {
 	sv := l.progs[msg.name]
-	if sv == nil || sv.proc == nil || !sv.proc.Same(*msg.p) {
+	if sv == nil || sv.proc == nil || !same(sv.proc, msg.p) {
 		return
 	}
 	if sv.busy {
@@ -737,7 +624,7 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 				err: fmt.Errorf("%w: not started: %w", ErrFailed, l.ctx.Err()), monitor: monitor})
 			return
 		}
-		st, err := l.m.do(l.ctx, action, pc, newMatcher(l.m.fs), byDaemon)
+		st, err := l.m.do(l.ctx, action, pc, l.m.matcher(), byDaemon)
 		l.releaseStart()
 		l.send(opDoneMsg{name: name, pc: pc, st: st, err: err, monitor: monitor})
 	})
@@ -757,7 +644,7 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 		return
 	}
 	l.syncManual(sv)
-	if msg.st != nil && msg.st.StoppedByHand && !msg.st.Running {
+	if msg.st != nil && msg.st.State == StateStoppedByHand && !msg.st.Running {
 		// The start saw a manual stop (made while it waited for the lock):
 		// not a failure.
 		sv.state = StateStoppedByHand
@@ -776,7 +663,7 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 	}
 	sv.reason = reason
 	l.m.log.Warn(fmt.Sprintf("%s: start failed (%s); next try in %v", msg.name, reason, delay),
-		"program", msg.name, "event", "backoff", "code", int(CodeOf(msg.err)))
+		"program", msg.name, "event", "backoff", "code", int(exitcode.Of(msg.err)))
 	if sv.pc.MaxRestarts > 0 && sv.restarts >= sv.pc.MaxRestarts {
 		l.giveUp(sv)
 		return
@@ -824,12 +711,15 @@ func backoff(restartDelay time.Duration, n int) time.Duration {
 
 // record writes the program's daemon record to the state directory.
 func (l *loop) record(sv *supervised) {
-	r := &DaemonRecord{Program: sv.pc.Name, State: sv.state, Restarts: sv.restarts, LastExit: sv.lastExit,
+	r := &statedir.Record{Program: sv.pc.Name, State: string(sv.state), Restarts: sv.restarts, LastExit: recordExit(sv.lastExit),
 		Updated: l.m.now(), Reason: sv.reason, ManualSeen: sv.lastHand}
+	if sv.state == StateBackoff {
+		r.NextTry = sv.nextTry
+	}
 	if sv.proc != nil {
 		r.PID = sv.proc.PID
 	}
-	if err := l.m.state().writeDaemonRecord(r); err != nil {
+	if err := l.m.state().WriteRecord(r); err != nil {
 		sv.recordOwed = true
 		l.fault("record", "cannot record state: "+err.Error()+"; records are written when writes succeed again",
 			err, "program", sv.pc.Name)
@@ -893,18 +783,18 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 // count, the last exit, and having given up (a daemon restart is not one of
 // the resets of maxrestarts).
 func (l *loop) restoreRecord(sv *supervised) {
-	rec, err := l.m.state().daemonRecord(sv.pc.Name)
+	rec, err := l.m.state().Record(sv.pc.Name)
 	if err != nil || rec == nil {
 		return
 	}
-	sv.restarts, sv.lastExit, sv.lastHand = rec.Restarts, rec.LastExit, rec.ManualSeen
-	if rec.State == StateGaveUp {
+	sv.restarts, sv.lastExit, sv.lastHand = rec.Restarts, exitFromRecord(rec.LastExit), rec.ManualSeen
+	if State(rec.State) == StateGaveUp {
 		sv.state, sv.reason = StateGaveUp, rec.Reason
 	}
 }
 
 // sameProgram reports whether two configs of a program have the same settings.
-func sameProgram(a, b *ProgramConfig) bool { return a.Equal(b) }
+func sameProgram(a, b *Program) bool { return a.equal(b) }
 
 // shutdown stops watching. In-flight starts go on in their launchers, which
 // record the programs; their workers see the cancelled context and return.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/errs"
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
@@ -35,8 +36,8 @@ import (
 //     bounds it knows instead of a figure that would be the time to
 //     detection.
 
-// Tunables; variables so tests can shorten them.
-var (
+// Tunables.
+const (
 	// heartbeatPeriod is how often the loop notes that it runs, so that it
 	// can tell an exit seen late because it was itself stopped.
 	heartbeatPeriod = 5 * time.Second
@@ -142,10 +143,10 @@ func (l *loop) openPidfd(sv *supervised, pid int) *proc.Pidfd {
 	}
 	pfd, err := proc.PidfdOpen(pid)
 	if err != nil {
-		if isResourceErr(err) {
+		if errs.IsResource(err) {
 			sv.pidfdRetry = true
 			l.fault("pidfd", fmt.Sprintf("cannot open a pidfd (%s): programs are watched by polling /proc every %v "+
-				"until one can be opened", resourceHelp(errnoOf(err)), pollPeriod), err)
+				"until one can be opened", errs.ResourceHelp(errnoOf(err)), pollPeriod), err)
 		}
 		return nil
 	}
@@ -222,7 +223,7 @@ func (l *loop) checkPidfile(sv *supervised) {
 	if err := atomicfile.WritePid(sv.pc.Pidfile, sv.proc.PID); err != nil {
 		sv.pidfileOwed = true
 		l.fault(key, fmt.Sprintf("%s: cannot write pidfile: %v; it is written when writes succeed again",
-			sv.pc.Name, fileError("writing "+sv.pc.Pidfile, err)), err, "program", sv.pc.Name)
+			sv.pc.Name, errs.File("writing "+sv.pc.Pidfile, err)), err, "program", sv.pc.Name)
 		return
 	}
 	sv.pidfileOwed = false

@@ -2,6 +2,8 @@ package usrsvc
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -67,7 +71,7 @@ func runLoop(t testing.TB, m *Manager) (stop func()) {
 			// A start under way when Run returned is the launcher's to
 			// finish (it records the program, then exits): let it, before
 			// the test's programs are killed and its directory removed.
-			waitLaunchersDone(t, m.Config().Main.StateDir)
+			waitLaunchersDone(t, m.Config().StateDir)
 		})
 	}
 	t.Cleanup(stop)
@@ -143,8 +147,8 @@ func superviseWeb(t *testing.T) (e *testEnv, h *testproc.Helper, m *Manager, evs
 func waitRecordedRunning(t *testing.T, m *Manager, name string, pid int, why string) {
 	t.Helper()
 	waitFor(t, 5*time.Second, func() bool {
-		rec, _ := m.state().daemonRecord(name)
-		return rec != nil && rec.State == StateRunning && rec.PID == pid
+		rec, _ := m.state().Record(name)
+		return rec != nil && State(rec.State) == StateRunning && rec.PID == pid
 	}, why)
 }
 
@@ -159,7 +163,7 @@ func TestRunAdoptsWithoutRestart(t *testing.T) {
 	e.addProgram("web", h.CommandLine())
 	var evs events
 	m := e.manager(recorder(&evs))
-	st, err := m.Start(ctxT(t), "web")
+	st, err := m.Do(ctxT(t), ActionStart, "web")
 	require.NoError(t, err)
 	pid := st.Process.PID
 
@@ -189,10 +193,10 @@ func TestRunRestartsKilledProgramAtOnce(t *testing.T) {
 	evs.wait(t, EventRestarting, "web", 1)
 	again := evs.wait(t, EventStarted, "web", 2)
 	assert.NotEqual(t, pid, again[1].PID)
-	var rec *DaemonRecord
+	var rec *statedir.Record
 	waitFor(t, 5*time.Second, func() bool {
-		rec, _ = m.state().daemonRecord("web")
-		return rec != nil && rec.State == StateRunning
+		rec, _ = m.state().Record("web")
+		return rec != nil && State(rec.State) == StateRunning
 	}, "recorded running")
 	assert.Equal(t, 1, rec.Restarts)
 	assert.Equal(t, again[1].PID, rec.PID)
@@ -213,9 +217,9 @@ func TestRunMaxRestartsGivesUp(t *testing.T) {
 	assert.Len(t, evs.list(EventGaveUp, "loop"), 1, "gives up once")
 	log, _ := os.ReadFile(e.path("loop.log"))
 	assert.Equal(t, 3, strings.Count(string(log), "crash!"))
-	rec, _ := m.state().daemonRecord("loop")
+	rec, _ := m.state().Record("loop")
 	require.NotNil(t, rec)
-	assert.Equal(t, StateGaveUp, rec.State)
+	assert.Equal(t, StateGaveUp, State(rec.State))
 }
 
 func TestRunExecErrorBacksOffLoopAlive(t *testing.T) {
@@ -236,9 +240,9 @@ func TestRunExecErrorBacksOffLoopAlive(t *testing.T) {
 	fails := evs.wait(t, EventStartFailed, "bad", 3)
 	assert.GreaterOrEqual(t, fails[1].Time.Sub(fails[0].Time), 900*time.Millisecond, "retried after restart_delay's 1 s floor")
 	assert.GreaterOrEqual(t, fails[2].Time.Sub(fails[1].Time), 1900*time.Millisecond, "backoff doubles")
-	rec, _ := m.state().daemonRecord("bad")
+	rec, _ := m.state().Record("bad")
 	require.NotNil(t, rec)
-	assert.Contains(t, []State{StateBackoff, StateStarting}, rec.State)
+	assert.Contains(t, []State{StateBackoff, StateStarting}, State(rec.State))
 }
 
 func TestRunRespectsManualStop(t *testing.T) {
@@ -247,16 +251,16 @@ func TestRunRespectsManualStop(t *testing.T) {
 
 	// Another tool (usrsvc) stops it by hand.
 	other := e.manager()
-	_, err := other.Stop(ctxT(t), "web")
+	_, err := other.Do(ctxT(t), ActionStop, "web")
 	require.NoError(t, err)
 	assert.False(t, pidAlive(started[0].PID))
 	waitSettled(t, m, "web", StateStoppedByHand)
 	assert.Empty(t, h.PIDs(), "a program stopped by hand is not restarted")
-	st, _ := other.Status(ctxT(t), "web")
-	assert.Equal(t, StateStoppedByHand, st.State())
+	st, _ := other.Do(ctxT(t), ActionStatus, "web")
+	assert.Equal(t, StateStoppedByHand, st.State)
 
 	// A manual start: the daemon watches it again at once.
-	st, err = other.Start(ctxT(t), "web")
+	st, err = other.Do(ctxT(t), ActionStart, "web")
 	require.NoError(t, err)
 	waitRecordedRunning(t, m, "web", st.Process.PID, "the daemon adopts the manually started process")
 	require.NoError(t, syscall.Kill(st.Process.PID, syscall.SIGKILL))
@@ -280,9 +284,9 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	require.NoError(t, os.WriteFile(e.cfgPath, []byte("[Main]\npidfile = relative\n[Program:x]\ncomand = x\n"), 0o644))
 	err := m.Reread(ctxT(t))
 	require.Error(t, err)
-	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
+	assert.Equal(t, exitcode.InvalidConfig, exitcode.Of(err))
 	evs.wait(t, EventReloadFailed, "", 1)
-	ack, err := readReloadAck(m.state())
+	ack, err := m.state().ReloadAck()
 	require.NoError(t, err)
 	assert.False(t, ack.OK)
 	assert.NotEmpty(t, ack.Problems)
@@ -296,7 +300,7 @@ func TestRunRereadBrokenConfigKeepsOld(t *testing.T) {
 	e.write()
 	require.NoError(t, m.Reread(ctxT(t)))
 	evs.wait(t, EventStarted, "worker", 1)
-	ack, _ = readReloadAck(m.state())
+	ack, _ = m.state().ReloadAck()
 	assert.True(t, ack.OK)
 	assert.Contains(t, ack.Message, "1 added")
 
@@ -323,10 +327,10 @@ func (f *flakyMonitor) Check(ctx context.Context, p Process) error {
 	defer f.mu.Unlock()
 	f.calls++
 	if f.calls == 2 {
-		return Unhealthy("health check failed")
+		return errors.New("health check failed")
 	}
 	if f.calls == 3 {
-		return Unavailable("cannot reach it")
+		return fmt.Errorf("%w: %s", ErrMonitorUnavailable, "cannot reach it")
 	}
 	return nil
 }
@@ -338,7 +342,8 @@ func TestRunCustomMonitorRestarts(t *testing.T) {
 	e.addProgram("web", h.CommandLine(), "[[Monitor]]", "monitor_after = 0", "monitor_interval = 0.2")
 	var evs events
 	m := e.manager(recorder(&evs))
-	require.NoError(t, m.AddMonitor("web", &flakyMonitor{}))
+	_, err := m.AddMonitor("web", &flakyMonitor{})
+	require.NoError(t, err)
 	runLoop(t, m)
 	started := evs.wait(t, EventStarted, "web", 1)
 	failed := evs.wait(t, EventMonitorFailed, "web", 1)
@@ -366,7 +371,7 @@ func TestRunStalledLockDoesNotBlockOthers(t *testing.T) {
 	var evs events
 	m := e.manager(recorder(&evs))
 	// A stalled usrsvc holds a's lock.
-	lock, err := m.state().lock(ctxT(t), "a", time.Second)
+	lock, err := m.state().Lock(ctxT(t), "a", time.Second)
 	require.NoError(t, err)
 	defer lock.Close()
 	runLoop(t, m)
@@ -407,7 +412,7 @@ func TestTerminateNeverSignalsReusedPid(t *testing.T) {
 
 	pc := m.Config().Program("web")
 	remembered := &Process{PID: pid, StartTicks: real.StartTicks}
-	how, err := m.terminate(ctxT(t), pc, newMatcher(m.fs), remembered)
+	how, err := m.terminate(ctxT(t), pc, m.matcher(), remembered)
 	require.NoError(t, err)
 	assert.Equal(t, "exited before it was signalled", how)
 	assert.True(t, pidAlive(pid), "the process now holding the pid is never signalled")
@@ -433,7 +438,8 @@ func TestLoopTimingInjectedClock(t *testing.T) {
 	e.addProgram("web", "/bin/true", "[[Monitor]]", "monitor_after = 30", "monitor_interval = 5", "rss_limit = 100000")
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	m := e.manager(func(o *Options) { o.Now = func() time.Time { return now } })
-	require.NoError(t, m.AddMonitor("web", &flakyMonitor{}))
+	_, err := m.AddMonitor("web", &flakyMonitor{})
+	require.NoError(t, err)
 	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64), ctx: context.Background()}
 	l.apply(m.Config())
 	l.lastPass = now
@@ -469,12 +475,12 @@ func TestRunManualRestartIsNotARestart(t *testing.T) {
 	e, h, m, evs, started := superviseWeb(t)
 
 	other := e.manager()
-	st, err := other.Restart(ctxT(t), "web")
+	st, err := other.Do(ctxT(t), ActionRestart, "web")
 	require.NoError(t, err)
 	require.NotEqual(t, started[0].PID, st.Process.PID)
 	waitRecordedRunning(t, m, "web", st.Process.PID, "the daemon watches the restarted process")
 	assert.Empty(t, evs.list(EventRestarting, "web"), "a manual restart is not an automatic one")
-	rec, _ := m.state().daemonRecord("web")
+	rec, _ := m.state().Record("web")
 	assert.Equal(t, 0, rec.Restarts)
 	assert.Equal(t, []int{st.Process.PID}, h.PIDs())
 }
@@ -494,9 +500,9 @@ func TestRunAutostartAndAutorestartOff(t *testing.T) {
 	started := evs.wait(t, EventStarted, "once", 1)
 	waitSettled(t, m, "lazy", StateStopped)
 	assert.Empty(t, lazy.PIDs(), "autostart = false")
-	rec, _ := m.state().daemonRecord("lazy")
+	rec, _ := m.state().Record("lazy")
 	require.NotNil(t, rec)
-	assert.Equal(t, StateStopped, rec.State)
+	assert.Equal(t, StateStopped, State(rec.State))
 
 	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
 	evs.wait(t, EventExited, "once", 1)
@@ -504,7 +510,7 @@ func TestRunAutostartAndAutorestartOff(t *testing.T) {
 	assert.Empty(t, once.PIDs(), "autorestart = false")
 	assert.Empty(t, evs.list(EventRestarting, "once"))
 
-	st, err := e.manager().Start(ctxT(t), "lazy")
+	st, err := e.manager().Do(ctxT(t), ActionStart, "lazy")
 	require.NoError(t, err)
 	waitRecordedRunning(t, m, "lazy", st.Process.PID, "the daemon supervises the manually started program")
 	require.NoError(t, syscall.Kill(st.Process.PID, syscall.SIGKILL))
@@ -523,11 +529,11 @@ func TestManualStopSurvivesNewLoop(t *testing.T) {
 	m := e.manager(recorder(&evs))
 	stop := runLoop(t, m)
 	evs.wait(t, EventStarted, "web", 1)
-	_, err := m.Stop(ctxT(t), "web")
+	_, err := m.Do(ctxT(t), ActionStop, "web")
 	require.NoError(t, err)
 	waitFor(t, 5*time.Second, func() bool {
-		rec, _ := m.state().daemonRecord("web")
-		return rec != nil && rec.State == StateStoppedByHand
+		rec, _ := m.state().Record("web")
+		return rec != nil && State(rec.State) == StateStoppedByHand
 	}, "the loop records the manual stop")
 	stop()
 
@@ -541,9 +547,9 @@ func TestManualStopSurvivesNewLoop(t *testing.T) {
 		t.Fatal("the new loop never got ready")
 	}
 	// Ready comes after the first resolution of every program.
-	rec, err := m2.state().daemonRecord("web")
+	rec, err := m2.state().Record("web")
 	require.NoError(t, err)
-	assert.Equal(t, StateStoppedByHand, rec.State)
+	assert.Equal(t, StateStoppedByHand, State(rec.State))
 	assert.Zero(t, rec.Restarts)
 	for _, kind := range []EventKind{EventStartFailed, EventRestarting, EventGaveUp, EventStarted} {
 		assert.Empty(t, evs2.list(kind, "web"), kind)
@@ -574,19 +580,19 @@ func TestManualStopRacingDaemonStart(t *testing.T) {
 		}
 	})
 	ctx := ctxT(t)
-	stB, err := m.Start(ctx, "b")
+	stB, err := m.Do(ctx, ActionStart, "b")
 	require.NoError(t, err)
 	runLoop(t, m)
 	a.WaitReady(t, 10*time.Second) // the loop's start of a is in its success window
 	require.NoError(t, syscall.Kill(stB.Process.PID, syscall.SIGKILL))
-	_, err = m.Stop(ctx, "a") // waits for the start's lock, then stops a
+	_, err = m.Do(ctx, ActionStop, "a") // waits for the start's lock, then stops a
 	require.NoError(t, err)
 	evs.wait(t, EventStarted, "b", 2) // the loop has resumed
 	waitSettled(t, m, "a", StateStoppedByHand)
 	assert.Empty(t, evs.list(EventRestarting, "a"), "a stopped by hand is not restarted")
-	rec, err := m.state().daemonRecord("a")
+	rec, err := m.state().Record("a")
 	require.NoError(t, err)
-	assert.Equal(t, StateStoppedByHand, rec.State)
+	assert.Equal(t, StateStoppedByHand, State(rec.State))
 	assert.Empty(t, a.PIDs())
 }
 

@@ -13,11 +13,9 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 	"github.com/usrsvc/usrsvc/internal/suggest"
 )
-
-// Version is the version of usrsvc.
-const Version = "0.1.0"
 
 // Options tunes a Manager. The zero value is ready to use.
 type Options struct {
@@ -40,7 +38,8 @@ type Options struct {
 	// /proc/self/exe (the running binary, which imports this package and so
 	// recognises the launcher marker at initialisation). Another binary
 	// must be built with the same version of this package: the launcher
-	// and its caller share a protocol ([CheckLauncher] tests one).
+	// and its caller share a protocol, and a start through a binary that
+	// is not a launcher fails with ErrLaunch saying so.
 	LauncherPath string
 	// Environ is the environment programs with inherit_env inherit; nil
 	// means os.Environ() at each launch.
@@ -56,16 +55,6 @@ type Options struct {
 	Ready func()
 }
 
-// Mode says how an "all" operation runs.
-type Mode int
-
-const (
-	// Sequential runs the programs one after the other, in name order.
-	Sequential Mode = iota
-	// Parallel runs them concurrently; results still come in name order.
-	Parallel
-)
-
 // Manager starts, stops and watches the programs of one configuration. Its
 // methods are safe for concurrent use; operations on one program are
 // serialised by the program's lock in the state directory, which usrsvc,
@@ -77,7 +66,8 @@ type Manager struct {
 	log  *slog.Logger
 	// monitors added with AddMonitor, by program name.
 	monMu    sync.Mutex
-	monitors map[string][]Monitor
+	monitors map[string][]addedMonitor
+	monSeq   int
 	// the running supervising loop, nil outside Run.
 	running atomic.Pointer[loop]
 }
@@ -86,25 +76,19 @@ func (m *Manager) setLoop(l *loop) { m.running.Store(l) }
 
 // NewManager returns a Manager for cfg. It completes the programs that
 // were appended to cfg.Programs by hand as [Config.Add] does (defaults,
-// name order), then checks cfg with [Config.Validate]: a configuration
-// with problems is refused with a *ConfigError that lists them. It does no
-// other I/O.
+// name order), then checks the configuration as a config file is checked:
+// one with problems is refused with a *ConfigError that lists them. It does
+// no other I/O. The Manager works on its own copy: later changes to cfg do
+// not reach it (use [Manager.Reload]).
 func NewManager(cfg *Config, opts Options) (*Manager, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("%w: nil configuration: use usrsvc.LoadConfig or usrsvc.NewConfig", ErrInvalidConfig)
 	}
-	for _, pc := range cfg.Programs {
-		if pc != nil {
-			cfg.fillDefaults(pc)
-		}
-	}
-	if !slices.IsSortedFunc(cfg.Programs, byName) {
-		slices.SortStableFunc(cfg.Programs, byName)
-	}
-	if err := cfg.Validate(); err != nil {
+	cfg, err := cfg.complete()
+	if err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, fs: proc.Default(), log: opts.Logger, monitors: map[string][]Monitor{}}
+	m := &Manager{opts: opts, fs: proc.Default(), log: opts.Logger, monitors: map[string][]addedMonitor{}}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -112,10 +96,42 @@ func NewManager(cfg *Config, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Config returns the configuration in force.
-func (m *Manager) Config() *Config { return m.cfg.Load() }
+// complete returns a copy of c with its programs completed as Config.Add
+// does and sorted by name, after checking it.
+func (c *Config) complete() (*Config, error) {
+	cp := *c
+	cp.Programs = make([]*Program, len(c.Programs))
+	for i, pc := range c.Programs {
+		if pc != nil {
+			q := *pc
+			cp.fillDefaults(&q)
+			pc = &q
+		}
+		cp.Programs[i] = pc
+	}
+	slices.SortStableFunc(cp.Programs, byName)
+	if err := cp.validate(); err != nil {
+		return nil, err
+	}
+	return &cp, nil
+}
 
-func (m *Manager) state() stateDir { return stateDir(m.Config().Main.StateDir) }
+// Config returns a copy of the configuration in force: changing it changes
+// nothing (use [Manager.Reload]).
+func (m *Manager) Config() *Config {
+	cp := *m.cfg.Load()
+	cp.Programs = slices.Clone(cp.Programs)
+	cp.Broken = slices.Clone(cp.Broken)
+	return &cp
+}
+
+// config returns the configuration in force, shared: never modified.
+func (m *Manager) config() *Config { return m.cfg.Load() }
+
+// matcher returns a Matcher for one operation.
+func (m *Manager) matcher() *Matcher { return newMatcher(m.fs, m.opts.Environ) }
+
+func (m *Manager) state() statedir.Dir { return statedir.Dir(m.config().StateDir) }
 
 func (m *Manager) now() time.Time {
 	if m.opts.Now != nil {
@@ -143,69 +159,60 @@ func (m *Manager) emit(ev Event) {
 
 // program returns the named program's config, or ErrUndefined with the
 // closest defined name.
-func (m *Manager) program(name string) (*ProgramConfig, error) {
-	cfg := m.Config()
+func (m *Manager) program(name string) (*Program, error) {
+	cfg := m.config()
 	if pc := cfg.Program(name); pc != nil {
 		return pc, nil
 	}
 	msg := fmt.Sprintf("no program named %q is defined", name)
-	if s := suggest.Closest(name, cfg.Names()); s != "" {
+	if s := suggest.Closest(name, cfg.names()); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUndefined, msg)
 }
 
-// Start starts the named program unless it already runs, and waits for its
-// success window. A manual start clears a manual stop.
-func (m *Manager) Start(ctx context.Context, name string) (*Status, error) {
-	return m.one(ctx, ActionStart, name)
-}
-
-// Stop stops the named program: SIGTERM, SIGKILL after
-// term_to_kill_seconds, until it is gone. usrsvcd will not restart it until
-// a manual Start or Restart.
-func (m *Manager) Stop(ctx context.Context, name string) (*Status, error) {
-	return m.one(ctx, ActionStop, name)
-}
-
-// Restart stops then starts the named program under one lock.
-func (m *Manager) Restart(ctx context.Context, name string) (*Status, error) {
-	return m.one(ctx, ActionRestart, name)
-}
-
-// Status reports whether the named program runs. Not running is not an
-// error: check Status.Running.
-func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
-	return m.one(ctx, ActionStatus, name)
-}
-
 // Action names an operation on a program, as the command line spells it.
 type Action string
 
-// The actions.
+// The actions of [Manager.Do] and [Manager.DoAll].
 const (
-	ActionStart   Action = "start"
-	ActionStop    Action = "stop"
+	// ActionStart starts the program unless it already runs, and waits for
+	// its start to succeed (success_seconds). A manual start clears a
+	// manual stop.
+	ActionStart Action = "start"
+	// ActionStop stops the program: SIGTERM, SIGKILL after
+	// term_to_kill_seconds, until it is gone. usrsvcd will not restart it
+	// until a manual start or restart.
+	ActionStop Action = "stop"
+	// ActionRestart stops then starts the program under one lock.
 	ActionRestart Action = "restart"
-	ActionStatus  Action = "status"
-	ActionSignal  Action = "signal" // [Manager.Signal]; not one of Do's
-	ActionTail    Action = "tail"   // the log readers ([Manager.TailLog]); not one of Do's
+	// ActionStatus reports whether the program runs. Not running is not
+	// an error: check Status.Running.
+	ActionStatus Action = "status"
 )
 
+// Do runs action on the named program and returns what it found or left.
+func (m *Manager) Do(ctx context.Context, action Action, name string) (*Status, error) {
+	if err := checkAction(action); err != nil {
+		return &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
+	}
+	return m.one(ctx, action, name)
+}
+
 func (m *Manager) one(ctx context.Context, action Action, name string) (*Status, error) {
-	if err := m.state().checkSafe(); err != nil {
+	if err := m.state().CheckSafe(); err != nil {
 		return &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
 	}
 	pc, err := m.program(name)
 	if err != nil {
-		if pc = m.Config().broken(name); pc != nil {
+		if pc = m.config().broken(name); pc != nil {
 			err = pc.brokenErr(action)
 		}
 	}
 	if err != nil {
 		return &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
 	}
-	st, err := m.do(ctx, action, pc, newMatcher(m.fs), byHand)
+	st, err := m.do(ctx, action, pc, m.matcher(), byHand)
 	if err != nil {
 		err = &ProgramError{Program: name, Op: action, Err: err}
 	}
@@ -213,7 +220,7 @@ func (m *Manager) one(ctx context.Context, action Action, name string) (*Status,
 }
 
 // do runs one action on one program.
-func (m *Manager) do(ctx context.Context, action Action, pc *ProgramConfig, mt *matcher, by origin) (*Status, error) {
+func (m *Manager) do(ctx context.Context, action Action, pc *Program, mt *Matcher, by origin) (*Status, error) {
 	switch action {
 	case ActionStatus:
 		return m.status(pc, mt)
@@ -239,7 +246,7 @@ func (m *Manager) do(ctx context.Context, action Action, pc *ProgramConfig, mt *
 		return m.stop(ctx, pc, mt, by)
 	}
 	if by == byHand {
-		if err := m.state().setManual(pc.Name, ActionRestart, m.now()); err != nil {
+		if err := m.state().SetManual(pc.Name, string(ActionRestart), m.now()); err != nil {
 			return &Status{Program: pc.Name}, err
 		}
 		by = byHandRestart
@@ -258,18 +265,6 @@ func (m *Manager) do(ctx context.Context, action Action, pc *ProgramConfig, mt *
 	return st2, err
 }
 
-// Do runs action (start, stop, restart or status) on the named program:
-// the action chosen at run time, as a command line or a remote call does.
-// It is Start, Stop, Restart or Status with its outcome as a Result.
-func (m *Manager) Do(ctx context.Context, action Action, name string) Result {
-	if err := checkAction(action); err != nil {
-		return Result{Program: name, Action: action, Time: m.now(), Status: &Status{Program: name},
-			Err: &ProgramError{Program: name, Op: action, Err: err}}
-	}
-	st, err := m.one(ctx, action, name)
-	return Result{Program: name, Action: action, Status: st, Err: err, Time: m.now()}
-}
-
 // checkAction accepts the actions of Do and DoAll.
 func checkAction(action Action) error {
 	switch action {
@@ -279,22 +274,26 @@ func checkAction(action Action) error {
 	return fmt.Errorf("%w: unknown action %q (use start, stop, restart or status)", ErrInvalidAction, action)
 }
 
-// DoAll runs action on every program, in name order, one after the other
-// or, with Parallel, concurrently (start, stop and restart; status always
-// reads several programs at once); the results come in name order.
-// Disabled programs are skipped by start and restart, and shown by status.
-func (m *Manager) DoAll(ctx context.Context, action Action, mode Mode) []Result {
+// DoAll runs action on several programs: those named (nil or "all" means
+// every program), one after the other in name order or, with parallel,
+// concurrently (start, stop and restart; status always reads several
+// programs at once); the results come in name order, one per program. A
+// name that is not defined gets a Result with ErrUndefined. Disabled
+// programs are skipped by start and restart (unless named), and shown by
+// status.
+func (m *Manager) DoAll(ctx context.Context, action Action, names []string, parallel bool) []Result {
 	if err := checkAction(action); err != nil {
 		return []Result{{Program: "all", Action: action, Time: m.now(), Status: &Status{Program: "all"}, Err: err}}
 	}
-	if err := m.state().checkSafe(); err != nil {
+	if err := m.state().CheckSafe(); err != nil {
 		return []Result{{Program: "all", Action: action, Status: &Status{Program: "all"}, Err: err, Time: m.now()}}
 	}
-	cfg := m.Config()
-	mt := newMatcher(m.fs)
+	cfg := m.config()
+	progs, undefined := m.targets(action, names)
+	mt := m.matcher()
 	mt.shared = true
 	mt.daemonUp(cfg)
-	parallel := mode == Parallel && action != ActionStatus
+	parallel = parallel && action != ActionStatus
 	if parallel {
 		// Concurrent programs share one snapshot, taken now. Sequential
 		// ones take it lazily: when every pidfile is good, none is needed.
@@ -302,15 +301,8 @@ func (m *Manager) DoAll(ctx context.Context, action Action, mode Mode) []Result 
 			return []Result{{Program: "all", Action: action, Status: &Status{Program: "all"}, Err: err, Time: m.now()}}
 		}
 	}
-	var progs []*ProgramConfig
-	for _, pc := range cfg.allPrograms() {
-		if !pc.Enabled && (action == ActionStart || action == ActionRestart) {
-			continue
-		}
-		progs = append(progs, pc)
-	}
-	results := make([]Result, len(progs))
-	run := func(i int, pc *ProgramConfig, mt *matcher) {
+	results := make([]Result, len(progs), len(progs)+len(undefined))
+	run := func(i int, pc *Program, mt *Matcher) {
 		var st *Status
 		err := pc.brokenErr(action)
 		if err == nil {
@@ -359,7 +351,39 @@ func (m *Manager) DoAll(ctx context.Context, action Action, mode Mode) []Result 
 			run(i, pc, mt)
 		}
 	}
+	for _, name := range undefined {
+		_, err := m.program(name)
+		results = append(results, Result{Program: name, Action: action, Status: &Status{Program: name},
+			Err: &ProgramError{Program: name, Op: action, Err: err}, Time: m.now()})
+	}
+	slices.SortStableFunc(results, func(a, b Result) int { return strings.Compare(a.Program, b.Program) })
 	return results
+}
+
+// targets returns the programs names designate (every program, valid or
+// broken, for nil or "all"), in name order, and the names that designate
+// none. Every program covers the enabled ones only for start and restart.
+func (m *Manager) targets(action Action, names []string) (progs []*Program, undefined []string) {
+	cfg := m.config()
+	all := len(names) == 0 || slices.Contains(names, "all")
+	seen := map[string]bool{}
+	for _, name := range names {
+		if name == "all" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		if !all && cfg.Program(name) == nil && cfg.broken(name) == nil {
+			undefined = append(undefined, name)
+		}
+	}
+	for _, pc := range cfg.allPrograms() {
+		switch {
+		case all && !pc.Enabled && (action == ActionStart || action == ActionRestart) && !seen[pc.Name]:
+		case all || seen[pc.Name]:
+			progs = append(progs, pc)
+		}
+	}
+	return progs, undefined
 }
 
 // statusWorkers is how many programs a status all reads at once.
@@ -368,42 +392,35 @@ const statusWorkers = 8
 // AddMonitor attaches a custom monitor to the named program: [Manager.Run]
 // runs it like the monitors of the program's [[Monitor]] section, every
 // monitor_interval once the program has been up monitor_after. It may be
-// called before or during Run.
-func (m *Manager) AddMonitor(program string, mon Monitor) error {
+// called before or during Run. remove detaches it again (a check already
+// running finishes); the monitors of the [[Monitor]] section stay.
+func (m *Manager) AddMonitor(program string, mon Monitor) (remove func(), err error) {
 	if _, err := m.program(program); err != nil {
-		return err
+		return nil, err
 	}
 	if mon == nil {
-		return fmt.Errorf("%w: AddMonitor(%q, nil): a nil Monitor", ErrInvalidAction, program)
+		return nil, fmt.Errorf("%w: AddMonitor(%q, nil): a nil Monitor", ErrInvalidAction, program)
 	}
 	m.monMu.Lock()
 	defer m.monMu.Unlock()
-	m.monitors[program] = append(m.monitors[program], mon)
-	return nil
+	m.monSeq++
+	id := m.monSeq
+	m.monitors[program] = append(m.monitors[program], addedMonitor{id, mon})
+	return func() {
+		m.monMu.Lock()
+		defer m.monMu.Unlock()
+		m.monitors[program] = slices.DeleteFunc(m.monitors[program], func(a addedMonitor) bool { return a.id == id })
+	}, nil
 }
 
-// RemoveMonitor detaches from the named program the monitors added with
-// [Manager.AddMonitor] whose Name is name, and returns how many it removed.
-// The monitors of the program's [[Monitor]] section stay; a check already
-// running finishes.
-func (m *Manager) RemoveMonitor(program, name string) int {
-	m.monMu.Lock()
-	defer m.monMu.Unlock()
-	kept := m.monitors[program][:0]
-	removed := 0
-	for _, mon := range m.monitors[program] {
-		if mon.Name() == name {
-			removed++
-			continue
-		}
-		kept = append(kept, mon)
-	}
-	m.monitors[program] = kept
-	return removed
+// addedMonitor is a monitor added with AddMonitor.
+type addedMonitor struct {
+	id  int
+	mon Monitor
 }
 
 // byName orders programs by name, nil last.
-func byName(a, b *ProgramConfig) int {
+func byName(a, b *Program) int {
 	switch {
 	case a == nil && b == nil:
 		return 0

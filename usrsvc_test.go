@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
@@ -30,7 +31,7 @@ func TestStartStopDetached(t *testing.T) {
 	m := e.manager()
 	ctx := ctxT(t)
 
-	st, err := m.Start(ctx, "web")
+	st, err := m.Do(ctx, ActionStart, "web")
 	require.NoError(t, err)
 	require.True(t, st.Running)
 	require.Equal(t, "started", st.Message)
@@ -65,29 +66,29 @@ func TestStartStopDetached(t *testing.T) {
 	assert.Equal(t, fmt.Sprintf("%d\n", pid), string(data))
 
 	// start again: already running, same pid.
-	st, err = m.Start(ctx, "web")
+	st, err = m.Do(ctx, ActionStart, "web")
 	require.NoError(t, err)
 	assert.Equal(t, "already running", st.Message)
 	assert.Equal(t, pid, st.Process.PID)
 
-	st, err = m.Status(ctx, "web")
+	st, err = m.Do(ctx, ActionStatus, "web")
 	require.NoError(t, err)
 	assert.True(t, st.Running)
 
-	st, err = m.Stop(ctx, "web")
+	st, err = m.Do(ctx, ActionStop, "web")
 	require.NoError(t, err)
 	assert.Equal(t, "terminated", st.Message)
 	assert.False(t, pidAlive(pid))
 	_, err = os.Stat(e.path("web.pid"))
 	assert.True(t, errors.Is(err, os.ErrNotExist), "pidfile removed")
 
-	st, err = m.Status(ctx, "web")
+	st, err = m.Do(ctx, ActionStatus, "web")
 	require.NoError(t, err)
 	assert.False(t, st.Running)
-	assert.True(t, st.StoppedByHand)
-	assert.Equal(t, StateStoppedByHand, st.State())
+	assert.True(t, (st.State == StateStoppedByHand))
+	assert.Equal(t, StateStoppedByHand, st.State)
 
-	st, err = m.Stop(ctx, "web")
+	st, err = m.Do(ctx, ActionStop, "web")
 	require.NoError(t, err)
 	assert.Equal(t, "not running", st.Message)
 }
@@ -100,7 +101,7 @@ func TestStartForkAndExit(t *testing.T) {
 	// A window long enough for the helper to fork under load.
 	e.addProgram("daemon", h.CommandLine(), "proctitle_re = "+h.Token+".* sleep|sleep .*"+h.Token, "success_seconds = 2")
 	m := e.manager()
-	st, err := m.Start(ctxT(t), "daemon")
+	st, err := m.Do(ctxT(t), ActionStart, "daemon")
 	require.NoError(t, err, "a fork-and-exit daemon must start fine")
 	require.True(t, st.Running)
 	assert.Equal(t, h.PIDs(), []int{st.Process.PID})
@@ -116,20 +117,20 @@ func TestStartCrashReportsStderr(t *testing.T) {
 	e.addProgram("crash", h.CommandLine(), "success_seconds = 30")
 	m := e.manager()
 	start := time.Now()
-	_, err := m.Start(ctxT(t), "crash")
+	st, err := m.Do(ctxT(t), ActionStart, "crash")
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, ErrExited), "%v", err)
-	assert.Equal(t, CodeProgramExited, CodeOf(err))
+	assert.Equal(t, exitcode.ProgramExited, exitcode.Of(err))
 	assert.Contains(t, err.Error(), "exited with status 3")
-	var le *LaunchError
-	require.True(t, errors.As(err, &le))
-	assert.Contains(t, strings.Join(le.Stderr, "\n"), "database is down")
+	assert.Contains(t, strings.Join(st.Stderr, "\n"), "database is down")
+	require.NotNil(t, st.LastExit)
+	assert.Equal(t, 3, st.LastExit.Status)
 	assert.Less(t, time.Since(start), 20*time.Second, "a crash is reported when the tree is gone, not at the end of the window")
 
 	// A second crash: only the lines of this launch.
-	_, err = m.Start(ctxT(t), "crash")
-	require.True(t, errors.As(err, &le))
-	assert.Equal(t, 1, strings.Count(strings.Join(le.Stderr, "\n"), "database is down"))
+	st, err = m.Do(ctxT(t), ActionStart, "crash")
+	require.Error(t, err)
+	assert.Equal(t, 1, strings.Count(strings.Join(st.Stderr, "\n"), "database is down"))
 }
 
 func TestStartExecErrors(t *testing.T) {
@@ -141,16 +142,16 @@ func TestStartExecErrors(t *testing.T) {
 	m := e.manager()
 	ctx := ctxT(t)
 
-	_, err := m.Start(ctx, "typo")
-	assert.Equal(t, CodeProgramFailedToLaunch, CodeOf(err))
+	_, err := m.Do(ctx, ActionStart, "typo")
+	assert.Equal(t, exitcode.ProgramFailedToLaunch, exitcode.Of(err))
 	assert.Contains(t, err.Error(), "no such file or directory: /usr/bin/pythn3")
 
-	_, err = m.Start(ctx, "nopath")
-	assert.Equal(t, CodeProgramFailedToLaunch, CodeOf(err))
+	_, err = m.Do(ctx, ActionStart, "nopath")
+	assert.Equal(t, exitcode.ProgramFailedToLaunch, exitcode.Of(err))
 	assert.Contains(t, err.Error(), "pythn3-nowhere")
 
-	_, err = m.Start(ctx, "shell")
-	assert.Equal(t, CodeProgramFailedToLaunch, CodeOf(err), "%v", err)
+	_, err = m.Do(ctx, ActionStart, "shell")
+	assert.Equal(t, exitcode.ProgramFailedToLaunch, exitcode.Of(err), "%v", err)
 	assert.Contains(t, err.Error(), "127")
 }
 
@@ -160,9 +161,9 @@ func TestStartNoMatch(t *testing.T) {
 	h := testproc.New(t, "sleep")
 	e.addProgram("odd", h.CommandLine(), "proctitle_re = ^never-matches-anything$")
 	m := e.manager()
-	_, err := m.Start(ctxT(t), "odd")
+	_, err := m.Do(ctxT(t), ActionStart, "odd")
 	require.Error(t, err)
-	assert.Equal(t, CodeGeneralFailure, CodeOf(err))
+	assert.Equal(t, exitcode.GeneralFailure, exitcode.Of(err))
 	assert.True(t, errors.Is(err, ErrNoMatch))
 	assert.Contains(t, err.Error(), h.Token, "the titles seen are listed")
 	assert.Empty(t, h.PIDs(), "what the failed start launched is stopped, so retries cannot pile up")
@@ -175,8 +176,8 @@ func TestUnwritableDirectories(t *testing.T) {
 	e.addProgram("nodir", cmd)
 	e.programs[0] = strings.Replace(e.programs[0], "stdout = "+e.path("nodir.log"), "stdout = "+e.path("missing/nodir.log"), 1)
 	m := e.manager()
-	_, err := m.Start(ctxT(t), "nodir")
-	assert.Equal(t, CodeInsufficientPermissions, CodeOf(err))
+	_, err := m.Do(ctxT(t), ActionStart, "nodir")
+	assert.Equal(t, exitcode.InsufficientPermissions, exitcode.Of(err))
 	assert.Contains(t, err.Error(), e.path("missing"))
 }
 
@@ -190,7 +191,7 @@ func TestStalePidfiles(t *testing.T) {
 
 	// Garbage.
 	require.NoError(t, os.WriteFile(e.path("web.pid"), []byte("hello\n"), 0o600))
-	st, err := m.Status(ctx, "web")
+	st, err := m.Do(ctx, ActionStatus, "web")
 	require.NoError(t, err)
 	assert.False(t, st.Running)
 	assert.Contains(t, strings.Join(st.Warnings, "\n"), "does not hold a pid")
@@ -199,14 +200,14 @@ func TestStalePidfiles(t *testing.T) {
 
 	// A dead pid.
 	require.NoError(t, os.WriteFile(e.path("web.pid"), []byte("999999999\n"), 0o600))
-	st, _ = m.Status(ctx, "web")
+	st, _ = m.Do(ctx, ActionStatus, "web")
 	assert.Contains(t, strings.Join(st.Warnings, "\n"), "no such process")
 
 	// An unrelated process of ours: stale, never signalled by stop.
 	other := testproc.New(t, "sleep")
 	pid := other.Detach(t)
 	require.NoError(t, os.WriteFile(e.path("web.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o600))
-	st, err = m.Stop(ctx, "web")
+	st, err = m.Do(ctx, ActionStop, "web")
 	require.NoError(t, err)
 	assert.Equal(t, "not running", st.Message)
 	assert.Contains(t, strings.Join(st.Warnings, "\n"), "does not match proctitle_re")
@@ -220,12 +221,12 @@ func TestStopIgnoringTerm(t *testing.T) {
 	e.addProgram("stubborn", h.CommandLine(), "term_to_kill_seconds = 0.3")
 	m := e.manager()
 	ctx := ctxT(t)
-	st, err := m.Start(ctx, "stubborn")
+	st, err := m.Do(ctx, ActionStart, "stubborn")
 	require.NoError(t, err)
 	pid := st.Process.PID
 	// Under load the helper may not have ignored SIGTERM yet: it says when.
 	h.WaitReady(t, 30*time.Second)
-	st, err = m.Stop(ctx, "stubborn")
+	st, err = m.Do(ctx, ActionStop, "stubborn")
 	require.NoError(t, err)
 	assert.Contains(t, st.Message, "SIGKILL")
 	assert.False(t, pidAlive(pid))
@@ -244,7 +245,7 @@ func TestConcurrentStartsStartOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			m, _ := NewManager(cfg, Options{})
-			_, errs[i] = m.Start(ctxT(t), "once")
+			_, errs[i] = m.Do(ctxT(t), ActionStart, "once")
 		}()
 	}
 	wg.Wait()
@@ -265,7 +266,7 @@ func TestStartAllParallelAndEnv(t *testing.T) {
 	}
 	e.addProgram("off", "sleep 1000", "enabled = false")
 	m := e.manager()
-	res := m.DoAll(ctxT(t), ActionStart, Parallel)
+	res := m.DoAll(ctxT(t), ActionStart, nil, true)
 	require.Len(t, res, 4, "disabled programs are skipped")
 	for i, r := range res {
 		require.NoError(t, r.Err)
@@ -277,11 +278,11 @@ func TestStartAllParallelAndEnv(t *testing.T) {
 			assert.Equal(t, i == j, has, "environment of p%d must hold only its own [[Env]]", i)
 		}
 	}
-	all := m.DoAll(ctxT(t), ActionStatus, Sequential)
+	all := m.DoAll(ctxT(t), ActionStatus, nil, false)
 	require.Len(t, all, 5)
-	assert.Equal(t, CodeGeneralFailure, all[0].Code(), "off is not running")
+	assert.Equal(t, exitcode.GeneralFailure, resultCode(all[0]), "off is not running")
 	assert.True(t, all[0].Status.Disabled)
-	for _, r := range m.DoAll(ctxT(t), ActionStop, Parallel) {
+	for _, r := range m.DoAll(ctxT(t), ActionStop, nil, true) {
 		require.NoError(t, r.Err)
 	}
 	for _, h := range hs {
@@ -295,14 +296,14 @@ func TestUndefinedAndDisabled(t *testing.T) {
 	e.addProgram("webserver", "sleep 1000")
 	e.addProgram("off", "sleep 1000", "enabled = false")
 	m := e.manager()
-	_, err := m.Start(ctxT(t), "websrver")
-	assert.Equal(t, CodeProgramUndefined, CodeOf(err))
+	_, err := m.Do(ctxT(t), ActionStart, "websrver")
+	assert.Equal(t, exitcode.ProgramUndefined, exitcode.Of(err))
 	assert.Contains(t, err.Error(), `did you mean "webserver"`)
-	_, err = m.Start(ctxT(t), "off")
-	assert.Equal(t, CodeProgramDisabled, CodeOf(err))
-	r := m.Do(ctxT(t), "jump", "webserver")
-	assert.Equal(t, CodeInvalidAction, r.Code())
-	assert.Equal(t, CodeInvalidAction, m.DoAll(ctxT(t), "jump", Sequential)[0].Code())
+	_, err = m.Do(ctxT(t), ActionStart, "off")
+	assert.Equal(t, exitcode.ProgramDisabled, exitcode.Of(err))
+	_, err = m.Do(ctxT(t), "jump", "webserver")
+	assert.Equal(t, exitcode.InvalidAction, exitcode.Of(err))
+	assert.Equal(t, exitcode.InvalidAction, resultCode(m.DoAll(ctxT(t), "jump", nil, false)[0]))
 }
 
 func TestDefaultDispositionsWhenCallerIgnoresTerm(t *testing.T) {
@@ -345,7 +346,7 @@ func TestHelperStartClient(t *testing.T) {
 	require.NoError(t, err)
 	m, err := NewManager(cfg, Options{})
 	require.NoError(t, err)
-	for _, r := range m.DoAll(ctxT(t), ActionStart, Sequential) {
+	for _, r := range m.DoAll(ctxT(t), ActionStart, nil, false) {
 		require.NoError(t, r.Err)
 	}
 }
@@ -367,7 +368,7 @@ func TestPidfileOfAnotherUser(t *testing.T) {
 	e.addProgram("web", cmdline, "scan_for_process = false")
 	m := e.manager()
 	require.NoError(t, os.WriteFile(e.path("web.pid"), []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o600))
-	st, err := m.Stop(ctxT(t), "web")
+	st, err := m.Do(ctxT(t), ActionStop, "web")
 	require.NoError(t, err)
 	assert.Equal(t, "not running", st.Message)
 	assert.Contains(t, strings.Join(st.Warnings, "\n"), "belongs to another user")
@@ -376,7 +377,7 @@ func TestPidfileOfAnotherUser(t *testing.T) {
 	// Even with scanning, it is never adopted.
 	e2 := newTestEnv(t)
 	e2.addProgram("web", cmdline)
-	st, err = e2.manager().Status(ctxT(t), "web")
+	st, err = e2.manager().Do(ctxT(t), ActionStatus, "web")
 	require.NoError(t, err)
 	assert.False(t, st.Running)
 }
@@ -388,16 +389,16 @@ func TestLockHeldIsTryAgain(t *testing.T) {
 	cmdline, _ := uniqueSleep(t)
 	e.addProgram("web", cmdline)
 	m := e.manager(func(o *Options) { o.LockTimeout = 200 * time.Millisecond })
-	lock, err := m.state().lock(ctxT(t), "web", time.Second)
+	lock, err := m.state().Lock(ctxT(t), "web", time.Second)
 	require.NoError(t, err)
 	defer lock.Close()
-	_, err = m.Start(ctxT(t), "web")
-	assert.Equal(t, CodeTryAgain, CodeOf(err), "%v", err)
+	_, err = m.Do(ctxT(t), ActionStart, "web")
+	assert.Equal(t, exitcode.TryAgain, exitcode.Of(err), "%v", err)
 	assert.Contains(t, err.Error(), "try again")
 	lock.Close()
-	_, err = m.Start(ctxT(t), "web")
+	_, err = m.Do(ctxT(t), ActionStart, "web")
 	require.NoError(t, err)
-	_, err = m.Stop(ctxT(t), "web")
+	_, err = m.Do(ctxT(t), ActionStop, "web")
 	require.NoError(t, err)
 }
 
@@ -407,17 +408,16 @@ func TestSeparateStderrFile(t *testing.T) {
 	e := newTestEnv(t)
 	h := testproc.New(t, "exit-after", "50ms", "5", "--stderr=to the error log")
 	e.addProgram("crash", h.CommandLine(), "stderr = "+e.path("crash.err"), "success_seconds = 2")
-	_, err := e.manager().Start(ctxT(t), "crash")
-	var le *LaunchError
-	require.True(t, errors.As(err, &le), "%v", err)
-	assert.Equal(t, []string{"to the error log"}, le.Stderr)
+	st, err := e.manager().Do(ctxT(t), ActionStart, "crash")
+	require.Error(t, err)
+	assert.Equal(t, []string{"to the error log"}, st.Stderr)
 	errLog, _ := os.ReadFile(e.path("crash.err"))
 	assert.Contains(t, string(errLog), "to the error log")
 	outLog, _ := os.ReadFile(e.path("crash.log"))
 	assert.NotContains(t, string(outLog), "to the error log")
-	st, err := os.Stat(e.path("crash.err"))
+	fi, err := os.Stat(e.path("crash.err"))
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "files the tools create are 0600")
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "files the tools create are 0600")
 }
 
 // The longest program name the config accepts fits every file the state
@@ -430,19 +430,19 @@ func TestLongestProgramName(t *testing.T) {
 	name := strings.Repeat("x", maxProgramName)
 	e.addProgram(name, h.CommandLine())
 	m := e.manager()
-	st, err := m.Start(ctxT(t), name)
+	st, err := m.Do(ctxT(t), ActionStart, name)
 	require.NoError(t, err)
 	require.True(t, st.Running)
-	_, err = m.Stop(ctxT(t), name)
+	_, err = m.Do(ctxT(t), ActionStop, name)
 	require.NoError(t, err)
-	stopped, _, err := m.state().stoppedByHand(name)
+	stopped, _, err := m.state().StoppedByHand(name)
 	require.NoError(t, err)
 	assert.True(t, stopped)
 
 	e2 := newTestEnv(t)
 	e2.addProgram(name+"x", h.CommandLine())
 	_, err = LoadConfig(e2.write())
-	assert.Equal(t, CodeInvalidConfig, CodeOf(err))
+	assert.Equal(t, exitcode.InvalidConfig, exitcode.Of(err))
 	assert.ErrorContains(t, err, fmt.Sprintf("program name is %d characters long; at most %d fit", maxProgramName+1, maxProgramName))
 }
 
@@ -461,14 +461,14 @@ func TestStatusOfItself(t *testing.T) {
 	m := e.manager()
 	ctx := ctxT(t)
 
-	st, err := m.Status(ctx, "me")
+	st, err := m.Do(ctx, ActionStatus, "me")
 	require.NoError(t, err)
 	assert.False(t, st.Running, "a scan does not adopt the caller")
 	_, err = os.Stat(e.path("me.pid"))
 	assert.True(t, os.IsNotExist(err), "nothing adopted, no pidfile written")
 
 	require.NoError(t, os.WriteFile(e.path("me.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600))
-	st, err = m.Status(ctx, "me")
+	st, err = m.Do(ctx, ActionStatus, "me")
 	require.NoError(t, err)
 	require.True(t, st.Running, "the pidfile names the caller, which matches: it is the program (%v)", st.Warnings)
 	assert.Equal(t, os.Getpid(), st.Process.PID)
@@ -491,19 +491,19 @@ func TestStartCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := m.Start(ctx, "before")
+	_, err := m.Do(ctx, ActionStart, "before")
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Empty(t, testproc.PIDsMatching("sleep "+beforeToken), "nothing launched")
 
 	ctx, cancel = context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
-	_, err = m.Start(ctx, "during")
+	_, err = m.Do(ctx, ActionStart, "during")
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.ErrorIs(t, err, ErrFailed)
 	waitFor(t, 30*time.Second, func() bool {
-		st, err := m.Status(ctxT(t), "during")
+		st, err := m.Do(ctxT(t), ActionStatus, "during")
 		return err == nil && st.Running && strings.Contains(st.Process.Title, duringToken)
 	}, "the launcher finished the start it was given")
 	_, err = os.Stat(e.path("during.pid"))
@@ -515,9 +515,9 @@ func TestStartCancelled(t *testing.T) {
 func TestCheckLauncher(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
-	require.NoError(t, CheckLauncher(ctx, ""))
-	require.NoError(t, CheckLauncher(ctx, os.Args[0]))
-	assert.Error(t, CheckLauncher(ctx, "/bin/true"), "not a launcher: it exits without answering")
-	err := CheckLauncher(ctx, filepath.Join(t.TempDir(), "missing"))
+	require.NoError(t, checkLauncher(ctx, ""))
+	require.NoError(t, checkLauncher(ctx, os.Args[0]))
+	assert.Error(t, checkLauncher(ctx, "/bin/true"), "not a launcher: it exits without answering")
+	err := checkLauncher(ctx, filepath.Join(t.TempDir(), "missing"))
 	assert.ErrorIs(t, err, ErrLaunch)
 }

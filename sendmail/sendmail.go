@@ -343,10 +343,10 @@ func writeAlertBody(b *bytes.Buffer, ev usrsvc.Event, program, host string, supp
 	line("  success_seconds    = %s", secs(pc.SuccessSeconds))
 	line("  maxrestarts        = %d", pc.MaxRestarts)
 	line("  restart_delay      = %s", secs(pc.RestartDelay))
-	m := pc.Monitor
+	m := pc
 	if m.ActivityFile != "" || m.RSSLimitKB > 0 || ev.Kind == usrsvc.EventMonitorFailed {
-		line("  monitor_after      = %s", secs(m.After))
-		line("  monitor_interval   = %s", secs(m.Interval))
+		line("  monitor_after      = %s", secs(m.MonitorAfter))
+		line("  monitor_interval   = %s", secs(m.MonitorInterval))
 		if m.ActivityFile != "" {
 			line("  activityfile       = %s", m.ActivityFile)
 			line("  activityfile_limit = %s", secs(m.ActivityFileLimit))

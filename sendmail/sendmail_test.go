@@ -100,9 +100,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func alertConfig(t *testing.T, stderr string) *usrsvc.ProgramConfig {
+func alertConfig(t *testing.T, stderr string) *usrsvc.Program {
 	t.Helper()
-	return &usrsvc.ProgramConfig{
+	return &usrsvc.Program{
 		Name:           "web",
 		File:           "/home/u/usrsvc.cfg",
 		Line:           12,
@@ -116,11 +116,9 @@ func alertConfig(t *testing.T, stderr string) *usrsvc.ProgramConfig {
 			{Name: "Ops Team", Address: "ops@example.com"},
 			{Address: "dev@example.org"},
 		},
-		Monitor: usrsvc.MonitorConfig{
-			After: 30 * time.Second, Interval: 5 * time.Second,
-			ActivityFile: "/home/u/app.alive", ActivityFileLimit: 60 * time.Second,
-			RSSLimitKB: 30000,
-		},
+		MonitorAfter: 30 * time.Second, MonitorInterval: 5 * time.Second,
+		ActivityFile: "/home/u/app.alive", ActivityFileLimit: 60 * time.Second,
+		RSSLimitKB: 30000,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 )
 
 // apiRoutes registers the JSON API under /api/v1/, which the page itself
@@ -69,8 +70,8 @@ func (h *Handler) apiProgram(w http.ResponseWriter, r *http.Request) {
 }
 
 // detail reads one program's status now.
-func (h *Handler) detail(ctx context.Context, pc *usrsvc.ProgramConfig) (*programDetail, error) {
-	st, err := h.manager().Status(ctx, pc.Name)
+func (h *Handler) detail(ctx context.Context, pc *usrsvc.Program) (*programDetail, error) {
+	st, err := h.manager().Do(ctx, usrsvc.ActionStatus, pc.Name)
 	res := usrsvc.Result{Program: pc.Name, Action: usrsvc.ActionStatus, Status: st, Err: err, Time: h.now()}
 	v := newProgramView(pc, res, h.now())
 	if v.Running && v.PID > 0 {
@@ -101,7 +102,7 @@ func (h *Handler) apiLog(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("lines"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 || v > maxTailLines {
-			writeErrorMsg(w, http.StatusBadRequest, usrsvc.CodeInvalidAction,
+			writeErrorMsg(w, http.StatusBadRequest, exitcode.InvalidAction,
 				fmt.Sprintf("lines=%q: give a number of lines from 1 to %d", s, maxTailLines))
 			return
 		}
@@ -116,7 +117,7 @@ func (h *Handler) apiLog(w http.ResponseWriter, r *http.Request) {
 }
 
 // tail reads the last n lines of one of pc's log files.
-func (h *Handler) tail(pc *usrsvc.ProgramConfig, stream string, n int) (*logTail, error) {
+func (h *Handler) tail(pc *usrsvc.Program, stream string, n int) (*logTail, error) {
 	path, same, err := logPath(pc, stream)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNotFound, err)
@@ -144,7 +145,7 @@ func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
 	path, _, err := logPath(pc, stream)
 	if err != nil {
-		writeErrorMsg(w, http.StatusNotFound, usrsvc.CodeInvalidAction, err.Error())
+		writeErrorMsg(w, http.StatusNotFound, exitcode.InvalidAction, err.Error())
 		return
 	}
 	from := r.URL.Query().Get("offset")
@@ -153,7 +154,7 @@ func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
 	}
 	offset, _, err := parseOffset(from)
 	if err != nil {
-		writeErrorMsg(w, http.StatusBadRequest, usrsvc.CodeInvalidAction, err.Error())
+		writeErrorMsg(w, http.StatusBadRequest, exitcode.InvalidAction, err.Error())
 		return
 	}
 	if offset < 0 {
@@ -162,7 +163,7 @@ func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
 	release, err := h.hub.acquire()
 	if err != nil {
 		w.Header().Set("Retry-After", "10")
-		writeErrorMsg(w, http.StatusServiceUnavailable, usrsvc.CodeTryAgain,
+		writeErrorMsg(w, http.StatusServiceUnavailable, exitcode.TryAgain,
 			fmt.Sprintf("too many live streams (at most %d): close other pages of this server", maxStreams))
 		return
 	}
@@ -209,25 +210,19 @@ func (h *Handler) apiAction(w http.ResponseWriter, r *http.Request) {
 // start), and returns its outcome with the HTTP status that fits.
 func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, int) {
 	res := &actionResult{Program: name, Action: action}
-	var do func(context.Context, string) (*usrsvc.Status, error)
 	switch usrsvc.Action(action) {
-	case usrsvc.ActionStart:
-		do = h.manager().Start
-	case usrsvc.ActionStop:
-		do = h.manager().Stop
-	case usrsvc.ActionRestart:
-		do = h.manager().Restart
+	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart:
 	default:
-		res.Code, res.CodeName = int(usrsvc.CodeInvalidAction), usrsvc.CodeInvalidAction.String()
+		res.Code, res.CodeName = int(exitcode.InvalidAction), exitcode.InvalidAction.String()
 		res.Message = fmt.Sprintf("unknown action %q: use start, stop or restart", action)
 		return res, http.StatusNotFound
 	}
 	// The operation goes on if the browser goes away: a half-done start
 	// or stop helps nobody.
-	st, err := do(context.WithoutCancel(ctx), name)
+	st, err := h.manager().Do(context.WithoutCancel(ctx), usrsvc.Action(action), name)
 	h.reader.changed()
 	h.hub.trigger()
-	code := usrsvc.CodeOf(err)
+	code := exitcode.Of(err)
 	res.OK, res.Code, res.CodeName = err == nil, int(code), code.String()
 	if st != nil {
 		res.Message = st.Message
@@ -297,12 +292,12 @@ var errNotFound = errors.New("not found")
 
 // lookup finds the program named in the request's path; it answers 404
 // (with the closest name) itself when there is none.
-func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, name string) (*usrsvc.ProgramConfig, bool) {
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, name string) (*usrsvc.Program, bool) {
 	if pc := h.config().Program(name); pc != nil {
 		return pc, true
 	}
 	// The library's error names the closest defined program.
-	_, err := h.manager().Status(r.Context(), name)
+	_, err := h.manager().Do(r.Context(), usrsvc.ActionStatus, name)
 	if err == nil {
 		err = fmt.Errorf("%w: no program named %q is configured", usrsvc.ErrUndefined, name)
 	}
@@ -319,7 +314,7 @@ func httpStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, usrsvc.ErrLocked):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, usrsvc.ErrPermission), usrsvc.CodeOf(err) == usrsvc.CodeUnknownFailure:
+	case errors.Is(err, usrsvc.ErrPermission), exitcode.Of(err) == exitcode.UnknownFailure:
 		return http.StatusInternalServerError
 	}
 	// The program's own failure (disabled, exited, failed to launch, no
@@ -335,14 +330,14 @@ type apiError struct {
 }
 
 func writeError(w http.ResponseWriter, err error) {
-	code := usrsvc.CodeOf(err)
+	code := exitcode.Of(err)
 	if errors.Is(err, errNotFound) {
-		code = usrsvc.CodeInvalidAction
+		code = exitcode.InvalidAction
 	}
 	writeErrorMsg(w, httpStatus(err), code, err.Error())
 }
 
-func writeErrorMsg(w http.ResponseWriter, status int, code usrsvc.Code, msg string) {
+func writeErrorMsg(w http.ResponseWriter, status int, code exitcode.Code, msg string) {
 	writeJSON(w, status, apiError{Error: msg, Code: int(code), CodeName: code.String()})
 }
 

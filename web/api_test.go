@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -56,7 +57,7 @@ func TestAPIPrograms(t *testing.T) {
 	assert.Equal(t, e.path("alpha.pid"), cfg["pidfile"])
 	assert.Equal(t, "0.3", cfg["success_seconds"])
 	assert.Equal(t, "true", cfg["autorestart"])
-	assert.Contains(t, cfg["proctitle_re"], "(default)")
+	assert.Contains(t, cfg["proctitle_re"], "(default: ")
 }
 
 func TestAPIUnknownProgram(t *testing.T) {
@@ -64,7 +65,7 @@ func TestAPIUnknownProgram(t *testing.T) {
 	e := newUIEnv(t, []string{"alpha"}, Options{})
 	var ae apiError
 	assert.Equal(t, http.StatusNotFound, e.getJSON("/api/v1/programs/alpah", &ae))
-	assert.Equal(t, int(usrsvc.CodeProgramUndefined), ae.Code)
+	assert.Equal(t, int(exitcode.ProgramUndefined), ae.Code)
 	assert.Equal(t, "PROGRAM_UNDEFINED", ae.CodeName)
 	assert.Contains(t, ae.Error, `did you mean "alpha"`)
 	assert.Equal(t, http.StatusNotFound, e.post("/api/v1/programs/alpah/start", &ae))
@@ -98,9 +99,9 @@ func TestAPIActions(t *testing.T) {
 	assert.Equal(t, stateStoppedByHand, res.Status.State, "a stop through the web is a manual stop")
 	other, err := usrsvc.NewManager(e.cfg, usrsvc.Options{})
 	require.NoError(t, err)
-	st, err := other.Status(context.Background(), "alpha")
+	st, err := other.Do(context.Background(), usrsvc.ActionStatus, "alpha")
 	require.NoError(t, err)
-	assert.True(t, st.StoppedByHand, "recorded for usrsvcd like usrsvc stop")
+	assert.True(t, (st.State == usrsvc.StateStoppedByHand), "recorded for usrsvcd like usrsvc stop")
 
 	// GET never acts.
 	assert.Equal(t, http.StatusMethodNotAllowed, do(e.h, "GET", "/api/v1/programs/alpha/start", nil).Code)

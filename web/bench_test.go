@@ -74,7 +74,7 @@ func BenchmarkWeb200(b *testing.B) {
 	}
 	measure("floor", func(b *testing.B) { get(b, "/static/style.css") })
 	measure("status", func(b *testing.B) {
-		for _, r := range e.h.manager().DoAll(context.Background(), usrsvc.ActionStatus, usrsvc.Sequential) {
+		for _, r := range e.h.manager().DoAll(context.Background(), usrsvc.ActionStatus, nil, false) {
 			if r.Status == nil || !r.Status.Running {
 				b.Fatalf("%s not running", r.Program)
 			}
@@ -116,11 +116,11 @@ func benchWeb(b *testing.B, n int) (*uiEnv, *httptest.Server) {
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		m.DoAll(ctx, usrsvc.ActionStop, usrsvc.Parallel)
+		m.DoAll(ctx, usrsvc.ActionStop, nil, true)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	for _, r := range m.DoAll(ctx, usrsvc.ActionStart, usrsvc.Parallel) {
+	for _, r := range m.DoAll(ctx, usrsvc.ActionStart, nil, true) {
 		require.NoError(b, r.Err, r.Program)
 	}
 	return e, e.server()

@@ -43,7 +43,7 @@ func (c configEntries) MarshalJSON() ([]byte, error) {
 // GET /api/v1/programs/NAME show it. [[Env]] values are not shown, only
 // their names: they often hold secrets, and the page may be on a screen
 // others see.
-func resolvedConfig(pc *usrsvc.ProgramConfig) configEntries {
+func resolvedConfig(pc *usrsvc.Program) configEntries {
 	c := configEntries{
 		{"defined_in", fmt.Sprintf("%s:%d", pc.File, pc.Line)},
 		{"command", pc.Command},
@@ -76,35 +76,30 @@ func resolvedConfig(pc *usrsvc.ProgramConfig) configEntries {
 	if len(pc.Env) > 0 {
 		keys := make([]string, len(pc.Env))
 		for i, e := range pc.Env {
-			keys[i] = e.Key
+			keys[i], _, _ = strings.Cut(e, "=")
 		}
 		c = append(c, configEntry{"env", strings.Join(keys, ", ") + " (values not shown)"})
 	}
-	m := pc.Monitor
-	if m.RSSLimitKB > 0 || m.ActivityFile != "" {
-		c = append(c, configEntry{"monitor_after", seconds(m.After)},
-			configEntry{"monitor_interval", seconds(m.Interval)})
-		if m.ActivityFile != "" {
-			c = append(c, configEntry{"activityfile", m.ActivityFile},
-				configEntry{"activityfile_limit", seconds(m.ActivityFileLimit)})
+	if pc.RSSLimitKB > 0 || pc.ActivityFile != "" {
+		c = append(c, configEntry{"monitor_after", seconds(pc.MonitorAfter)},
+			configEntry{"monitor_interval", seconds(pc.MonitorInterval)})
+		if pc.ActivityFile != "" {
+			c = append(c, configEntry{"activityfile", pc.ActivityFile},
+				configEntry{"activityfile_limit", seconds(pc.ActivityFileLimit)})
 		}
-		if m.RSSLimitKB > 0 {
-			c = append(c, configEntry{"rss_limit", strconv.FormatInt(m.RSSLimitKB, 10)})
+		if pc.RSSLimitKB > 0 {
+			c = append(c, configEntry{"rss_limit", strconv.FormatInt(pc.RSSLimitKB, 10)})
 		}
 	}
 	return c
 }
 
 // titleRE is the proctitle_re in force, and whether it is the default.
-func titleRE(pc *usrsvc.ProgramConfig) string {
-	re := pc.TitleRegexp()
-	if re == nil {
-		return "(none)"
+func titleRE(pc *usrsvc.Program) string {
+	if pc.ProcTitleRE != nil {
+		return pc.ProcTitleRE.String()
 	}
-	if pc.ProcTitleExplicit {
-		return re.String()
-	}
-	return re.String() + " (default)"
+	return "(default: the whole command line, " + strings.Join(pc.Args, " ") + ")"
 }
 
 // seconds writes d as a config file's seconds value.

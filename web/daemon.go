@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
+	"github.com/usrsvc/usrsvc/internal/version"
 )
 
-func version() string { return usrsvc.Version }
+func usrsvcVersion() string { return version.Version }
 
 // rereadWait bounds the wait for usrsvcd's acknowledgement of a reread.
 const rereadWait = 10 * time.Second
@@ -20,7 +23,7 @@ const rereadWait = 10 * time.Second
 func signalDaemonReread(ctx context.Context, cfg *usrsvc.Config) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, rereadWait)
 	defer cancel()
-	pid, summary, err := usrsvc.SignalReread(ctx, cfg)
+	pid, summary, err := statedir.Dir(cfg.StateDir).SignalReread(ctx, cfg.DaemonPidfile)
 	switch {
 	case errors.Is(err, usrsvc.ErrNotRunning):
 		return "usrsvcd is not running", nil
@@ -37,7 +40,7 @@ func diffConfigs(old, cfg *usrsvc.Config) (added, changed, removed []string) {
 		switch o := old.Program(pc.Name); {
 		case o == nil:
 			added = append(added, pc.Name)
-		case !o.Equal(pc):
+		case !sameProgram(o, pc):
 			changed = append(changed, pc.Name)
 		}
 	}
@@ -47,4 +50,32 @@ func diffConfigs(old, cfg *usrsvc.Config) (added, changed, removed []string) {
 		}
 	}
 	return added, changed, removed
+}
+
+// sameProgram reports whether two configurations of a program have the
+// same settings (where they are written does not count).
+func sameProgram(a, b *usrsvc.Program) bool {
+	x, y := *a, *b
+	x.File, x.Line, y.File, y.Line = "", 0, "", 0
+	ra, rb := "", ""
+	if x.ProcTitleRE != nil {
+		ra = x.ProcTitleRE.String()
+	}
+	if y.ProcTitleRE != nil {
+		rb = y.ProcTitleRE.String()
+	}
+	x.ProcTitleRE, y.ProcTitleRE = nil, nil
+	return ra == rb && reflect.DeepEqual(exported(x), exported(y))
+}
+
+// exported returns the exported fields of p.
+func exported(p usrsvc.Program) []any {
+	v := reflect.ValueOf(p)
+	var out []any
+	for i := 0; i < v.NumField(); i++ {
+		if v.Type().Field(i).IsExported() {
+			out = append(out, v.Field(i).Interface())
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 )
 
 // eventRoutes registers the server-sent events stream the page follows
@@ -41,7 +42,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		var err error
 		if logs, err = newLogFollow(pc, r); err != nil {
-			writeErrorMsg(w, http.StatusBadRequest, usrsvc.CodeInvalidAction, err.Error())
+			writeErrorMsg(w, http.StatusBadRequest, exitcode.InvalidAction, err.Error())
 			return
 		}
 	}
@@ -123,7 +124,7 @@ var streamNames = [2]string{streamStdout, streamStderr}
 
 // newLogFollow reads where to start: Last-Event-ID, else ?stdout=N and
 // ?stderr=N (the offsets of tails just read), else the files' ends.
-func newLogFollow(pc *usrsvc.ProgramConfig, r *http.Request) (*logFollow, error) {
+func newLogFollow(pc *usrsvc.Program, r *http.Request) (*logFollow, error) {
 	lf := &logFollow{paths: [2]string{pc.Stdout, pc.Stderr}, offsets: [2]int64{-1, -1}}
 	if pc.Stderr == pc.Stdout {
 		lf.paths[1] = ""

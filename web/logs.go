@@ -98,11 +98,17 @@ func (h *Handler) programLog(spec, channel string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path, err := h.manager().LogFile(name, usrsvc.Stream(channel))
-	if err != nil {
-		return "", opFault(name, err)
+	pc := h.config().Program(name)
+	if pc == nil {
+		return "", opFault(name, fmt.Errorf("%w: no program named %q", usrsvc.ErrUndefined, name))
 	}
-	return path, nil
+	switch channel {
+	case "stdout":
+		return pc.Stdout, nil
+	case "stderr":
+		return pc.Stderr, nil
+	}
+	return "", opFault(name, fmt.Errorf("%w: unknown stream %q (use stdout or stderr)", usrsvc.ErrInvalidAction, channel))
 }
 
 // daemonLog is usrsvcd's log file: usrsvcd_stdout, else the file a
@@ -111,10 +117,10 @@ func (h *Handler) programLog(spec, channel string) (string, error) {
 // NO_FILE then.
 func (h *Handler) daemonLog() (string, error) {
 	cfg := h.config()
-	if p := cfg.Main.DaemonStdout; p != "" {
+	if p := cfg.DaemonStdout; p != "" {
 		return p, nil
 	}
-	p := filepath.Join(cfg.Main.StateDir, "usrsvcd.log")
+	p := filepath.Join(cfg.StateDir, "usrsvcd.log")
 	if _, err := os.Stat(p); err != nil {
 		return "", fault(faultNoFile, "usrsvcd logs to its stderr (set usrsvcd_stdout in [Main] to read it here)")
 	}

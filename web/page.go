@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/usrsvc/usrsvc"
 )
 
 // The page for people: / lists every program and usrsvcd's status,
@@ -114,7 +116,7 @@ func (h *Handler) pageIndex(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 	pc := h.config().Program(r.PathValue("name"))
 	if pc == nil {
-		_, err := h.manager().Status(r.Context(), r.PathValue("name"))
+		_, err := h.manager().Do(r.Context(), usrsvc.ActionStatus, r.PathValue("name"))
 		msg := "no such program"
 		if err != nil {
 			msg = err.Error()

@@ -16,14 +16,13 @@ import (
 
 // Log tails for the page and the JSON API. A program's log files are found
 // by its name in the configuration, never from a path in the request; a
-// tail reads at most maxTailBytes from the end of the file, however large.
+// tail reads at most logfile.MaxTail bytes from the end of the file, however
+// large (the bound usrsvc tail uses too).
 
 const (
 	// defaultTailLines and maxTailLines bound the lines a tail returns.
 	defaultTailLines = 100
 	maxTailLines     = 5000
-	// maxTailBytes bounds what a tail reads from the end of a file.
-	maxTailBytes = 256 << 10
 	// followInterval is how often a followed log is checked for new lines.
 	followInterval = 500 * time.Millisecond
 	// maxFollowChunk bounds what one look at a followed log sends: more
@@ -39,7 +38,7 @@ const (
 
 // logPath returns the file of the named program's stream ("stdout" or
 // "stderr"), and whether stderr goes to the stdout file.
-func logPath(pc *usrsvc.ProgramConfig, stream string) (path string, same bool, err error) {
+func logPath(pc *usrsvc.Program, stream string) (path string, same bool, err error) {
 	switch stream {
 	case streamStdout:
 		return pc.Stdout, false, nil
@@ -50,7 +49,7 @@ func logPath(pc *usrsvc.ProgramConfig, stream string) (path string, same bool, e
 }
 
 // tailFile returns the last n lines of path, read from at most
-// maxTailBytes before its end (internal/logfile.Tail), and the file's size
+// logfile.MaxTail bytes before its end (internal/logfile.Tail), and the file's size
 // before the read, where following starts (a line appended meanwhile is
 // shown twice rather than lost). A missing file has no lines; anything
 // but a regular file (a FIFO, a device) is refused, never read.
@@ -68,7 +67,7 @@ func tailFile(path string, n int) (lines []string, end int64, err error) {
 	if n <= 0 {
 		return nil, fi.Size(), nil
 	}
-	lines, err = logfile.Tail(path, 0, n, maxTailBytes)
+	lines, err = logfile.Tail(path, 0, n, logfile.MaxTail)
 	for i, l := range lines {
 		lines[i] = strings.ToValidUTF8(l, "\uFFFD")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/home"
 	"github.com/usrsvc/usrsvc/internal/xmlrpc"
 )
 
@@ -65,7 +66,7 @@ func TestRPCBasics(t *testing.T) {
 	h2, _ := newTestHandler(t, Options{Config: cfg})
 	v, err = rpc(t, h2, "supervisor.getAllConfigInfo")
 	require.NoError(t, err)
-	home, err := usrsvc.HomeDir()
+	home, err := home.Dir()
 	require.NoError(t, err)
 	infos := v.([]any)
 	require.Len(t, infos, 2)
@@ -108,27 +109,27 @@ func TestRPCReadOnly(t *testing.T) {
 func TestProcessState(t *testing.T) {
 	t.Parallel()
 	h, _ := newTestHandler(t, Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
-	pc := &usrsvc.ProgramConfig{Name: "p", Enabled: true, Stdout: "/o", Stderr: "/e"}
+	pc := &usrsvc.Program{Name: "p", Enabled: true, Stdout: "/o", Stderr: "/e"}
 	started := time.Unix(1_700_000_000-3725, 0)
 	exit := &usrsvc.ExitStatus{Time: time.Unix(1_699_999_000, 0), Exited: true, Status: 3, Known: true}
 	killed := &usrsvc.ExitStatus{Time: time.Unix(1_699_999_000, 0), Signal: 9, Known: true}
 	running := &usrsvc.Process{PID: 42, Started: started}
 	for _, c := range []struct {
 		st       usrsvc.Status
-		pc       *usrsvc.ProgramConfig
+		pc       *usrsvc.Program
 		state    string
 		desc     string
 		exitcode int
 	}{
 		{usrsvc.Status{Running: true, Process: running}, pc, "RUNNING", "pid 42, uptime 1:02:05", 0},
-		{usrsvc.Status{Running: true, Process: running, Daemon: &usrsvc.DaemonRecord{State: "starting"}}, pc, "STARTING", "starting", 0},
-		{usrsvc.Status{StoppedByHand: true}, pc, "STOPPED", "stopped by hand", 0},
-		{usrsvc.Status{Daemon: &usrsvc.DaemonRecord{State: "gave-up", Reason: "exited 5 times"}}, pc, "FATAL", "usrsvcd gave up restarting it: exited 5 times", 0},
-		{usrsvc.Status{Daemon: &usrsvc.DaemonRecord{State: "backoff", Reason: "exit status 1; next try in 4s", LastExit: exit}}, pc, "BACKOFF", "exit status 1; next try in 4s", 3},
-		{usrsvc.Status{Daemon: &usrsvc.DaemonRecord{LastExit: exit}}, pc, "EXITED", ", exit status 3", 3},
-		{usrsvc.Status{Daemon: &usrsvc.DaemonRecord{LastExit: killed}}, pc, "EXITED", ", killed by SIGKILL", -1},
+		{usrsvc.Status{Running: true, Process: running, Recorded: true, State: "starting"}, pc, "STARTING", "starting", 0},
+		{usrsvc.Status{State: usrsvc.StateStoppedByHand}, pc, "STOPPED", "stopped by hand", 0},
+		{usrsvc.Status{Recorded: true, State: "gave-up", Reason: "exited 5 times"}, pc, "FATAL", "usrsvcd gave up restarting it: exited 5 times", 0},
+		{usrsvc.Status{Recorded: true, State: "backoff", Reason: "exit status 1; next try in 4s", LastExit: exit}, pc, "BACKOFF", "exit status 1; next try in 4s", 3},
+		{usrsvc.Status{Recorded: true, LastExit: exit}, pc, "EXITED", ", exit status 3", 3},
+		{usrsvc.Status{Recorded: true, LastExit: killed}, pc, "EXITED", ", killed by SIGKILL", -1},
 		{usrsvc.Status{}, pc, "EXITED", "not running", 0},
-		{usrsvc.Status{}, &usrsvc.ProgramConfig{Name: "p"}, "STOPPED", "disabled (enabled = false)", 0},
+		{usrsvc.Status{}, &usrsvc.Program{Name: "p"}, "STOPPED", "disabled (enabled = false)", 0},
 	} {
 		c.st.Program = "p"
 		info := h.processInfo(c.pc, &c.st)

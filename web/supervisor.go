@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/home"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 	"github.com/usrsvc/usrsvc/internal/xmlrpc"
 	"golang.org/x/sys/unix"
 )
@@ -40,7 +42,7 @@ func (h *Handler) supervisorMethods() map[string]rpcMethod {
 		"supervisor.getAPIVersion": {sig: []string{"string"}, help: "Return the version of the RPC API used by usrsvcweb (supervisord's: 3.0).", fn: version},
 		"supervisor.getVersion":    {sig: []string{"string"}, help: "Deprecated alias of getAPIVersion.", fn: version},
 		"supervisor.getSupervisorVersion": {sig: []string{"string"}, help: "Return the version of usrsvc.",
-			fn: func(context.Context, []any) (any, error) { return usrsvc.Version, nil }},
+			fn: func(context.Context, []any) (any, error) { return usrsvcVersion(), nil }},
 		"supervisor.getIdentification": {sig: []string{"string"}, help: "Return the identifying string of this server: usrsvc.",
 			fn: func(context.Context, []any) (any, error) { return "usrsvc", nil }},
 		"supervisor.getState": {sig: []string{"struct"}, help: "Return the server's state as a struct {statecode, statename}: always RUNNING (1).",
@@ -49,7 +51,8 @@ func (h *Handler) supervisorMethods() map[string]rpcMethod {
 			}},
 		"supervisor.getPID": {sig: []string{"int"}, help: "Return the pid of usrsvcd, the supervising daemon; 0 when it is not running.",
 			fn: func(context.Context, []any) (any, error) {
-				if pid, ok := usrsvc.DaemonPID(h.config()); ok {
+				cfg := h.config()
+				if pid, ok, _ := statedir.Dir(cfg.StateDir).DaemonStatus(context.Background(), cfg.DaemonPidfile); ok {
 					return pid, nil
 				}
 				return 0, nil
@@ -62,7 +65,7 @@ func (h *Handler) supervisorMethods() map[string]rpcMethod {
 				if err != nil {
 					return nil, err
 				}
-				st, err := h.manager().Status(ctx, name)
+				st, err := h.manager().Do(ctx, usrsvc.ActionStatus, name)
 				if err != nil && !errors.Is(err, usrsvc.ErrNotRunning) {
 					return nil, opFault(name, err)
 				}
@@ -187,10 +190,10 @@ func (h *Handler) rpcStart(ctx context.Context, a []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st, err := h.manager().Status(ctx, name); err == nil && st.Running {
+	if st, err := h.manager().Do(ctx, usrsvc.ActionStatus, name); err == nil && st.Running {
 		return nil, fault(faultAlreadyStarted, name)
 	}
-	if _, err := h.manager().Start(ctx, name); err != nil {
+	if _, err := h.manager().Do(ctx, usrsvc.ActionStart, name); err != nil {
 		return nil, opFault(name, err)
 	}
 	return true, nil
@@ -204,14 +207,14 @@ func (h *Handler) rpcStop(ctx context.Context, a []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := h.manager().Status(ctx, name)
+	st, err := h.manager().Do(ctx, usrsvc.ActionStatus, name)
 	if err != nil {
 		return nil, opFault(name, err)
 	}
 	if !inRunningState(h.config().Program(name), st) {
 		return nil, fault(faultNotRunning, name)
 	}
-	if _, err := h.manager().Stop(ctx, name); err != nil {
+	if _, err := h.manager().Do(ctx, usrsvc.ActionStop, name); err != nil {
 		return nil, opFault(name, err)
 	}
 	return true, nil
@@ -266,10 +269,10 @@ func resultOf(name string, err error) map[string]any {
 
 // forPrograms runs op on the named programs (nil: every program whose
 // status passes pick), concurrently, and returns the results in name order.
-func (h *Handler) forPrograms(ctx context.Context, only []string, pick func(*usrsvc.ProgramConfig, *usrsvc.Status) bool,
+func (h *Handler) forPrograms(ctx context.Context, only []string, pick func(*usrsvc.Program, *usrsvc.Status) bool,
 	op func(name string) map[string]any) []any {
 	var names []string
-	for _, r := range h.manager().DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential) {
+	for _, r := range h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false) {
 		if only != nil && !contains(only, r.Program) {
 			continue
 		}
@@ -302,9 +305,9 @@ func contains(list []string, s string) bool {
 // startResults starts the enabled programs that are not running.
 func (h *Handler) startResults(ctx context.Context, only []string) []any {
 	return h.forPrograms(ctx, only,
-		func(pc *usrsvc.ProgramConfig, st *usrsvc.Status) bool { return pc.Enabled && !st.Running },
+		func(pc *usrsvc.Program, st *usrsvc.Status) bool { return pc.Enabled && !st.Running },
 		func(name string) map[string]any {
-			_, err := h.manager().Start(ctx, name)
+			_, err := h.manager().Do(ctx, usrsvc.ActionStart, name)
 			return resultOf(name, err)
 		})
 }
@@ -313,7 +316,7 @@ func (h *Handler) startResults(ctx context.Context, only []string) []any {
 func (h *Handler) stopResults(ctx context.Context, only []string) []any {
 	return h.forPrograms(ctx, only, inRunningState,
 		func(name string) map[string]any {
-			_, err := h.manager().Stop(ctx, name)
+			_, err := h.manager().Do(ctx, usrsvc.ActionStop, name)
 			return resultOf(name, err)
 		})
 }
@@ -322,7 +325,7 @@ func (h *Handler) stopResults(ctx context.Context, only []string) []any {
 func (h *Handler) signalResults(ctx context.Context, only []string, sigName string) []any {
 	sig, badSig := parseSignal(sigName)
 	return h.forPrograms(ctx, only,
-		func(_ *usrsvc.ProgramConfig, st *usrsvc.Status) bool { return st.Running },
+		func(_ *usrsvc.Program, st *usrsvc.Status) bool { return st.Running },
 		func(name string) map[string]any {
 			if badSig != nil {
 				return result(name, badSig.Code, badSig.String)
@@ -334,7 +337,7 @@ func (h *Handler) signalResults(ctx context.Context, only []string, sigName stri
 
 // inRunningState reports whether supervisord would count the program as
 // running (RUNNING, STARTING or BACKOFF): what stop acts on.
-func inRunningState(pc *usrsvc.ProgramConfig, st *usrsvc.Status) bool {
+func inRunningState(pc *usrsvc.Program, st *usrsvc.Status) bool {
 	switch code, _, _ := processState(pc, st); code {
 	case supRunning, supStarting, supBackoff:
 		return true
@@ -359,11 +362,10 @@ func (h *Handler) rpcReloadConfig(ctx context.Context, _ []any) (any, error) {
 
 // processState maps usrsvc's view of a program to supervisord's state,
 // its spawnerr and exit status.
-func processState(pc *usrsvc.ProgramConfig, st *usrsvc.Status) (code int, spawnerr string, exitstatus int) {
-	rec := st.Daemon
+func processState(pc *usrsvc.Program, st *usrsvc.Status) (code int, spawnerr string, exitstatus int) {
 	recState := ""
-	if rec != nil {
-		recState = string(rec.State)
+	if st.State != usrsvc.StateStoppedByHand {
+		recState = string(st.State)
 	}
 	if st.Running {
 		if recState == "starting" {
@@ -371,24 +373,24 @@ func processState(pc *usrsvc.ProgramConfig, st *usrsvc.Status) (code int, spawne
 		}
 		return supRunning, "", 0
 	}
-	if rec != nil && rec.LastExit != nil && rec.LastExit.Known {
-		if rec.LastExit.Exited {
-			exitstatus = rec.LastExit.Status
+	if e := st.LastExit; e != nil && e.Known {
+		if e.Exited {
+			exitstatus = e.Status
 		} else {
 			exitstatus = -1 // killed by a signal, as supervisord reports it
 		}
 	}
 	switch {
-	case st.StoppedByHand:
+	case st.State == usrsvc.StateStoppedByHand:
 		return supStopped, "", exitstatus
 	case recState == "gave-up":
 		reason := "usrsvcd gave up restarting it"
-		if rec.Reason != "" {
-			reason += ": " + rec.Reason
+		if st.Reason != "" {
+			reason += ": " + st.Reason
 		}
 		return supFatal, reason, exitstatus
 	case recState == "backoff":
-		return supBackoff, rec.Reason, exitstatus
+		return supBackoff, st.Reason, exitstatus
 	case recState == "starting":
 		return supStarting, "", exitstatus
 	case pc != nil && !pc.Enabled:
@@ -398,7 +400,7 @@ func processState(pc *usrsvc.ProgramConfig, st *usrsvc.Status) (code int, spawne
 }
 
 // processInfo is supervisord's process info struct for one program.
-func (h *Handler) processInfo(pc *usrsvc.ProgramConfig, st *usrsvc.Status) map[string]any {
+func (h *Handler) processInfo(pc *usrsvc.Program, st *usrsvc.Status) map[string]any {
 	now := h.now()
 	code, spawnerr, exitstatus := processState(pc, st)
 	var start, stop int64
@@ -410,10 +412,10 @@ func (h *Handler) processInfo(pc *usrsvc.ProgramConfig, st *usrsvc.Status) map[s
 		}
 	}
 	var stopTime time.Time
-	if rec := st.Daemon; rec != nil && rec.LastExit != nil {
-		stopTime = rec.LastExit.Time
+	if st.LastExit != nil {
+		stopTime = st.LastExit.Time
 	}
-	if st.StoppedByHand && pc != nil {
+	if st.State == usrsvc.StateStoppedByHand && pc != nil {
 		if t := st.StoppedByHandAt; !t.IsZero() {
 			stopTime = t
 		}
@@ -438,9 +440,9 @@ func (h *Handler) processInfo(pc *usrsvc.ProgramConfig, st *usrsvc.Status) map[s
 		}
 	case supStopped:
 		switch {
-		case st.StoppedByHand && !stopTime.IsZero():
+		case st.State == usrsvc.StateStoppedByHand && !stopTime.IsZero():
 			desc = "stopped by hand " + stopTime.Local().Format("Jan 02 03:04 PM")
-		case st.StoppedByHand:
+		case st.State == usrsvc.StateStoppedByHand:
 			desc = "stopped by hand"
 		case pc != nil && !pc.Enabled:
 			desc = "disabled (enabled = false)"
@@ -449,10 +451,10 @@ func (h *Handler) processInfo(pc *usrsvc.ProgramConfig, st *usrsvc.Status) map[s
 		}
 	case supExited:
 		desc = "not running"
-		if rec := st.Daemon; rec != nil && rec.LastExit != nil {
-			desc = rec.LastExit.Time.Local().Format("Jan 02 03:04 PM")
-			if rec.LastExit.Known {
-				desc += ", " + exitText(rec.LastExit)
+		if e := st.LastExit; e != nil {
+			desc = e.Time.Local().Format("Jan 02 03:04 PM")
+			if e.Known {
+				desc += ", " + exitText(e)
 			}
 		}
 	}
@@ -495,7 +497,7 @@ func pyUptime(d time.Duration) string {
 // allProcessInfo is getAllProcessInfo: every program, in name order.
 func (h *Handler) allProcessInfo(ctx context.Context) []any {
 	cfg := h.config()
-	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential)
+	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
 	out := make([]any, 0, len(results))
 	for _, r := range results {
 		st := r.Status
@@ -511,7 +513,7 @@ func (h *Handler) allProcessInfo(ctx context.Context) []any {
 // supervisord's names.
 func (h *Handler) allConfigInfo() []any {
 	cfg := h.config()
-	home, _ := usrsvc.HomeDir()
+	home, _ := home.Dir()
 	out := make([]any, 0, len(cfg.Programs))
 	for _, pc := range cfg.Programs {
 		dir := pc.Dir

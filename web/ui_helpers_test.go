@@ -76,7 +76,7 @@ func (e *uiEnv) manager() *usrsvc.Manager {
 // start starts name as usrsvc start would, and returns its pid.
 func (e *uiEnv) start(name string) int {
 	e.t.Helper()
-	st, err := e.manager().Start(ctxFor(e.t), name)
+	st, err := e.manager().Do(ctxFor(e.t), usrsvc.ActionStart, name)
 	require.NoError(e.t, err)
 	return st.Process.PID
 }

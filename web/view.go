@@ -11,6 +11,7 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 )
 
 // The states a program is shown in (the page, the JSON API, the metrics'
@@ -201,15 +202,15 @@ func (r *reader) fresh(ctx context.Context) *overview {
 	cfg := h.config()
 	now := h.now()
 	o := &overview{Time: now, Now: now.Format(time.RFC3339), Config: cfg.Path,
-		ReadOnly: h.opts.ReadOnly, Version: version()}
-	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential)
+		ReadOnly: h.opts.ReadOnly, Version: usrsvcVersion()}
+	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
 	o.Programs = make([]*programView, len(results))
 	for i, res := range results {
 		o.Programs[i] = newProgramView(cfg.Program(res.Program), res, now)
 	}
 	r.readMemory(o.Programs)
 	r.cpuShares(o.Programs, now)
-	var ack usrsvc.ReloadAck
+	var ack statedir.ReloadAck
 	o.Daemon, ack = r.daemon(cfg, now)
 	r.followReread(ack)
 	return o
@@ -220,7 +221,7 @@ func (r *reader) fresh(ctx context.Context) *overview {
 // server), so that the page, the API and the metrics list the programs
 // usrsvcd supervises. It runs off the reading: a reread through this
 // server holds the configuration while it waits for usrsvcd.
-func (r *reader) followReread(ack usrsvc.ReloadAck) {
+func (r *reader) followReread(ack statedir.ReloadAck) {
 	r.mu.Lock()
 	newer := r.ackKnown && ack.Generation > r.ackSeen && ack.OK
 	r.ackSeen, r.ackKnown = max(r.ackSeen, ack.Generation), true
@@ -285,9 +286,10 @@ func (r *reader) cpuShares(views []*programView, now time.Time) {
 
 // daemon reads usrsvcd's status (pid, start time, last reread) and its
 // last reread acknowledgement.
-func (r *reader) daemon(cfg *usrsvc.Config, now time.Time) (daemonView, usrsvc.ReloadAck) {
+func (r *reader) daemon(cfg *usrsvc.Config, now time.Time) (daemonView, statedir.ReloadAck) {
 	var d daemonView
-	if pid, running := usrsvc.DaemonPID(cfg); running && pid > 0 {
+	sd := statedir.Dir(cfg.StateDir)
+	if pid, running, _ := sd.DaemonStatus(context.Background(), cfg.DaemonPidfile); running && pid > 0 {
 		d.Running, d.PID = true, pid
 		if p, err := r.fs.Stat(pid); err == nil && !p.Zombie() {
 			d.StartedAt = p.Started.Format(time.RFC3339)
@@ -295,7 +297,7 @@ func (r *reader) daemon(cfg *usrsvc.Config, now time.Time) (daemonView, usrsvc.R
 			d.Uptime = uptime(now, p.Started)
 		}
 	}
-	ack, err := usrsvc.LastReload(cfg)
+	ack, err := sd.ReloadAck()
 	switch {
 	case err != nil:
 		d.LastReread = &rereadView{Message: err.Error(), Problems: []string{err.Error()}}
@@ -307,7 +309,7 @@ func (r *reader) daemon(cfg *usrsvc.Config, now time.Time) (daemonView, usrsvc.R
 }
 
 // newProgramView builds the view of one program's status result.
-func newProgramView(pc *usrsvc.ProgramConfig, res usrsvc.Result, now time.Time) *programView {
+func newProgramView(pc *usrsvc.Program, res usrsvc.Result, now time.Time) *programView {
 	v := &programView{Name: res.Program, Enabled: pc == nil || pc.Enabled}
 	if pc != nil {
 		v.Monitors = monitorsOf(pc)
@@ -320,7 +322,7 @@ func newProgramView(pc *usrsvc.ProgramConfig, res usrsvc.Result, now time.Time) 
 		v.State = stateUnknown
 		return v
 	}
-	v.Running, v.StoppedByHand, v.Message, v.Warnings = st.Running, st.StoppedByHand, st.Message, st.Warnings
+	v.Running, v.StoppedByHand, v.Message, v.Warnings = st.Running, st.State == usrsvc.StateStoppedByHand, st.Message, st.Warnings
 	if p := st.Process; st.Running && p != nil {
 		v.PID, v.startTicks, v.Cmdline = p.PID, p.StartTicks, p.Title
 		if !p.Started.IsZero() {
@@ -328,17 +330,15 @@ func newProgramView(pc *usrsvc.ProgramConfig, res usrsvc.Result, now time.Time) 
 			v.Started = p.Started.Unix()
 			v.Uptime = uptime(now, p.Started)
 		}
-		if u := st.Usage; u != nil {
-			v.RSSBytes = u.RSSKB * 1024
-			pct := round2(u.CPUPercent)
-			v.CPUPercent = &pct
-			secs := u.CPUTime.Seconds()
-			v.CPUSeconds = &secs
-		}
+		v.RSSBytes = st.RSSKB * 1024
+		pct := round2(st.CPUPercent)
+		v.CPUPercent = &pct
+		secs := st.CPUTime.Seconds()
+		v.CPUSeconds = &secs
 	}
-	if d := st.Daemon; d != nil {
-		v.Restarts, v.Reason = d.Restarts, d.Reason
-		if e := d.LastExit; e != nil {
+	if st.Recorded {
+		v.Restarts, v.Reason = st.Restarts, st.Reason
+		if e := st.LastExit; e != nil {
 			v.LastExit = newExitRec(e)
 		}
 	}
@@ -350,15 +350,15 @@ func newProgramView(pc *usrsvc.ProgramConfig, res usrsvc.Result, now time.Time) 
 // usrsvcd's record of why it does not.
 func displayState(st *usrsvc.Status, exited bool) string {
 	daemon := ""
-	if st.Daemon != nil && st.State() != "" {
-		daemon = string(st.Daemon.State)
+	if st.State != usrsvc.StateStoppedByHand {
+		daemon = string(st.State)
 	}
 	switch {
 	case st.Running && daemon == stateStarting:
 		return stateStarting
 	case st.Running:
 		return stateRunning
-	case st.StoppedByHand:
+	case st.State == usrsvc.StateStoppedByHand:
 		return stateStoppedByHand
 	case st.Disabled:
 		return stateDisabled
@@ -389,8 +389,8 @@ func newExitRec(e *usrsvc.ExitStatus) *exitRec {
 }
 
 // monitorsOf describes the program's configured monitors.
-func monitorsOf(pc *usrsvc.ProgramConfig) []string {
-	m := pc.Monitor
+func monitorsOf(pc *usrsvc.Program) []string {
+	m := pc
 	var out []string
 	if m.RSSLimitKB > 0 {
 		out = append(out, "rss_limit "+formatBytes(m.RSSLimitKB*1024)+" private")

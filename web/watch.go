@@ -235,7 +235,7 @@ func (hb *hub) run(ctx context.Context) {
 // the loop when a record changes; nil when it cannot (the tick still
 // catches changes).
 func (hb *hub) watchState() *inotify.Watcher {
-	sd := hb.h.config().Main.StateDir
+	sd := hb.h.config().StateDir
 	progs := filepath.Join(sd, programsSubdir)
 	// The state directory may not exist before the first operation:
 	// create it as usrsvc does (0700), so that it can be watched.

@@ -22,7 +22,12 @@ import (
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/cli"
 	"github.com/usrsvc/usrsvc/internal/demo"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
+	"github.com/usrsvc/usrsvc/internal/logfile"
+	"github.com/usrsvc/usrsvc/internal/manual"
 	"github.com/usrsvc/usrsvc/internal/report"
+	"github.com/usrsvc/usrsvc/internal/suggest"
+	"github.com/usrsvc/usrsvc/internal/version"
 )
 
 func main() {
@@ -95,7 +100,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (o *options, code int, d
 		fs.IntVar(&o.lines, name, 10, "tail: how many lines")
 	}
 	fs.BoolVar(&o.stderr, "stderr", false, "tail: the stderr file")
-	version := fs.Bool("version", false, "print the version")
+	showVersion := fs.Bool("version", false, "print the version")
 	var help bool
 	for _, name := range []string{"help", "h"} {
 		fs.BoolVar(&help, name, false, "print the help")
@@ -108,21 +113,21 @@ func parseArgs(args []string, stdout, stderr io.Writer) (o *options, code int, d
 	switch {
 	case help || slices.Contains(positional, "help"):
 		fmt.Fprint(stdout, usage)
-		return nil, int(usrsvc.CodeHelpMessage), true
+		return nil, int(exitcode.HelpMessage), true
 	case err != nil:
-		return nil, int(usrsvc.CodeInvalidAction), true // flag printed the error and the usage
-	case *version:
-		fmt.Fprintf(stdout, "usrsvc %s\n", usrsvc.Version)
+		return nil, int(exitcode.InvalidAction), true // flag printed the error and the usage
+	case *showVersion:
+		fmt.Fprintf(stdout, "usrsvc %s\n", version.Version)
 		return nil, 0, true
 	case *readme:
-		fmt.Fprint(stdout, usrsvc.README)
+		fmt.Fprint(stdout, manual.README)
 		return nil, 0, true
 	case *demoFlag:
 		return nil, runDemo(stdout, stderr), true
 	case *demoDaemon != "":
 		if err := demo.Daemon(*demoDaemon); err != nil {
 			fmt.Fprintf(stderr, "usrsvc demo daemon: %v\n", err)
-			return nil, int(usrsvc.CodeOf(err)), true
+			return nil, int(exitcode.Of(err)), true
 		}
 		return nil, 0, true
 	}
@@ -147,20 +152,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(o.args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return int(usrsvc.CodeHelpMessage)
+		return int(exitcode.HelpMessage)
 	}
 	action := usrsvc.Action(o.args[0])
 	switch action {
 	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart, usrsvc.ActionStatus:
 		if o.tailOpts {
 			fmt.Fprintf(stderr, "usrsvc: -f, -n and --stderr go with tail, not %s (usrsvc --help)\n", action)
-			return int(usrsvc.CodeInvalidAction)
+			return int(exitcode.InvalidAction)
 		}
-	case usrsvc.ActionTail:
+	case "tail":
 		return runTail(o, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "usrsvc: unknown action %q: use start, stop, restart, status or tail (usrsvc --help)\n", action)
-		return int(usrsvc.CodeInvalidAction)
+		return int(exitcode.InvalidAction)
 	}
 	if len(o.args) != 2 {
 		if len(o.args) < 2 {
@@ -168,7 +173,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stderr, "usrsvc: %s takes one program name or \"all\", got %q\n", action, o.args[1:])
 		}
-		return int(usrsvc.CodeInvalidAction)
+		return int(exitcode.InvalidAction)
 	}
 	name := o.args[1]
 
@@ -176,10 +181,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// whose section is valid can still be acted on (and a broken one still
 	// stopped, when what finds its process is intact); the problems are
 	// warnings, and starting a broken program is refused with code 130.
-	cfg, err := usrsvc.LoadConfigPartial(o.config)
+	cfg, err := usrsvc.LoadConfig(o.config)
 	if cfg == nil || len(cfg.Files) == 0 {
 		fmt.Fprintf(stderr, "usrsvc: the configuration does not load:\n%v\n", err)
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
 	if err != nil {
 		var ce *usrsvc.ConfigError
@@ -196,20 +201,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvc: %v\n", err)
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
 	// Ctrl-C abandons the wait; a launcher still running finishes its
 	// program's start by itself (it holds the lock and writes the pidfile).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	mode := usrsvc.Sequential
-	if o.parallel {
-		mode = usrsvc.Parallel
-	}
-	if name == "all" {
-		return printResults(m.DoAll(ctx, action, mode), true, o, stdout, stderr)
-	}
-	return printResults([]usrsvc.Result{m.Do(ctx, action, name)}, false, o, stdout, stderr)
+	return printResults(m.DoAll(ctx, action, []string{name}, o.parallel), name == "all", o, stdout, stderr)
 }
 
 // runTail prints the last lines of a program's log file, and with -f
@@ -217,32 +215,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runTail(o *options, stdout, stderr io.Writer) int {
 	if len(o.args) != 2 || o.args[1] == "all" {
 		fmt.Fprintln(stderr, "usrsvc: tail takes one program name: usrsvc tail [-f] [-n N] [--stderr] NAME")
-		return int(usrsvc.CodeInvalidAction)
+		return int(exitcode.InvalidAction)
 	}
 	if o.lines < 0 {
 		fmt.Fprintf(stderr, "usrsvc: -n %d: the number of lines must be 0 or more\n", o.lines)
-		return int(usrsvc.CodeInvalidAction)
+		return int(exitcode.InvalidAction)
 	}
 	name := o.args[1]
-	cfg, err := usrsvc.LoadConfigPartial(o.config)
+	cfg, err := usrsvc.LoadConfig(o.config)
 	if cfg == nil || len(cfg.Files) == 0 {
 		fmt.Fprintf(stderr, "usrsvc: the configuration does not load:\n%v\n", err)
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
-	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
-	if err != nil {
-		fmt.Fprintf(stderr, "usrsvc: %v\n", err)
-		return int(usrsvc.CodeOf(err))
+	pc := cfg.Program(name)
+	if pc == nil {
+		// A program whose section is broken still has its log files.
+		for _, b := range cfg.Broken {
+			if b.Name == name && b.Stdout != "" {
+				pc = b
+			}
+		}
 	}
-	stream := usrsvc.Stdout
+	if pc == nil {
+		fmt.Fprintf(stderr, "usrsvc: tail %s: no program named %q is defined%s\n", name, name, didYouMean(name, cfg))
+		return int(exitcode.ProgramUndefined)
+	}
+	stream, path := "stdout", pc.Stdout
 	if o.stderr {
-		stream = usrsvc.Stderr
+		stream, path = "stderr", pc.Stderr
 	}
 	if !o.follow {
-		lines, err := m.TailLog(name, stream, o.lines)
+		lines, err := logfile.ProgramTail(name, stream, path, o.lines)
 		if err != nil {
 			fmt.Fprintf(stderr, "usrsvc: %v\n", err)
-			return int(usrsvc.CodeOf(err))
+			return int(exitcode.Of(err))
 		}
 		for _, l := range lines {
 			fmt.Fprintln(stdout, l)
@@ -252,12 +258,12 @@ func runTail(o *options, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	notify := func(msg string) { fmt.Fprintf(stderr, "usrsvc: %s\n", msg) }
-	if err := m.FollowLog(ctx, name, stream, o.lines, stdout, notify); err != nil {
+	if err := logfile.ProgramFollow(ctx, name, stream, path, o.lines, stdout, notify); err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			return 0 // usrsvc tail -f x | head: the reader is done
 		}
 		fmt.Fprintf(stderr, "usrsvc: %v\n", err)
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
 	return 0
 }
@@ -269,7 +275,7 @@ func runDemo(stdout, stderr io.Writer) int {
 	}
 	if err := demo.Run(context.Background(), stdout, self); err != nil {
 		fmt.Fprintf(stderr, "usrsvc demo: %v\n", err)
-		return int(usrsvc.CodeGeneralFailure)
+		return int(exitcode.GeneralFailure)
 	}
 	return 0
 }
@@ -277,12 +283,12 @@ func runDemo(stdout, stderr io.Writer) int {
 // printResults prints the results and returns the exit code.
 func printResults(results []usrsvc.Result, all bool, o *options, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
-	code := usrsvc.CodeSuccess
+	code := exitcode.Success
 	for _, r := range results {
-		c := r.Code()
-		if c != usrsvc.CodeSuccess {
-			if all && !(r.Action == usrsvc.ActionStatus && c == usrsvc.CodeGeneralFailure && !enabled(r)) {
-				code = usrsvc.CodeGeneralFailure
+		c := report.Code(r)
+		if c != exitcode.Success {
+			if all && !(r.Action == usrsvc.ActionStatus && c == exitcode.GeneralFailure && !enabled(r)) {
+				code = exitcode.GeneralFailure
 			} else if !all {
 				code = c
 			}
@@ -366,26 +372,24 @@ func details(st *usrsvc.Status) string {
 		if !p.Started.IsZero() {
 			s += fmt.Sprintf(", started %s (up %s)", p.Started.Format("2006-01-02 15:04:05"), uptime(time.Since(p.Started)))
 		}
-		if u := st.Usage; u != nil {
-			s += fmt.Sprintf(", cpu %.1f%%", u.CPUPercent)
-			if u.PrivateKB > 0 {
-				s += fmt.Sprintf(", private memory %s", kb(u.PrivateKB))
-			}
-			s += fmt.Sprintf(", rss %s", kb(u.RSSKB))
+		s += fmt.Sprintf(", cpu %.1f%%", st.CPUPercent)
+		if st.PrivateKB > 0 {
+			s += fmt.Sprintf(", private memory %s", kb(st.PrivateKB))
 		}
+		s += fmt.Sprintf(", rss %s", kb(st.RSSKB))
 		parts = append(parts, s, "cmdline: "+p.Title)
 		if p.Executable != "" && !strings.HasPrefix(p.Title, p.Executable) {
 			parts = append(parts, "executable: "+p.Executable)
 		}
 	}
-	if state := st.State(); state != "" {
+	if state := st.State; state != "" {
 		s := "state: " + string(state)
-		if d := st.Daemon; d != nil {
-			s += fmt.Sprintf(", %d automatic restart", d.Restarts)
-			if d.Restarts != 1 {
+		if st.Recorded {
+			s += fmt.Sprintf(", %d automatic restart", st.Restarts)
+			if st.Restarts != 1 {
 				s += "s"
 			}
-			if e := d.LastExit; e != nil {
+			if e := st.LastExit; e != nil {
 				s += ", last exit " + e.Time.Format("2006-01-02 15:04:05")
 				if e.Known && e.Exited {
 					s += fmt.Sprintf(" (status %d)", e.Status)
@@ -421,4 +425,16 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// didYouMean suggests the defined program closest to name.
+func didYouMean(name string, cfg *usrsvc.Config) string {
+	var names []string
+	for _, p := range cfg.Programs {
+		names = append(names, p.Name)
+	}
+	if s := suggest.Closest(name, names); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
 }

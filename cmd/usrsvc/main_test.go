@@ -18,8 +18,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/manual"
 	"github.com/usrsvc/usrsvc/internal/testproc"
+	"github.com/usrsvc/usrsvc/internal/version"
 )
 
 // The test binary is also usrsvc when asked: tests run it as a real command.
@@ -73,10 +74,10 @@ func TestUsageAndCodes(t *testing.T) {
 	assert.Contains(t, out.String(), "start|stop|restart|status")
 	out.Reset()
 	assert.Equal(t, 0, run([]string{"--version"}, &out, &errb))
-	assert.Contains(t, out.String(), usrsvc.Version)
+	assert.Contains(t, out.String(), version.Version)
 	out.Reset()
 	assert.Equal(t, 0, run([]string{"--readme"}, &out, &errb))
-	assert.Equal(t, usrsvc.README, out.String())
+	assert.Equal(t, manual.README, out.String())
 
 	w := newWorld(t, program("webserver", "sleep 1000")+program("off", "sleep 1000", "enabled = false"))
 	code, _, stderr := w.run("jump", "webserver")

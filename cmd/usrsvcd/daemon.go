@@ -21,11 +21,14 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/logfile"
 	"github.com/usrsvc/usrsvc/internal/memtrim"
 	"github.com/usrsvc/usrsvc/internal/proc"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
+	"github.com/usrsvc/usrsvc/internal/statedir"
+	"github.com/usrsvc/usrsvc/internal/version"
 	"github.com/usrsvc/usrsvc/sendmail"
 )
 
@@ -43,10 +46,10 @@ var (
 )
 
 func loadConfig(path string, stderr io.Writer) (*usrsvc.Config, int) {
-	cfg, err := usrsvc.LoadConfig(path)
+	cfg, err := loadAll(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvcd: the configuration does not load:\n%v\n", err)
-		return nil, int(usrsvc.CodeOf(err))
+		return nil, int(exitcode.Of(err))
 	}
 	return cfg, 0
 }
@@ -64,9 +67,9 @@ func actionStart(cfgPath string, foreground bool, stdout, stderr io.Writer) int 
 		// won the race since.
 		return runDaemon(cfg, os.Getenv(detachedEnv) == "1", stderr)
 	}
-	if pid, running := usrsvc.DaemonPID(cfg); running {
+	if pid, running := daemonPID(cfg); running {
 		fmt.Fprintln(stderr, alreadyRunning(pid))
-		return int(usrsvc.CodeUsrsvcdAlreadyRunning)
+		return int(exitcode.UsrsvcdAlreadyRunning)
 	}
 	return detach(cfg, stdout, stderr)
 }
@@ -86,7 +89,7 @@ func detach(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
-		return int(usrsvc.CodeUnknownFailure)
+		return int(exitcode.UnknownFailure)
 	}
 	defer readyR.Close()
 	cmd := exec.Command("/proc/self/exe", "--config", cfg.Path, "start")
@@ -98,7 +101,7 @@ func detach(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 	if err := cmd.Start(); err != nil {
 		readyW.Close()
 		fmt.Fprintf(stderr, "usrsvcd: cannot start the daemon: %v\n", err)
-		return int(usrsvc.CodeUnknownFailure)
+		return int(exitcode.UnknownFailure)
 	}
 	readyW.Close()
 	pid := cmd.Process.Pid
@@ -126,9 +129,9 @@ func detach(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 		code, text, _ := strings.Cut(msg, " ")
 		var c int
 		if _, err := fmt.Sscanf(code, "%d", &c); err != nil {
-			c, text = int(usrsvc.CodeUnknownFailure), msg
+			c, text = int(exitcode.UnknownFailure), msg
 		}
-		if usrsvc.Code(c) == usrsvc.CodeUsrsvcdAlreadyRunning {
+		if exitcode.Code(c) == exitcode.UsrsvcdAlreadyRunning {
 			fmt.Fprintln(stderr, text) // the very line of a start that found it running itself
 		} else {
 			fmt.Fprintf(stderr, "usrsvcd: %s\n", text)
@@ -137,18 +140,18 @@ func detach(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 	case <-time.After(startTimeout):
 		cmd.Process.Release()
 		fmt.Fprintf(stderr, "usrsvcd: the daemon (pid %d) did not report within %v; see %s\n", pid, startTimeout, logPath(cfg, true))
-		return int(usrsvc.CodeUnknownFailure)
+		return int(exitcode.UnknownFailure)
 	}
 }
 
 // logPath is where the daemon logs: usrsvcd_stdout, else a file in the
 // state directory when detached, else stderr ("").
 func logPath(cfg *usrsvc.Config, detached bool) string {
-	if cfg.Main.DaemonStdout != "" {
-		return cfg.Main.DaemonStdout
+	if cfg.DaemonStdout != "" {
+		return cfg.DaemonStdout
 	}
 	if detached {
-		return filepath.Join(cfg.Main.StateDir, "usrsvcd.log")
+		return filepath.Join(cfg.StateDir, "usrsvcd.log")
 	}
 	return ""
 }
@@ -160,7 +163,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 		ready = os.NewFile(3, "ready")
 		syscall.CloseOnExec(3)
 	}
-	fail := func(code usrsvc.Code, msg string) int {
+	fail := func(code exitcode.Code, msg string) int {
 		if ready != nil {
 			fmt.Fprintf(ready, "%d %s\n", int(code), msg)
 			ready.Close()
@@ -168,23 +171,23 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usrsvcd: %s\n", msg)
 		return int(code)
 	}
-	if pid, running := usrsvc.DaemonPID(cfg); running {
-		return fail(usrsvc.CodeUsrsvcdAlreadyRunning, alreadyRunning(pid))
+	if pid, running := daemonPID(cfg); running {
+		return fail(exitcode.UsrsvcdAlreadyRunning, alreadyRunning(pid))
 	}
 
 	var out io.Writer = stderr
 	var logs []*logfile.File
 	if p := logPath(cfg, detached); p != "" {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return fail(usrsvc.CodeInsufficientPermissions, "cannot create the log directory: "+err.Error())
+			return fail(exitcode.InsufficientPermissions, "cannot create the log directory: "+err.Error())
 		}
 		lf, err := logfile.Open(p)
 		if err != nil {
-			return fail(usrsvc.CodeInsufficientPermissions, "cannot open the log file: "+err.Error())
+			return fail(exitcode.InsufficientPermissions, "cannot open the log file: "+err.Error())
 		}
 		out = lf
 		logs = append(logs, lf)
-		errPath := cfg.Main.DaemonStderr
+		errPath := cfg.DaemonStderr
 		if errPath == "" || errPath == "stdout" {
 			errPath = p
 		}
@@ -196,7 +199,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 		}
 	}
 	newHandler := func(w io.Writer) slog.Handler {
-		if cfg.Main.LogFormat == "json" {
+		if cfg.LogFormat == "json" {
 			return slog.NewJSONHandler(w, nil)
 		}
 		return slog.NewTextHandler(w, nil)
@@ -233,10 +236,10 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 		Environ: launch.CleanEnv(os.Environ(), detachedEnv),
 		Alerter: newAlerter(cfg, logger),
 		Ready: func() {
-			if err := atomicfile.WritePid(cfg.Main.Pidfile, os.Getpid()); err != nil {
+			if err := atomicfile.WritePid(cfg.DaemonPidfile, os.Getpid()); err != nil {
 				logger.Error("cannot write the pidfile: "+err.Error(), "event", "warning")
 			}
-			logger.Info(fmt.Sprintf("usrsvcd %s up (pid %d), supervising %d programs", usrsvc.Version, os.Getpid(), len(m.Config().Programs)), "event", "ready")
+			logger.Info(fmt.Sprintf("usrsvcd %s up (pid %d), supervising %d programs", version.Version, os.Getpid(), len(m.Config().Programs)), "event", "ready")
 			sdnotify.Notify("READY=1\nSTATUS=supervising\nMAINPID=" + fmt.Sprint(os.Getpid()))
 			if ready != nil {
 				fmt.Fprintln(ready, "ok")
@@ -248,7 +251,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	}
 	m, err := usrsvc.NewManager(cfg, opts)
 	if err != nil {
-		return fail(usrsvc.CodeOf(err), err.Error())
+		return fail(exitcode.Of(err), err.Error())
 	}
 
 	sigs := make(chan os.Signal, 8)
@@ -273,7 +276,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 				cancel()
 				time.AfterFunc(quitGrace, func() {
 					logger.Error(fmt.Sprintf("not shut down %v after SIGQUIT; exiting now", quitGrace), "event", "stopped")
-					removePidfile(cfg.Main.Pidfile)
+					removePidfile(cfg.DaemonPidfile)
 					os.Exit(2)
 				})
 			case syscall.SIGUSR1, syscall.SIGHUP:
@@ -300,9 +303,9 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 		}
 	}()
 	err = m.Run(ctx)
-	removePidfile(cfg.Main.Pidfile)
+	removePidfile(cfg.DaemonPidfile)
 	if err != nil {
-		return fail(usrsvc.CodeOf(err), err.Error())
+		return fail(exitcode.Of(err), err.Error())
 	}
 	logger.Info("usrsvcd stopped", "event", "stopped")
 	for _, lf := range logs {
@@ -345,29 +348,29 @@ func removePidfile(path string) {
 // default state directory stands in for a state_dir that cannot be read).
 // Only a configuration refused for safety stops them (130).
 func loadForControl(path string, stderr io.Writer) (*usrsvc.Config, int) {
-	cfg, err := usrsvc.LoadConfigPartial(path)
+	cfg, err := usrsvc.LoadConfig(path)
 	if cfg == nil && errors.Is(err, usrsvc.ErrResource) {
 		fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
-		return nil, int(usrsvc.CodeOf(err))
+		return nil, int(exitcode.Of(err))
 	} else if cfg == nil {
 		fmt.Fprintf(stderr, "usrsvcd: the configuration is refused:\n%v\n", err)
-		return nil, int(usrsvc.CodeOf(err))
+		return nil, int(exitcode.Of(err))
 	}
 	var ce *usrsvc.ConfigError
 	if errors.As(err, &ce) {
 		for _, p := range ce.Problems {
 			fmt.Fprintf(stderr, "usrsvcd: warning: %s\n", p)
 		}
-		if cfg.Main.StateDir == "" {
+		if cfg.StateDir == "" {
 			fmt.Fprintln(stderr, "usrsvcd: no state directory is known (no home directory and no usable state_dir): fix the configuration")
-			return nil, int(usrsvc.CodeInvalidConfig)
+			return nil, int(exitcode.InvalidConfig)
 		}
 		fmt.Fprintf(stderr, "usrsvcd: warning: the configuration has %s; looking for usrsvcd in the state directory %s\n",
-			plural(len(ce.Problems), "problem"), cfg.Main.StateDir)
+			plural(len(ce.Problems), "problem"), cfg.StateDir)
 	}
-	if err := usrsvc.CheckStateDir(cfg); err != nil {
+	if err := statedir.Dir(cfg.StateDir).CheckSafe(); err != nil {
 		fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
-		return nil, int(usrsvc.CodeOf(err))
+		return nil, int(exitcode.Of(err))
 	}
 	return cfg, 0
 }
@@ -383,10 +386,10 @@ func actionStop(cfgPath string, stdout, stderr io.Writer) int {
 }
 
 func stopDaemon(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
-	pid, running, err := usrsvc.DaemonStatus(cfg)
+	pid, running, err := statedir.Dir(cfg.StateDir).DaemonStatus(context.Background(), cfg.DaemonPidfile)
 	if err != nil {
 		fmt.Fprintln(stderr, "usrsvcd:", err)
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
 	if !running {
 		fmt.Fprintln(stdout, "usrsvcd is not running")
@@ -394,24 +397,24 @@ func stopDaemon(cfg *usrsvc.Config, stdout, stderr io.Writer) int {
 	}
 	if pid <= 0 {
 		fmt.Fprintln(stderr, "usrsvcd runs but its pid is unknown (pidfile missing): stop it by hand")
-		return int(usrsvc.CodeGeneralFailure)
+		return int(exitcode.GeneralFailure)
 	}
 	if err := unix.Kill(pid, unix.SIGTERM); err != nil {
 		fmt.Fprintf(stderr, "usrsvcd: cannot signal pid %d: %v\n", pid, err)
-		return int(usrsvc.CodeInsufficientPermissions)
+		return int(exitcode.InsufficientPermissions)
 	}
 	deadline := time.Now().Add(stopTimeout)
 	for time.Now().Before(deadline) {
 		// Gone means the lock released and the process exited (a zombie
 		// has exited): it releases the lock a little before its end.
-		if _, running := usrsvc.DaemonPID(cfg); !running && !processAlive(pid) {
+		if _, running := daemonPID(cfg); !running && !processAlive(pid) {
 			fmt.Fprintf(stdout, "usrsvcd stopped (pid %d); programs keep running\n", pid)
 			return 0
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	fmt.Fprintf(stderr, "usrsvcd (pid %d) did not stop within %v\n", pid, stopTimeout)
-	return int(usrsvc.CodeGeneralFailure)
+	return int(exitcode.GeneralFailure)
 }
 
 func actionRestart(cfgPath string, foreground bool, stdout, stderr io.Writer) int {
@@ -430,14 +433,14 @@ func actionStatus(cfgPath string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
-	pid, running, err := usrsvc.DaemonStatus(cfg)
+	pid, running, err := statedir.Dir(cfg.StateDir).DaemonStatus(context.Background(), cfg.DaemonPidfile)
 	if err != nil {
 		fmt.Fprintln(stderr, "usrsvcd:", err)
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
 	if !running {
 		fmt.Fprintln(stdout, "usrsvcd is not running")
-		return int(usrsvc.CodeGeneralFailure)
+		return int(exitcode.GeneralFailure)
 	}
 	fmt.Fprintf(stdout, "usrsvcd is running (pid %d)\n", pid)
 	return 0
@@ -452,10 +455,10 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), rereadTimeout)
 	defer cancel()
-	pid, summary, err := usrsvc.SignalReread(ctx, cfg)
+	pid, summary, err := statedir.Dir(cfg.StateDir).SignalReread(ctx, cfg.DaemonPidfile)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
 	fmt.Fprintf(stdout, "usrsvcd (pid %d) reread the configuration: %s\n", pid, summary)
 	return 0
@@ -463,11 +466,18 @@ func actionReread(cfgPath string, stdout, stderr io.Writer) int {
 
 // newAlerter mails the alerts of programs with email_alerts.
 func newAlerter(cfg *usrsvc.Config, logger *slog.Logger) usrsvc.Alerter {
-	return sendmail.New(sendmail.Options{Path: cfg.Main.SendmailPath, Logger: logger})
+	return sendmail.New(sendmail.Options{Path: cfg.SendmailPath, Logger: logger})
 }
 
 // processAlive reports whether pid runs and is not a zombie.
 func processAlive(pid int) bool {
 	p, err := proc.Default().Stat(pid)
 	return err == nil && !p.Zombie()
+}
+
+// daemonPID reports whether a usrsvcd supervises cfg's state directory,
+// and its pid (0 when unknown).
+func daemonPID(cfg *usrsvc.Config) (int, bool) {
+	pid, running, _ := statedir.Dir(cfg.StateDir).DaemonStatus(context.Background(), cfg.DaemonPidfile)
+	return pid, running
 }

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -274,11 +274,11 @@ func TestManualStopAcrossDaemonRestart(t *testing.T) {
 	require.NoError(t, err)
 	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
 	require.NoError(t, err)
-	_, err = m.Stop(context.Background(), "p1") // what usrsvc stop p1 does
+	_, err = m.Do(context.Background(), usrsvc.ActionStop, "p1") // what usrsvc stop p1 does
 	require.NoError(t, err)
 	waitFor(t, 10*time.Second, func() bool {
-		st, err := m.Status(context.Background(), "p1")
-		return err == nil && st.Daemon != nil && st.Daemon.State == usrsvc.StateStoppedByHand
+		st, err := m.Do(context.Background(), usrsvc.ActionStatus, "p1")
+		return err == nil && st.State == usrsvc.StateStoppedByHand
 	}, "the daemon records the manual stop")
 
 	restarted := time.Now()
@@ -289,17 +289,18 @@ func TestManualStopAcrossDaemonRestart(t *testing.T) {
 
 	// The new daemon is up (it resolved every program before saying so):
 	// its record of p1 says stopped by hand, with no attempt in between.
-	st, err := m.Status(context.Background(), "p1")
+	st, err := m.Do(context.Background(), usrsvc.ActionStatus, "p1")
 	require.NoError(t, err)
-	rec := st.Daemon
+	rec, err := statedir.Dir(cfg.StateDir).Record("p1")
+	require.NoError(t, err)
 	require.NotNil(t, rec)
 	assert.False(t, rec.Updated.Before(restarted), "written by the new daemon: %+v", rec)
-	assert.Equal(t, usrsvc.StateStoppedByHand, rec.State, "%+v", rec)
+	assert.Equal(t, string(usrsvc.StateStoppedByHand), rec.State, "%+v", rec)
 	assert.Zero(t, rec.Restarts)
 	assert.False(t, st.Running)
-	assert.Equal(t, usrsvc.StateStoppedByHand, st.State())
-	require.NotNil(t, st.Daemon)
-	assert.Zero(t, st.Daemon.Restarts)
+	assert.Equal(t, usrsvc.StateStoppedByHand, st.State)
+	require.True(t, st.Recorded)
+	assert.Zero(t, st.Restarts)
 	assert.Empty(t, h.PIDs(), "p1 stays stopped")
 
 	// Whatever the new daemon does next concerns p2 only: a kill of p2
@@ -486,11 +487,10 @@ func waitRecorded(t *testing.T, cfgPath string, name string, pid int) {
 	t.Helper()
 	cfg, err := usrsvc.LoadConfig(cfgPath)
 	require.NoError(t, err)
-	path := filepath.Join(cfg.Main.StateDir, "programs", name+".daemon.json")
+	sd := statedir.Dir(cfg.StateDir)
 	waitFor(t, 10*time.Second, func() bool {
-		var rec usrsvc.DaemonRecord
-		data, err := os.ReadFile(path)
-		return err == nil && json.Unmarshal(data, &rec) == nil && rec.State == usrsvc.StateRunning && rec.PID == pid
+		rec, err := sd.Record(name)
+		return err == nil && rec != nil && rec.State == string(usrsvc.StateRunning) && rec.PID == pid
 	}, fmt.Sprintf("%s recorded running as %d", name, pid))
 }
 

@@ -18,11 +18,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/cli"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/suggest"
+	"github.com/usrsvc/usrsvc/internal/version"
+	"github.com/usrsvc/usrsvc/web"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -45,7 +51,7 @@ var actions = map[string]bool{"start": true, "stop": true, "restart": true, "sta
 	"checkconfig": true, "reread": true}
 
 // run is usrsvcd's whole command line: it parses args, writes to stdout and
-// stderr, and returns the exit code (usrsvc.Code values).
+// stderr, and returns the exit code (exitcode.Code values).
 func run(args []string, stdout, stderr io.Writer) int {
 	// A closed stdout or stderr (usrsvcd start | true) must not kill us
 	// with SIGPIPE: a write to it fails with EPIPE, which is ignored, and
@@ -55,18 +61,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := cli.NewCommand("usrsvcd", usage, stderr)
 	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
 	foreground := fs.Bool("foreground", false, "with start: stay in the foreground (for systemd Type=notify)")
-	version := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	// Flags may come before or after the action.
 	positional, help, err := fs.ParseArgs(args, stdout)
 	if help {
-		return int(usrsvc.CodeHelpMessage)
+		return int(exitcode.HelpMessage)
 	}
 	if err != nil {
-		return int(usrsvc.CodeInvalidAction) // flag already printed the error and the usage
+		return int(exitcode.InvalidAction) // flag already printed the error and the usage
 	}
-	if *version {
-		fmt.Fprintf(stdout, "usrsvcd %s\n", usrsvc.Version)
-		return int(usrsvc.CodeSuccess)
+	if *showVersion {
+		fmt.Fprintf(stdout, "usrsvcd %s\n", version.Version)
+		return int(exitcode.Success)
 	}
 	action := "start"
 	switch len(positional) {
@@ -76,12 +82,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "usrsvcd: one action expected, got %q\n", positional)
 		fs.Usage()
-		return int(usrsvc.CodeInvalidAction)
+		return int(exitcode.InvalidAction)
 	}
 	if !actions[action] {
 		fmt.Fprintf(stderr, "usrsvcd: unknown action %q%s\n", action, didYouMean(action))
 		fs.Usage()
-		return int(usrsvc.CodeInvalidAction)
+		return int(exitcode.InvalidAction)
 	}
 	switch action {
 	case "checkconfig":
@@ -110,7 +116,7 @@ func didYouMean(action string) string {
 // checkConfig loads the configuration and reports: every problem on stderr
 // (exit 130), or a one-line summary on stdout (exit 0).
 func checkConfig(path string, stdout, stderr io.Writer) int {
-	cfg, err := usrsvc.LoadConfig(path)
+	cfg, err := loadAll(path)
 	if err != nil {
 		var ce *usrsvc.ConfigError
 		if errors.As(err, &ce) {
@@ -121,11 +127,11 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stderr, "usrsvcd: %v\n", err)
 		}
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
 	fmt.Fprintf(stdout, "config OK: %s from %s (%s)\n",
 		plural(len(cfg.Programs), "program"), plural(len(cfg.Files), "file"), cfg.Path)
-	return int(usrsvc.CodeSuccess)
+	return int(exitcode.Success)
 }
 
 func plural(n int, word string) string {
@@ -133,4 +139,47 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// loadAll loads the configuration as usrsvc.LoadConfig does, with the
+// [Web] section usrsvcweb reads: usrsvcd checks it too, so that a broken
+// [Web] is reported by checkconfig and reread, not only when usrsvcweb
+// starts. The problems of both come in one *usrsvc.ConfigError, by file
+// (in load order) and line.
+func loadAll(path string) (*usrsvc.Config, error) {
+	cfg, err := usrsvc.LoadConfig(path)
+	if cfg == nil || len(cfg.Files) == 0 {
+		return nil, err
+	}
+	_, werr := web.LoadConfig(cfg)
+	var ce, wce *usrsvc.ConfigError
+	switch {
+	case werr == nil && err == nil:
+		return cfg, nil
+	case werr == nil:
+		return nil, err
+	case err == nil || !errors.As(werr, &wce):
+		return nil, werr
+	case !errors.As(err, &ce):
+		return nil, err
+	}
+	rank := map[string]int{}
+	for i, f := range cfg.Files {
+		rank[f] = i
+	}
+	where := func(p string) (int, int) {
+		file, rest, _ := strings.Cut(p, ":")
+		line, _ := strconv.Atoi(strings.SplitN(rest, ":", 2)[0])
+		return rank[file], line
+	}
+	all := append(slices.Clone(ce.Problems), wce.Problems...)
+	slices.SortStableFunc(all, func(a, b string) int {
+		fa, la := where(a)
+		fb, lb := where(b)
+		if fa != fb {
+			return fa - fb
+		}
+		return la - lb
+	})
+	return nil, &usrsvc.ConfigError{Problems: all}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/home"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/golden/*.golden files")
@@ -70,7 +70,7 @@ func TestCheckConfigGolden(t *testing.T) {
 			assert.Equal(t, tt.code, code)
 			got := fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, stdout, stderr)
 			got = strings.ReplaceAll(got, dir, "$DIR")
-			if home, err := usrsvc.HomeDir(); err == nil && len(home) > 1 {
+			if home, err := home.Dir(); err == nil && len(home) > 1 {
 				got = strings.ReplaceAll(got, home+"/", "$HOME/")
 			}
 			golden := filepath.Join("testdata", "golden", tt.name+".golden")

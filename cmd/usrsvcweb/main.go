@@ -30,7 +30,9 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/cli"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
+	"github.com/usrsvc/usrsvc/internal/version"
 	"github.com/usrsvc/usrsvc/web"
 )
 
@@ -52,7 +54,7 @@ Options:
 const shutdownGrace = 800 * time.Millisecond
 
 // run is usrsvcweb's whole command line; it returns the exit code
-// (usrsvc.Code values) once the server stopped.
+// (exitcode.Code values) once the server stopped.
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -65,25 +67,29 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	fs := cli.NewCommand("usrsvcweb", usage, stderr)
 	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
 	listen := fs.String("listen", "", "listen on `ADDR` (unix:/abs/path.sock or HOST:PORT) instead of [Web] listen")
-	version := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	positional, help, err := fs.ParseArgs(args, stdout)
 	if help {
-		return int(usrsvc.CodeHelpMessage)
+		return int(exitcode.HelpMessage)
 	}
 	if err != nil {
-		return int(usrsvc.CodeInvalidAction) // flag already printed the error and the usage
+		return int(exitcode.InvalidAction) // flag already printed the error and the usage
 	}
 	if len(positional) > 0 {
 		fmt.Fprintf(stderr, "usrsvcweb: unexpected argument %q (usrsvcweb takes only options)\n", positional[0])
 		fs.Usage()
-		return int(usrsvc.CodeInvalidAction)
+		return int(exitcode.InvalidAction)
 	}
-	if *version {
-		fmt.Fprintf(stdout, "usrsvcweb %s\n", usrsvc.Version)
-		return int(usrsvc.CodeSuccess)
+	if *showVersion {
+		fmt.Fprintf(stdout, "usrsvcweb %s\n", version.Version)
+		return int(exitcode.Success)
 	}
 
 	cfg, err := usrsvc.LoadConfig(*configPath)
+	var wc *web.Config
+	if err == nil {
+		wc, err = web.LoadConfig(cfg)
+	}
 	if err != nil {
 		var ce *usrsvc.ConfigError
 		if errors.As(err, &ce) {
@@ -94,19 +100,18 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 		} else {
 			fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
 		}
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
-	wc := cfg.Web
 	if *listen != "" {
 		if p, ok := cutUnix(*listen); ok {
 			if !filepath.IsAbs(p) {
 				fmt.Fprintf(stderr, "usrsvcweb: --listen %s: the socket path must be absolute (unix:/path/to/usrsvcweb.sock)\n", *listen)
-				return int(usrsvc.CodeInvalidConfig)
+				return int(exitcode.InvalidConfig)
 			}
 			wc.Listen = "unix:" + filepath.Clean(p)
-		} else if err := usrsvc.CheckListenAddr(*listen); err != nil {
+		} else if err := web.CheckListenAddr(*listen); err != nil {
 			fmt.Fprintf(stderr, "usrsvcweb: --listen %s: %v\n", *listen, err)
-			return int(usrsvc.CodeInvalidConfig)
+			return int(exitcode.InvalidConfig)
 		} else {
 			wc.Listen = *listen
 		}
@@ -116,11 +121,11 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 			"can reach it, and usrsvcweb runs commands as this one.\n"+
 			"Fix: set username and password in the [Web] section of %s (password may be a bcrypt hash: "+
 			"htpasswd -nbBC 10 USER PASSWORD), or listen on a unix socket (listen = unix:PATH).\n", wc.Listen, cfg.Path)
-		return int(usrsvc.CodeInvalidConfig)
+		return int(exitcode.InvalidConfig)
 	}
 
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
-	if cfg.Main.LogFormat == "json" {
+	if cfg.LogFormat == "json" {
 		handler = slog.NewJSONHandler(stderr, nil)
 	}
 	logger := slog.New(handler)
@@ -129,12 +134,12 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 		Password: wc.Password, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
-		return int(usrsvc.CodeInvalidConfig)
+		return int(exitcode.InvalidConfig)
 	}
 	ln, err := listenOn(wc.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
-		return int(usrsvc.CodeOf(err))
+		return int(exitcode.Of(err))
 	}
 	srv := web.NewServer(h)
 	srv.ErrorLog = slog.NewLogLogger(handler, slog.LevelWarn)
@@ -150,7 +155,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	select {
 	case err := <-served:
 		logger.Error("usrsvcweb stopped serving", "err", err)
-		return int(usrsvc.CodeUnknownFailure)
+		return int(exitcode.UnknownFailure)
 	case <-ctx.Done():
 	}
 	sdnotify.Notify("STOPPING=1")
@@ -169,7 +174,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	case <-sctx.Done():
 	}
 	logger.Info("usrsvcweb stopped", "listen", wc.Listen)
-	return int(usrsvc.CodeSuccess)
+	return int(exitcode.Success)
 }
 
 func cutUnix(s string) (string, bool) { return strings.CutPrefix(s, "unix:") }

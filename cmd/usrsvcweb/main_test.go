@@ -14,8 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/testproc"
+	"github.com/usrsvc/usrsvc/internal/version"
 )
 
 // asMain makes the test binary run as usrsvcweb: the integration tests
@@ -50,12 +51,12 @@ func TestVersionAndHelp(t *testing.T) {
 	t.Parallel()
 	var out, errb bytes.Buffer
 	assert.Equal(t, 0, run([]string{"--version"}, &out, &errb))
-	assert.Equal(t, "usrsvcweb "+usrsvc.Version+"\n", out.String())
+	assert.Equal(t, "usrsvcweb "+version.Version+"\n", out.String())
 	out.Reset()
-	assert.Equal(t, int(usrsvc.CodeHelpMessage), run([]string{"--help"}, &out, &errb))
+	assert.Equal(t, int(exitcode.HelpMessage), run([]string{"--help"}, &out, &errb))
 	assert.Contains(t, out.String(), "usage: usrsvcweb")
 	errb.Reset()
-	assert.Equal(t, int(usrsvc.CodeInvalidAction), run([]string{"start"}, &out, &errb))
+	assert.Equal(t, int(exitcode.InvalidAction), run([]string{"start"}, &out, &errb))
 	assert.Contains(t, errb.String(), `unexpected argument "start"`)
 }
 
@@ -175,7 +176,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 	// A regular file in its place is never removed.
 	require.NoError(t, os.WriteFile(sock, []byte("mine"), 0o600))
 	var out, errb bytes.Buffer
-	assert.Equal(t, int(usrsvc.CodeInsufficientPermissions), run([]string{"--config", cfgPath}, &out, &errb))
+	assert.Equal(t, int(exitcode.InsufficientPermissions), run([]string{"--config", cfgPath}, &out, &errb))
 	assert.Contains(t, errb.String(), "exists and is not a socket")
 }
 

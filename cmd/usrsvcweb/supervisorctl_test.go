@@ -21,6 +21,7 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/testproc"
+	"github.com/usrsvc/usrsvc/internal/version"
 )
 
 // These tests drive Debian's unmodified supervisorctl (package supervisor)
@@ -192,9 +193,9 @@ func (w *webWorld) stoppedByHand(name string) bool {
 	require.NoError(w.t, err)
 	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
 	require.NoError(w.t, err)
-	st, err := m.Status(context.Background(), name)
+	st, err := m.Do(context.Background(), usrsvc.ActionStatus, name)
 	require.NoError(w.t, err)
-	return st.StoppedByHand
+	return (st.State == usrsvc.StateStoppedByHand)
 }
 
 func TestSupervisorctl(t *testing.T) {
@@ -212,7 +213,7 @@ func TestSupervisorctl(t *testing.T) {
 func supervisorctlCommands(t *testing.T, w *webWorld) {
 	// Nothing runs yet, and no usrsvcd: every program is EXITED (3: not running).
 	w.expect(3, "status", `(?m)^broken\s+EXITED\s+not running$`, `(?m)^sleeper\s+EXITED\s+not running$`)
-	w.expect(0, "version", `^`+regexp.QuoteMeta(usrsvc.Version)+`\n$`)
+	w.expect(0, "version", `^`+regexp.QuoteMeta(version.Version)+`\n$`)
 	w.expect(0, "pid", `^0\n$`) // usrsvcd's pid; it is not running
 
 	// start, and what a start of something running or broken says.

@@ -44,15 +44,15 @@ func main() {
 		fatal(err)
 	}
 	cfg := usrsvc.NewConfig()
-	cfg.Main.StateDir = *stateDir
+	cfg.StateDir = *stateDir
 	web := usrsvc.NewProgram("web", self, "-helper", "web", *addr)
 	// Matched by the tail of its title, so that the next embed (another
 	// build, another path) adopts it instead of starting a second one.
 	web.ProcTitleRE = regexp.MustCompile(` -helper web ` + regexp.QuoteMeta(*addr) + `$`)
-	web.Monitor.After = 2 * time.Second
+	web.MonitorAfter = 2 * time.Second
 	worker := usrsvc.NewProgram("worker", self, "-helper", "worker")
 	worker.ProcTitleRE = regexp.MustCompile(` -helper worker$`)
-	for _, pc := range []*usrsvc.ProgramConfig{web, worker} {
+	for _, pc := range []*usrsvc.Program{web, worker} {
 		pc.SuccessSeconds = 500 * time.Millisecond
 		if err := cfg.Add(pc); err != nil {
 			fatal(err)
@@ -68,7 +68,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	if err := m.AddMonitor("web", HTTPCheck{URL: "http://" + *addr + "/healthz"}); err != nil {
+	if _, err := m.AddMonitor("web", HTTPCheck{URL: "http://" + *addr + "/healthz"}); err != nil {
 		fatal(err)
 	}
 
@@ -86,11 +86,11 @@ func main() {
 
 	bg := context.Background()
 	if *stop {
-		for _, r := range m.DoAll(bg, usrsvc.ActionStop, usrsvc.Parallel) {
-			fmt.Printf("stop %s: %s (%s)\n", r.Program, message(r), r.Code())
+		for _, r := range m.DoAll(bg, usrsvc.ActionStop, nil, true) {
+			fmt.Printf("stop %s: %s\n", r.Program, message(r))
 		}
 	}
-	for _, r := range m.DoAll(bg, usrsvc.ActionStatus, usrsvc.Sequential) {
+	for _, r := range m.DoAll(bg, usrsvc.ActionStatus, nil, false) {
 		if st := r.Status; r.Err == nil && st.Running {
 			fmt.Printf("%s: running, pid %d (left running)\n", r.Program, st.Process.PID)
 		} else {
@@ -108,7 +108,7 @@ func message(r usrsvc.Result) string {
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "embed:", err)
-	os.Exit(int(usrsvc.CodeOf(err)))
+	os.Exit(1)
 }
 
 // HTTPCheck is a custom usrsvc.Monitor: the program must answer HTTP GET
@@ -121,19 +121,19 @@ type HTTPCheck struct {
 func (h HTTPCheck) Name() string { return "http" }
 
 // Check implements usrsvc.Monitor: an error restarts the program, one that
-// wraps usrsvc.ErrMonitorUnavailable (usrsvc.Unavailable) is only logged.
+// wraps usrsvc.ErrMonitorUnavailable is only logged.
 func (h HTTPCheck) Check(ctx context.Context, p usrsvc.Process) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
-		return usrsvc.Unavailable(err.Error()) // our own problem: logged, not a restart
+		return fmt.Errorf("%w: %w", usrsvc.ErrMonitorUnavailable, err) // our own problem: logged, not a restart
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return usrsvc.Unhealthy(fmt.Sprintf("GET %s: %v", h.URL, err))
+		return fmt.Errorf("GET %s: %w", h.URL, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return usrsvc.Unhealthy(fmt.Sprintf("GET %s: %s", h.URL, resp.Status))
+		return fmt.Errorf("GET %s: %s", h.URL, resp.Status)
 	}
 	return nil
 }

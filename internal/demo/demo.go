@@ -21,6 +21,7 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/version"
 )
 
 // DaemonFlag is the hidden flag of the binary that runs the demo's daemon.
@@ -107,7 +108,7 @@ func (d *demo) play(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("usrsvc %s demo — a service manager that is never its programs' parent.", usrsvc.Version)
+	d.say("usrsvc %s demo — a service manager that is never its programs' parent.", version.Version)
 	d.say("Working in %s with a config of 3 programs (web, worker, forker).", d.dir)
 
 	d.step(1, "Start the supervising daemon (usrsvcd). It autostarts every program, detached:")
@@ -175,7 +176,7 @@ func (d *demo) play(ctx context.Context) error {
 
 	d.step(5, "Clean up: stop the daemon (programs keep running), then stop every program:")
 	d.stopDaemon()
-	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStop, usrsvc.Parallel) {
+	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStop, nil, true) {
 		status := "stopped"
 		if r.Err != nil {
 			status = r.Err.Error()
@@ -227,12 +228,12 @@ func (d *demo) stopDaemon() {
 // the daemon has recorded as running (past their success window).
 func (d *demo) pids(ctx context.Context, supervised bool) (map[string]int, error) {
 	out := map[string]int{}
-	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential) {
+	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStatus, nil, false) {
 		if r.Err != nil {
 			return nil, r.Err
 		}
 		st := r.Status
-		if st.Running && (!supervised || st.Daemon != nil && st.Daemon.State == usrsvc.StateRunning && st.Daemon.PID == st.Process.PID) {
+		if st.Running && (!supervised || st.State == usrsvc.StateRunning) {
 			out[r.Program] = st.Process.PID
 		}
 	}
@@ -259,14 +260,14 @@ func (d *demo) waitAll(ctx context.Context, timeout time.Duration) (map[string]i
 
 // waitNew polls /proc (every 1 ms) for a new live process of the program.
 func (d *demo) waitNew(ctx context.Context, name string, old int, timeout time.Duration) (int, error) {
-	re := d.cfg.Program(name).TitleRegexp()
+	title := strings.Join(d.cfg.Program(name).Args, " ")
 	fs := proc.Default()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		snap, err := fs.Snapshot(os.Getuid())
 		if err == nil {
 			for _, p := range snap.Procs {
-				if p.PID != old && !p.Zombie() && re.MatchString(p.Title) {
+				if p.PID != old && !p.Zombie() && p.Title == title {
 					return p.PID, nil
 				}
 			}
@@ -279,7 +280,7 @@ func (d *demo) waitNew(ctx context.Context, name string, old int, timeout time.D
 func (d *demo) table(ctx context.Context) {
 	tw := tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "   PROGRAM\tPID\tPARENT\tSESSION\tCOMMAND")
-	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStatus, usrsvc.Sequential) {
+	for _, r := range d.m.DoAll(ctx, usrsvc.ActionStatus, nil, false) {
 		if r.Status == nil || !r.Status.Running {
 			fmt.Fprintf(tw, "   %s\t-\t-\t-\tnot running\n", r.Program)
 			continue
@@ -314,7 +315,7 @@ func (d *demo) cleanup() {
 	d.stopDaemon()
 	if d.m != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		d.m.DoAll(ctx, usrsvc.ActionStop, usrsvc.Parallel)
+		d.m.DoAll(ctx, usrsvc.ActionStop, nil, true)
 		cancel()
 	}
 	if os.Getenv("USRSVC_DEMO_KEEP") == "" {
@@ -329,7 +330,7 @@ func Daemon(cfgPath string) error {
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(cfg.Main.DaemonStdout, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	logf, err := os.OpenFile(cfg.DaemonStdout, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}

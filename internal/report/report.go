@@ -5,12 +5,12 @@
 package report
 
 import (
-	"errors"
 	"math"
 	"strings"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 )
 
 // Record is the JSON form of a Result: what `usrsvc --json` prints, one
@@ -47,9 +47,21 @@ type LastExit struct {
 	Signal *int   `json:"signal,omitempty"`
 }
 
+// Code is the return code of r: the code of its error, and for status
+// GeneralFailure when the program does not run.
+func Code(r usrsvc.Result) exitcode.Code {
+	if r.Err != nil {
+		return exitcode.Of(r.Err)
+	}
+	if r.Action == usrsvc.ActionStatus && (r.Status == nil || !r.Status.Running) {
+		return exitcode.GeneralFailure
+	}
+	return exitcode.Success
+}
+
 // FromResult returns r in its JSON form.
 func FromResult(r usrsvc.Result) Record {
-	code := r.Code()
+	code := Code(r)
 	rec := Record{
 		Time:     r.Time.Format(time.RFC3339),
 		Program:  r.Program,
@@ -70,27 +82,25 @@ func FromResult(r usrsvc.Result) Record {
 			rec.Cmdline = p.Title
 			rec.Executable = p.Executable
 			rec.Args = p.Args
-			if u := st.Usage; u != nil {
-				cpu := math.Round(u.CPUPercent*100) / 100
-				rec.CPUPercent = &cpu
-				rec.RSSKB, rec.PrivateKB = u.RSSKB, u.PrivateKB
-			}
+			cpu := math.Round(st.CPUPercent*100) / 100
+			rec.CPUPercent = &cpu
+			rec.RSSKB, rec.PrivateKB = st.RSSKB, st.PrivateKB
 		}
-		rec.State = string(st.State())
-		if d := st.Daemon; d != nil {
-			n := d.Restarts
+		rec.State = string(st.State)
+		if st.Recorded {
+			n := st.Restarts
 			rec.Restarts = &n
-			if e := d.LastExit; e != nil {
-				le := &LastExit{Time: e.Time.Format(time.RFC3339)}
-				if e.Known && e.Exited {
-					s := e.Status
-					le.Status = &s
-				} else if e.Known {
-					s := e.Signal
-					le.Signal = &s
-				}
-				rec.LastExit = le
+		}
+		if e := st.LastExit; e != nil {
+			le := &LastExit{Time: e.Time.Format(time.RFC3339)}
+			if e.Known && e.Exited {
+				s := e.Status
+				le.Status = &s
+			} else if e.Known {
+				s := e.Signal
+				le.Signal = &s
 			}
+			rec.LastExit = le
 		}
 	}
 	if r.Err != nil {
@@ -101,9 +111,8 @@ func FromResult(r usrsvc.Result) Record {
 		if rec.Message == "" || !strings.Contains(msg, rec.Message) {
 			rec.Message = msg
 		}
-		var le *usrsvc.LaunchError
-		if errors.As(r.Err, &le) {
-			rec.Stderr = le.Stderr
+		if st := r.Status; st != nil {
+			rec.Stderr = st.Stderr
 		}
 	}
 	return rec

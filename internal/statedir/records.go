@@ -1,0 +1,137 @@
+package statedir
+
+import (
+	"errors"
+	"os"
+	"time"
+)
+
+// Manual is the last operation done by hand on a program (usrsvc, an
+// embedder's Manager): "stop" means stopped by hand, not to be restarted
+// by usrsvcd; "start" and "restart" reset usrsvcd's restart count.
+type Manual struct {
+	Version int       `json:"version"`
+	Program string    `json:"program"`
+	Action  string    `json:"action"` // "stop", "start" or "restart"
+	Time    time.Time `json:"time"`
+}
+
+func (r *Manual) version() int { return r.Version }
+
+// ManualPath is the path of name's manual record.
+func (d Dir) ManualPath(name string) string { return d.Path(ProgramsDir, name+ManualSuffix) }
+
+// SetManual records a manual operation on name.
+func (d Dir) SetManual(name, action string, t time.Time) error {
+	if _, err := d.Ensure(ProgramsDir); err != nil {
+		return err
+	}
+	return writeJSON(d.ManualPath(name), Manual{Version: Version, Program: name, Action: action, Time: t})
+}
+
+// Manual reads the last manual operation on name; nil when there is none.
+func (d Dir) Manual(name string) (*Manual, error) {
+	var r Manual
+	if err := readJSON(d.ManualPath(name), &r); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// StoppedByHand reports whether name was stopped by hand and not started
+// by hand since, and when.
+func (d Dir) StoppedByHand(name string) (bool, time.Time, error) {
+	r, err := d.Manual(name)
+	if err != nil || r == nil {
+		return false, time.Time{}, err
+	}
+	return r.Action == "stop", r.Time, nil
+}
+
+// Exit is how a process ended, as a record holds it.
+type Exit struct {
+	Time   time.Time
+	Exited bool // true: Status is the exit status; false: killed by Signal
+	Status int
+	Signal int
+	Known  bool // false when the status could not be read
+}
+
+// Record is what usrsvcd records about a program.
+type Record struct {
+	Version  int    `json:"version"`
+	Program  string `json:"program"`
+	State    string `json:"state"`
+	Restarts int    `json:"restarts"`
+	LastExit *Exit  `json:"last_exit,omitempty"`
+	PID      int    `json:"pid,omitempty"`
+	// NextTry is when a program in backoff is tried again.
+	NextTry time.Time `json:"next_try,omitzero"`
+	Updated time.Time `json:"updated"`
+	Reason  string    `json:"reason,omitempty"`
+	// ManualSeen is the time of the last manual operation the daemon
+	// applied, so a new daemon does not apply an old one again.
+	ManualSeen time.Time `json:"manual_seen,omitzero"`
+}
+
+func (r *Record) version() int { return r.Version }
+
+// RecordPath is the path of name's daemon record.
+func (d Dir) RecordPath(name string) string { return d.Path(ProgramsDir, name+DaemonSuffix) }
+
+// Record reads usrsvcd's record of name; nil when there is none.
+func (d Dir) Record(name string) (*Record, error) {
+	var r Record
+	if err := readJSON(d.RecordPath(name), &r); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// WriteRecord writes r (its Version set).
+func (d Dir) WriteRecord(r *Record) error {
+	if _, err := d.Ensure(ProgramsDir); err != nil {
+		return err
+	}
+	r.Version = Version
+	return writeJSON(d.RecordPath(r.Program), r)
+}
+
+// RemoveRecords removes name's records (a program removed from the
+// configuration and stopped).
+func (d Dir) RemoveRecords(name string) {
+	os.Remove(d.RecordPath(name))
+}
+
+// ReloadAck is the acknowledgement of the last reload that a usrsvcd (or
+// any Manager.Run) applied or refused.
+type ReloadAck struct {
+	Version    int       `json:"version"`
+	Generation int64     `json:"generation"` // counts reloads since the state directory was created; 0: none yet
+	Time       time.Time `json:"time"`
+	OK         bool      `json:"ok"`                 // applied; false: refused, the old configuration stays
+	Message    string    `json:"message"`            // a summary ("5 programs (1 added, ...)") or why it was refused
+	Problems   []string  `json:"problems,omitempty"` // every problem of a refused configuration, file:line first
+}
+
+func (a *ReloadAck) version() int { return a.Version }
+
+// ReloadAck reads the last reload acknowledgement (zero when none).
+func (d Dir) ReloadAck() (ReloadAck, error) {
+	var a ReloadAck
+	err := readJSON(d.Path(ReloadAckFile), &a)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return a, err
+	}
+	return a, nil
+}
+
+// WriteReloadAck writes a (its Version set).
+func (d Dir) WriteReloadAck(a ReloadAck) error {
+	a.Version = Version
+	return writeJSON(d.Path(ReloadAckFile), a)
+}
