@@ -2,11 +2,13 @@ package usrsvc
 
 import (
 	"net/mail"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/configobj"
@@ -37,8 +39,13 @@ type Config struct {
 	LogFormat     string // "text" or "json"
 	MainLine      int    // line of the [Main] header
 
-	// Programs holds every [Program:NAME] section, sorted by name.
+	// Programs holds every [Program:NAME] section (a section with numprocs
+	// gives one program per instance), sorted by name.
 	Programs []*Program
+	// Groups are the names that address several programs: every
+	// [Group:NAME] section (programs = ...) and every section with
+	// numprocs (its instances), with their programs sorted by name.
+	Groups map[string][]string
 	// Broken lists, when LoadConfig returns a configuration with problems
 	// along with its *ConfigError, the programs whose own section has
 	// problems, sorted by name, resolved as far as they could be, each
@@ -86,17 +93,61 @@ type Program struct {
 	// title is the default match, computed on first use.
 	title *titleMatch
 
-	Autostart    bool          // default true
-	Autorestart  bool          // default true
+	Autostart   bool // default true
+	Autorestart bool // default true (autorestart = true or unexpected)
+	// RestartUnexpected (autorestart = unexpected) restarts the program
+	// only after a signal or an exit status not in ExitCodes: a clean exit
+	// leaves it down, in state exited.
+	RestartUnexpected bool
+	// ExitCodes are the expected exit statuses (exit_codes); nil means 0.
+	ExitCodes    []int
 	MaxRestarts  int           // default 0 = unlimited
 	RestartDelay time.Duration // default 0
 	// SuccessSeconds is success_seconds, default 2 s.
 	//lint:ignore ST1011 named after the success_seconds key; the name is shared API
 	SuccessSeconds time.Duration
 	TermToKill     time.Duration // term_to_kill_seconds, default 8 s
+	// StopSignal is the first signal of a stop (stop_signal); 0 means
+	// SIGTERM. SIGKILL follows after TermToKill.
+	StopSignal syscall.Signal
+	// StopGroup (stop_group) makes a stop signal every process of the
+	// program's session (the launcher starts it in a session of its own),
+	// not only the matched one, and wait until none is left.
+	StopGroup bool
+	// ReloadSignal (reload_signal) is what a reload sends; 0: the program
+	// cannot be reloaded.
+	ReloadSignal syscall.Signal
+
+	// Umask is the program's umask (umask); nil: the caller's.
+	Umask *os.FileMode
+	// Rlimits are the resource limits set before the exec (limit_nofile,
+	// limit_nproc, limit_core, limit_as, limit_memlock), by resource
+	// (syscall.RLIMIT_NOFILE, ...); RLIM_INFINITY is unlimited.
+	Rlimits map[int]syscall.Rlimit
 
 	InheritEnv bool     // default true
 	Env        []string // [[Env]] as KEY=VALUE, in file order (defaults first, overridden key-wise)
+	// EnvFile (env_file) is a file of KEY=VALUE lines, read at each start:
+	// the inherited environment < EnvFile < Env.
+	EnvFile string
+
+	// Numprocs (numprocs) is how many instances the program's section
+	// makes: NAME_00, NAME_01, ... (1: the program itself); ProcessNum is
+	// this instance's number, which %(process_num)d expands to and
+	// USRSVC_PROCESS_NUM holds.
+	Numprocs   int
+	ProcessNum int
+
+	// Ready (ready) says when a start succeeds: "tcp:HOST:PORT" (a
+	// connection is accepted), "http:URL" (a GET answers 2xx or 3xx),
+	// "log:REGEX" (a new line of its output matches) or "notify" (it sends
+	// READY=1 to $NOTIFY_SOCKET); "" means after SuccessSeconds.
+	Ready string
+	// ReadyTimeout (ready_timeout) bounds the wait for Ready; 0 means 60 s.
+	ReadyTimeout time.Duration
+	// DependsOn (depends_on) names the programs and groups started, and
+	// ready, before this one, and stopped after it.
+	DependsOn []string
 
 	Defaults    string          // the DefaultSettings name, "" if none
 	EmailAlerts []*mail.Address // validated addresses
@@ -107,6 +158,27 @@ type Program struct {
 	ActivityFile      string        // absolute; "" disables
 	ActivityFileLimit time.Duration // required when ActivityFile is set
 	RSSLimitKB        int64         // rss_limit in kB of private memory; 0 disables
+	// Health checks: healthy when a GET of HTTPCheck answers 2xx or 3xx (or
+	// one of HTTPExpect) and its first 64 KiB match HTTPBodyRE, when
+	// TCPCheck accepts a connection, when ExecCheck exits 0 — each within
+	// CheckTimeout (0: 5 s). CheckFailures (0: 3) failed checks in a row
+	// make the program unhealthy: CheckAction "restart" (or "") restarts
+	// it, "alert" only alerts.
+	HTTPCheck     string
+	HTTPExpect    []int
+	HTTPBodyRE    *regexp.Regexp
+	TCPCheck      string
+	ExecCheck     string
+	CheckTimeout  time.Duration
+	CheckFailures int
+	CheckAction   string
+
+	// The [[Hook]] subsection: HookCommand runs, detached and with the
+	// event as one JSON line on its stdin, on each of HookEvents; it is
+	// killed after HookTimeout (0: 10 s).
+	HookEvents  []string
+	HookCommand string
+	HookTimeout time.Duration
 
 	// Problems are, for a program of Config.Broken, the problems of its
 	// section and of its DefaultSettings ("file:line: message"); nil for a
@@ -255,8 +327,8 @@ func (l *configLoader) load(path string) *Config {
 		}
 	}
 
-	// Every Program and DefaultSettings section, in load order.
-	var progs []*sectionRef
+	// Every Program, DefaultSettings and Group section, in load order.
+	var progs, groups []*sectionRef
 	defaults := map[string]*sectionRef{}
 	var dsNames []string
 	for _, f := range files {
@@ -272,6 +344,11 @@ func (l *configLoader) load(path string) *Config {
 				if f != mainFile {
 					l.add(f.Name, sec.Line, "[Web] is only allowed in the main config file %s; move it there", path)
 				}
+			case kwGroup:
+				if !l.checkName(f.Name, sec, "Group", name, hasName) {
+					continue
+				}
+				groups = append(groups, l.collectGroup(f.Name, sec, name))
 			case kwProgram, kwDefaultSettings:
 				kind := "Program"
 				if kw == kwDefaultSettings {
@@ -292,9 +369,9 @@ func (l *configLoader) load(path string) *Config {
 					dsNames = append(dsNames, name)
 				}
 			default:
-				l.add(f.Name, sec.Line, "unknown section [%s]: sections are [Main], [Web], [Program:NAME] and "+
-					"[DefaultSettings:NAME]%s", sec.Name,
-					cfgDidYouMean(strings.TrimSpace(strings.SplitN(sec.Name, ":", 2)[0]), []string{"Main", "Web", "Program", "DefaultSettings"}))
+				l.add(f.Name, sec.Line, "unknown section [%s]: sections are [Main], [Web], [Program:NAME], "+
+					"[DefaultSettings:NAME] and [Group:NAME]%s", sec.Name,
+					cfgDidYouMean(strings.TrimSpace(strings.SplitN(sec.Name, ":", 2)[0]), []string{"Main", "Web", "Program", "DefaultSettings", "Group"}))
 			}
 		}
 	}
@@ -311,17 +388,32 @@ func (l *configLoader) load(path string) *Config {
 				l.addAt(r, "defaults = %s names no [DefaultSettings:%s] section%s", n, n, cfgDidYouMean(n, dsNames))
 			}
 		}
-		p := l.resolveProgram(s, ds, true)
-		l.programs = append(l.programs, loadedProgram{s, ds, p})
-		if first, dup := byName[p.Name]; dup {
-			l.add(p.File, p.Line, "duplicate program [Program:%s]: first defined at %s:%d; program names must be unique "+
-				"across all config files", p.Name, first.File, first.Line)
-			continue
+		for _, inst := range l.instances(s, ds) {
+			p := l.resolveProgram(inst.sec, inst.ds, true)
+			p.Numprocs, p.ProcessNum = inst.n, inst.num
+			l.programs = append(l.programs, loadedProgram{s, ds, p})
+			if first, dup := byName[p.Name]; dup {
+				l.add(p.File, p.Line, "duplicate program [Program:%s]: first defined at %s:%d; program names must be unique "+
+					"across all config files", p.Name, first.File, first.Line)
+				continue
+			}
+			byName[p.Name] = p
+			cfg.Programs = append(cfg.Programs, p)
+			if inst.n > 1 {
+				if cfg.Groups == nil {
+					cfg.Groups = map[string][]string{}
+				}
+				cfg.Groups[s.name] = append(cfg.Groups[s.name], p.Name)
+			}
 		}
-		byName[p.Name] = p
-		cfg.Programs = append(cfg.Programs, p)
 	}
 	sort.Slice(cfg.Programs, func(i, j int) bool { return cfg.Programs[i].Name < cfg.Programs[j].Name })
+	for _, p := range cfg.Programs {
+		cfg.fillDefaults(p)
+	}
+	l.resolveGroups(cfg, groups, byName)
+	l.checkPidfiles(cfg)
+	l.checkDependencies(cfg)
 	return cfg
 }
 

@@ -226,6 +226,9 @@ func (c *Config) checkProgram(pc *Program) []problem {
 		{"RestartDelay (restart_delay)", pc.RestartDelay, false},
 		{"MonitorAfter (monitor_after)", pc.MonitorAfter, false},
 		{"MonitorInterval (monitor_interval)", pc.MonitorInterval, true},
+		{"ReadyTimeout (ready_timeout)", pc.ReadyTimeout, false},
+		{"CheckTimeout (check_timeout)", pc.CheckTimeout, false},
+		{"HookTimeout (timeout of [[Hook]])", pc.HookTimeout, false},
 	} {
 		switch {
 		case d.v < 0:
@@ -242,6 +245,7 @@ func (c *Config) checkProgram(pc *Program) []problem {
 	if pc.RSSLimitKB < 0 {
 		add("RSSLimitKB (rss_limit) is negative (%d): 0 disables it", pc.RSSLimitKB)
 	}
+	ps = append(ps, c.checkControls(pc, add)...)
 	if pc.ActivityFile != "" {
 		if !filepath.IsAbs(pc.ActivityFile) {
 			add("ActivityFile (activityfile) %q must be an absolute path", pc.ActivityFile)

@@ -282,6 +282,8 @@ const (
 	kwEnv             = "env"
 	kwMonitor         = "monitor"
 	kwMonitoring      = "monitoring"
+	kwHook            = "hook"
+	kwGroup           = "group"
 )
 
 var (
@@ -289,9 +291,15 @@ var (
 		"sendmail_path", "log_format"}
 	cfgProgramKeys = []string{"command", "useshell", "pidfile", "stdout", "stderr", "enabled", "autopid",
 		"scan_for_process", "proctitle_re", "autostart", "autorestart", "maxrestarts", "restart_delay",
-		"success_seconds", "term_to_kill_seconds", "inherit_env", "defaults", "email_alerts", "directory"}
+		"success_seconds", "term_to_kill_seconds", "inherit_env", "defaults", "email_alerts", "directory",
+		"stop_signal", "stop_group", "reload_signal", "exit_codes", "env_file", "umask",
+		"limit_nofile", "limit_nproc", "limit_core", "limit_as", "limit_memlock",
+		"numprocs", "ready", "ready_timeout", "depends_on"}
 	cfgProgramKeyAliases = map[string]string{"max_restarts": "maxrestarts"}
-	cfgMonitorKeys       = []string{"monitor_after", "activityfile", "activityfile_limit", "rss_limit", "monitor_interval"}
+	cfgMonitorKeys       = []string{"monitor_after", "activityfile", "activityfile_limit", "rss_limit", "monitor_interval",
+		"http_check", "http_expect", "http_body_re", "tcp_check", "exec_check", "check_timeout", "check_failures", "check_action"}
+	cfgHookKeys  = []string{"events", "command", "timeout"}
+	cfgGroupKeys = []string{"programs"}
 )
 
 // The checks of names and numbers are loops rather than regexps compiled at
@@ -359,12 +367,13 @@ type sectionRef struct {
 	keys    map[string]rawVal
 	env     []rawVal // key = variable name, in file order
 	monitor map[string]rawVal
+	hook    map[string]rawVal
 }
 
 // collectSection reads a Program or DefaultSettings section.
 func (l *configLoader) collectSection(file string, sec *configobj.Section, kind, name string) *sectionRef {
 	s := &sectionRef{kind: kind, name: name, file: file, line: sec.Line,
-		keys: make(map[string]rawVal, len(sec.Keys)), monitor: map[string]rawVal{}}
+		keys: make(map[string]rawVal, len(sec.Keys)), monitor: map[string]rawVal{}, hook: map[string]rawVal{}}
 	where := "[" + sec.Name + "]"
 	l.collectKeys(file, sec, s.keys, where, cfgProgramKeys, cfgProgramKeyAliases, cfgMonitorKeys, "a [[Monitor]] subsection")
 	if r, ok := s.keys["defaults"]; ok && kind == "DefaultSettings" {
@@ -378,9 +387,9 @@ func (l *configLoader) collectSection(file string, sec *configobj.Section, kind,
 		if kw == kwMonitoring {
 			kw = kwMonitor
 		}
-		if kw != kwEnv && kw != kwMonitor {
-			l.add(file, sub.Line, "unknown subsection [[%s]] in %s: only [[Env]] and [[Monitor]] exist%s",
-				sub.Name, where, cfgDidYouMean(sub.Name, []string{"Env", "Monitor", "Monitoring"}))
+		if kw != kwEnv && kw != kwMonitor && kw != kwHook {
+			l.add(file, sub.Line, "unknown subsection [[%s]] in %s: only [[Env]], [[Monitor]] and [[Hook]] exist%s",
+				sub.Name, where, cfgDidYouMean(sub.Name, []string{"Env", "Monitor", "Monitoring", "Hook"}))
 			continue
 		}
 		if prev, dup := seen[kw]; dup {
@@ -391,6 +400,10 @@ func (l *configLoader) collectSection(file string, sec *configobj.Section, kind,
 		if kw == kwMonitor {
 			l.collectKeys(file, sub, s.monitor, "[["+sub.Name+"]] of "+where, cfgMonitorKeys, nil,
 				cfgProgramKeys, "the "+where+" section itself (above its subsections)")
+			continue
+		}
+		if kw == kwHook {
+			l.collectKeys(file, sub, s.hook, "[["+sub.Name+"]] of "+where, cfgHookKeys, nil, nil, "")
 			continue
 		}
 		for _, k := range sub.Keys {

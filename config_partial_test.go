@@ -39,7 +39,7 @@ func TestLoadConfigPartial(t *testing.T) {
 			want{[]string{"b"}, map[string]bool{"a": true}}},
 		{"bad value of a key that does not identify the process", testMainSection + partialSrc("a", "maxrestarts = many", "[[Monitor]]", "rss_limit = x", "[[Env]]", "1X = y"),
 			want{nil, map[string]bool{"a": true}}},
-		{"missing stdout", testMainSection + "[Program:a]\ncommand = /bin/a\npidfile = /tmp/a.pid\n" + partialSrc("b"),
+		{"bad stdout", testMainSection + "[Program:a]\ncommand = /bin/a\npidfile = /tmp/a.pid\nstdout = rel.log\n" + partialSrc("b"),
 			want{[]string{"b"}, map[string]bool{"a": true}}},
 		{"missing command", testMainSection + "[Program:a]\npidfile = /tmp/a.pid\nstdout = /tmp/a.log\n" + partialSrc("b"),
 			want{[]string{"b"}, map[string]bool{"a": false}}},

@@ -3,6 +3,7 @@ package usrsvc
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -26,7 +27,7 @@ var cfgProgramBools = []struct {
 	{"autopid", func(p *Program) *bool { return &p.AutoPid }},
 	{"scan_for_process", func(p *Program) *bool { return &p.ScanForProcess }},
 	{"autostart", func(p *Program) *bool { return &p.Autostart }},
-	{"autorestart", func(p *Program) *bool { return &p.Autorestart }},
+	{"stop_group", func(p *Program) *bool { return &p.StopGroup }},
 	{"inherit_env", func(p *Program) *bool { return &p.InheritEnv }},
 }
 
@@ -41,6 +42,7 @@ var cfgProgramDurations = []durationKey{
 	{"restart_delay", false, func(p *Program) *time.Duration { return &p.RestartDelay }},
 	{"success_seconds", true, func(p *Program) *time.Duration { return &p.SuccessSeconds }},
 	{"term_to_kill_seconds", false, func(p *Program) *time.Duration { return &p.TermToKill }},
+	{"ready_timeout", true, func(p *Program) *time.Duration { return &p.ReadyTimeout }},
 }
 
 var cfgMonitorDurations = []durationKey{
@@ -78,6 +80,16 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *Program 
 		}
 		return rawVal{}, false
 	}
+	getHook := func(key string) (rawVal, bool) {
+		if r, ok := s.hook[key]; ok {
+			return r, true
+		}
+		if ds != nil {
+			r, ok := ds.hook[key]
+			return r, ok
+		}
+		return rawVal{}, false
+	}
 	header := fmt.Sprintf("[%s:%s]", s.kind, s.name)
 	missing := func(key, what string) {
 		if program {
@@ -96,6 +108,48 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *Program 
 			}
 		}
 	}
+	if r, ok := get("autorestart"); ok {
+		l.autorestartVal(r, p)
+	}
+	if r, ok := get("exit_codes"); ok {
+		p.ExitCodes, _ = l.intListVal(r, 0, 255, "an exit status from 0 to 255")
+	}
+	if r, ok := get("stop_signal"); ok {
+		p.StopSignal, _ = l.signalVal(r)
+	}
+	if r, ok := get("reload_signal"); ok {
+		p.ReloadSignal, _ = l.signalVal(r)
+	}
+	if r, ok := get("umask"); ok {
+		p.Umask, _ = l.umaskVal(r)
+	}
+	for _, k := range rlimitKeys {
+		if r, ok := get(k.key); ok && !r.invalid {
+			if lim, err := parseRlimit(r.value); err != nil {
+				l.addAt(r, "%s = %s: %v; write N (soft and hard), SOFT:HARD or unlimited", r.key, r.value, err)
+			} else {
+				if p.Rlimits == nil {
+					p.Rlimits = map[int]syscall.Rlimit{}
+				}
+				p.Rlimits[k.resource] = lim
+			}
+		}
+	}
+	if r, ok := get("numprocs"); ok {
+		if n, ok := l.intVal(r, "a count from 1 to 1000"); ok {
+			if n < 1 || n > 1000 {
+				l.addAt(r, "numprocs = %d: set it from 1 to 1000", n)
+			} else {
+				p.Numprocs = int(n)
+			}
+		}
+	}
+	if r, ok := get("ready"); ok {
+		p.Ready, _ = l.readyVal(r)
+	}
+	if r, ok := get("depends_on"); ok {
+		p.DependsOn, _ = l.namesVal(r)
+	}
 	if r, ok := get("maxrestarts"); ok {
 		if n, ok := l.intVal(r, "a count ≥ 0 (0 = unlimited)"); ok {
 			p.MaxRestarts = int(n)
@@ -110,16 +164,13 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *Program 
 	}
 
 	// Files.
-	if r, ok := get("pidfile"); !ok || (!r.invalid && r.value == "") {
-		missing("pidfile", "PATH (the program's pidfile; a relative path is relative to your home directory)")
-	} else {
+	// Without pidfile and stdout, the program's are in the state directory
+	// (pids/NAME.pid, logs/NAME.log: see Config.fillDefaults).
+	if r, ok := get("pidfile"); ok {
 		p.Pidfile, _ = l.pathVal(r, pathRelHome, "")
 	}
-	stdoutR, ok := get("stdout")
-	if !ok || (!stdoutR.invalid && stdoutR.value == "") {
-		missing("stdout", "ABSOLUTE_PATH (the file that receives the program's output)")
-	} else {
-		p.Stdout, _ = l.pathVal(stdoutR, pathAbs, "")
+	if r, ok := get("stdout"); ok {
+		p.Stdout, _ = l.pathVal(r, pathAbs, "")
 	}
 	p.Stderr = p.Stdout
 	if r, ok := get("stderr"); ok && !strings.EqualFold(strings.TrimSpace(r.value), "stdout") {
@@ -130,6 +181,14 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *Program 
 
 	if r, ok := get("directory"); ok {
 		p.Dir, _ = l.pathVal(r, pathRelHome, "")
+	}
+	if r, ok := get("env_file"); ok && strings.TrimSpace(r.value) != "" {
+		if path, ok := l.pathVal(r, pathRelHome, ""); ok {
+			p.EnvFile = path
+			if program {
+				l.checkEnvFile(r, path)
+			}
+		}
 	}
 
 	if r, ok := get("email_alerts"); ok {
@@ -152,6 +211,8 @@ func (l *configLoader) resolveProgram(s, ds *sectionRef, program bool) *Program 
 	}
 
 	l.resolveMonitor(p, getMon, header)
+	l.resolveChecks(p, getMon)
+	l.resolveHook(p, getHook, header)
 
 	// proctitle_re, then the command (which needs to know whether it is set).
 	explicitTitle := false

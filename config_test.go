@@ -88,6 +88,7 @@ func TestLoadConfigProgramDefaults(t *testing.T) {
 	want.Args = []string{"prog", "a"}
 	want.Pidfile, want.Stdout, want.Stderr = "/p.pid", "/o.log", "/o.log"
 	want.title = &titleMatch{}
+	want.Numprocs = 1
 	assert.Equal(t, want, p)
 	assert.Nil(t, p.ProcTitleRE, "the default is matched as a literal")
 	assert.Equal(t, `^(?:prog|/(?:[^ ]*/)?prog) a$`, titleRE(p))
@@ -160,14 +161,16 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 			check: func(t *testing.T, p *Program) { assert.Equal(t, filepath.Join(h, "run/p.pid"), p.Pidfile) }},
 		{name: "pidfile tilde", lines: []string{"pidfile = ~/p.pid"},
 			check: func(t *testing.T, p *Program) { assert.Equal(t, filepath.Join(h, "p.pid"), p.Pidfile) }},
-		{name: "pidfile missing", lines: []string{"pidfile ="}, wantErr: "missing the required key pidfile"},
+		{name: "pidfile missing: in the state directory", lines: []string{"pidfile ="},
+			check: func(t *testing.T, p *Program) { assert.True(t, strings.HasSuffix(p.Pidfile, "/pids/p.pid"), p.Pidfile) }},
 		{name: "stdout tilde", lines: []string{"stdout = ~/log/o.log"},
 			check: func(t *testing.T, p *Program) {
 				assert.Equal(t, filepath.Join(h, "log/o.log"), p.Stdout)
 				assert.Equal(t, p.Stdout, p.Stderr)
 			}},
 		{name: "stdout relative", lines: []string{"stdout = o.log"}, wantErr: "stdout = o.log must be an absolute path"},
-		{name: "stdout missing", lines: []string{"stdout = ''"}, wantErr: "missing the required key stdout"},
+		{name: "stdout missing: in the state directory", lines: []string{"stdout = ''"},
+			check: func(t *testing.T, p *Program) { assert.True(t, strings.HasSuffix(p.Stdout, "/logs/p.log"), p.Stdout) }},
 		{name: "stderr stdout", lines: []string{"stderr = STDOUT"},
 			check: func(t *testing.T, p *Program) { assert.Equal(t, "/o.log", p.Stderr) }},
 		{name: "stderr same", lines: []string{"stderr = /o.log"},
@@ -229,7 +232,7 @@ func TestLoadConfigProgramKeys(t *testing.T) {
 		{name: "activityfile relative", subs: "[[Monitor]]\nactivityfile = a\nactivityfile_limit = 5\n", wantErr: "must be an absolute path"},
 		{name: "activityfile_limit zero", subs: "[[Monitor]]\nactivityfile = /a\nactivityfile_limit = 0\n", wantErr: "activityfile_limit = 0 is out of range"},
 		{name: "program key in monitor", subs: "[[Monitor]]\nautostart = 0\n", wantErr: "key autostart does not belong in [[Monitor]] of [Program:p]"},
-		{name: "unknown subsection", subs: "[[Envs]]\nA = 1\n", wantErr: "unknown subsection [[Envs]] in [Program:p]: only [[Env]] and [[Monitor]] exist; did you mean Env?"},
+		{name: "unknown subsection", subs: "[[Envs]]\nA = 1\n", wantErr: "unknown subsection [[Envs]] in [Program:p]: only [[Env]], [[Monitor]] and [[Hook]] exist; did you mean Env?"},
 		{name: "command missing", lines: []string{"useshell = false"}, subs: "", check: nil, wantErr: ""},
 	}
 	for _, tt := range tests {
@@ -467,14 +470,12 @@ func TestLoadConfigStructureErrors(t *testing.T) {
 		"usrsvc.cfg:6: stdout = rel must be an absolute path (it may start with ~/)",
 		"usrsvc.cfg:8: defaults = bsae names no [DefaultSettings:bsae] section; did you mean base?",
 		"conf.d/a.cfg:1: [Main] is only allowed in the main config file " + filepath.Join(dir, "usrsvc.cfg") + "; move its keys there",
-		"conf.d/a.cfg:3: [Program:web] is missing the required key pidfile: add pidfile = PATH (the program's pidfile; a relative path is relative to your home directory)",
-		"conf.d/a.cfg:3: [Program:web] is missing the required key stdout: add stdout = ABSOLUTE_PATH (the file that receives the program's output)",
 		"conf.d/a.cfg:3: duplicate program [Program:web]: first defined at " + filepath.Join(dir, "usrsvc.cfg") + ":7; program names must be unique across all config files",
 		"conf.d/a.cfg:5: duplicate [DefaultSettings:base]: first defined at " + filepath.Join(dir, "usrsvc.cfg") + ":4; rename or merge them",
 		`conf.d/a.cfg:6: a program cannot be named "all": "all" means every program on the command line; rename it`,
 		`conf.d/a.cfg:7: Program name "bad name" may only hold letters, digits, '_', '.' and '-'`,
 		"conf.d/a.cfg:8: [Program] needs a name: [Program:NAME]",
-		"conf.d/a.cfg:9: unknown section [Programs:x]: sections are [Main], [Web], [Program:NAME] and [DefaultSettings:NAME]; did you mean Program?",
+		"conf.d/a.cfg:9: unknown section [Programs:x]: sections are [Main], [Web], [Program:NAME], [DefaultSettings:NAME] and [Group:NAME]; did you mean Program?",
 	}, got)
 }
 

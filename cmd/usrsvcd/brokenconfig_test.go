@@ -60,13 +60,13 @@ func TestDaemonControlWithBrokenConfig(t *testing.T) {
 	pa := onePID(t, a)
 
 	// Two typos: status answers, with the problems as warnings (file:line).
-	broken := good + "autorestrat = false\n[Program:b]\ncommand = x\n"
+	broken := good + "autorestrat = false\n[Program:b]\ncommand = x\nnumprocs = many\n"
 	require.NoError(t, os.WriteFile(cfgPath, []byte(broken), 0o600))
 	code, out = ctl("status")
 	assert.Equal(t, 0, code, out)
 	assert.Contains(t, out, "usrsvcd is running (pid "+strconv.Itoa(dpid)+")")
 	assert.Contains(t, out, cfgPath+":11: unknown key autorestrat")
-	assert.Contains(t, out, cfgPath+":12: [Program:b] is missing the required key pidfile")
+	assert.Contains(t, out, cfgPath+":14: numprocs = \"many\" is not a whole number")
 
 	// The daemon refuses the broken reread in one log line naming every problem.
 	require.NoError(t, syscall.Kill(dpid, syscall.SIGUSR1))
@@ -85,7 +85,7 @@ func TestDaemonControlWithBrokenConfig(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // a second line, if any, comes right after the first
 	data, _ = os.ReadFile(logPath)
 	assert.Equal(t, 1, strings.Count(string(data), "autorestrat"), "one line for one refused reread:\n%s", data)
-	assert.Contains(t, failed[0], ":12: [Program:b] is missing the required key pidfile")
+	assert.Contains(t, failed[0], `:14: numprocs = \"many\" is not a whole number`)
 
 	// No config at all: the default state directory ([Main] has no state_dir).
 	require.NoError(t, os.Rename(cfgPath, cfgPath+".away"))
