@@ -30,6 +30,11 @@ const (
 	EventAdopted       EventKind = "adopted"        // usrsvcd found the program running and watches it
 	EventReloaded      EventKind = "reloaded"       // a reread applied a new configuration
 	EventReloadFailed  EventKind = "reload-failed"  // a reread found errors; the old configuration stays
+	// EventHealthFailed: a health check failed check_failures times in a
+	// row; the program is unhealthy (restarted when check_action = restart).
+	EventHealthFailed EventKind = "health-failed"
+	// EventHealthRecovered: the health checks of an unhealthy program pass again.
+	EventHealthRecovered EventKind = "health-recovered"
 )
 
 // Event is a typed record of something that happened, delivered alike to
@@ -93,7 +98,7 @@ func (e *ExitStatus) String() string {
 func logEvent(l *slog.Logger, ev Event) {
 	level := slog.LevelInfo
 	switch ev.Kind {
-	case EventStartFailed, EventGaveUp, EventMonitorFailed, EventReloadFailed, EventExited:
+	case EventStartFailed, EventGaveUp, EventMonitorFailed, EventReloadFailed, EventExited, EventHealthFailed:
 		level = slog.LevelWarn
 	case EventMonitorError:
 		level = slog.LevelError
@@ -151,6 +156,10 @@ func eventMessage(ev Event) string {
 		return ev.Program + " monitor " + ev.Monitor + " could not check: " + ev.Reason
 	case EventAdopted:
 		return ev.Program + " adopted"
+	case EventHealthFailed:
+		return ev.Program + " unhealthy: " + ev.Reason
+	case EventHealthRecovered:
+		return ev.Program + " healthy again"
 	case EventReloaded:
 		return "configuration reloaded: " + ev.Reason
 	case EventReloadFailed:

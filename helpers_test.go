@@ -133,6 +133,7 @@ type loopView struct {
 	known     bool
 	state     State
 	busy      bool
+	restarts  int
 	deadlines []time.Time
 }
 
@@ -147,7 +148,7 @@ func (msg inspectMsg) handle(l *loop) {
 		msg.reply <- loopView{}
 		return
 	}
-	msg.reply <- loopView{known: true, state: sv.state, busy: sv.busy, deadlines: sv.deadlines()}
+	msg.reply <- loopView{known: true, state: sv.state, busy: sv.busy, restarts: sv.restarts, deadlines: sv.deadlines()}
 }
 
 // inspect asks m's running loop about name. Messages are handled in order,

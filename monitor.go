@@ -30,7 +30,7 @@ type Monitor interface {
 // configMonitors builds the monitors of a program's [[Monitor]] section: an
 // [ActivityFile] when activityfile is set, then an [RSSLimit] reading fs
 // when rss_limit is above 0. It does no I/O.
-func configMonitors(pc *Program, fs proc.FS) []Monitor {
+func configMonitors(pc *Program, fs proc.FS, environ []string) []Monitor {
 	if pc == nil {
 		return nil
 	}
@@ -41,13 +41,13 @@ func configMonitors(pc *Program, fs proc.FS) []Monitor {
 	if pc.RSSLimitKB > 0 {
 		mons = append(mons, &rssLimit{LimitKB: pc.RSSLimitKB, fs: fs})
 	}
-	return mons
+	return append(mons, healthChecks(pc, environ)...)
 }
 
 // monitorsFor returns the program's monitors: those of its [[Monitor]]
 // section, then those added with AddMonitor.
 func (m *Manager) monitorsFor(pc *Program) []Monitor {
-	mons := configMonitors(pc, m.fs)
+	mons := configMonitors(pc, m.fs, m.environ())
 	m.monMu.Lock()
 	for _, a := range m.monitors[pc.Name] {
 		mons = append(mons, a.mon)
@@ -81,6 +81,7 @@ func (l *loop) scheduleMonitors(sv *supervised) {
 type monitorResult struct {
 	monitor string
 	err     error
+	health  bool // a health check (its successes are reported too)
 }
 
 // runMonitors checks the program off the loop, each monitor bounded by a timeout.
@@ -98,8 +99,9 @@ func (l *loop) runMonitors(sv *supervised) {
 			ctx, cancel := context.WithTimeout(l.ctx, monitorTimeout)
 			err := l.safeCheck(ctx, mon, p)
 			cancel()
-			if err != nil {
-				results = append(results, monitorResult{mon.Name(), err})
+			_, isHealth := mon.(healthMonitor)
+			if err != nil || isHealth {
+				results = append(results, monitorResult{mon.Name(), err, isHealth})
 			}
 		}
 		l.send(monitorMsg{name: name, p: &p, results: results})
@@ -134,7 +136,13 @@ func (l *loop) onMonitor(msg monitorMsg) {
 		return
 	}
 	sv.nextCheck = l.m.now().Add(monitorInterval(sv.pc))
+	if l.onHealth(sv, msg.results) {
+		return // restarted
+	}
 	for _, r := range msg.results {
+		if r.health {
+			continue
+		}
 		if errors.Is(r.err, ErrMonitorUnavailable) {
 			l.m.emit(Event{Kind: EventMonitorError, Program: sv.pc.Name, Config: sv.pc, PID: sv.proc.PID, Monitor: r.monitor, Reason: r.err.Error()})
 			continue

@@ -34,22 +34,22 @@ func liveProcess(t testing.TB, pid int) Process {
 func TestMonitorConfig(t *testing.T) {
 	t.Parallel()
 	fs := proc.FS{Root: "/fixture"}
-	assert.Empty(t, configMonitors(nil, fs))
-	assert.Empty(t, configMonitors(&Program{Name: "x"}, fs))
+	assert.Empty(t, configMonitors(nil, fs, nil))
+	assert.Empty(t, configMonitors(&Program{Name: "x"}, fs, nil))
 
 	pc := &Program{Name: "web", ActivityFile: "/home/u/alive", ActivityFileLimit: time.Minute, RSSLimitKB: 30000}
-	mons := configMonitors(pc, fs)
+	mons := configMonitors(pc, fs, nil)
 	require.Len(t, mons, 2)
 	assert.Equal(t, activityFile{Path: "/home/u/alive", Limit: time.Minute}, mons[0])
 	assert.Equal(t, &rssLimit{LimitKB: 30000, fs: fs}, mons[1])
 
 	pc.ActivityFile = ""
-	mons = configMonitors(pc, fs)
+	mons = configMonitors(pc, fs, nil)
 	require.Len(t, mons, 1)
 	assert.Equal(t, "rss_limit", mons[0].Name())
 
 	pc.ActivityFile, pc.ActivityFileLimit, pc.RSSLimitKB = "/d", time.Second, 0
-	mons = configMonitors(pc, fs)
+	mons = configMonitors(pc, fs, nil)
 	require.Len(t, mons, 1)
 	assert.Equal(t, "activityfile", mons[0].Name())
 }
@@ -101,7 +101,7 @@ func BenchmarkMonitorPass(b *testing.B) {
 			for i, pr := range progs {
 				pc := &Program{Name: fmt.Sprintf("p%03d", i),
 					ActivityFile: pr.alive, ActivityFileLimit: time.Hour, RSSLimitKB: bc.limit(pr.rssKB)}
-				mons[i] = configMonitors(pc, fs)
+				mons[i] = configMonitors(pc, fs, nil)
 				require.Len(b, mons[i], 2)
 			}
 			ctx := context.Background()

@@ -234,6 +234,9 @@ func (m *Manager) status(pc *Program, mt *Matcher) (*Status, error) {
 			// With no daemon supervising, its last state is history, not
 			// the present.
 			st.State, st.NextTry, st.Reason = State(rec.State), rec.NextTry, rec.Reason
+			if st.Running {
+				st.Health, st.HealthReason, st.HealthAt, st.HealthFailures = rec.Health, rec.HealthReason, rec.HealthAt, rec.HealthFailures
+			}
 		}
 	}
 	if stopped {

@@ -41,6 +41,14 @@ type Status struct {
 	NextTry time.Time
 	// Reason is why usrsvcd restarted the program, gave up, or waits.
 	Reason string
+	// Health is "healthy", "unhealthy" or "unknown" (no check ran yet) for
+	// a program with health checks that usrsvcd supervises, "" otherwise;
+	// HealthReason and HealthAt tell its last failed check, HealthFailures
+	// how many failed in a row.
+	Health         string
+	HealthReason   string
+	HealthAt       time.Time
+	HealthFailures int
 
 	// CPUPercent is the CPU time used since the process started, as a
 	// percentage of one core over its lifetime (status only).

@@ -73,6 +73,9 @@ type supervised struct {
 	pidfdRetry bool
 	// recordOwed, pidfileOwed: a write that failed, retried until it works.
 	recordOwed, pidfileOwed bool
+	// health of the current process (health checks), and whether a check ran.
+	health        health
+	healthChecked bool
 }
 
 // message is what other goroutines send the loop: the loop's goroutine
@@ -504,6 +507,7 @@ func (l *loop) watch(sv *supervised) {
 }
 
 func (l *loop) unwatch(sv *supervised) {
+	sv.resetHealth()
 	if sv.stopWatch != nil {
 		sv.stopWatch()
 		sv.stopWatch = nil
@@ -715,6 +719,13 @@ func (l *loop) record(sv *supervised) {
 		Updated: l.m.now(), Reason: sv.reason, ManualSeen: sv.lastHand}
 	if sv.state == StateBackoff {
 		r.NextTry = sv.nextTry
+	}
+	if sv.pc.hasChecks() {
+		r.Health = sv.health.state(sv.healthChecked)
+		r.HealthReason, r.HealthAt = sv.health.last, sv.health.lastAt
+		for _, n := range sv.health.failures {
+			r.HealthFailures = max(r.HealthFailures, n)
+		}
 	}
 	if sv.proc != nil {
 		r.PID = sv.proc.PID

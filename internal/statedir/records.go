@@ -71,6 +71,13 @@ type Record struct {
 	NextTry time.Time `json:"next_try,omitzero"`
 	Updated time.Time `json:"updated"`
 	Reason  string    `json:"reason,omitempty"`
+	// Health is "healthy", "unhealthy" or "unknown" for a program with
+	// health checks ("" without); HealthReason and HealthAt tell the last
+	// failed check, HealthFailures how many failed in a row.
+	Health         string    `json:"health,omitempty"`
+	HealthReason   string    `json:"health_reason,omitempty"`
+	HealthAt       time.Time `json:"health_at,omitzero"`
+	HealthFailures int       `json:"health_failures,omitempty"`
 	// ManualSeen is the time of the last manual operation the daemon
 	// applied, so a new daemon does not apply an old one again.
 	ManualSeen time.Time `json:"manual_seen,omitzero"`

@@ -130,6 +130,12 @@ func run(behaviour string, args []string) int {
 		return 1
 	case "spawn-child":
 		return h.spawnChild()
+	case "http-server":
+		return h.httpServer()
+	case "say":
+		return h.say()
+	case "notify":
+		return h.notify()
 	case "print-env":
 		for _, name := range h.pos {
 			v, ok := os.LookupEnv(name)
