@@ -40,6 +40,9 @@ func spawnError(err error) error {
 	if errno, ok := resourceErrno(err); ok {
 		return fmt.Errorf("%w: starting the launcher: %s", ErrResource, resourceHelp(errno))
 	}
+	if errors.Is(err, syscall.EAGAIN) {
+		return fmt.Errorf("%w: starting the launcher: %s (%v)", ErrResource, processLimitHelp, err)
+	}
 	if errors.Is(err, launch.ErrStart) {
 		return fmt.Errorf("%w: %w", ErrLaunch, err)
 	}
@@ -55,11 +58,7 @@ func (m *Manager) launch(ctx context.Context, pc *ProgramConfig, lock *os.File) 
 	if err != nil {
 		return nil, nil, err
 	}
-	exe := m.opts.LauncherPath
-	if exe == "" {
-		exe = "/proc/self/exe"
-	}
-	res, err := launch.Spawn(ctx, exe, job, lock)
+	res, err := launch.Spawn(ctx, m.launcherPath(), job, lock)
 	if err != nil {
 		return nil, nil, spawnError(err)
 	}
@@ -70,6 +69,9 @@ func (m *Manager) launch(ctx context.Context, pc *ProgramConfig, lock *os.File) 
 	}
 	if res.PidfileErr != "" {
 		warnings = append(warnings, "cannot write pidfile: "+res.PidfileErr)
+	}
+	if res.Note != "" {
+		warnings = append(warnings, res.Note)
 	}
 	if res.SubreaperErr != "" {
 		warnings = append(warnings, "the program's tree could not have a subreaper of its own ("+
@@ -94,6 +96,11 @@ func launchError(res *launch.Result, job *launch.Job) *LaunchError {
 		e.Err, e.Message = ErrResource, fmt.Sprintf("%s: %s", res.Err, resourceHelp(errno))
 		return e
 	}
+	if res.Errno == syscall.EAGAIN && res.Stage == launch.StageFork {
+		// Out of processes: not a verdict on the program either.
+		e.Err, e.Message = ErrResource, fmt.Sprintf("%s: %s", res.Err, processLimitHelp)
+		return e
+	}
 	switch res.Outcome {
 	case launch.ExecFailed:
 		e.Err, e.Message = ErrLaunch, execErrorMessage(res.Errno, res.Err, job.Path)
@@ -102,9 +109,20 @@ func launchError(res *launch.Result, job *launch.Job) *LaunchError {
 		e.Err = ErrLaunch
 		e.Message = fmt.Sprintf("the shell could not run the command (exit status %d: %s)", status,
 			map[int]string{126: "permission denied or not executable", 127: "command not found"}[status])
+	case launch.SetupFailed:
+		e.Err, e.Message = ErrLaunch, res.Err // "cannot enter directory /x: permission denied"
 	case launch.Exited:
 		e.Err = ErrExited
-		e.Message = fmt.Sprintf("%s after %v, before success_seconds (%v)", e.Exit, res.Elapsed.Round(time.Millisecond), job.Window)
+		switch {
+		case res.Err != "":
+			e.Message = res.Err
+		case res.Elapsed > job.Window:
+			// It exec'd late (a starved machine, a window of milliseconds)
+			// and was gone when checked.
+			e.Message = fmt.Sprintf("%s %v after its launch, when success_seconds (%v) ended", e.Exit, res.Elapsed.Round(time.Millisecond), job.Window)
+		default:
+			e.Message = fmt.Sprintf("%s after %v, before success_seconds (%v)", e.Exit, res.Elapsed.Round(time.Millisecond), job.Window)
+		}
 	case launch.NoMatch:
 		e.Err = ErrNoMatch
 		e.Message = fmt.Sprintf("running but nothing matches proctitle_re %q; processes seen (now stopped): %s",
@@ -115,6 +133,17 @@ func launchError(res *launch.Result, job *launch.Job) *LaunchError {
 		e.Err, e.Message = ErrFailed, fmt.Sprintf("the launcher failed (%s): %s", res.Outcome, res.Err)
 	}
 	return e
+}
+
+// processLimitHelp is the fix for a fork that failed with EAGAIN.
+const processLimitHelp = "out of processes (EAGAIN): raise the process limit (ulimit -u in the shell, LimitNPROC= in the systemd unit) or end processes of this account"
+
+// launcherPath is the binary run as the launcher.
+func (m *Manager) launcherPath() string {
+	if m.opts.LauncherPath != "" {
+		return m.opts.LauncherPath
+	}
+	return "/proc/self/exe"
 }
 
 func execErrorMessage(errno syscall.Errno, text, path string) string {
