@@ -258,8 +258,9 @@ const (
 
 // joinWindow is how long after its first job a launcher takes more: the
 // starts of one burst (a start all, a crash of many) share a launcher, and
-// a later start never waits on a launcher that may have stalled since.
-const joinWindow = 30 * time.Millisecond
+// a later start never waits on a launcher that may have stalled since. A
+// variable for tests.
+var joinWindow = 30 * time.Millisecond
 
 // maxBatchBytes bounds the jobs of one launcher by their size too (a job
 // carries its program's environment, up to 2 MB).
@@ -315,7 +316,7 @@ type batch struct {
 	stderr     *os.File // the launcher's stderr (non-blocking), read when it ends
 	readerDone chan struct{}
 	reapOnce   sync.Once
-	exitErr    error // the launcher's end, once reaped
+	stderrText string // what the launcher wrote on its stderr, once reaped
 
 	// guarded by batches
 	firstJob  time.Time          // when the first job was sent
@@ -716,9 +717,13 @@ func readResultFile(fd int) ([]byte, error) {
 	return data, nil
 }
 
-// reap waits for the launcher's exit (once).
+// reap waits for the launcher's exit (once), and reads what it wrote on its
+// stderr.
 func (b *batch) reap() {
-	b.reapOnce.Do(func() { b.exitErr = b.cmd.Wait() })
+	b.reapOnce.Do(func() {
+		b.cmd.Wait()
+		b.stderrText = b.stderrExcerpt()
+	})
 }
 
 // signaled reports whether the reaped launcher was killed by a signal.
@@ -746,7 +751,7 @@ func (b *batch) endError() error {
 	if b.cmd.ProcessState != nil {
 		what = "exited (" + b.cmd.ProcessState.String() + ")"
 	}
-	text := b.stderrExcerpt()
+	text := b.stderrText
 	var errno syscall.Errno
 	if strings.Contains(text, "errno=11") || strings.Contains(text, "resource temporarily unavailable") {
 		// The Go runtime of the launcher could not start a thread: out of
