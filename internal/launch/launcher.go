@@ -225,11 +225,35 @@ func closeFds(fds []int) {
 func readJobFile(fd int) ([]byte, error) {
 	f := os.NewFile(uintptr(fd), "job")
 	defer f.Close()
-	data, err := io.ReadAll(f)
+	var data []byte
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() <= maxJobFile {
+		data = make([]byte, 0, st.Size()+1) // read whole, without growing
+	}
+	data, err := readAll(io.LimitReader(f, maxJobFile), data)
 	if err != nil {
 		return nil, fmt.Errorf("reading the job's file: %w", err)
 	}
 	return data, nil
+}
+
+// maxJobFile bounds a job read from a file.
+const maxJobFile = 64 << 20
+
+// readAll reads r to its end into buf.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // The launcher's own facts, set by Main.
