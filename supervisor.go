@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
 
@@ -146,6 +147,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		return err
 	}
 	defer lock.Close()
+	// A launcher started ahead: a restart does not wait for one to start.
+	defer launch.KeepReady(m.launcherPath())()
 	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64)}
 	return l.run(ctx)
 }

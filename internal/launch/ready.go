@@ -14,6 +14,7 @@ type readySlot struct {
 	users    int           // KeepReady calls not stopped
 	b        *batch        // the launcher ready, nil while one starts
 	starting bool          // a goroutine is starting one
+	broken   bool          // one exited by itself: not a launcher, none more
 	started  chan struct{} // closed when that goroutine is done
 }
 
@@ -50,7 +51,7 @@ func KeepReady(exe string) (stop func()) {
 // refill starts a launcher for the slot in the background when it has none
 // and none is starting. Called with ready locked.
 func (slot *readySlot) refill(exe string) {
-	if slot.users == 0 || slot.starting || slot.b != nil {
+	if slot.users == 0 || slot.starting || slot.b != nil || slot.broken {
 		return
 	}
 	slot.starting = true
@@ -84,7 +85,10 @@ func takeReady(exe string) *batch {
 	b := slot.b
 	slot.b = nil
 	if b != nil && b.dead {
-		go b.close() // killed while idle: reaped aside
+		// Killed while idle, or not a launcher (it exited by itself: then
+		// no other is kept ready). Reaped aside.
+		slot.broken = !b.signaled()
+		go b.close()
 		b = nil
 	}
 	slot.refill(exe)
