@@ -266,6 +266,8 @@ var (
 // tree, and says what is true at its end. progress is told the pid of the
 // program's process once it is forked.
 func (job *Job) run(progress func(pid int)) *Result {
+	own := *job // its Env and Argv are dropped once forked
+	job = &own
 	re, err := regexp.Compile(job.TitleRE)
 	if err != nil {
 		return &Result{Outcome: Failed, Err: "proctitle_re: " + err.Error()}
