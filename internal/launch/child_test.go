@@ -4,8 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"go/build"
 	"regexp"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -31,9 +31,10 @@ const childPkg = "github.com/usrsvc/usrsvc/internal/launch/child."
 // coverage counter's sync/atomic call...).
 func TestChildCodeIsRawSystemCallsOnly(t *testing.T) {
 	t.Parallel()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		if goTool, err = exec.LookPath("go"); err != nil {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(build.Default.GOROOT, "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
 			if os.Getenv("CI") != "" {
 				t.Fatal("no go tool to disassemble this test binary with")
 			}

@@ -42,18 +42,6 @@ func TestLargeResult(t *testing.T) {
 	assert.Greater(t, len(encodeResult(res)), 600_000)
 }
 
-// launcherOf returns the pid of the launcher running job id's batch.
-func launcherOf(id uint32) int {
-	batches.Lock()
-	defer batches.Unlock()
-	for _, b := range batches.open {
-		if _, ok := b.waiting[id]; ok {
-			return b.cmd.Process.Pid
-		}
-	}
-	return 0
-}
-
 // spawnAsync runs Spawn in a goroutine.
 func spawnAsync(ctx context.Context, job *Job) <-chan spawned {
 	ch := make(chan spawned, 1)
