@@ -1,10 +1,10 @@
 package launch
 
 import (
+	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"go/build"
 	"regexp"
 	"runtime/debug"
 	"strings"
