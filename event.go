@@ -28,7 +28,7 @@ const (
 	EventMonitorFailed EventKind = "monitor-failed" // a monitor asked for a restart
 	EventMonitorError  EventKind = "monitor-error"  // a monitor could not check
 	EventAdopted       EventKind = "adopted"        // usrsvcd found the program running and watches it
-	EventReloaded      EventKind = "reloaded"       // a reread applied a new configuration
+	EventReloaded      EventKind = "reloaded"       // a reread applied a new configuration (Program ""), or a program was sent its reload_signal
 	EventReloadFailed  EventKind = "reload-failed"  // a reread found errors; the old configuration stays
 	// EventHealthFailed: a health check failed check_failures times in a
 	// row; the program is unhealthy (restarted when check_action = restart).
@@ -161,6 +161,9 @@ func eventMessage(ev Event) string {
 	case EventHealthRecovered:
 		return ev.Program + " healthy again"
 	case EventReloaded:
+		if ev.Program != "" {
+			return ev.Program + " " + ev.Reason
+		}
 		return "configuration reloaded: " + ev.Reason
 	case EventReloadFailed:
 		// The problems are in the reason, one per line: not repeated here.

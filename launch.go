@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/usrsvc/usrsvc/internal/envfile"
 	"github.com/usrsvc/usrsvc/internal/errs"
 	"github.com/usrsvc/usrsvc/internal/home"
 	"github.com/usrsvc/usrsvc/internal/launch"
@@ -40,10 +42,16 @@ func checkLauncher(ctx context.Context, path string) error {
 // start the launcher), ErrLaunch when the launcher cannot be executed.
 func spawnError(err error) error {
 	if errno, ok := errs.ResourceErrno(err); ok {
-		return fmt.Errorf("%w: starting the launcher: %s", ErrResource, errs.ResourceHelp(errno))
+		return fmt.Errorf("%w: starting the launcher: %s: %w", ErrResource, errs.ResourceHelp(errno), err)
+	}
+	if errors.Is(err, syscall.EAGAIN) { // the fork of the launcher: out of processes
+		return fmt.Errorf("%w: starting the launcher: %s: %w", ErrResource, errs.ResourceHelp(syscall.EAGAIN), err)
 	}
 	if errors.Is(err, launch.ErrStart) {
 		return fmt.Errorf("%w: %w", ErrLaunch, err)
+	}
+	if errors.Is(err, launch.ErrNoAnswer) {
+		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	return fmt.Errorf("%w: launcher: %w", ErrFailed, err)
 }
@@ -57,11 +65,7 @@ func (m *Manager) launch(ctx context.Context, pc *Program, lock *os.File) (*Proc
 	if err != nil {
 		return nil, nil, err
 	}
-	exe := m.opts.LauncherPath
-	if exe == "" {
-		exe = "/proc/self/exe"
-	}
-	res, err := launch.Spawn(ctx, exe, job, lock)
+	res, err := launch.Spawn(ctx, m.launcherPath(), job, lock)
 	if err != nil {
 		return nil, nil, spawnError(err)
 	}
@@ -72,6 +76,9 @@ func (m *Manager) launch(ctx context.Context, pc *Program, lock *os.File) (*Proc
 	}
 	if res.PidfileErr != "" {
 		warnings = append(warnings, "cannot write pidfile: "+res.PidfileErr)
+	}
+	if res.Note != "" {
+		warnings = append(warnings, res.Note)
 	}
 	if res.SubreaperErr != "" {
 		warnings = append(warnings, "the program's tree could not have a subreaper of its own ("+
@@ -96,6 +103,11 @@ func launchFailure(res *launch.Result, job *launch.Job) *launchError {
 		e.err, e.message = fmt.Errorf("%w: %w", ErrResource, res.Errno), fmt.Sprintf("%s: %s", res.Err, errs.ResourceHelp(errno))
 		return e
 	}
+	if res.Errno == syscall.EAGAIN && res.Stage == launch.StageFork {
+		// Out of processes: not a verdict on the program either.
+		e.err, e.message = fmt.Errorf("%w: %w", ErrResource, res.Errno), fmt.Sprintf("%s: %s", res.Err, errs.ResourceHelp(syscall.EAGAIN))
+		return e
+	}
 	switch res.Outcome {
 	case launch.ExecFailed:
 		e.err, e.message = ErrLaunch, execErrorMessage(res.Errno, res.Err, job.Path)
@@ -104,9 +116,20 @@ func launchFailure(res *launch.Result, job *launch.Job) *launchError {
 		e.err = ErrLaunch
 		e.message = fmt.Sprintf("the shell could not run the command (exit status %d: %s)", status,
 			map[int]string{126: "permission denied or not executable", 127: "command not found"}[status])
+	case launch.SetupFailed:
+		e.err, e.message = ErrLaunch, res.Err // "cannot enter directory /x: permission denied"
 	case launch.Exited:
 		e.err = ErrExited
-		e.message = fmt.Sprintf("%s after %v, before success_seconds (%v)", e.exit, res.Elapsed.Round(time.Millisecond), job.Window)
+		switch {
+		case res.Err != "":
+			e.message = res.Err
+		case res.Elapsed > job.Window:
+			// It exec'd late (a starved machine, a window of milliseconds)
+			// and was gone when checked.
+			e.message = fmt.Sprintf("%s %v after its launch, when success_seconds (%v) ended", e.exit, res.Elapsed.Round(time.Millisecond), job.Window)
+		default:
+			e.message = fmt.Sprintf("%s after %v, before success_seconds (%v)", e.exit, res.Elapsed.Round(time.Millisecond), job.Window)
+		}
 	case launch.NoMatch:
 		e.err = ErrNoMatch
 		e.message = fmt.Sprintf("running but nothing matches proctitle_re %q; processes seen (now stopped): %s",
@@ -117,6 +140,14 @@ func launchFailure(res *launch.Result, job *launch.Job) *launchError {
 		e.err, e.message = ErrFailed, fmt.Sprintf("the launcher failed (%s): %s", res.Outcome, res.Err)
 	}
 	return e
+}
+
+// launcherPath is the binary run as the launcher.
+func (m *Manager) launcherPath() string {
+	if m.opts.LauncherPath != "" {
+		return m.opts.LauncherPath
+	}
+	return "/proc/self/exe"
 }
 
 func execErrorMessage(errno syscall.Errno, text, path string) string {
@@ -132,8 +163,11 @@ func execErrorMessage(errno syscall.Errno, text, path string) string {
 }
 
 // programEnv computes a program's environment: the caller's (inherit_env)
-// without usrsvc's and systemd's own variables, then [[Env]] over it. A new
-// slice each call: nothing leaks between programs.
+// without usrsvc's and systemd's own variables, then env_file's, then
+// [[Env]] over them, and USRSVC_PROCESS_NUM for an instance of a section
+// with numprocs. A new slice each call: nothing leaks between programs. An
+// env_file that cannot be read adds nothing here (a start refuses it
+// first: see checkEnvFile).
 func programEnv(pc *Program, base []string) []string {
 	vals := map[string]string{}
 	var order []string
@@ -152,9 +186,19 @@ func programEnv(pc *Program, base []string) []string {
 			set(k, v)
 		}
 	}
+	if pc.EnvFile != "" {
+		vars, _ := envfile.Read(pc.EnvFile)
+		for _, e := range vars {
+			k, v, _ := strings.Cut(e, "=")
+			set(k, v)
+		}
+	}
 	for _, e := range pc.Env {
 		k, v, _ := strings.Cut(e, "=")
 		set(k, v)
+	}
+	if pc.Numprocs > 1 {
+		set("USRSVC_PROCESS_NUM", strconv.Itoa(pc.ProcessNum))
 	}
 	env := make([]string, 0, len(order))
 	for _, k := range order {
@@ -299,12 +343,18 @@ func (m *Manager) buildJob(pc *Program) (*launch.Job, error) {
 	} else if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%w: the working directory %s (directory) is not a directory: %w", ErrLaunch, dir, errOr(err, "not a directory"))
 	}
+	if pc.EnvFile != "" {
+		if _, err := envfile.Read(pc.EnvFile); err != nil {
+			return nil, envFileError(pc.EnvFile, err)
+		}
+	}
 	re := m.matcher().titleRE(pc)
 	if re == "" {
 		return nil, fmt.Errorf("%w: program %s has no proctitle_re and no argv to build one from", ErrInvalidConfig, pc.Name)
 	}
 	env := programEnv(pc, m.environ())
 	job := &launch.Job{
+		Limits:     limitsOf(pc),
 		Env:        env,
 		Dir:        dir,
 		Stdout:     pc.Stdout,
@@ -314,6 +364,9 @@ func (m *Manager) buildJob(pc *Program) (*launch.Job, error) {
 		Pidfile:    pc.Pidfile,
 		AutoPid:    pc.AutoPid,
 		TitleRE:    re,
+	}
+	if pc.Umask != nil {
+		job.SetUmask, job.Umask = true, uint32(*pc.Umask)
 	}
 	if pc.UseShell {
 		sh := shellPath()
@@ -340,4 +393,29 @@ func errOr(err error, msg string) error {
 		return err
 	}
 	return errors.New(msg)
+}
+
+// limitsOf is the program's resource limits, for the launcher, in a stable
+// order.
+func limitsOf(pc *Program) []launch.Limit {
+	var out []launch.Limit
+	for _, k := range rlimitKeys {
+		if lim, ok := pc.Rlimits[k.resource]; ok {
+			out = append(out, launch.Limit{Resource: k.resource, Soft: lim.Cur, Hard: lim.Max})
+		}
+	}
+	return out
+}
+
+// envFileError says why a program's env_file keeps it from starting.
+func envFileError(path string, err error) error {
+	var le *envfile.LineError
+	var ue *envfile.UnsafeError
+	switch {
+	case errors.As(err, &le), errors.As(err, &ue):
+		return fmt.Errorf("%w: env_file: %w", ErrInvalidConfig, err)
+	case errs.IsResource(err):
+		return errs.File("reading env_file "+path, err)
+	}
+	return fmt.Errorf("%w: env_file %s cannot be read: %w", ErrPermission, path, err)
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/errs"
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"golang.org/x/sys/unix"
 )
 
 // how an operation was asked for: by hand (usrsvc, an embedder) or by usrsvcd.
@@ -143,27 +146,122 @@ func (m *Manager) terminate(ctx context.Context, pc *Program, mt *Matcher, p *Pr
 		}
 		return err
 	}
-	if err := send(syscall.SIGTERM); errors.Is(err, ErrResource) {
+	first := pc.StopSignal
+	if first == 0 {
+		first = syscall.SIGTERM
+	}
+	name := unix.SignalName(first)
+	// With stop_group, the rest of its session goes too: taken before the
+	// first signal, each by pid and start time.
+	var group *sessionGroup
+	if pc.StopGroup {
+		group = m.session(p)
+	}
+	if err := send(first); errors.Is(err, ErrResource) {
 		return "", err
 	} else if err != nil {
-		return "", fmt.Errorf("%w: sending SIGTERM to %d: %w", ErrPermission, p.PID, err)
+		return "", fmt.Errorf("%w: sending %s to %d: %w", ErrPermission, name, p.PID, err)
 	}
-	if m.waitGone(ctx, pfd, p, pc.TermToKill) {
-		return "terminated", nil
+	group.signal(first)
+	deadline := time.Now().Add(pc.TermToKill)
+	if m.waitGone(ctx, pfd, p, pc.TermToKill) && group.waitGone(ctx, deadline) {
+		if first == syscall.SIGTERM {
+			return "terminated", nil
+		}
+		return "stopped with " + name, nil
 	}
 	if ctx.Err() != nil {
 		// Abandoned (Ctrl-C, daemon shutdown): never escalate to SIGKILL.
-		return "", fmt.Errorf("%w: abandoned after SIGTERM to %d: %w", ErrFailed, p.PID, ctx.Err())
+		return "", fmt.Errorf("%w: abandoned after %s to %d: %w", ErrFailed, name, p.PID, ctx.Err())
 	}
 	if err := send(syscall.SIGKILL); errors.Is(err, ErrResource) {
 		return "", err
 	} else if err != nil {
 		return "", fmt.Errorf("%w: sending SIGKILL to %d: %w", ErrPermission, p.PID, err)
 	}
-	if m.waitGone(ctx, pfd, p, 10*time.Second) {
-		return fmt.Sprintf("killed with SIGKILL after ignoring SIGTERM for %v", pc.TermToKill), nil
+	group.rescan()
+	group.signal(syscall.SIGKILL)
+	if m.waitGone(ctx, pfd, p, 10*time.Second) && group.waitGone(ctx, time.Now().Add(10*time.Second)) {
+		return fmt.Sprintf("killed with SIGKILL after ignoring %s for %v", name, pc.TermToKill), nil
 	}
-	return "", fmt.Errorf("%w: process %d still runs after SIGKILL", ErrFailed, p.PID)
+	return "", fmt.Errorf("%w: process %d (or a process of its session) still runs after SIGKILL", ErrFailed, p.PID)
+}
+
+// sessionGroup is the rest of a program's session, for stop_group: the
+// account's processes whose session id is the program's pid (the launcher
+// starts a program as the leader of a new session). nil does nothing.
+type sessionGroup struct {
+	m       *Manager
+	sid     int
+	members []*proc.Process
+}
+
+// session returns the rest of p's session; nil when p leads none (an
+// adopted program started otherwise), which a stop then leaves alone.
+func (m *Manager) session(p *Process) *sessionGroup {
+	q, err := m.fs.Stat(p.PID)
+	if err != nil || q.SID != p.PID {
+		if err == nil {
+			m.log.Warn(fmt.Sprintf("stop_group: process %d does not lead a session of its own (session %d): only it is signalled", p.PID, q.SID))
+		}
+		return nil
+	}
+	g := &sessionGroup{m: m, sid: p.PID}
+	g.rescan()
+	return g
+}
+
+// rescan adds the processes that joined the session since.
+func (g *sessionGroup) rescan() {
+	if g == nil {
+		return
+	}
+	snap, err := g.m.fs.Snapshot(os.Getuid())
+	if err != nil {
+		return
+	}
+	for _, q := range snap.Sorted() {
+		if q.SID == g.sid && q.PID != g.sid && !q.Zombie() &&
+			!slices.ContainsFunc(g.members, func(x *proc.Process) bool { return x.PID == q.PID && x.StartTicks == q.StartTicks }) {
+			g.members = append(g.members, q)
+		}
+	}
+}
+
+// alive reports whether q is still the process it was (pid and start
+// time) and has not exited.
+func (g *sessionGroup) alive(q *proc.Process) bool {
+	now, err := g.m.fs.Stat(q.PID)
+	return err == nil && !now.Zombie() && now.StartTicks == q.StartTicks
+}
+
+// signal sends sig to the members still alive.
+func (g *sessionGroup) signal(sig syscall.Signal) {
+	if g == nil {
+		return
+	}
+	for _, q := range g.members {
+		if g.alive(q) {
+			syscall.Kill(q.PID, sig)
+		}
+	}
+}
+
+// waitGone waits until every member is gone, or deadline.
+func (g *sessionGroup) waitGone(ctx context.Context, deadline time.Time) bool {
+	if g == nil {
+		return true
+	}
+	for {
+		left := slices.ContainsFunc(g.members, g.alive)
+		if !left {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitGone waits up to d for p to exit; a zombie or a changed start time is gone.
@@ -204,6 +302,9 @@ func (m *Manager) status(pc *Program, mt *Matcher) (*Status, error) {
 	if found.Process != nil {
 		st.Running, st.WasRunning, st.Process, st.Message = true, true, found.Process, "running"
 		setUsage(st, found.raw, !mt.shared, m.fs)
+		if w := m.envChanged(pc, found.Process); w != "" {
+			st.Warnings = append(st.Warnings, w)
+		}
 	} else {
 		st.Message = "not running"
 	}
@@ -262,4 +363,40 @@ func setUsage(st *Status, q *proc.Process, private bool, fs proc.FS) {
 			st.RSSKB, st.PrivateKB = mem.RSSKB, mem.PrivateKB
 		}
 	}
+}
+
+// envChanged says, for a program with an env_file or [[Env]], which of
+// their variables a start now would set otherwise than the running process
+// got ("" when none, or when it cannot tell): the file or the config
+// changed since the program started, and a restart applies it.
+func (m *Manager) envChanged(pc *Program, p *Process) string {
+	if pc.EnvFile == "" && len(pc.Env) == 0 {
+		return ""
+	}
+	running, err := m.fs.Environ(p.PID)
+	if err != nil {
+		return ""
+	}
+	now := map[string]string{}
+	for _, kv := range running {
+		k, v, _ := strings.Cut(kv, "=")
+		now[k] = v
+	}
+	want := map[string]string{}
+	for _, kv := range programEnv(pc, nil) {
+		k, v, _ := strings.Cut(kv, "=")
+		want[k] = v
+	}
+	var changed []string
+	for k, v := range want {
+		if got, ok := now[k]; !ok || got != v {
+			changed = append(changed, k)
+		}
+	}
+	if len(changed) == 0 {
+		return ""
+	}
+	slices.Sort(changed)
+	return fmt.Sprintf("its environment changed since it started (%s, from env_file or [[Env]]): restart it to apply",
+		strings.Join(changed, ", "))
 }

@@ -63,3 +63,30 @@ func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) (
 	m.log.Info(fmt.Sprintf("sent %s to %s (pid %d)", unix.SignalName(sig), name, p.PID), "program", name, "pid", p.PID, "signal", int(sig))
 	return st, nil
 }
+
+// reloadProgram sends pc its reload_signal (the program stays the same
+// process) and records the reload, so that usrsvcd follows a program that
+// re-executes itself on it (a new master, the old one exits) instead of
+// restarting it.
+func (m *Manager) reloadProgram(ctx context.Context, pc *Program, by origin) (*Status, error) {
+	if pc.ReloadSignal == 0 {
+		return &Status{Program: pc.Name}, fmt.Errorf("%w: %s has no reload_signal: set reload_signal = HUP (or the signal it reloads on) in %s:%d, or restart it",
+			ErrInvalidAction, pc.Name, pc.File, pc.Line)
+	}
+	if by == byHand {
+		if err := m.state().SetManual(pc.Name, string(ActionReload), m.now()); err != nil {
+			return &Status{Program: pc.Name}, err
+		}
+	}
+	st, err := m.Signal(ctx, pc.Name, pc.ReloadSignal)
+	if err != nil {
+		var pe *ProgramError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return st, err
+	}
+	st.Message = "reloaded (" + unix.SignalName(pc.ReloadSignal) + ")"
+	m.emit(Event{Kind: EventReloaded, Program: pc.Name, Config: pc, PID: st.Process.PID, Reason: st.Message})
+	return st, nil
+}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/exitcode"
+	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/proc"
 	"github.com/usrsvc/usrsvc/internal/statedir"
 )
@@ -26,6 +28,9 @@ const (
 	resetUptime = 60 * time.Second
 	// maxBackoff caps the delay between failed starts.
 	maxBackoff = 60 * time.Second
+	// reloadFollow is how long after a reload the exit of the program is
+	// taken for a re-execution (a new process under its title), not a crash.
+	reloadFollow = 60 * time.Second
 	// monitorTimeout bounds one monitor check.
 	monitorTimeout = 10 * time.Second
 	// alertTimeout bounds one alert.
@@ -44,6 +49,7 @@ const (
 	StateGaveUp        State = "gave-up"         // maxrestarts reached: left stopped
 	StateStoppedByHand State = "stopped-by-hand" // stopped with usrsvc stop: left stopped until started by hand
 	StateStopped       State = "stopped"         // exited and autorestart = false, or autostart = false
+	StateExited        State = "exited"          // exited as expected (autorestart = unexpected, a status of exit_codes): left down
 )
 
 // supervised is the loop's state of one program. Only the loop goroutine
@@ -144,6 +150,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		return err
 	}
 	defer lock.Close()
+	// A launcher started ahead: a restart does not wait for one to start.
+	defer launch.KeepReady(m.launcherPath())()
 	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64)}
 	return l.run(ctx)
 }
@@ -551,6 +559,13 @@ func (l *loop) onExit(msg exitMsg) {
 		sv.restarts = 0
 	}
 	l.syncManual(sv)
+	if sv.handOp == ActionReload && l.m.now().Sub(sv.lastHand) < reloadFollow && l.followReload(sv) {
+		// It re-executed itself on its reload signal (a new master, the
+		// old one exited): followed, neither counted nor alerted.
+		l.m.log.Info(fmt.Sprintf("%s: process %d ended after its reload; following its successor %d", sv.pc.Name, msg.p.PID, sv.proc.PID),
+			"program", sv.pc.Name, "event", "reload-followed", "pid", sv.proc.PID, "old_pid", msg.p.PID)
+		return
+	}
 	reason := fmt.Sprintf("%s %s", exit, ran)
 	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
 	switch {
@@ -563,6 +578,9 @@ func (l *loop) onExit(msg exitMsg) {
 		// usrsvc restart stopped it and is starting it: not a crash. Take
 		// the lock after it and adopt what it started (not counted).
 		l.startProgram(sv, false, "")
+	case sv.pc.RestartUnexpected && expectedExit(exit, sv.pc.ExitCodes):
+		sv.state = StateExited
+		l.record(sv)
 	case !sv.pc.Autorestart:
 		sv.state = StateStopped
 		l.record(sv)
@@ -818,4 +836,28 @@ func (l *loop) shutdown() {
 			sv.pidfd.Close()
 		}
 	}
+}
+
+// followReload looks for the process that took over from one that exited
+// after a reload (pidfile, then its title) and adopts it; false when there
+// is none.
+func (l *loop) followReload(sv *supervised) bool {
+	found, err := l.m.matcher().find(sv.pc)
+	if err != nil || found.Process == nil {
+		return false
+	}
+	l.adopt(sv, found.Process, via("reload"))
+	return true
+}
+
+// expectedExit reports whether an exit is expected by exit_codes (0 when
+// unset): an exit status of the list, never a signal or an unknown status.
+func expectedExit(e *ExitStatus, codes []int) bool {
+	if e == nil || !e.Known || !e.Exited {
+		return false
+	}
+	if codes == nil {
+		return e.Status == 0
+	}
+	return slices.Contains(codes, e.Status)
 }

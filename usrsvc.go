@@ -189,6 +189,11 @@ const (
 	// ActionStatus reports whether the program runs. Not running is not
 	// an error: check Status.Running.
 	ActionStatus Action = "status"
+	// ActionReload sends the program its reload_signal: it stays the same
+	// process (a program that re-executes itself on it is followed, not
+	// restarted). A program without reload_signal refuses it
+	// (ErrInvalidAction); one that does not run is ErrNotRunning.
+	ActionReload Action = "reload"
 )
 
 // Do runs action on the named program and returns what it found or left.
@@ -224,6 +229,8 @@ func (m *Manager) do(ctx context.Context, action Action, pc *Program, mt *Matche
 	switch action {
 	case ActionStatus:
 		return m.status(pc, mt)
+	case ActionReload:
+		return m.reloadProgram(ctx, pc, by)
 	case ActionStart, ActionStop, ActionRestart:
 	default:
 		return &Status{Program: pc.Name}, fmt.Errorf("%w: unknown action %q (use start, stop, restart or status)", ErrInvalidAction, action)
@@ -268,10 +275,10 @@ func (m *Manager) do(ctx context.Context, action Action, pc *Program, mt *Matche
 // checkAction accepts the actions of Do and DoAll.
 func checkAction(action Action) error {
 	switch action {
-	case ActionStart, ActionStop, ActionRestart, ActionStatus:
+	case ActionStart, ActionStop, ActionRestart, ActionStatus, ActionReload:
 		return nil
 	}
-	return fmt.Errorf("%w: unknown action %q (use start, stop, restart or status)", ErrInvalidAction, action)
+	return fmt.Errorf("%w: unknown action %q (use start, stop, restart, reload or status)", ErrInvalidAction, action)
 }
 
 // DoAll runs action on several programs: those named (nil or "all" means
@@ -361,8 +368,10 @@ func (m *Manager) DoAll(ctx context.Context, action Action, names []string, para
 }
 
 // targets returns the programs names designate (every program, valid or
-// broken, for nil or "all"), in name order, and the names that designate
-// none. Every program covers the enabled ones only for start and restart.
+// broken, for nil or "all"; a group stands for its programs), in name
+// order, and the names that designate none. Every program covers the
+// enabled ones only for start and restart, and those with a reload_signal
+// only for reload.
 func (m *Manager) targets(action Action, names []string) (progs []*Program, undefined []string) {
 	cfg := m.config()
 	all := len(names) == 0 || slices.Contains(names, "all")
@@ -372,6 +381,12 @@ func (m *Manager) targets(action Action, names []string) (progs []*Program, unde
 			continue
 		}
 		seen[name] = true
+		if members, ok := cfg.Groups[name]; ok && cfg.Program(name) == nil {
+			for _, n := range members {
+				seen[n] = true
+			}
+			continue
+		}
 		if !all && cfg.Program(name) == nil && cfg.broken(name) == nil {
 			undefined = append(undefined, name)
 		}
@@ -379,6 +394,7 @@ func (m *Manager) targets(action Action, names []string) (progs []*Program, unde
 	for _, pc := range cfg.allPrograms() {
 		switch {
 		case all && !pc.Enabled && (action == ActionStart || action == ActionRestart) && !seen[pc.Name]:
+		case all && action == ActionReload && pc.ReloadSignal == 0 && !seen[pc.Name]:
 		case all || seen[pc.Name]:
 			progs = append(progs, pc)
 		}

@@ -1,7 +1,7 @@
 // Command usrsvc starts, stops, restarts and reports the programs of one
 // account's usrsvc configuration, without being their parent.
 //
-//	usrsvc [--config F] [--json] [-P|--parallel] [-q] start|stop|restart|status NAME|all
+//	usrsvc [--config F] [--json] [-P|--parallel] [-q] start|stop|restart|reload|status NAME|all
 //	usrsvc [--config F] tail [-f] [-n N] [--stderr] NAME
 package main
 
@@ -34,14 +34,15 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: usrsvc [options] start|stop|restart|status NAME|all
+const usage = `usage: usrsvc [options] start|stop|restart|reload|status NAME|all
        usrsvc [--config FILE] tail [-f] [-n N] [--stderr] NAME
 
-Starts, stops, restarts or reports a program of your usrsvc configuration
-(or every program with "all"). Programs run detached: their parent is init,
-never usrsvc or usrsvcd. tail prints the last lines of a program's stdout
-file (or its stderr file), and with -f follows it, across log rotation,
-until Ctrl-C.
+Starts, stops, restarts, reloads (sends its reload_signal) or reports a
+program of your usrsvc configuration (or every program with "all"; a
+group or a program with numprocs stands for its programs). Programs run
+detached: their parent is init, never usrsvc or usrsvcd. tail prints the
+last lines of a program's stdout file (or its stderr file), and with -f
+follows it, across log rotation, until Ctrl-C.
 
 options:
   --config FILE   main config file (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
@@ -156,7 +157,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	action := usrsvc.Action(o.args[0])
 	switch action {
-	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart, usrsvc.ActionStatus:
+	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart, usrsvc.ActionStatus, usrsvc.ActionReload:
 		if o.tailOpts {
 			fmt.Fprintf(stderr, "usrsvc: -f, -n and --stderr go with tail, not %s (usrsvc --help)\n", action)
 			return int(exitcode.InvalidAction)
@@ -164,7 +165,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "tail":
 		return runTail(o, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "usrsvc: unknown action %q: use start, stop, restart, status or tail (usrsvc --help)\n", action)
+		fmt.Fprintf(stderr, "usrsvc: unknown action %q: use start, stop, restart, reload, status or tail (usrsvc --help)\n", action)
 		return int(exitcode.InvalidAction)
 	}
 	if len(o.args) != 2 {
@@ -348,6 +349,8 @@ func printHuman(r usrsvc.Result, quiet bool, stdout, stderr io.Writer) {
 		head = r.Program + " is already running"
 	case r.Action == usrsvc.ActionRestart && st.WasRunning:
 		head = "Restarted " + r.Program
+	case r.Action == usrsvc.ActionReload:
+		head = "Reloaded " + r.Program
 	case r.Action == usrsvc.ActionStart || r.Action == usrsvc.ActionRestart:
 		head = "Started " + r.Program
 	case st.WasRunning: // stop

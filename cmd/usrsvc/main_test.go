@@ -71,7 +71,7 @@ func TestUsageAndCodes(t *testing.T) {
 	assert.Contains(t, errb.String(), "usage: usrsvc")
 	out.Reset()
 	assert.Equal(t, 138, run([]string{"--help"}, &out, &errb))
-	assert.Contains(t, out.String(), "start|stop|restart|status")
+	assert.Contains(t, out.String(), "start|stop|restart|reload|status")
 	out.Reset()
 	assert.Equal(t, 0, run([]string{"--version"}, &out, &errb))
 	assert.Contains(t, out.String(), version.Version)

@@ -55,15 +55,16 @@ var (
 // Permission (136).
 
 // ResourceErrno returns the errno of err when it says that a resource ran
-// out: EMFILE, ENFILE (open files), ENOSPC, EDQUOT (disk space), ENOMEM,
-// EAGAIN (processes, from fork or clone).
+// out: EMFILE, ENFILE (open files), ENOSPC, EDQUOT (disk space), ENOMEM.
+// EAGAIN means out of processes only where a fork or clone returned it (the
+// launcher tells which): elsewhere it is a would-block, not a resource.
 func ResourceErrno(err error) (syscall.Errno, bool) {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return 0, false
 	}
 	switch errno {
-	case syscall.EMFILE, syscall.ENFILE, syscall.ENOSPC, syscall.EDQUOT, syscall.ENOMEM, syscall.EAGAIN:
+	case syscall.EMFILE, syscall.ENFILE, syscall.ENOSPC, syscall.EDQUOT, syscall.ENOMEM:
 		return errno, true
 	}
 	return 0, false

@@ -149,6 +149,14 @@ func encodeJob(job *Job) []byte {
 	e.str(job.TitleRE)
 	e.strs(job.ShellArgv)
 	e.int(int64(job.TermToKill))
+	e.bool(job.SetUmask)
+	e.uint(uint64(job.Umask))
+	e.uint(uint64(len(job.Limits)))
+	for _, l := range job.Limits {
+		e.int(int64(l.Resource))
+		e.uint(l.Soft)
+		e.uint(l.Hard)
+	}
 	return e
 }
 
@@ -170,6 +178,16 @@ func decodeJob(data []byte, job *Job) error {
 	}
 	job.ShellArgv = d.strs()
 	job.TermToKill = time.Duration(d.int())
+	job.SetUmask = d.bool()
+	job.Umask = uint32(d.uint())
+	if n := d.uint(); n > uint64(len(d.b)) {
+		d.fail()
+	} else if n > 0 {
+		job.Limits = make([]Limit, n)
+		for i := range job.Limits {
+			job.Limits[i] = Limit{Resource: int(d.int()), Soft: d.uint(), Hard: d.uint()}
+		}
+	}
 	return d.done()
 }
 
@@ -179,6 +197,7 @@ func encodeResult(r *Result) []byte {
 	e.str(string(r.Outcome))
 	e.str(r.Err)
 	e.uint(uint64(r.Errno))
+	e.str(string(r.Stage))
 	e.bool(r.Process != nil)
 	if p := r.Process; p != nil {
 		e.int(int64(p.PID))
@@ -199,6 +218,7 @@ func encodeResult(r *Result) []byte {
 	e.strs(r.OtherRoots)
 	e.str(r.PidfileErr)
 	e.str(r.SubreaperErr)
+	e.str(r.Note)
 	return e
 }
 
@@ -209,7 +229,7 @@ func decodeResult(data []byte, r *Result) error {
 		return errCodec
 	}
 	d := decoder{b: data[1:]}
-	*r = Result{Outcome: Outcome(d.str()), Err: d.str(), Errno: syscall.Errno(d.uint())}
+	*r = Result{Outcome: Outcome(d.str()), Err: d.str(), Errno: syscall.Errno(d.uint()), Stage: Stage(d.str())}
 	if d.bool() {
 		r.Process = &Process{PID: int(d.int()), StartTicks: d.uint(), Started: d.time(),
 			Executable: d.str(), Title: d.str(), Args: d.strs()}
@@ -225,5 +245,6 @@ func decodeResult(data []byte, r *Result) error {
 	r.OtherRoots = d.strs()
 	r.PidfileErr = d.str()
 	r.SubreaperErr = d.str()
+	r.Note = d.str()
 	return d.done()
 }

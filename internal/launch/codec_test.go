@@ -14,7 +14,8 @@ func fullJob() *Job {
 	return &Job{Path: "/bin/sh", Argv: []string{"sh", "-c", "exec sleep 1 # ünïcode \x01"},
 		Env: []string{"A=1", "EMPTY=", "PATH=/usr/bin:/bin"}, Dir: "/tmp/x y", Stdout: "/tmp/out", Stderr: "/tmp/err",
 		Window: 1500 * time.Millisecond, Pidfile: "/tmp/p.pid", AutoPid: true, TitleRE: `^sleep \d+$|\x00`,
-		ShellArgv: []string{"sh", "-c", "x"}, TermToKill: -3 * time.Second, Probe: true}
+		ShellArgv: []string{"sh", "-c", "x"}, TermToKill: -3 * time.Second, Probe: true,
+		SetUmask: true, Umask: 0o27, Limits: []Limit{{Resource: 7, Soft: 100, Hard: 1<<64 - 1}, {Resource: 4}}}
 }
 
 func fullResult() *Result {
@@ -24,7 +25,7 @@ func fullResult() *Result {
 		Process: &Process{PID: 1 << 30, StartTicks: 1<<63 + 5, Started: started, Executable: "/bin/x", Title: "x -y", Args: []string{"x", "-y"}},
 		Wait:    &ws, ExitTime: started.Add(time.Second), Elapsed: 42 * time.Millisecond,
 		Stderr: []string{"line 1", ""}, Seen: []string{"[1] a"}, OtherRoots: []string{"[2] b", "[3] c"},
-		PidfileErr: "p", SubreaperErr: "s"}
+		PidfileErr: "p", SubreaperErr: "s", Stage: StageLimit, Note: "n"}
 }
 
 // The round trips below set every field of Job, Result and Process, so a

@@ -121,7 +121,7 @@ func contains(list []string, s string) bool {
 type Job struct {
 	// Probe asks only for a [Probed] result: the binary can serve as the
 	// launcher. Nothing is started.
-	Probe bool `json:",omitempty"`
+	Probe bool
 
 	Path    string   // the resolved executable
 	Argv    []string // argv of the program (or of its shell)
@@ -135,10 +135,18 @@ type Job struct {
 	TitleRE string // proctitle_re, Go regexp syntax
 	// ShellArgv is, for a useshell program, the shell's own argv: the
 	// shell is never a match.
-	ShellArgv []string `json:",omitempty"`
+	ShellArgv []string
 	// TermToKill is the SIGTERM → SIGKILL grace used to stop a tree in
 	// which nothing matched (at most 10 s).
 	TermToKill time.Duration
+	// Umask, when SetUmask, is the program's umask; otherwise it keeps its
+	// caller's.
+	SetUmask bool
+	Umask    uint32
+	// Limits are set in the program's process before its exec, in order;
+	// one that cannot be set fails the start (SetupFailed, Stage
+	// StageLimit). At most 8.
+	Limits []Limit
 }
 
 // Outcome says how a launch ended.
@@ -160,10 +168,26 @@ const (
 	NoMatch Outcome = "no-match"
 	// FilesFailed: stdout or stderr could not be opened (Err says why).
 	FilesFailed Outcome = "files-failed"
-	// Failed: the launcher itself failed (a bad job, /proc unreadable).
+	// SetupFailed: the program's process could not be set up before its
+	// exec (Stage says which step: StageChdir, StageLimit; Err words it).
+	SetupFailed Outcome = "setup-failed"
+	// Failed: the launcher itself failed (a bad job, /proc unreadable, out
+	// of processes: Stage StageFork with Errno EAGAIN).
 	Failed Outcome = "failed"
 	// Probed answers a probe job.
 	Probed Outcome = "probed"
+)
+
+// Stage is the step of a start that failed.
+type Stage string
+
+// The steps of a start.
+const (
+	StageExec  Stage = "exec"   // the program's execve
+	StageChdir Stage = "chdir"  // entering its working directory
+	StageLimit Stage = "rlimit" // setting one of its resource limits
+	StageFork  Stage = "fork"   // forking its intermediate or its process
+	StageSetup Stage = "setup"  // the intermediate's own set-up (its fds)
 )
 
 // Result is what the launcher reports: typed facts, not messages (the
@@ -171,32 +195,39 @@ const (
 type Result struct {
 	Outcome Outcome
 	// Err is the error text for ExecFailed, FilesFailed and Failed.
-	Err string `json:",omitempty"`
-	// Errno is the errno of ExecFailed, and of FilesFailed and Failed when
-	// a system call failed (EMFILE, ENOSPC, ... tell a resource ran out).
-	Errno syscall.Errno `json:",omitempty"`
+	Err string
+	// Errno is the errno of ExecFailed and SetupFailed, and of FilesFailed
+	// and Failed when a system call failed (EMFILE, ENOSPC, EAGAIN, ...
+	// tell a resource ran out).
+	Errno syscall.Errno
+	// Stage is the step that failed (ExecFailed, SetupFailed, Failed).
+	Stage Stage
 	// Process is the matched process (Started).
-	Process *Process `json:",omitempty"`
+	Process *Process
 	// Wait is the wait status of the launched process when it ended during
 	// the window, at ExitTime.
-	Wait     *syscall.WaitStatus `json:",omitempty"`
-	ExitTime time.Time           `json:",omitzero"`
+	Wait     *syscall.WaitStatus
+	ExitTime time.Time
 	// Elapsed is the time from the launch to the end of the tree (Exited).
-	Elapsed time.Duration `json:",omitempty"`
+	Elapsed time.Duration
 	// Stderr is what the stderr file gained since the launch, last lines
 	// (on failure).
-	Stderr []string `json:",omitempty"`
+	Stderr []string
 	// Seen lists the live descendants ("[PID] title") when nothing matched.
-	Seen []string `json:",omitempty"`
+	Seen []string
 	// OtherRoots lists the other matching roots ("[PID] title") when
 	// several matched: the oldest was chosen.
-	OtherRoots []string `json:",omitempty"`
+	OtherRoots []string
 	// PidfileErr is why the pidfile could not be written (Started).
-	PidfileErr string `json:",omitempty"`
+	PidfileErr string
 	// SubreaperErr is why the program's intermediate could not become the
 	// child subreaper of its tree (then a fork-and-exit program looks
 	// exited).
-	SubreaperErr string `json:",omitempty"`
+	SubreaperErr string
+	// Note tells something worth showing with the outcome: e.g. that the
+	// launcher died during the window and the caller checked the program
+	// itself.
+	Note string
 }
 
 // Process is the matched process, as read at the end of the window.
@@ -213,34 +244,68 @@ type Process struct {
 // at all (the binary is missing or not executable).
 var ErrStart = errors.New("cannot start the launcher")
 
+// ErrNoAnswer is wrapped by Spawn's error when the launcher did not answer
+// within the bound of its job (see [Spawn]).
+var ErrNoAnswer = errors.New("the launcher did not answer")
+
+// The messages of a launcher to its caller: a job id (4 bytes), then one of
+// these bytes (and what follows it), or a result (resultMagic).
+const (
+	msgAck       = 0xA4 // the job was taken
+	msgProgress  = 0xA5 // a uvarint: the pid of the program's process, forked
+	resultInFile = 0xA6 // the result is in the fd passed with the message
+)
+
+// joinWindow is how long after its first job a launcher takes more: the
+// starts of one burst (a start all, a crash of many) share a launcher, and
+// a later start never waits on a launcher that may have stalled since. A
+// variable for tests.
+var joinWindow = 30 * time.Millisecond
+
+// maxBatchBytes bounds the jobs of one launcher by their size too (a job
+// carries its program's environment, up to 2 MB).
+const maxBatchBytes = 16 << 20
+
+// answerMargin is added to the time a job may take in its launcher (its
+// window, its stop grace, its settle waits) to bound the wait for its
+// result; a variable for tests.
+var answerMargin = 30 * time.Second
+
+// answerBound is how long Spawn waits for the result of job.
+func answerBound(job *Job) time.Duration {
+	return job.Window + min(max(job.TermToKill, 0), 10*time.Second) + 3*settleWait + answerMargin
+}
+
 // abandoned are launchers left running jobs whose callers stopped
 // waiting: they finish on their own and are reaped, without a goroutine,
 // by the next Spawn or Reap.
 var abandoned struct {
 	sync.Mutex
-	cmds []*exec.Cmd
+	batches []*batch
 }
 
 // Reap reaps the abandoned launchers that have exited, without waiting.
 func Reap() {
 	abandoned.Lock()
 	defer abandoned.Unlock()
-	live := abandoned.cmds[:0]
-	for _, c := range abandoned.cmds {
+	live := abandoned.batches[:0]
+	for _, b := range abandoned.batches {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(c.Process.Pid, &ws, syscall.WNOHANG, nil)
+		pid, err := syscall.Wait4(b.cmd.Process.Pid, &ws, syscall.WNOHANG, nil)
 		if pid == 0 && err == nil {
-			live = append(live, c)
+			live = append(live, b)
 			continue
 		}
-		c.Process.Release()
+		b.cmd.Process.Release()
+		b.stderr.Close()
 	}
-	abandoned.cmds = live
+	abandoned.batches = live
 }
 
 // A batch is one launcher process and the jobs sent to it. Concurrent
-// Spawns share a launcher: the first starts it, the next ones send their
-// jobs on its socket while it runs, up to maxJobs; the last one to leave
+// Spawns share a launcher: the first starts it (or takes the one kept
+// ready, see [KeepReady]), the next ones send their jobs on its socket for
+// joinWindow, up to maxJobs and maxBatchBytes; the last one to leave
 // closes the socket, and the launcher exits once its jobs are done. So
 // starting 200 programs at once costs a few Go processes, not 200.
 type batch struct {
@@ -248,15 +313,28 @@ type batch struct {
 	cmd        *exec.Cmd
 	conn       *os.File // the caller's end of the socket, in Go's netpoller
 	rc         syscall.RawConn
+	stderr     *os.File // the launcher's stderr (non-blocking), read when it ends
 	readerDone chan struct{}
+	reapOnce   sync.Once
+	stderrText string // what the launcher wrote on its stderr, once reaped
 
 	// guarded by batches
-	sent      int                    // jobs sent
-	members   int                    // Spawns that joined and have not left
-	waiting   map[uint32]chan []byte // results awaited, by job id
-	abandoned int                    // results no longer awaited, not yet in
-	dead      bool                   // the launcher closed its end
-	closed    bool                   // the caller closed its end
+	firstJob  time.Time          // when the first job was sent
+	sent      int                // jobs sent
+	bytes     int                // their size
+	members   int                // Spawns that joined and have not left
+	waiting   map[uint32]*waiter // results awaited, by job id
+	abandoned int                // results no longer awaited, not yet in
+	answered  bool               // the launcher sent something: it is one
+	dead      bool               // the launcher closed its end
+	closed    bool               // the caller closed its end
+}
+
+// waiter is a job awaiting its result.
+type waiter struct {
+	ch    chan []byte // the result; closed when the launcher ended without
+	acked bool        // the launcher took the job
+	pid   int         // the program's process, once forked
 }
 
 // launchersStarted counts the launcher processes started.
@@ -274,50 +352,105 @@ var batches struct {
 
 // Spawn has exe, as a launcher, run job and waits for its result. lock
 // (may be nil) is passed to the launcher, which holds it until the program
-// is recorded. When ctx is done first, Spawn returns ctx's error (wrapped)
-// at once: the launcher finishes the start by itself, and is reaped later
-// (see [Reap]). Spawn leaves no goroutine of its own behind when no other
-// Spawn runs.
+// is recorded.
+//
+// When ctx is done first, Spawn returns ctx's error (wrapped) at once: the
+// launcher finishes the start by itself, and is reaped later (see
+// [Reap]). When the launcher does not answer within the job's bound (its
+// window, stop grace and settle waits, plus a margin: a stopped or starved
+// launcher), Spawn returns an error wrapping [ErrNoAnswer]; that launcher
+// still holds the lock, and may finish the start later.
+//
+// When the launcher ends without answering (it was killed), a job it had
+// not taken is given to a new launcher; for a job it had taken, Spawn
+// checks the program itself at the end of its window: a process of the
+// account matching TitleRE is the program (recorded in the pidfile with
+// AutoPid, outcome Started); otherwise what runs in the session of the
+// program's process is stopped (NoMatch). Either way Result.Note says
+// that the launcher died.
+//
+// Spawn leaves no goroutine of its own behind when no other Spawn runs.
 func Spawn(ctx context.Context, exe string, job *Job, lock *os.File) (*Result, error) {
 	Reap()
 	payload := encodeJob(job)
-	b, id, ch, err := join(exe)
-	if err != nil {
-		return nil, err
+	var lastErr error
+	for range 3 {
+		b, id, w, err := join(exe, len(payload))
+		if err != nil {
+			return nil, err
+		}
+		sent := time.Now()
+		if err := b.send(id, payload, lock); err != nil {
+			b.leave(id, false)
+			var gone *goneError
+			if errors.As(err, &gone) {
+				lastErr = err
+				continue // a launcher that died: another one
+			}
+			return nil, err
+		}
+		res, retry, err := b.await(ctx, id, w, job, sent)
+		if !retry {
+			return res, err
+		}
+		lastErr = err
 	}
-	if err := b.send(id, payload, lock); err != nil {
-		b.leave(id, false)
-		return nil, err
-	}
+	return nil, lastErr
+}
+
+// await waits for the result of job id on b. retry says that the launcher
+// ended without taking the job: it is for another launcher.
+func (b *batch) await(ctx context.Context, id uint32, w *waiter, job *Job, sent time.Time) (*Result, bool, error) {
+	bound := answerBound(job)
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
 	select {
-	case data, ok := <-ch:
+	case data, ok := <-w.ch:
+		if ok {
+			b.leave(id, false)
+			var res Result
+			if err := decodeResult(data, &res); err != nil {
+				return nil, false, fmt.Errorf("decoding the launcher's result: %w", err)
+			}
+			return &res, false, nil
+		}
+		batches.Lock()
+		acked, pid, answered := w.acked, w.pid, b.answered
+		batches.Unlock()
 		b.leave(id, false)
-		if !ok {
-			return nil, errors.New("the launcher exited without reporting")
+		died := b.endError()
+		if !acked {
+			if !answered && !b.signaled() {
+				return nil, false, fmt.Errorf("the launcher %s %w without taking the job (a launcher is a binary that imports package usrsvc)", b.exe, died)
+			}
+			return nil, true, fmt.Errorf("the launcher %w before taking the job", died)
 		}
-		var res Result
-		if err := decodeResult(data, &res); err != nil {
-			return nil, fmt.Errorf("decoding the launcher's result: %w", err)
-		}
-		return &res, nil
+		res, err := recoverStart(ctx, job, pid, sent, fmt.Sprintf("the launcher %v during the start", died))
+		return res, false, err
+	case <-timer.C:
+		b.leave(id, true)
+		return nil, false, fmt.Errorf("%w within %v: launcher [%d] is stopped or starved; it holds the program's lock until it answers or ends",
+			ErrNoAnswer, bound, b.cmd.Process.Pid)
 	case <-ctx.Done():
 		b.leave(id, true)
 		// The launcher goes on by itself: it holds the lock and records
 		// the program, so abandoning it leaves nothing half-done.
-		return nil, fmt.Errorf("abandoned while the launcher runs: %w", context.Cause(ctx))
+		return nil, false, fmt.Errorf("abandoned while the launcher runs: %w", context.Cause(ctx))
 	}
 }
 
 // join returns the batch taking jobs for exe, starting one if needed, with
-// a new job id and the channel its result comes on.
-func join(exe string) (*batch, uint32, chan []byte, error) {
+// a new job id and its waiter.
+func join(exe string, size int) (*batch, uint32, *waiter, error) {
 	batches.Lock()
 	defer batches.Unlock()
 	b := batches.open[exe]
-	if b == nil || b.dead || b.sent >= jobsPerLauncher() {
-		var err error
-		if b, err = startBatch(exe); err != nil {
-			return nil, 0, nil, err
+	if b == nil || !b.joinable(size) {
+		if b = takeReady(exe); b == nil {
+			var err error
+			if b, err = startBatch(exe); err != nil {
+				return nil, 0, nil, err
+			}
 		}
 		if batches.open == nil {
 			batches.open = make(map[string]*batch)
@@ -326,21 +459,32 @@ func join(exe string) (*batch, uint32, chan []byte, error) {
 	}
 	batches.nextID++
 	id := batches.nextID
-	ch := make(chan []byte, 1)
-	b.waiting[id] = ch
+	w := &waiter{ch: make(chan []byte, 1)}
+	b.waiting[id] = w
+	if b.sent == 0 {
+		b.firstJob = time.Now()
+	}
 	b.sent++
+	b.bytes += size
 	b.members++
-	return b, id, ch, nil
+	return b, id, w, nil
 }
 
-// startBatch starts a launcher. Called with batches locked.
+// joinable reports whether b takes a job of size more. Called with
+// batches locked.
+func (b *batch) joinable(size int) bool {
+	return !b.dead && !b.closed && b.sent < jobsPerLauncher() && b.bytes+size <= maxBatchBytes &&
+		(b.sent == 0 || time.Since(b.firstJob) < joinWindow)
+}
+
+// startBatch starts a launcher.
 func startBatch(exe string) (*batch, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("launcher socket: %w", os.NewSyscallError("socketpair", err))
 	}
 	// A job carries its program's whole environment: room for large ones
-	// (the kernel caps this at its wmem_max).
+	// (the kernel caps this at its wmem_max; larger ones go in a file).
 	syscall.SetsockoptInt(fds[0], syscall.SOL_SOCKET, syscall.SO_SNDBUF, maxMessage)
 	syscall.SetsockoptInt(fds[1], syscall.SOL_SOCKET, syscall.SO_SNDBUF, maxMessage)
 	theirs := os.NewFile(uintptr(fds[1]), "launcher socket")
@@ -355,19 +499,30 @@ func startBatch(exe string) (*batch, error) {
 		conn.Close()
 		return nil, fmt.Errorf("launcher socket: %w", err)
 	}
+	// Its stderr: a pipe read when it ends without answering. Non-blocking
+	// at both ends: a launcher never blocks writing to it.
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("launcher stderr: %w", os.NewSyscallError("pipe2", err))
+	}
+	errR, errW := os.NewFile(uintptr(p[0]), "launcher stderr"), os.NewFile(uintptr(p[1]), "launcher stderr")
+	defer errW.Close()
 	cmd := exec.Command(exe)
 	cmd.Args = []string{"usrsvc-launcher"}
 	cmd.Env = append([]string{EnvMarker + "=1"}, launcherRuntimeEnv...)
 	cmd.Dir = "/"
+	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		conn.Close()
+		errR.Close()
 		return nil, fmt.Errorf("%w %s: %w", ErrStart, exe, err)
 	}
 	launchersStarted.Add(1)
-	b := &batch{exe: exe, cmd: cmd, conn: conn, rc: rc, readerDone: make(chan struct{}),
-		waiting: make(map[uint32]chan []byte)}
+	b := &batch{exe: exe, cmd: cmd, conn: conn, rc: rc, stderr: errR, readerDone: make(chan struct{}),
+		waiting: make(map[uint32]*waiter)}
 	go b.read()
 	return b, nil
 }
@@ -412,23 +567,35 @@ func (b *batch) send(id uint32, payload []byte, lock *os.File) error {
 			return fmt.Errorf("the launch job is too large (%d bytes) for the launcher's socket: is the environment that large?", len(msg))
 		}
 		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-			return fmt.Errorf("the launcher %s exited without taking the job (a launcher is a binary that imports package usrsvc): %w",
-				b.exe, os.NewSyscallError("sendmsg", err))
+			<-b.readerDone // it ended: its exit is known
+			batches.Lock()
+			answered := b.answered
+			batches.Unlock()
+			end := b.endError()
+			if answered || b.signaled() {
+				return &goneError{fmt.Errorf("the launcher %w before taking the job", end)}
+			}
+			return fmt.Errorf("the launcher %s %w without taking the job (a launcher is a binary that imports package usrsvc)",
+				b.exe, end)
 		}
 		return fmt.Errorf("sending the job to the launcher: %w", os.NewSyscallError("sendmsg", err))
 	}
 	return nil
 }
 
-// maxInline bounds a job sent inline on the socket; a larger one (a large
-// environment: up to the kernel's 2 MB for arguments and environment) is
-// passed as a memory file, since a socket's message is bounded by its
-// buffer (net.core.wmem_max, often 208 kB).
+// maxInline bounds a job or a result sent inline on the socket; a larger
+// one (a large environment: up to the kernel's 2 MB for arguments and
+// environment; a result with a long command line) is passed as a memory
+// file, since a socket's message is bounded by its buffer
+// (net.core.wmem_max, often 208 kB).
 const maxInline = 64 << 10
 
 // jobInFile, in place of a job's magic byte, says that the job is in the
 // last fd passed with the message.
 const jobInFile = 0xA3
+
+// maxResultFile bounds a result read from a file.
+const maxResultFile = 64 << 20
 
 // jobFile returns a memory file holding payload, at offset 0.
 func jobFile(payload []byte) (*os.File, error) {
@@ -448,12 +615,15 @@ func jobFile(payload []byte) (*os.File, error) {
 	return f, nil
 }
 
-// read hands the launcher's results to their Spawns until the socket ends.
+// read hands the launcher's messages to their Spawns until the socket
+// ends.
 func (b *batch) read() {
 	defer close(b.readerDone)
-	buf := make([]byte, 64<<10) // a result is small; a larger one grows it
+	buf := make([]byte, 64<<10) // a message is small; a larger one grows it
+	oob := make([]byte, syscall.CmsgSpace(4))
+	ended := false
 	for {
-		var n int
+		var n, oobn int
 		var rerr error
 		err := b.rc.Read(func(fd uintptr) bool {
 			// The length of the next message first (MSG_TRUNC tells it
@@ -464,40 +634,163 @@ func (b *batch) read() {
 			if n > len(buf) {
 				buf = make([]byte, n)
 			}
-			n, _, _, _, rerr = syscall.Recvmsg(int(fd), buf, nil, 0)
+			n, oobn, _, _, rerr = syscall.Recvmsg(int(fd), buf, oob, syscall.MSG_CMSG_CLOEXEC)
 			return rerr != syscall.EAGAIN
 		})
 		if err == nil {
 			err = rerr
 		}
 		if err != nil || n == 0 {
+			ended = err == nil || errors.Is(err, syscall.ECONNRESET)
 			break
 		}
+		fds := receivedFds(oob[:oobn])
 		if n < 5 {
+			closeFds(fds)
 			continue
 		}
 		id := binary.LittleEndian.Uint32(buf)
-		data := append([]byte(nil), buf[4:n]...)
+		var data []byte
+		switch buf[4] {
+		case msgAck, msgProgress:
+		case resultInFile:
+			if len(fds) == 1 {
+				data, err = readResultFile(fds[0])
+				fds = nil
+			}
+			if err != nil || data == nil {
+				msg := "the launcher's result could not be read"
+				if err != nil {
+					msg += ": " + err.Error()
+				}
+				data = encodeResult(&Result{Outcome: Failed, Err: msg, Errno: errnoOf(err)})
+			}
+		default:
+			data = append([]byte(nil), buf[4:n]...)
+		}
+		closeFds(fds)
 		batches.Lock()
-		if ch, ok := b.waiting[id]; ok {
-			delete(b.waiting, id)
-			ch <- data
-		} else if b.abandoned > 0 {
+		b.answered = true
+		if w, ok := b.waiting[id]; ok {
+			switch {
+			case buf[4] == msgAck:
+				w.acked = true
+			case buf[4] == msgProgress:
+				if pid, k := binary.Uvarint(buf[5:n]); k > 0 {
+					w.pid = int(pid)
+				}
+			default:
+				delete(b.waiting, id)
+				w.ch <- data
+			}
+		} else if data != nil && b.abandoned > 0 {
 			b.abandoned--
 		}
 		batches.Unlock()
 	}
-	// The launcher is gone (or we closed): whoever still waits is told.
+	if ended {
+		// The launcher ended (its socket is only closed by its exit):
+		// reap it now, so that its end can be told.
+		b.reap()
+	}
+	// Whoever still waits is told.
 	batches.Lock()
 	b.dead = true
 	if batches.open[b.exe] == b {
 		delete(batches.open, b.exe)
 	}
-	for id, ch := range b.waiting {
+	for id, w := range b.waiting {
 		delete(b.waiting, id)
-		close(ch)
+		close(w.ch)
 	}
 	batches.Unlock()
+}
+
+// readResultFile reads a result passed as a file (and closes it).
+func readResultFile(fd int) ([]byte, error) {
+	f := os.NewFile(uintptr(fd), "result")
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxResultFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading the result's file: %w", err)
+	}
+	return data, nil
+}
+
+// reap waits for the launcher's exit (once), and reads what it wrote on its
+// stderr.
+func (b *batch) reap() {
+	b.reapOnce.Do(func() {
+		b.cmd.Wait()
+		b.stderrText = b.stderrExcerpt()
+	})
+}
+
+// signaled reports whether the reaped launcher was killed by a signal.
+func (b *batch) signaled() bool {
+	if st := b.cmd.ProcessState; st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
+			return ws.Signaled()
+		}
+	}
+	return false
+}
+
+// goneError is a job that a launcher which ended did not take: it is for
+// another launcher.
+type goneError struct{ err error }
+
+func (e *goneError) Error() string { return e.err.Error() }
+func (e *goneError) Unwrap() error { return e.err }
+
+// endError says how the launcher ended ("exited (signal: killed)"), with
+// what it wrote on its stderr.
+func (b *batch) endError() error {
+	b.reap()
+	what := "ended"
+	if b.cmd.ProcessState != nil {
+		what = "exited (" + b.cmd.ProcessState.String() + ")"
+	}
+	text := b.stderrText
+	var errno syscall.Errno
+	if strings.Contains(text, "errno=11") || strings.Contains(text, "resource temporarily unavailable") {
+		// The Go runtime of the launcher could not start a thread: out of
+		// processes (RLIMIT_NPROC).
+		errno = syscall.EAGAIN
+	}
+	if text != "" {
+		what += ": " + text
+	}
+	return &EndError{Msg: what, Errno: errno}
+}
+
+// EndError says how a launcher ended without answering; it wraps the errno
+// its own failure tells (EAGAIN when it could not start a thread).
+type EndError struct {
+	Msg   string
+	Errno syscall.Errno
+}
+
+func (e *EndError) Error() string { return e.Msg }
+
+// Unwrap returns the errno, if any.
+func (e *EndError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// stderrExcerpt returns the start of what the launcher wrote on its stderr
+// (bounded: its first lines tell why it failed), on one line.
+func (b *batch) stderrExcerpt() string {
+	buf := make([]byte, 2048)
+	n, _ := syscall.Read(int(b.stderr.Fd()), buf)
+	if n <= 0 {
+		return ""
+	}
+	lines := strings.Fields(strings.ReplaceAll(string(buf[:n]), "\n", " | "))
+	return strings.TrimSuffix(strings.Join(lines, " "), " |")
 }
 
 // leave ends a Spawn's membership of b; the last member closes the
@@ -523,6 +816,12 @@ func (b *batch) leave(id uint32, abandon bool) {
 	if !last {
 		return
 	}
+	b.close()
+}
+
+// close closes the caller's end of the socket: the launcher exits once its
+// jobs are done; it is reaped now, or by Reap when jobs were abandoned.
+func (b *batch) close() {
 	b.conn.Close()
 	<-b.readerDone
 	batches.Lock()
@@ -530,9 +829,10 @@ func (b *batch) leave(id uint32, abandon bool) {
 	batches.Unlock()
 	if running {
 		abandoned.Lock()
-		abandoned.cmds = append(abandoned.cmds, b.cmd)
+		abandoned.batches = append(abandoned.batches, b)
 		abandoned.Unlock()
 		return
 	}
-	b.cmd.Wait()
+	b.reap()
+	b.stderr.Close()
 }

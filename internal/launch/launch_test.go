@@ -2,9 +2,7 @@ package launch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,32 +26,23 @@ func TestSpawnProbe(t *testing.T) {
 	assert.Equal(t, Probed, res.Outcome)
 }
 
-// A caller of an older build sends its job on a pipe (fd 3) and reads a
-// JSON result on fd 4: it is told, in JSON, that the launcher is newer.
-func TestLauncherAnswersAnOlderCallerClearly(t *testing.T) {
+// A launcher started without its socket on fd 3 (a caller of another
+// build) says so on its stderr and exits 2.
+func TestLauncherWithoutItsSocket(t *testing.T) {
 	t.Parallel()
-	jobR, jobW, err := os.Pipe()
+	r, w, err := os.Pipe()
 	require.NoError(t, err)
-	resR, resW, err := os.Pipe()
-	require.NoError(t, err)
+	defer r.Close()
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{"usrsvc-launcher"}
 	cmd.Env = []string{EnvMarker + "=1"}
-	cmd.ExtraFiles = []*os.File{jobR, resW}
-	require.NoError(t, cmd.Start())
-	jobR.Close()
-	resW.Close()
-	_, err = jobW.Write([]byte(`{"Probe":true}`))
-	require.NoError(t, err)
-	jobW.Close()
-	data, err := io.ReadAll(resR)
-	resR.Close()
-	require.NoError(t, err)
-	cmd.Wait()
-	var res Result
-	require.NoError(t, json.Unmarshal(data, &res), string(data))
-	assert.Equal(t, Failed, res.Outcome, string(data))
-	assert.Contains(t, res.Err, "newer build")
+	cmd.ExtraFiles = []*os.File{r}
+	out, err := cmd.CombinedOutput()
+	w.Close()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 2, ee.ExitCode())
+	assert.Contains(t, string(out), "not its socket")
 }
 
 // A program gets the open-files limit its caller was started with, not the

@@ -2,7 +2,6 @@ package launch
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +9,14 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/launch/child"
 	"github.com/usrsvc/usrsvc/internal/logfile"
 	"github.com/usrsvc/usrsvc/internal/proc"
 )
@@ -48,18 +50,20 @@ func init() {
 // socket it inherited (fd 3) until the caller closes it, finishes the jobs
 // under way, and returns the process's exit code. It is called by this
 // package's init when [IsLauncher], which then exits at once.
+//
+// For each job it receives it answers at once that it took it (so that a
+// caller whose launcher dies knows which jobs to give another one), tells
+// the pid of the program's process as soon as it is forked, and sends the
+// result at the end. Its own failures go to its stderr, which the caller
+// reads when the launcher ends without answering.
 func Main() int {
 	var st syscall.Stat_t
 	if err := syscall.Fstat(connFd, &st); err != nil {
-		fmt.Fprintln(os.Stderr, "usrsvc launcher: started without its socket")
+		logf("usrsvc launcher: started without its socket")
 		return 2
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
-		// A caller of an older build sends its job on a pipe and reads its
-		// result, in JSON, on fd 4.
-		out, _ := json.Marshal(&Result{Outcome: Failed, Err: "the launcher is of a newer build than its caller " +
-			"(it takes its jobs on a socket): start the program with a usrsvc of the same build"})
-		syscall.Write(4, out)
+		logf("usrsvc launcher: fd 3 is not its socket: the caller is not a usrsvc of the same build")
 		return 2
 	}
 	signal.Ignore(ignoredSignals...)
@@ -75,6 +79,9 @@ func Main() int {
 			continue
 		}
 		if err != nil || n == 0 {
+			if err != nil && err != syscall.ECONNRESET {
+				logf("usrsvc launcher: reading its socket: %v", err)
+			}
 			break // the caller closed its end (or died): finish what runs
 		}
 		// The fds passed: the program's lock, if any, then the job's file
@@ -85,6 +92,7 @@ func Main() int {
 			continue
 		}
 		id := binary.LittleEndian.Uint32(buf)
+		sendMsg(id, []byte{msgAck}, -1)
 		data := buf[4:n]
 		if data[0] == jobInFile && len(fds) > 0 {
 			data, err = readJobFile(fds[len(fds)-1])
@@ -95,7 +103,7 @@ func Main() int {
 			lock = os.NewFile(uintptr(fds[0]), "lock")
 			closeFds(fds[1:])
 		}
-		var job Job
+		job := new(Job)
 		switch {
 		case err != nil:
 		case flags&syscall.MSG_TRUNC != 0:
@@ -103,8 +111,9 @@ func Main() int {
 		case len(data) == 0 || data[0] != jobMagic:
 			err = errCodec
 		default:
-			err = decodeJob(data, &job)
+			err = decodeJob(data, job)
 		}
+		data = nil // the job's bytes are the job's now
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -115,11 +124,12 @@ func Main() int {
 			case job.Probe:
 				r = &Result{Outcome: Probed}
 			default:
-				r = job.run()
+				r = job.run(func(pid int) {
+					sendMsg(id, binary.AppendUvarint([]byte{msgProgress}, uint64(pid)), -1)
+				})
 			}
-			msg := binary.LittleEndian.AppendUint32(make([]byte, 0, 256), id)
-			// The caller may have stopped waiting: nothing else to do.
-			syscall.Sendmsg(connFd, append(msg, encodeResult(r)...), nil, nil, syscall.MSG_NOSIGNAL)
+			job = nil
+			sendResult(id, r)
 			if lock != nil {
 				lock.Close() // the program is recorded
 			}
@@ -127,6 +137,62 @@ func Main() int {
 	}
 	wg.Wait()
 	return 0
+}
+
+// logf writes a line to the launcher's stderr (its caller reads it when
+// the launcher ends without answering). Never blocks: the caller's pipe is
+// non-blocking, and a full one loses the line.
+func logf(format string, args ...any) {
+	syscall.Write(2, []byte(fmt.Sprintf(format, args...)+"\n"))
+}
+
+// sendResult sends r to the caller: inline when it fits a message, in a
+// memory file otherwise (a result carries the matched process's title and
+// arguments, as large as its command line).
+func sendResult(id uint32, r *Result) {
+	payload := encodeResult(r)
+	if len(payload) <= maxInline {
+		err := sendMsg(id, payload, -1)
+		if err == nil || err != syscall.EMSGSIZE {
+			return
+		}
+	}
+	f, err := jobFile(payload)
+	if err != nil {
+		logf("usrsvc launcher: the result of job %d (%d bytes) cannot be sent: %v", id, len(payload), err)
+		// A short result instead, which says so.
+		sendMsg(id, encodeResult(&Result{Outcome: Failed, Errno: errnoOf(err),
+			Err: fmt.Sprintf("the launcher cannot send its result (%d bytes): %v", len(payload), err)}), -1)
+		return
+	}
+	defer f.Close()
+	sendMsg(id, []byte{resultInFile}, int(f.Fd()))
+}
+
+// sendMsg sends the message id+payload to the caller, with fd when it is
+// not -1. A failure other than the caller being gone is logged.
+func sendMsg(id uint32, payload []byte, fd int) error {
+	msg := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(payload)), id)
+	msg = append(msg, payload...)
+	var oob []byte
+	if fd >= 0 {
+		oob = syscall.UnixRights(fd)
+	}
+	for {
+		err := syscall.Sendmsg(connFd, msg, oob, nil, syscall.MSG_NOSIGNAL)
+		switch err {
+		case nil:
+			return nil
+		case syscall.EINTR:
+			continue
+		case syscall.EPIPE, syscall.ECONNRESET, syscall.ENOTCONN:
+			return err // the caller is gone: nobody to tell
+		}
+		if err != syscall.EMSGSIZE {
+			logf("usrsvc launcher: sending a message of %d bytes for job %d: %v", len(msg), id, err)
+		}
+		return err
+	}
 }
 
 // receivedFds returns the fds passed with a message.
@@ -154,11 +220,35 @@ func closeFds(fds []int) {
 func readJobFile(fd int) ([]byte, error) {
 	f := os.NewFile(uintptr(fd), "job")
 	defer f.Close()
-	data, err := io.ReadAll(f)
+	var data []byte
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() <= maxJobFile {
+		data = make([]byte, 0, st.Size()+1) // read whole, without growing
+	}
+	data, err := readAll(io.LimitReader(f, maxJobFile), data)
 	if err != nil {
 		return nil, fmt.Errorf("reading the job's file: %w", err)
 	}
 	return data, nil
+}
+
+// maxJobFile bounds a job read from a file.
+const maxJobFile = 64 << 20
+
+// readAll reads r to its end into buf.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // The launcher's own facts, set by Main.
@@ -167,31 +257,32 @@ var (
 	nofile      *[2]uint64
 )
 
-func (job *Job) run() *Result {
+// run runs job: forks its intermediate, watches the window, reads the
+// tree, and says what is true at its end. progress is told the pid of the
+// program's process once it is forked.
+func (job *Job) run(progress func(pid int)) *Result {
+	own := *job // its Env and Argv are dropped once forked
+	job = &own
 	re, err := regexp.Compile(job.TitleRE)
 	if err != nil {
 		return &Result{Outcome: Failed, Err: "proctitle_re: " + err.Error()}
 	}
-	s := &start{launcher: launcherPid, nofile: nofile, allSignals: ^uint64(0)}
-	if s.path, err = syscall.BytePtrFromString(job.Path); err == nil {
-		if s.argv, err = syscall.SlicePtrFromStrings(job.Argv); err == nil {
-			s.envv, err = syscall.SlicePtrFromStrings(job.Env)
+	for _, l := range job.Limits {
+		if limitName(l.Resource) == "" {
+			return &Result{Outcome: Failed, Err: fmt.Sprintf("resource limit %d: not one of %s",
+				l.Resource, strings.Join(limitNames(), ", "))}
 		}
-	}
-	if err == nil && job.Dir != "" {
-		s.dir, err = syscall.BytePtrFromString(job.Dir)
-	}
-	if err != nil || len(job.Argv) == 0 {
-		return &Result{Outcome: ExecFailed, Err: syscall.EINVAL.Error(), Errno: syscall.EINVAL}
 	}
 
 	// Its files: stdio, and the two pipes of the intermediate.
 	var files []*os.File
-	defer func() {
+	closeFiles := func() {
 		for _, f := range files {
 			f.Close()
 		}
-	}()
+		files = nil
+	}
+	defer closeFiles()
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return &Result{Outcome: Failed, Err: err.Error(), Errno: errnoOf(err)}
@@ -224,24 +315,30 @@ func (job *Job) run() *Result {
 		return &Result{Outcome: Failed, Err: "exec pipe: " + err.Error(), Errno: errnoOf(err)}
 	}
 	files = append(files, execR, execW)
-	s.fds = [childFds]int{int(devnull.Fd()), int(out.Fd()), int(errf.Fd()), int(repW.Fd()), int(execW.Fd()), int(execR.Fd())}
+	s, keep, err := childStart(job, [child.NFds]int{int(devnull.Fd()), int(out.Fd()), int(errf.Fd()),
+		int(repW.Fd()), int(execW.Fd()), int(execR.Fd())})
+	if err != nil {
+		return &Result{Outcome: ExecFailed, Stage: StageExec, Err: err.Error(), Errno: errnoOf(err)}
+	}
+	// The job's bulk (its environment, up to 2 MB) is in s now, and in the
+	// intermediate once forked: nothing keeps it in the launcher after.
+	job.Env, job.Argv = nil, nil
 
 	launched := time.Now()
-	pid, err := forkIntermediate(s)
-	runtime.KeepAlive(s)
-	for _, f := range files {
-		f.Close()
-	}
-	files = nil
-	if err != nil {
-		return &Result{Outcome: ExecFailed, Err: err.Error(), Errno: errnoOf(err)}
+	pid, errno := child.Fork(s)
+	runtime.KeepAlive(keep)
+	s, keep = nil, nil
+	closeFiles()
+	if errno != 0 {
+		return &Result{Outcome: Failed, Stage: StageFork, Errno: errno,
+			Err: "forking the program's intermediate process: " + errno.Error()}
 	}
 
 	// The intermediate's records, until it exits (EOF).
-	records := make(chan [2]uint32, 4)
+	records := make(chan [2]uint32, 8)
 	go func() {
 		defer close(records)
-		var b [recSize]byte
+		var b [child.RecSize]byte
 		for {
 			if _, err := io.ReadFull(repR, b[:]); err != nil {
 				return
@@ -251,6 +348,43 @@ func (job *Job) run() *Result {
 	}()
 	// Whatever happens next, the intermediate is gone (so the program's
 	// parent is init) and its records read before the result is sent.
+	programPid := 0
+	execSeen, treeGone := false, false
+	var execRec uint32
+	r := &Result{}
+	handle := func(rec [2]uint32) {
+		switch rec[0] {
+		case child.RecSubreaper:
+			if rec[1] != 0 {
+				r.SubreaperErr = syscall.Errno(rec[1]).Error()
+			}
+		case child.RecPid:
+			programPid = int(rec[1])
+			if progress != nil {
+				progress(programPid)
+			}
+		case child.RecExec:
+			execRec, execSeen = rec[1], true
+		case child.RecWait:
+			ws := syscall.WaitStatus(rec[1])
+			r.Wait, r.ExitTime = &ws, time.Now()
+		}
+	}
+	// next waits for the next record until deadline; false when the
+	// deadline came first or the records ended (treeGone).
+	next := func(deadline <-chan time.Time) bool {
+		select {
+		case rec, ok := <-records:
+			if !ok {
+				treeGone = true
+				return false
+			}
+			handle(rec)
+			return true
+		case <-deadline:
+			return false
+		}
+	}
 	defer func() {
 		syscall.Kill(pid, syscall.SIGKILL)
 		var ws syscall.WaitStatus
@@ -261,39 +395,22 @@ func (job *Job) run() *Result {
 		}
 		for range records {
 		}
-		s.release()
-		runtime.KeepAlive(s)
 	}()
 
 	// The success window: stop early when the whole tree is gone.
-	r := &Result{}
-	var execErr syscall.Errno
-	execSeen := false
-	deadline := time.NewTimer(job.Window)
-	defer deadline.Stop()
-	treeGone := false
-wait:
-	for {
-		select {
-		case rec, ok := <-records:
-			if !ok {
-				treeGone = true
-				break wait
-			}
-			switch rec[0] {
-			case recSubreaper:
-				if rec[1] != 0 {
-					r.SubreaperErr = syscall.Errno(rec[1]).Error()
-				}
-			case recExec:
-				execErr, execSeen = syscall.Errno(rec[1]), true
-			case recWait:
-				ws := syscall.WaitStatus(rec[1])
-				r.Wait, r.ExitTime = &ws, time.Now()
-			}
-		case <-deadline.C:
-			break wait
+	window := time.NewTimer(job.Window)
+	defer window.Stop()
+	for next(window.C) {
+	}
+	// The window is over; the program's exec may not be (on a starved
+	// machine, or with a window of a few milliseconds): its record is
+	// waited for, bounded. Before it, the process is still the launcher's
+	// copy, not the program.
+	if !execSeen && !treeGone {
+		settle := time.NewTimer(settleWait)
+		for !execSeen && next(settle.C) {
 		}
+		settle.Stop()
 	}
 	r.Elapsed = time.Since(launched)
 	failed := func(o Outcome) *Result {
@@ -301,103 +418,178 @@ wait:
 		r.Stderr, _ = logfile.Tail(job.Stderr, errOffset, stderrLines, stderrBytes)
 		return r
 	}
-	if treeGone && !execSeen {
-		return &Result{Outcome: Failed, Err: "the launcher's intermediate process ended before starting the program"}
+	if !execSeen {
+		if treeGone {
+			return &Result{Outcome: Failed, Stage: StageSetup,
+				Err: "the launcher's intermediate process ended before starting the program"}
+		}
+		// Nothing half-started is left: the program's process, still
+		// before its exec, is killed with its intermediate.
+		if programPid > 0 {
+			syscall.Kill(programPid, syscall.SIGKILL)
+		}
+		return &Result{Outcome: Failed, Stage: StageExec, Errno: syscall.ETIMEDOUT,
+			Err: fmt.Sprintf("the program's process had not finished its exec %v after success_seconds ended: killed", settleWait)}
 	}
-	if execErr != 0 {
-		return &Result{Outcome: ExecFailed, Err: execErr.Error(), Errno: execErr, SubreaperErr: r.SubreaperErr}
+	if res := job.setupResult(execRec); res != nil {
+		res.SubreaperErr = r.SubreaperErr
+		return res
 	}
 
-	if treeGone {
-		if len(job.ShellArgv) > 0 && r.Wait != nil && r.Wait.Exited() &&
-			(r.Wait.ExitStatus() == 126 || r.Wait.ExitStatus() == 127) {
-			return failed(ShellFailed)
+	if !treeGone {
+		// End of the window: the live descendants of the intermediate,
+		// read by following the children files from it (its cost is the
+		// tree's, not the machine's: 200 parallel starts do not each read
+		// every process), until two reads agree.
+		uid := os.Getuid()
+		snap, err := settledTree(pid, uid, settleWait)
+		if err != nil {
+			// What runs is unknown (a partial tree would pass live
+			// processes for gone): leave it be, and report. It has
+			// exec'd (its record came): it is the program, not a copy of
+			// the launcher.
+			return &Result{Outcome: Failed, Err: "reading /proc at the end of success_seconds: " + err.Error(), Errno: errnoOf(err)}
 		}
-		return failed(Exited)
-	}
-
-	// End of the window: the live descendants of the intermediate, read by
-	// following the children files from it (its cost is the tree's, not
-	// the machine's: 200 parallel starts do not each read every process).
-	uid := os.Getuid()
-	snap, err := settledTree(pid, uid, settleWait)
-	if err != nil {
-		// What runs is unknown (a partial tree would pass live processes
-		// for gone): leave it be, and report.
-		return &Result{Outcome: Failed, Err: "reading /proc at the end of success_seconds: " + err.Error(), Errno: errnoOf(err)}
-	}
-	var tree, matches []*proc.Process
-	for _, p := range snap.Descendants(pid) {
-		if p.Zombie() {
-			continue
+		var tree, matches []*proc.Process
+		for _, p := range snap.Descendants(pid) {
+			if p.Zombie() {
+				continue
+			}
+			tree = append(tree, p)
+			if p.UID == uid && re.MatchString(p.Title) && !sameArgs(p.Args, job.ShellArgv) {
+				matches = append(matches, p)
+			}
 		}
-		tree = append(tree, p)
-		if p.UID == uid && re.MatchString(p.Title) && !sameArgs(p.Args, job.ShellArgv) {
-			matches = append(matches, p)
+		roots := proc.Roots(matches)
+		if len(roots) > 0 {
+			chosen := roots[0]
+			exe, _ := proc.Default().Exe(chosen.PID)
+			r = &Result{Outcome: Started, SubreaperErr: r.SubreaperErr, Process: &Process{PID: chosen.PID, StartTicks: chosen.StartTicks,
+				Started: chosen.Started, Executable: exe, Title: chosen.Title, Args: chosen.Args}}
+			for _, p := range roots[1:] {
+				r.OtherRoots = append(r.OtherRoots, p.Brief())
+			}
+			if job.AutoPid {
+				if err := atomicfile.WritePid(job.Pidfile, chosen.PID); err != nil {
+					r.PidfileErr = err.Error()
+				}
+			}
+			return r
 		}
-	}
-	roots := proc.Roots(matches)
-	if len(roots) == 0 {
-		if len(tree) == 0 {
-			return failed(Exited)
+		if len(tree) > 0 {
+			for _, p := range tree {
+				r.Seen = append(r.Seen, p.Brief())
+			}
+			// What runs under another title would be launched again by the
+			// next start and pile up: stop what this start launched.
+			stopTree(tree, job.TermToKill)
+			return failed(NoMatch)
 		}
-		for _, p := range tree {
-			r.Seen = append(r.Seen, p.Brief())
+		// Nothing left: the program exited, maybe right at the end of
+		// the window. Its intermediate tells how, as it ends (bounded).
+		settle := time.NewTimer(settleWait)
+		for next(settle.C) {
 		}
-		// What runs under another title would be launched again by the next
-		// start and pile up: stop what this start launched.
-		stopTree(tree, job.TermToKill)
-		return failed(NoMatch)
+		settle.Stop()
 	}
-	chosen := roots[0]
-	exe, _ := proc.Default().Exe(chosen.PID)
-	r = &Result{Outcome: Started, SubreaperErr: r.SubreaperErr, Process: &Process{PID: chosen.PID, StartTicks: chosen.StartTicks,
-		Started: chosen.Started, Executable: exe, Title: chosen.Title, Args: chosen.Args}}
-	for _, p := range roots[1:] {
-		r.OtherRoots = append(r.OtherRoots, p.Brief())
+	if len(job.ShellArgv) > 0 && r.Wait != nil && r.Wait.Exited() &&
+		(r.Wait.ExitStatus() == 126 || r.Wait.ExitStatus() == 127) {
+		return failed(ShellFailed)
 	}
-	if job.AutoPid {
-		if err := atomicfile.WritePid(job.Pidfile, chosen.PID); err != nil {
-			r.PidfileErr = err.Error()
-		}
-	}
-	return r
+	return failed(Exited)
 }
 
-// settleWait bounds how long the end of a window waits for processes in
-// the middle of an exec (see settledTree).
+// setupResult is the failure told by an exec record, nil when the program
+// runs.
+func (job *Job) setupResult(rec uint32) *Result {
+	if rec == 0 {
+		return nil
+	}
+	step, detail, errno := child.Step(rec)
+	switch step {
+	case child.StepChdir:
+		return &Result{Outcome: SetupFailed, Stage: StageChdir, Errno: errno,
+			Err: fmt.Sprintf("cannot enter directory %s: %v", job.Dir, errno)}
+	case child.StepLimit:
+		name := limitName(detail)
+		var want Limit
+		for _, l := range job.Limits {
+			if l.Resource == detail {
+				want = l
+			}
+		}
+		msg := fmt.Sprintf("cannot set %s to soft %s, hard %s: %v", name, rlimitString(want.Soft), rlimitString(want.Hard), errno)
+		var now syscall.Rlimit
+		if syscall.Getrlimit(detail, &now) == nil && (want.Hard > now.Max || want.Soft > now.Max) {
+			msg += fmt.Sprintf(" (above the hard limit %s, which only a privileged process can raise)", rlimitString(now.Max))
+		} else if want.Soft > want.Hard {
+			msg += " (the soft limit is above the hard one)"
+		}
+		return &Result{Outcome: SetupFailed, Stage: StageLimit, Errno: errno, Err: msg}
+	case child.StepFork:
+		return &Result{Outcome: Failed, Stage: StageFork, Errno: errno,
+			Err: "forking the program's process: " + errno.Error()}
+	case child.StepSetup:
+		return &Result{Outcome: Failed, Stage: StageSetup, Errno: errno,
+			Err: "setting up the program's intermediate process: " + errno.Error()}
+	}
+	return &Result{Outcome: ExecFailed, Stage: StageExec, Errno: errno, Err: errno.Error()}
+}
+
+// rlimitString writes a limit as ulimit does.
+func rlimitString(v uint64) string {
+	if v == ^uint64(0) {
+		return "unlimited"
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+// settleWait bounds how long the end of a window waits for the program's
+// exec to complete, and for its tree to read the same twice (see
+// settledTree).
 const settleWait = 2 * time.Second
 
 // readTree reads the descendants of a process; a variable for tests.
 var readTree = func(pid, uid int) (*proc.Snapshot, error) { return proc.Default().Tree(pid, uid) }
 
-// settledTree reads the live descendants of self at the end of the window.
-// A process in the middle of an execve shows no command line yet (its new
-// memory holds no arguments until the exec is done), and on a starved
-// machine a program launched at the start of the window can still be there
-// at its end: it would be taken for a process under another title and
-// stopped. Such a process is given up to wait to finish its exec; after
-// that, what is read is what counts.
+// settledTree reads the live descendants of self at the end of the window,
+// until two consecutive reads agree (the same processes, with the same
+// start times and titles, none without a command line), bounded by wait:
+// a process forked while the tree was walked, or one in the middle of an
+// exec (its command line is its parent's, or empty while the new one is
+// built), cannot escape the reading. After wait, the last read counts.
 func settledTree(self, uid int, wait time.Duration) (*proc.Snapshot, error) {
 	deadline := time.Now().Add(wait)
-	for {
-		snap, err := readTree(self, uid)
-		if err != nil || !execing(snap, self) || time.Now().After(deadline) {
-			return snap, err
+	prev, err := readTree(self, uid)
+	for err == nil {
+		var snap *proc.Snapshot
+		if snap, err = readTree(self, uid); err != nil {
+			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		if sameTree(prev, snap, self) || time.Now().After(deadline) {
+			return snap, nil
+		}
+		prev = snap
+		time.Sleep(5 * time.Millisecond)
 	}
+	return nil, err
 }
 
-// execing reports whether a live descendant of self has no command line
-// yet.
-func execing(snap *proc.Snapshot, self int) bool {
-	for _, p := range snap.Descendants(self) {
-		if !p.Zombie() && p.Title == "" {
-			return true
+// sameTree reports whether a and b show the same live descendants of self,
+// each with a command line.
+func sameTree(a, b *proc.Snapshot, self int) bool {
+	da, db := a.Descendants(self), b.Descendants(self)
+	if len(da) != len(db) {
+		return false
+	}
+	for i, p := range da {
+		q := db[i]
+		if p.PID != q.PID || p.StartTicks != q.StartTicks || p.Title != q.Title || p.Zombie() != q.Zombie() ||
+			(!p.Zombie() && p.Title == "") {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // stopTree stops the processes a failed start launched: SIGTERM, then

@@ -3,6 +3,7 @@ package proc
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -237,4 +238,29 @@ func (fs FS) Exe(pid int) (string, error) {
 		return "", wrapErr("readlink", path, err)
 	}
 	return strings.TrimSuffix(s, " (deleted)"), nil
+}
+
+// maxEnviron bounds what is read of a process's environment.
+const maxEnviron = 4 << 20
+
+// Environ returns the environment pid started with (/proc/PID/environ:
+// what it was given at its exec, whatever it changed in its memory since),
+// as KEY=VALUE strings.
+func (fs FS) Environ(pid int) ([]string, error) {
+	f, err := os.Open(fs.path(pid, "environ"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxEnviron))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, kv := range strings.Split(string(data), "\x00") {
+		if kv != "" {
+			out = append(out, kv)
+		}
+	}
+	return out, nil
 }

@@ -132,6 +132,10 @@ func run(behaviour string, args []string) int {
 		return h.spawnChild()
 	case "http-server":
 		return h.httpServer()
+	case "on-hup":
+		return h.onHup()
+	case "reexec":
+		return h.reexec()
 	case "say":
 		return h.say()
 	case "notify":
@@ -266,22 +270,32 @@ func (h *helper) spawnChild() int {
 	if h.ready == "" {
 		ready = filepath.Join(os.TempDir(), h.token+".child.ready")
 	}
-	argv, err := h.argv("sleep", ready, nil)
-	if err != nil {
-		return usage(h, "%v", err)
+	count := 1
+	if v, ok := h.opt("count"); ok {
+		count, _ = strconv.Atoi(v)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return usage(h, "%v", err)
-	}
-	go func() { _ = cmd.Wait() }() // reap it, should it exit
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(ready); err == nil {
-			break
+	for i := 0; i < count; i++ {
+		r := ready
+		if i > 0 {
+			r = ready + strconv.Itoa(i)
 		}
-		if time.Now().After(deadline) {
-			return usage(h, "child not ready")
+		argv, err := h.argv("sleep", r, nil)
+		if err != nil {
+			return usage(h, "%v", err)
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return usage(h, "%v", err)
+		}
+		go func() { _ = cmd.Wait() }() // reap it, should it exit
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(r); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return usage(h, "child not ready")
+			}
 		}
 	}
 	h.writeReady()

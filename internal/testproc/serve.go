@@ -5,8 +5,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -99,6 +102,56 @@ func (h *helper) notify() int {
 	}
 	conn.Close()
 	h.writeReady()
+	h.block()
+	return 0
+}
+
+// onHup appends a line to --out at each SIGHUP, and blocks.
+func (h *helper) onHup() int {
+	out, _ := h.opt("out")
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGHUP)
+	h.writeReady()
+	go func() {
+		for range ch {
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			if err == nil {
+				fmt.Fprintf(f, "hup %d\n", os.Getpid())
+				f.Close()
+			}
+		}
+	}()
+	h.block()
+	return 0
+}
+
+// reexec, at SIGUSR2, starts a new copy of itself (its successor, as
+// nginx's or unicorn's binary upgrade does: same command line, a new
+// process), waits for it to be ready, and exits.
+func (h *helper) reexec() int {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR2)
+	next := h.ready + ".next"
+	if os.Getenv("TESTPROC_SUCCESSOR") == "1" {
+		h.ready = next // the same command line; its readiness elsewhere
+	}
+	h.writeReady()
+	go func() {
+		<-ch
+		cmd := exec.Command(os.Args[0], os.Args[1:]...)
+		cmd.Env = append(os.Environ(), "TESTPROC_SUCCESSOR=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "testproc reexec:", err)
+			exit(3)
+		}
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(next); err == nil {
+				break
+			}
+		}
+		exit(0)
+	}()
 	h.block()
 	return 0
 }
