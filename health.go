@@ -1,7 +1,6 @@
 package usrsvc
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -234,12 +233,6 @@ func (h *health) state(checked bool) string {
 		return "healthy"
 	}
 	return "unknown"
-}
-
-// firstLine is the first line of s.
-func firstLine(s string) string {
-	line, _ := bufio.NewReader(strings.NewReader(s)).ReadString('\n')
-	return strings.TrimSpace(line)
 }
 
 // onHealth applies the results of a program's health checks: it counts

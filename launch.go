@@ -60,14 +60,20 @@ func spawnError(err error) error {
 // its success window. lock is the program's lock file: the launcher inherits
 // it and holds it until the program is recorded, even if the caller dies.
 // The returned warnings are worth showing even when the start succeeded.
-func (m *Manager) launch(ctx context.Context, pc *Program, lock *os.File) (*Process, []string, error) {
+func (m *Manager) launch(ctx context.Context, pc *Program, lock *os.File) (*Process, []string, string, error) {
 	job, err := m.buildJob(pc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	res, err := launch.Spawn(ctx, m.launcherPath(), job, lock)
+	var res *launch.Result
+	note := ""
+	if pc.Ready == "" {
+		res, err = launch.Spawn(ctx, m.launcherPath(), job, lock)
+	} else {
+		res, note, err = m.spawnReady(ctx, pc, job, lock)
+	}
 	if err != nil {
-		return nil, nil, spawnError(err)
+		return nil, nil, "", spawnError(err)
 	}
 	var warnings []string
 	if len(res.OtherRoots) > 0 && res.Process != nil {
@@ -87,9 +93,51 @@ func (m *Manager) launch(ctx context.Context, pc *Program, lock *os.File) (*Proc
 	if res.Outcome == launch.Started && res.Process != nil {
 		p := res.Process
 		return &Process{PID: p.PID, StartTicks: p.StartTicks, Started: p.Started, Title: p.Title,
-			Executable: p.Executable, Args: p.Args}, warnings, nil
+			Executable: p.Executable, Args: p.Args}, warnings, note, nil
 	}
-	return nil, warnings, launchFailure(res, job)
+	if res.Outcome == launch.NotReady {
+		e := launchFailure(res, job)
+		e.err, e.message = ErrNotReady, fmt.Sprintf("not ready after %v (ready = %s); what it started was stopped", job.Window, pc.Ready)
+		return nil, warnings, "", e
+	}
+	return nil, warnings, "", launchFailure(res, job)
+}
+
+// spawnReady launches a program with the ready key: its window is held
+// open until it is ready (the start succeeds then) or ready_timeout passes
+// (it fails, and what runs is stopped). note says how long readiness took.
+func (m *Manager) spawnReady(ctx context.Context, pc *Program, job *launch.Job, lock *os.File) (*launch.Result, string, error) {
+	probe, err := newReadyProbe(pc)
+	if err != nil {
+		return nil, "", err
+	}
+	defer probe.close()
+	job.AwaitReady, job.Window = true, readyTimeout(pc)
+	job.Env = append(job.Env, probe.env()...)
+	end := make(chan bool, 1)
+	pctx, cancel := context.WithTimeout(ctx, job.Window)
+	done := make(chan struct{})
+	t0 := time.Now()
+	var took time.Duration
+	go func() {
+		defer close(done)
+		ok := probe.wait(pctx)
+		if ok {
+			took = time.Since(t0)
+		}
+		end <- ok
+	}()
+	res, err := launch.SpawnUntil(ctx, m.launcherPath(), job, lock, end)
+	cancel()
+	<-done
+	if err != nil || res.Outcome != launch.Started {
+		return res, "", err
+	}
+	note := fmt.Sprintf("ready after %v", took.Round(time.Millisecond))
+	if probe.status != "" {
+		note += ": " + probe.status
+	}
+	return res, note, nil
 }
 
 // launchFailure words a failed launch and wraps its sentinel.

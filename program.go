@@ -65,7 +65,7 @@ func (m *Manager) start(ctx context.Context, pc *Program, mt *Matcher, by origin
 		st.Running, st.WasRunning, st.Process, st.Message = true, true, found.Process, "already running"
 		return st, nil
 	}
-	p, warnings, err := m.launch(ctx, pc, lock)
+	p, warnings, note, err := m.launch(ctx, pc, lock)
 	st.Warnings = append(st.Warnings, warnings...)
 	if err != nil {
 		ev := Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: err.Error(), Err: err}
@@ -79,6 +79,9 @@ func (m *Manager) start(ctx context.Context, pc *Program, mt *Matcher, by origin
 	}
 	// The launcher read the process at the end of the window: no second look.
 	st.Running, st.Process, st.Message = true, p, "started"
+	if note != "" {
+		st.Message += " (" + note + ")"
+	}
 	m.emit(Event{Kind: EventStarted, Program: pc.Name, Config: pc, PID: p.PID})
 	return st, nil
 }

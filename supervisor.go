@@ -187,6 +187,7 @@ type loop struct {
 	ackOwed     *statedir.ReloadAck // a reread acknowledgement not written yet
 	retryAt     time.Time           // next retry of owed writes
 	hb          heartbeat           // tells an exit seen late
+	hooks       hookLimiter         // the rate limit of [[Hook]] runs
 }
 
 // send hands msg to the loop, or drops it when Run is ending.

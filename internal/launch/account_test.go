@@ -79,7 +79,7 @@ func TestOutOfProcesses(t *testing.T) {
 	var old unix.Rlimit
 	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NPROC, &old))
 	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: 1, Max: old.Max}))
-	r := job.run(nil)
+	r := job.run(nil, nil)
 	_, spawnErr := Spawn(ctxMinute(t), "/proc/self/exe", job, nil)
 	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NPROC, &old))
 
@@ -107,7 +107,7 @@ func TestSetUpRefusedToAnAccount(t *testing.T) {
 	t.Cleanup(func() { os.Chmod(closed, 0o700) })
 	job := testJob(dir, sleepToken())
 	job.Dir = closed
-	r := job.run(nil)
+	r := job.run(nil, nil)
 	assert.Equal(t, SetupFailed, r.Outcome, "%+v", r)
 	assert.Equal(t, StageChdir, r.Stage)
 	assert.Equal(t, syscall.EACCES, r.Errno)
@@ -120,7 +120,7 @@ func TestSetUpRefusedToAnAccount(t *testing.T) {
 	}
 	job = testJob(dir, sleepToken())
 	job.Limits = []Limit{{Resource: unix.RLIMIT_NOFILE, Soft: lim.Max + 1, Hard: lim.Max + 1}}
-	r = job.run(nil)
+	r = job.run(nil, nil)
 	assert.Equal(t, SetupFailed, r.Outcome, "%+v", r)
 	assert.Equal(t, StageLimit, r.Stage)
 	assert.Equal(t, syscall.EPERM, r.Errno)

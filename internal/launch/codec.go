@@ -157,6 +157,7 @@ func encodeJob(job *Job) []byte {
 		e.uint(l.Soft)
 		e.uint(l.Hard)
 	}
+	e.bool(job.AwaitReady)
 	return e
 }
 
@@ -188,6 +189,7 @@ func decodeJob(data []byte, job *Job) error {
 			job.Limits[i] = Limit{Resource: int(d.int()), Soft: d.uint(), Hard: d.uint()}
 		}
 	}
+	job.AwaitReady = d.bool()
 	return d.done()
 }
 

@@ -15,7 +15,7 @@ func fullJob() *Job {
 		Env: []string{"A=1", "EMPTY=", "PATH=/usr/bin:/bin"}, Dir: "/tmp/x y", Stdout: "/tmp/out", Stderr: "/tmp/err",
 		Window: 1500 * time.Millisecond, Pidfile: "/tmp/p.pid", AutoPid: true, TitleRE: `^sleep \d+$|\x00`,
 		ShellArgv: []string{"sh", "-c", "x"}, TermToKill: -3 * time.Second, Probe: true,
-		SetUmask: true, Umask: 0o27, Limits: []Limit{{Resource: 7, Soft: 100, Hard: 1<<64 - 1}, {Resource: 4}}}
+		SetUmask: true, Umask: 0o27, Limits: []Limit{{Resource: 7, Soft: 100, Hard: 1<<64 - 1}, {Resource: 4}}, AwaitReady: true}
 }
 
 func fullResult() *Result {

@@ -24,7 +24,7 @@ func BenchmarkRunTrue(b *testing.B) {
 		Stdout: os.DevNull, Stderr: os.DevNull, Window: 10 * time.Second, TitleRE: "x"}
 	cpu := cpuNow()
 	for b.Loop() {
-		if r := job.run(nil); r.Outcome != Exited {
+		if r := job.run(nil, nil); r.Outcome != Exited {
 			b.Fatalf("%+v", r)
 		}
 	}

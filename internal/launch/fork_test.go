@@ -50,7 +50,7 @@ func TestIntermediate(t *testing.T) {
 	token := sleepToken()
 	job := testJob(dir, token)
 	forked := 0
-	r := job.run(func(pid int) { forked = pid })
+	r := job.run(func(pid int) { forked = pid }, nil)
 	require.Equal(t, Started, r.Outcome, "%+v", r)
 	pid := r.Process.PID
 	killAfter(t, pid)
@@ -75,14 +75,14 @@ func TestIntermediate(t *testing.T) {
 
 	job = testJob(dir, token)
 	job.Path, job.Argv = "/nonexistent/x", []string{"/nonexistent/x"}
-	r = job.run(nil)
+	r = job.run(nil, nil)
 	assert.Equal(t, ExecFailed, r.Outcome, "%+v", r)
 	assert.Equal(t, StageExec, r.Stage)
 	assert.Equal(t, syscall.ENOENT, r.Errno)
 
 	job = testJob(dir, token)
 	job.Path, job.Argv = "/bin/sh", []string{"/bin/sh", "-c", "echo boom >&2; exit 3"}
-	r = job.run(nil)
+	r = job.run(nil, nil)
 	require.Equal(t, Exited, r.Outcome, "%+v", r)
 	require.NotNil(t, r.Wait)
 	assert.Equal(t, 3, r.Wait.ExitStatus())
@@ -109,7 +109,7 @@ func TestProgramSetUp(t *testing.T) {
 	job := testJob(dir, sleepToken())
 	job.SetUmask, job.Umask = true, 0o027
 	job.Limits = []Limit{{Resource: unix.RLIMIT_NOFILE, Soft: 61, Hard: lim.Max - 1}, {Resource: unix.RLIMIT_CORE, Soft: 0, Hard: 0}}
-	r := job.run(nil)
+	r := job.run(nil, nil)
 	require.Equal(t, Started, r.Outcome, "%+v", r)
 	killAfter(t, r.Process.PID)
 	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", r.Process.PID))
@@ -122,7 +122,7 @@ func TestProgramSetUp(t *testing.T) {
 
 	// Without them, the program keeps what its caller has.
 	job = testJob(dir, sleepToken())
-	r = job.run(nil)
+	r = job.run(nil, nil)
 	require.Equal(t, Started, r.Outcome, "%+v", r)
 	killAfter(t, r.Process.PID)
 	status, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", r.Process.PID))
@@ -135,7 +135,7 @@ func TestProgramSetUp(t *testing.T) {
 	if lim.Max != ^uint64(0) && os.Getuid() != 0 {
 		job = testJob(dir, sleepToken())
 		job.Limits = []Limit{{Resource: unix.RLIMIT_NOFILE, Soft: lim.Max + 1, Hard: lim.Max + 1}}
-		r = job.run(nil)
+		r = job.run(nil, nil)
 		assert.Equal(t, SetupFailed, r.Outcome, "%+v", r)
 		assert.Equal(t, StageLimit, r.Stage)
 		assert.Equal(t, syscall.EPERM, r.Errno)
@@ -145,7 +145,7 @@ func TestProgramSetUp(t *testing.T) {
 	// A soft limit above the hard one: refused by every account.
 	job = testJob(dir, sleepToken())
 	job.Limits = []Limit{{Resource: unix.RLIMIT_CORE, Soft: 2000, Hard: 1000}}
-	r = job.run(nil)
+	r = job.run(nil, nil)
 	assert.Equal(t, SetupFailed, r.Outcome, "%+v", r)
 	assert.Equal(t, StageLimit, r.Stage)
 	assert.Equal(t, syscall.EINVAL, r.Errno)
@@ -154,14 +154,14 @@ func TestProgramSetUp(t *testing.T) {
 	// A limit a program may not be given.
 	job = testJob(dir, sleepToken())
 	job.Limits = []Limit{{Resource: unix.RLIMIT_STACK, Soft: 1 << 20, Hard: 1 << 20}}
-	r = job.run(nil)
+	r = job.run(nil, nil)
 	assert.Equal(t, Failed, r.Outcome, "%+v", r)
 	assert.Contains(t, r.Err, "not one of RLIMIT_NOFILE")
 
 	// A working directory that does not exist.
 	job = testJob(dir, sleepToken())
 	job.Dir = filepath.Join(dir, "missing")
-	r = job.run(nil)
+	r = job.run(nil, nil)
 	assert.Equal(t, SetupFailed, r.Outcome, "%+v", r)
 	assert.Equal(t, StageChdir, r.Stage)
 	assert.Equal(t, syscall.ENOENT, r.Errno)

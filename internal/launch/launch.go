@@ -147,6 +147,11 @@ type Job struct {
 	// one that cannot be set fails the start (SetupFailed, Stage
 	// StageLimit). At most 8.
 	Limits []Limit
+	// AwaitReady makes the window end when the caller says the program is
+	// ready (see [SpawnUntil]); Window is then the readiness timeout, and a
+	// window that ends without it (or with the caller's "not ready") is a
+	// NotReady start: what runs is stopped.
+	AwaitReady bool
 }
 
 // Outcome says how a launch ended.
@@ -176,6 +181,9 @@ const (
 	Failed Outcome = "failed"
 	// Probed answers a probe job.
 	Probed Outcome = "probed"
+	// NotReady: with AwaitReady, the window ended without the program
+	// being ready; what ran was stopped (Seen lists it).
+	NotReady Outcome = "not-ready"
 )
 
 // Stage is the step of a start that failed.
@@ -254,6 +262,9 @@ const (
 	msgAck       = 0xA4 // the job was taken
 	msgProgress  = 0xA5 // a uvarint: the pid of the program's process, forked
 	resultInFile = 0xA6 // the result is in the fd passed with the message
+	// msgEnd, from the caller: end the job's window now; a byte follows,
+	// 1 when the program is ready, 0 when it is not (AwaitReady).
+	msgEnd = 0xA7
 )
 
 // joinWindow is how long after its first job a launcher takes more: the
@@ -371,6 +382,14 @@ var batches struct {
 //
 // Spawn leaves no goroutine of its own behind when no other Spawn runs.
 func Spawn(ctx context.Context, exe string, job *Job, lock *os.File) (*Result, error) {
+	return SpawnUntil(ctx, exe, job, lock, nil)
+}
+
+// SpawnUntil is [Spawn] for a job with AwaitReady: the first value end
+// delivers ends the job's window — true when the program is ready (the
+// launcher then reads what runs and records it), false when it is not
+// (what runs is stopped: NotReady).
+func SpawnUntil(ctx context.Context, exe string, job *Job, lock *os.File, end <-chan bool) (*Result, error) {
 	Reap()
 	payload := encodeJob(job)
 	var lastErr error
@@ -389,7 +408,7 @@ func Spawn(ctx context.Context, exe string, job *Job, lock *os.File) (*Result, e
 			}
 			return nil, err
 		}
-		res, retry, err := b.await(ctx, id, w, job, sent)
+		res, retry, err := b.await(ctx, id, w, job, sent, end)
 		if !retry {
 			return res, err
 		}
@@ -400,42 +419,52 @@ func Spawn(ctx context.Context, exe string, job *Job, lock *os.File) (*Result, e
 
 // await waits for the result of job id on b. retry says that the launcher
 // ended without taking the job: it is for another launcher.
-func (b *batch) await(ctx context.Context, id uint32, w *waiter, job *Job, sent time.Time) (*Result, bool, error) {
+func (b *batch) await(ctx context.Context, id uint32, w *waiter, job *Job, sent time.Time, end <-chan bool) (*Result, bool, error) {
 	bound := answerBound(job)
 	timer := time.NewTimer(bound)
 	defer timer.Stop()
-	select {
-	case data, ok := <-w.ch:
-		if ok {
+	for {
+		select {
+		case ready := <-end:
+			end = nil // asked once
+			verdict := byte(0)
+			if ready {
+				verdict = 1
+			}
+			b.sendEnd(id, verdict)
+			continue
+		case data, ok := <-w.ch:
+			if ok {
+				b.leave(id, false)
+				var res Result
+				if err := decodeResult(data, &res); err != nil {
+					return nil, false, fmt.Errorf("decoding the launcher's result: %w", err)
+				}
+				return &res, false, nil
+			}
+			batches.Lock()
+			acked, pid, answered := w.acked, w.pid, b.answered
+			batches.Unlock()
 			b.leave(id, false)
-			var res Result
-			if err := decodeResult(data, &res); err != nil {
-				return nil, false, fmt.Errorf("decoding the launcher's result: %w", err)
+			died := b.endError()
+			if !acked {
+				if !answered && !b.signaled() {
+					return nil, false, fmt.Errorf("the launcher %s %w without taking the job (a launcher is a binary that imports package usrsvc)", b.exe, died)
+				}
+				return nil, true, fmt.Errorf("the launcher %w before taking the job", died)
 			}
-			return &res, false, nil
+			res, err := recoverStart(ctx, job, pid, sent, fmt.Sprintf("the launcher %v during the start", died))
+			return res, false, err
+		case <-timer.C:
+			b.leave(id, true)
+			return nil, false, fmt.Errorf("%w within %v: launcher [%d] is stopped or starved; it holds the program's lock until it answers or ends",
+				ErrNoAnswer, bound, b.cmd.Process.Pid)
+		case <-ctx.Done():
+			b.leave(id, true)
+			// The launcher goes on by itself: it holds the lock and records
+			// the program, so abandoning it leaves nothing half-done.
+			return nil, false, fmt.Errorf("abandoned while the launcher runs: %w", context.Cause(ctx))
 		}
-		batches.Lock()
-		acked, pid, answered := w.acked, w.pid, b.answered
-		batches.Unlock()
-		b.leave(id, false)
-		died := b.endError()
-		if !acked {
-			if !answered && !b.signaled() {
-				return nil, false, fmt.Errorf("the launcher %s %w without taking the job (a launcher is a binary that imports package usrsvc)", b.exe, died)
-			}
-			return nil, true, fmt.Errorf("the launcher %w before taking the job", died)
-		}
-		res, err := recoverStart(ctx, job, pid, sent, fmt.Sprintf("the launcher %v during the start", died))
-		return res, false, err
-	case <-timer.C:
-		b.leave(id, true)
-		return nil, false, fmt.Errorf("%w within %v: launcher [%d] is stopped or starved; it holds the program's lock until it answers or ends",
-			ErrNoAnswer, bound, b.cmd.Process.Pid)
-	case <-ctx.Done():
-		b.leave(id, true)
-		// The launcher goes on by itself: it holds the lock and records
-		// the program, so abandoning it leaves nothing half-done.
-		return nil, false, fmt.Errorf("abandoned while the launcher runs: %w", context.Cause(ctx))
 	}
 }
 
@@ -835,4 +864,15 @@ func (b *batch) close() {
 	}
 	b.reap()
 	b.stderr.Close()
+}
+
+// sendEnd tells the launcher to end job id's window (a lost message only
+// lets the window run to its end).
+func (b *batch) sendEnd(id uint32, verdict byte) {
+	msg := binary.LittleEndian.AppendUint32(make([]byte, 0, 6), id)
+	msg = append(msg, msgEnd, verdict)
+	b.rc.Write(func(fd uintptr) bool {
+		err := syscall.Sendmsg(int(fd), msg, nil, nil, syscall.MSG_NOSIGNAL)
+		return err != syscall.EAGAIN
+	})
 }

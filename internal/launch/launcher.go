@@ -92,6 +92,13 @@ func Main() int {
 			continue
 		}
 		id := binary.LittleEndian.Uint32(buf)
+		if buf[4] == msgEnd {
+			closeFds(fds)
+			if n >= 6 {
+				ends.end(id, buf[5])
+			}
+			continue
+		}
 		sendMsg(id, []byte{msgAck}, -1)
 		data := buf[4:n]
 		if data[0] == jobInFile && len(fds) > 0 {
@@ -124,9 +131,11 @@ func Main() int {
 			case job.Probe:
 				r = &Result{Outcome: Probed}
 			default:
+				end := ends.open(id)
 				r = job.run(func(pid int) {
 					sendMsg(id, binary.AppendUvarint([]byte{msgProgress}, uint64(pid)), -1)
-				})
+				}, end)
+				ends.close(id)
 			}
 			job = nil
 			sendResult(id, r)
@@ -260,7 +269,7 @@ var (
 // run runs job: forks its intermediate, watches the window, reads the
 // tree, and says what is true at its end. progress is told the pid of the
 // program's process once it is forked.
-func (job *Job) run(progress func(pid int)) *Result {
+func (job *Job) run(progress func(pid int), end <-chan byte) *Result {
 	own := *job // its Env and Argv are dropped once forked
 	job = &own
 	re, err := regexp.Compile(job.TitleRE)
@@ -397,10 +406,26 @@ func (job *Job) run(progress func(pid int)) *Result {
 		}
 	}()
 
-	// The success window: stop early when the whole tree is gone.
+	// The success window: stop early when the whole tree is gone, or
+	// when the caller says the program is ready (or not: AwaitReady).
 	window := time.NewTimer(job.Window)
 	defer window.Stop()
-	for next(window.C) {
+	ready := false
+windowLoop:
+	for {
+		select {
+		case rec, ok := <-records:
+			if !ok {
+				treeGone = true
+				break windowLoop
+			}
+			handle(rec)
+		case <-window.C:
+			break windowLoop
+		case v := <-end:
+			ready = v == 1
+			break windowLoop
+		}
 	}
 	// The window is over; the program's exec may not be (on a starved
 	// machine, or with a window of a few milliseconds): its record is
@@ -459,6 +484,14 @@ func (job *Job) run(progress func(pid int)) *Result {
 			if p.UID == uid && re.MatchString(p.Title) && !sameArgs(p.Args, job.ShellArgv) {
 				matches = append(matches, p)
 			}
+		}
+		if job.AwaitReady && !ready && len(tree) > 0 {
+			// Not ready in time: nothing half-started is left behind.
+			for _, p := range tree {
+				r.Seen = append(r.Seen, p.Brief())
+			}
+			stopTree(tree, job.TermToKill)
+			return failed(NotReady)
 		}
 		roots := proc.Roots(matches)
 		if len(roots) > 0 {
@@ -647,4 +680,40 @@ func errnoOf(err error) syscall.Errno {
 	var errno syscall.Errno
 	errors.As(err, &errno)
 	return errno
+}
+
+// ends are the windows a caller may end early, by job id (AwaitReady).
+var ends = &endRegistry{chans: map[uint32]chan byte{}}
+
+type endRegistry struct {
+	sync.Mutex
+	chans map[uint32]chan byte
+}
+
+// open registers job id's window and returns the channel its end comes on.
+func (r *endRegistry) open(id uint32) chan byte {
+	r.Lock()
+	defer r.Unlock()
+	ch := make(chan byte, 1)
+	r.chans[id] = ch
+	return ch
+}
+
+// end delivers the caller's verdict for job id, if its window is open.
+func (r *endRegistry) end(id uint32, verdict byte) {
+	r.Lock()
+	defer r.Unlock()
+	if ch, ok := r.chans[id]; ok {
+		select {
+		case ch <- verdict:
+		default:
+		}
+	}
+}
+
+// close forgets job id's window.
+func (r *endRegistry) close(id uint32) {
+	r.Lock()
+	defer r.Unlock()
+	delete(r.chans, id)
 }

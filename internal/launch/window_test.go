@@ -104,7 +104,7 @@ func TestTreeReadErrorLeavesNothingHalfStarted(t *testing.T) {
 	job := testJob(dir, token)
 	job.Window = time.Millisecond
 	forked := 0
-	r := job.run(func(pid int) { forked = pid })
+	r := job.run(func(pid int) { forked = pid }, nil)
 	require.NotZero(t, forked)
 	killAfter(t, forked)
 	assert.Equal(t, Failed, r.Outcome, "%+v", r)
