@@ -6,7 +6,8 @@ import "context"
 // loop, in a goroutine of its own, for the events that warrant an alert: a
 // program found stopped and restarted ([EventRestarting], not the
 // autostart at Run's start or at a reload), a monitor restart
-// ([EventMonitorFailed]) and giving up at maxrestarts ([EventGaveUp]).
+// ([EventMonitorFailed]), a program found unhealthy by its health checks
+// ([EventHealthFailed]) and giving up at maxrestarts ([EventGaveUp]).
 //
 // ctx is derived from Run's context and bounded by a timeout (30 s): Alert
 // must return when it is done. Run waits for the alerts it sent before it

@@ -73,7 +73,7 @@ type Options struct {
 
 // Alerter is a [usrsvc.Alerter] that mails a program's email_alerts with
 // `sendmail -t -i`. It alerts on [usrsvc.EventRestarting],
-// [usrsvc.EventMonitorFailed] and [usrsvc.EventGaveUp] of programs that
+// [usrsvc.EventMonitorFailed], [usrsvc.EventHealthFailed] and [usrsvc.EventGaveUp] of programs that
 // have EmailAlerts, and ignores every other event. A mail's body says what
 // happened, the pids, the exit status when known, the configuration values
 // involved and the last lines of the program's stderr file.
@@ -127,6 +127,7 @@ var alertWords = map[usrsvc.EventKind]string{
 	usrsvc.EventRestarting:    "restarted",
 	usrsvc.EventMonitorFailed: "monitor restart",
 	usrsvc.EventGaveUp:        "gave up",
+	usrsvc.EventHealthFailed:  "unhealthy",
 }
 
 // Alert mails ev to its program's email_alerts when ev is a restart, a
@@ -294,6 +295,12 @@ func writeAlertBody(b *bytes.Buffer, ev usrsvc.Event, program, host string, supp
 	case usrsvc.EventGaveUp:
 		line("usrsvcd on %s gave up restarting program %s (maxrestarts reached).", host, program)
 		line("It stays stopped until it is started by hand, its config changes, or usrsvcd restarts.")
+	case usrsvc.EventHealthFailed:
+		if ev.Config != nil && ev.Config.CheckAction == "alert" {
+			line("Program %s on %s is unhealthy: its health check %s failed (check_action = alert: not restarted).", program, host, ev.Monitor)
+		} else {
+			line("Program %s on %s is unhealthy: its health check %s failed; usrsvcd restarts it.", program, host, ev.Monitor)
+		}
 	}
 	b.WriteByte('\n')
 	if ev.Reason != "" {

@@ -385,8 +385,18 @@ func details(st *usrsvc.Status) string {
 			parts = append(parts, "executable: "+p.Executable)
 		}
 	}
+	if st.Health != "" {
+		s := "health: " + st.Health
+		if st.Health == "unhealthy" && st.HealthReason != "" {
+			s += " (" + st.HealthReason + ")"
+		}
+		parts = append(parts, s)
+	}
 	if state := st.State; state != "" {
 		s := "state: " + string(state)
+		if !st.NextTry.IsZero() {
+			s += ", next try at " + st.NextTry.Format("15:04:05")
+		}
 		if st.Recorded {
 			s += fmt.Sprintf(", %d automatic restart", st.Restarts)
 			if st.Restarts != 1 {

@@ -32,6 +32,13 @@ type Record struct {
 	Message    string    `json:"message"`
 	Warnings   []string  `json:"warnings,omitempty"`
 	State      string    `json:"state,omitempty"`
+	// Health is healthy, unhealthy or unknown for a program with health
+	// checks that usrsvcd supervises; HealthReason is its last failed
+	// check, HealthFailures how many failed in a row.
+	Health         string `json:"health,omitempty"`
+	HealthReason   string `json:"health_reason,omitempty"`
+	HealthFailures int    `json:"health_failures,omitempty"`
+	NextTry        string `json:"next_try,omitempty"`
 	Restarts   *int      `json:"restarts,omitempty"`
 	LastExit   *LastExit `json:"last_exit,omitempty"`
 	Stderr     []string  `json:"stderr,omitempty"`
@@ -87,6 +94,10 @@ func FromResult(r usrsvc.Result) Record {
 			rec.RSSKB, rec.PrivateKB = st.RSSKB, st.PrivateKB
 		}
 		rec.State = string(st.State)
+		rec.Health, rec.HealthReason, rec.HealthFailures = st.Health, st.HealthReason, st.HealthFailures
+		if !st.NextTry.IsZero() {
+			rec.NextTry = st.NextTry.Format(time.RFC3339)
+		}
 		if st.Recorded {
 			n := st.Restarts
 			rec.Restarts = &n
