@@ -18,33 +18,33 @@ import (
 // null, when the program does not run; daemon fields are present only
 // where usrsvcd recorded them.
 type Record struct {
-	Time       string    `json:"time"`
-	Program    string    `json:"program"`
-	Action     string    `json:"action"`
-	Code       int       `json:"code"`
-	CodeName   string    `json:"code_name"`
-	Running    bool      `json:"running"`
-	PID        int       `json:"pid,omitempty"`
-	StartedAt  string    `json:"started_at,omitempty"`
-	Cmdline    string    `json:"cmdline,omitempty"`
-	Executable string    `json:"executable,omitempty"`
-	Args       []string  `json:"args,omitempty"`
-	Message    string    `json:"message"`
-	Warnings   []string  `json:"warnings,omitempty"`
-	State      string    `json:"state,omitempty"`
+	Time       string   `json:"time"`
+	Program    string   `json:"program"`
+	Action     string   `json:"action"`
+	Code       int      `json:"code"`
+	CodeName   string   `json:"code_name"`
+	Running    bool     `json:"running"`
+	PID        int      `json:"pid,omitempty"`
+	StartedAt  string   `json:"started_at,omitempty"`
+	Cmdline    string   `json:"cmdline,omitempty"`
+	Executable string   `json:"executable,omitempty"`
+	Args       []string `json:"args,omitempty"`
+	Message    string   `json:"message"`
+	Warnings   []string `json:"warnings,omitempty"`
+	State      string   `json:"state,omitempty"`
 	// Health is healthy, unhealthy or unknown for a program with health
 	// checks that usrsvcd supervises; HealthReason is its last failed
 	// check, HealthFailures how many failed in a row.
-	Health         string `json:"health,omitempty"`
-	HealthReason   string `json:"health_reason,omitempty"`
-	HealthFailures int    `json:"health_failures,omitempty"`
-	NextTry        string `json:"next_try,omitempty"`
-	Restarts   *int      `json:"restarts,omitempty"`
-	LastExit   *LastExit `json:"last_exit,omitempty"`
-	Stderr     []string  `json:"stderr,omitempty"`
-	CPUPercent *float64  `json:"cpu_percent,omitempty"`
-	RSSKB      int64     `json:"rss_kb,omitempty"`
-	PrivateKB  int64     `json:"private_kb,omitempty"`
+	Health         string    `json:"health,omitempty"`
+	HealthReason   string    `json:"health_reason,omitempty"`
+	HealthFailures int       `json:"health_failures,omitempty"`
+	NextTry        string    `json:"next_try,omitempty"`
+	Restarts       *int      `json:"restarts,omitempty"`
+	LastExit       *LastExit `json:"last_exit,omitempty"`
+	Stderr         []string  `json:"stderr,omitempty"`
+	CPUPercent     *float64  `json:"cpu_percent,omitempty"`
+	RSSKB          int64     `json:"rss_kb,omitempty"`
+	PrivateKB      int64     `json:"private_kb,omitempty"`
 }
 
 // LastExit is the JSON form of how a program last ended, as usrsvcd saw it.
