@@ -570,12 +570,19 @@ func TestManualStopRacingDaemonStart(t *testing.T) {
 	e.addProgram("b", b.CommandLine())
 	var evs events
 	var once sync.Once
+	stopped := make(chan struct{})
 	m := e.manager(func(o *Options) {
 		o.OnEvent = func(ev Event) {
 			evs.add(ev)
 			if ev.Kind == EventExited && ev.Program == "b" {
-				// Keep the loop busy while a's start ends and the stop lands.
-				once.Do(func() { time.Sleep(2 * time.Second) })
+				// Keep the loop busy while a's start ends and the stop
+				// lands: until the stop has returned.
+				once.Do(func() {
+					select {
+					case <-stopped:
+					case <-time.After(time.Minute):
+					}
+				})
 			}
 		}
 	})
@@ -586,6 +593,7 @@ func TestManualStopRacingDaemonStart(t *testing.T) {
 	a.WaitReady(t, 10*time.Second) // the loop's start of a is in its success window
 	require.NoError(t, syscall.Kill(stB.Process.PID, syscall.SIGKILL))
 	_, err = m.Do(ctx, ActionStop, "a") // waits for the start's lock, then stops a
+	close(stopped)
 	require.NoError(t, err)
 	evs.wait(t, EventStarted, "b", 2) // the loop has resumed
 	waitSettled(t, m, "a", StateStoppedByHand)

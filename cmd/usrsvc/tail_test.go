@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
 func TestTail(t *testing.T) {
@@ -61,7 +62,7 @@ func TestTailFollow(t *testing.T) {
 	cmd.Env = append(os.Environ(), asMain+"=1")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr strings.Builder
+	var stderr testproc.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
@@ -92,7 +93,8 @@ func TestTailFollow(t *testing.T) {
 	appendTo("new 1\n")
 	assert.Equal(t, "new 1", next())
 	require.NoError(t, os.Truncate(log, 0)) // copytruncate
-	time.Sleep(600 * time.Millisecond)      // a look at the truncated file (250 ms apart)
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "was truncated") }, 20*time.Second, 10*time.Millisecond,
+		"the truncation seen (a look every 250 ms)")
 	appendTo("after truncate\n")
 	assert.Equal(t, "after truncate", next())
 	require.NoError(t, os.Rename(log, log+".1")) // create

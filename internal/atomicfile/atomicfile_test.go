@@ -32,7 +32,7 @@ func TestReadLimit(t *testing.T) {
 	t0 := time.Now()
 	_, err = ReadLimit("/dev/zero", 4096)
 	assert.True(t, errors.Is(err, syscall.EFBIG), "%v", err)
-	assert.Less(t, time.Since(t0), time.Second)
+	assert.Less(t, time.Since(t0), 10*time.Second, "not a read to the end of an endless file")
 
 	// A FIFO without a writer reads as empty, at once.
 	fifo := filepath.Join(dir, "fifo")

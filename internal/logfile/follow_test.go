@@ -81,7 +81,7 @@ func TestFollowAppendAndRotation(t *testing.T) {
 	// logrotate create: renamed away, a new file at the path.
 	require.NoError(t, os.Rename(path, path+".1"))
 	appendFile(t, path+".1", "three (late write to the old file)\n")
-	time.Sleep(30 * time.Millisecond)
+	waitContent(t, out, "three (late write to the old file)\n")
 	appendFile(t, path, "four\n")
 	waitContent(t, out, "four\n")
 	waitContent(t, notes, "replaced by a new file")
@@ -172,7 +172,7 @@ func TestFollowMoved(t *testing.T) {
 	appendFile(t, path, "appeared\n")
 	waitContent(t, out, "appeared\n")
 	require.NoError(t, os.Truncate(path, 0))
-	time.Sleep(30 * time.Millisecond)
+	waitContent(t, notes, "truncated")
 	appendFile(t, path, "cut\n")
 	waitContent(t, out, "cut\n")
 	require.NoError(t, os.Rename(path, path+".1"))
