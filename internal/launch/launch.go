@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,14 +86,7 @@ var Stripped = []string{EnvMarker, "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS",
 	"LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC"}
 
 // IsStripped reports whether the variable named key is in [Stripped].
-func IsStripped(key string) bool {
-	for _, s := range Stripped {
-		if key == s {
-			return true
-		}
-	}
-	return false
-}
+func IsStripped(key string) bool { return slices.Contains(Stripped, key) }
 
 // CleanEnv returns env without the [Stripped] variables and without the
 // extra ones; env is not modified.
@@ -100,21 +94,12 @@ func CleanEnv(env []string, extra ...string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if IsStripped(k) || contains(extra, k) {
+		if IsStripped(k) || slices.Contains(extra, k) {
 			continue
 		}
 		out = append(out, kv)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Job is what the caller sends the launcher.

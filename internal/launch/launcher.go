@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -663,17 +664,8 @@ func openLog(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
 }
 
-func sameArgs(a, b []string) bool {
-	if len(a) != len(b) || len(a) == 0 {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+// sameArgs reports whether a is the argv b (not empty).
+func sameArgs(a, b []string) bool { return len(b) > 0 && slices.Equal(a, b) }
 
 // errnoOf returns the errno err wraps, 0 when none.
 func errnoOf(err error) syscall.Errno {
