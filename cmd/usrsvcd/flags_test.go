@@ -1,16 +1,18 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/version"
 )
 
-// --help prints the usage on stdout with 138; a bad flag or action is
-// 131 with the usage on stderr; --version is 0.
+// --help prints the help on stdout with 0; a bad option or action is
+// 131 with the synopsis on stderr; --version is 0.
 func TestFlags(t *testing.T) {
 	t.Parallel()
 	call := func(args ...string) (int, string, string) {
@@ -18,22 +20,36 @@ func TestFlags(t *testing.T) {
 		code := run(args, &stdout, &stderr)
 		return code, stdout.String(), stderr.String()
 	}
-	for _, h := range []string{"--help", "-h", "status --help"} {
+	for _, h := range []string{"--help", "-h", "status --help", "help"} {
 		code, stdout, stderr := call(strings.Fields(h)...)
-		assert.Equal(t, int(exitcode.HelpMessage), code, h)
+		assert.Equal(t, int(exitcode.Success), code, h)
 		assert.Contains(t, stdout, "usage: usrsvcd", h)
-		assert.Contains(t, stdout, "-foreground", h)
+		assert.Contains(t, stdout, "      --foreground ", h)
+		assert.Contains(t, stdout, "  -c, --config FILE ", h)
 		assert.Empty(t, stderr, h)
 	}
 	code, stdout, stderr := call("--bogus")
 	assert.Equal(t, int(exitcode.InvalidAction), code)
 	assert.Empty(t, stdout)
-	assert.Contains(t, stderr, "flag provided but not defined: -bogus")
+	assert.Contains(t, stderr, "usrsvcd: unknown option --bogus\n")
 	assert.Contains(t, stderr, "usage: usrsvcd")
+	_, _, stderr = call("--forground")
+	assert.Contains(t, stderr, "usrsvcd: unknown option --forground; did you mean --foreground?\n")
 	code, _, stderr = call("jump")
 	assert.Equal(t, int(exitcode.InvalidAction), code)
 	assert.Contains(t, stderr, "usage: usrsvcd")
 	code, stdout, _ = call("--version")
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "usrsvcd "+version.Version+"\n", stdout)
+}
+
+// The help fits 80 columns and writes long options with two dashes.
+func TestHelpStyle(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr strings.Builder
+	require.Equal(t, 0, run([]string{"--help"}, &stdout, &stderr))
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		assert.LessOrEqual(t, len([]rune(l)), 80, "help line longer than 80 columns: %q", l)
+	}
+	assert.NotRegexp(t, regexp.MustCompile(`(?m)(^|[\s,\[])-[a-z]{2,}`), stdout.String(), "a long option with one dash")
 }
