@@ -4,6 +4,7 @@
 //	usrsvc [--config F] [--json] [-P|--parallel] [-q] start|stop|restart|status NAME|all
 //	usrsvc [--config F] ls [NAME|all]   (status --table)
 //	usrsvc [--config F] tail [-f] [-n N] [--stderr] NAME
+//	usrsvc import [--include] [-o DIR] SUPERVISORD.CONF
 package main
 
 import (
@@ -37,6 +38,7 @@ func main() {
 const usage = `usage: usrsvc [options] start|stop|restart|status NAME|all
        usrsvc [options] ls [NAME|all]
        usrsvc [options] tail [-f] [-n N] [--stderr] NAME
+       usrsvc import [--include] [-o DIR] SUPERVISORD.CONF
        usrsvc --demo | --readme | --version | --help
 
 Starts, stops, restarts and reports the programs of your usrsvc
@@ -51,19 +53,22 @@ Actions:
   ls [NAME|all]     one aligned line per program, like supervisorctl status
                     (status --table; default all)
   tail NAME         print the last lines of its stdout file; -f follows it
+  import FILE       convert a supervisord configuration into usrsvc's: on
+                    stdout, or with -o DIR into DIR/usrsvc.cfg and DIR/usrsvc.d
   help              print this help
 `
 
 const footer = `Return codes: 0 success; 1 failure (status: not running; all: one
 failed); 11 try again (lock busy, out of open files or disk space);
-130 invalid config; 131 invalid action or option; 132 program disabled;
+130 invalid config (import: the result does not pass checkconfig);
+131 invalid action or option; 132 program disabled;
 133 no such program; 134 exited during success_seconds; 136 insufficient
 permissions; 137 failed to launch; 138 usage printed for a bare usrsvc.
 man usrsvc and usrsvc --readme tell more.
 `
 
 // actions are the actions usrsvc knows, for suggestions.
-var actions = []string{"start", "stop", "restart", "status", "ls", "tail", "help"}
+var actions = []string{"start", "stop", "restart", "status", "ls", "tail", "import", "help"}
 
 type options struct {
 	config   string
@@ -74,6 +79,8 @@ type options struct {
 	follow   bool
 	lines    int
 	stderr   bool
+	include  bool
+	output   string
 	args     []string
 	cmd      *cli.Command
 }
@@ -94,6 +101,8 @@ func parseArgs(args []string, stdout, stderr io.Writer) (o *options, code int, d
 	c.Bool(&o.follow, "f follow", "follow the file as it grows, until Ctrl-C").For = tailOnly
 	c.Int(&o.lines, "n lines", "N", "print the last N lines (default 10)").For = tailOnly
 	c.Bool(&o.stderr, "stderr", "the program's stderr file instead of its stdout").For = tailOnly
+	c.Bool(&o.include, "include", "convert the files of [include] too").For = []string{"import"}
+	c.String(&o.output, "o output", "DIR", "write DIR/usrsvc.cfg and one file per program in DIR/usrsvc.d").For = []string{"import"}
 	var showVersion, readme, demoFlag bool
 	var demoDaemon string
 	c.Bool(&demoFlag, "demo", "show usrsvc at work in a temp directory (nothing to set up)")
@@ -165,8 +174,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		o.cmd.UsageError("--table and --json exclude each other")
 		return int(exitcode.InvalidAction)
 	}
-	if action == "tail" {
+	switch action {
+	case "tail":
 		return runTail(o, stdout, stderr)
+	case "import":
+		return runImport(o, stdout, stderr)
 	}
 	if len(o.args) != 2 {
 		if len(o.args) < 2 {
