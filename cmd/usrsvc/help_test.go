@@ -112,3 +112,23 @@ func TestStatusTable(t *testing.T) {
 	assert.Equal(t, 131, code)
 	assert.Contains(t, stderr, "--table goes with status, not start")
 }
+
+// usrsvc(1) documents every option and action of the help.
+func TestManPageCoversHelp(t *testing.T) {
+	t.Parallel()
+	page, err := os.ReadFile("../../docs/man/usrsvc.1.md")
+	require.NoError(t, err)
+	help := helpText(t)
+	opts := regexp.MustCompile(`(?m)^  (?:(-\w), )?\s*(--[\w-]+)`).FindAllStringSubmatch(help, -1)
+	require.NotEmpty(t, opts)
+	for _, m := range opts {
+		for _, o := range m[1:] {
+			if o != "" {
+				assert.Contains(t, string(page), "**"+o+"**", "usrsvc(1) does not document %s", o)
+			}
+		}
+	}
+	for _, a := range actions {
+		assert.Contains(t, string(page), "**"+a+"**", "usrsvc(1) does not document the action %s", a)
+	}
+}

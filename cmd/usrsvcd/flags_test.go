@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,4 +53,25 @@ func TestHelpStyle(t *testing.T) {
 		assert.LessOrEqual(t, len([]rune(l)), 80, "help line longer than 80 columns: %q", l)
 	}
 	assert.NotRegexp(t, regexp.MustCompile(`(?m)(^|[\s,\[])-[a-z]{2,}`), stdout.String(), "a long option with one dash")
+}
+
+// usrsvcd(8) documents every option and action of the help.
+func TestManPageCoversHelp(t *testing.T) {
+	t.Parallel()
+	page, err := os.ReadFile("../../docs/man/usrsvcd.8.md")
+	require.NoError(t, err)
+	var stdout, stderr strings.Builder
+	require.Equal(t, 0, run([]string{"--help"}, &stdout, &stderr))
+	opts := regexp.MustCompile(`(?m)^  (?:(-\w), )?\s*(--[\w-]+)`).FindAllStringSubmatch(stdout.String(), -1)
+	require.NotEmpty(t, opts)
+	for _, m := range opts {
+		for _, o := range m[1:] {
+			if o != "" {
+				assert.Contains(t, string(page), "**"+o+"**", "usrsvcd(8) does not document %s", o)
+			}
+		}
+	}
+	for _, a := range actions {
+		assert.Contains(t, string(page), "**"+a+"**", "usrsvcd(8) does not document the action %s", a)
+	}
 }

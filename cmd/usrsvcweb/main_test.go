@@ -228,3 +228,21 @@ func TestHelpStyle(t *testing.T) {
 	}
 	assert.NotRegexp(t, regexp.MustCompile(`(?m)(^|[\s,\[])-[a-z]{2,}`), stdout.String(), "a long option with one dash")
 }
+
+// usrsvcweb(8) documents every option of the help.
+func TestManPageCoversHelp(t *testing.T) {
+	t.Parallel()
+	page, err := os.ReadFile("../../docs/man/usrsvcweb.8.md")
+	require.NoError(t, err)
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"--help"}, &stdout, &stderr))
+	opts := regexp.MustCompile(`(?m)^  (?:(-\w), )?\s*(--[\w-]+)`).FindAllStringSubmatch(stdout.String(), -1)
+	require.NotEmpty(t, opts)
+	for _, m := range opts {
+		for _, o := range m[1:] {
+			if o != "" {
+				assert.Contains(t, string(page), "**"+o+"**", "usrsvcweb(8) does not document %s", o)
+			}
+		}
+	}
+}
