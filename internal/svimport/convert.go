@@ -700,11 +700,11 @@ func (c *conv) group(s *supervisordconf.Section) {
 	if c.used[name] {
 		name += "-group"
 	}
-	c.used[name] = true
+	name = c.uniqueName(name)
 	c.out = &section{header: "[Group:" + name + "]", file: name + ".group.cfg",
 		comments: []string{fmt.Sprintf("# [%s] of %s:%d", s.Name, s.File, s.Line)}}
 	if name != s.Arg() {
-		c.out.comments = append(c.out.comments, "# (renamed: a program has the name "+s.Arg()+")")
+		c.out.comments = append(c.out.comments, fmt.Sprintf("# (renamed from %q: a program has that name, or it is not a usrsvc name)", s.Arg()))
 	}
 	c.keys(kindOf("group").rules, nil)
 	c.res.groups = append(c.res.groups, c.out)
