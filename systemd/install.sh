@@ -6,7 +6,8 @@ usage() {
 	cat <<'EOF'
 Usage: systemd/install.sh [options]
 
-Installs the usrsvc, usrsvcd and usrsvcweb binaries into PREFIX/bin, the
+Installs the usrsvc, usrsvcd and usrsvcweb binaries into PREFIX/bin, their
+manual pages into PREFIX/share/man (generated from docs/man with Go), the
 template units usrsvcd@.service and usrsvcweb@.service (system manager) and
 the user units usrsvcd.service and usrsvcweb.service (systemctl --user),
 then runs "systemctl daemon-reload" when run as root on a host booted with
@@ -20,6 +21,9 @@ Options:
                        repository (e.g. when root has no Go toolchain)
   --unit-dir DIR       where the template units go (default /etc/systemd/system)
   --user-unit-dir DIR  where the user units go (default /etc/systemd/user)
+  --man-dir DIR        where the manual pages go, in DIR/man1, man5 and man8
+                       (default PREFIX/share/man; e.g. ~/.local/share/man)
+  --no-man             do not install the manual pages
   --no-daemon-reload   do not run "systemctl daemon-reload"
   --dry-run            print every action ("would: ...") and change nothing
   -h, --help           print this help
@@ -51,6 +55,8 @@ unit_dir=/etc/systemd/system
 user_unit_dir=/etc/systemd/user
 dry_run=false
 daemon_reload=true
+man_dir=
+install_man=true
 
 need_arg() {
 	[[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see --help)"
@@ -66,6 +72,9 @@ while [[ $# -gt 0 ]]; do
 	--unit-dir=*) unit_dir=${1#*=}; shift ;;
 	--user-unit-dir) need_arg "$@"; user_unit_dir=$2; shift 2 ;;
 	--user-unit-dir=*) user_unit_dir=${1#*=}; shift ;;
+	--man-dir) need_arg "$@"; man_dir=$2; shift 2 ;;
+	--man-dir=*) man_dir=${1#*=}; shift ;;
+	--no-man) install_man=false; shift ;;
 	--no-daemon-reload) daemon_reload=false; shift ;;
 	--dry-run) dry_run=true; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -82,6 +91,8 @@ done
 prefix=${prefix%/}; prefix=${prefix:-/}
 dest_bin_dir=${prefix%/}/bin
 new_bin=$dest_bin_dir/usrsvcd
+man_dir=${man_dir:-${prefix%/}/share/man}
+[[ $man_dir == /* ]] || die "--man-dir must be an absolute path, got: $man_dir"
 
 # run CMD...: print the action, then do it unless --dry-run.
 run() {
@@ -180,7 +191,21 @@ for b in "${binaries[@]}"; do
 	run install -m 0755 "$src_dir/$b" "$dest_bin_dir/$b"
 done
 
-# 2. The units.
+# 2. The manual pages: generated from their Markdown sources in docs/man,
+# since nothing generated is kept in the repository.
+if ! $install_man; then
+	echo "note: not installing the manual pages (--no-man)"
+elif ! command -v go >/dev/null 2>&1; then
+	echo "note: go not found: the manual pages are not installed; where Go is, run"
+	echo "      (cd $repo && go run ./internal/mangen -o MANDIR)"
+elif $dry_run; then
+	printf 'would: (cd %s && go run ./internal/mangen -o %s)\n' "$repo" "$man_dir"
+else
+	printf '+ (cd %s && go run ./internal/mangen -o %s)\n' "$repo" "$man_dir"
+	(cd -- "$repo" && go run ./internal/mangen -o "$man_dir" >/dev/null) || die "generating the manual pages failed"
+fi
+
+# 3. The units.
 for unit in "${template_units[@]}"; do
 	install_unit "$unit" "$unit_dir"
 done
@@ -188,7 +213,7 @@ for unit in "${user_units[@]}"; do
 	install_unit "$unit" "$user_unit_dir"
 done
 
-# 3. Tell systemd. Only root can reload the system manager; user managers
+# 4. Tell systemd. Only root can reload the system manager; user managers
 # pick up /etc/systemd/user on "systemctl --user daemon-reload" or at their
 # next start.
 if ! $daemon_reload; then
@@ -219,6 +244,9 @@ first with: sudo -u USER $new_bin checkconfig), either
       loginctl enable-linger USER
 Reload the config with "systemctl reload usrsvcd@USER" (or
 "systemctl --user reload usrsvcd"), which runs "usrsvcd reread".
+The manual: man usrsvc, man usrsvcd, man usrsvcweb, man usrsvc.cfg (from
+$man_dir; if man does not find them there, add it to MANPATH:
+export MANPATH="$man_dir:").
 For supervisorctl (and the web interface), usrsvcweb likewise:
 "systemctl enable --now usrsvcweb@USER" or "systemctl --user enable --now
 usrsvcweb"; its [Web] section in ~USER/usrsvc.cfg says where it listens.

@@ -2,14 +2,15 @@
 // account's usrsvc configuration, without being their parent.
 //
 //	usrsvc [--config F] [--json] [-P|--parallel] [-q] start|stop|restart|reload|status NAME|all
+//	usrsvc [--config F] ls [NAME|all]   (status --table)
 //	usrsvc [--config F] tail [-f] [-n N] [--stderr] NAME
+//	usrsvc import [--include] [-o DIR] SUPERVISORD.CONF
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,109 +36,106 @@ func main() {
 }
 
 const usage = `usage: usrsvc [options] start|stop|restart|reload|status NAME|all
-       usrsvc [--config FILE] tail [-f] [-n N] [--stderr] NAME
+       usrsvc [options] ls [NAME|all]
+       usrsvc [options] tail [-f] [-n N] [--stderr] NAME
+       usrsvc import [--include] [-o DIR] SUPERVISORD.CONF
+       usrsvc --demo | --readme | --version | --help
 
-Starts, stops, restarts, reloads (sends its reload_signal) or reports a
-program of your usrsvc configuration (or every program with "all"; a
-group or a program with numprocs stands for its programs). Programs run
-detached: their parent is init, never usrsvc or usrsvcd. tail prints the
-last lines of a program's stdout file (or its stderr file), and with -f
-follows it, across log rotation, until Ctrl-C.
+Starts, stops, restarts, reloads and reports the programs of your usrsvc
+configuration, or every program with "all" (a group, or a program with
+numprocs, stands for its programs). Programs run detached: their parent is
+init, never usrsvc or usrsvcd.
 
-options:
-  --config FILE   main config file (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
-  --json          one JSON object per program per line on stdout
-  -P, --parallel  with "all": act on every program concurrently
-  -q, --quiet     print only errors
-  -f, --follow    tail: follow the file as it grows (Ctrl-C ends)
-  -n, --lines N   tail: how many last lines (default 10)
-  --stderr        tail: the program's stderr file instead of stdout
-  --demo          show usrsvc at work in a temp directory (nothing to set up)
-  --readme        print the full documentation
-  --version       print the version
-  -h, --help      print this help
-
-Return codes: 0 success, 1 failure (status: not running), 11 try again
-(lock busy; out of open files or disk space), 130 invalid config,
-131 invalid action, 132 program disabled,
-133 no such program, 134 exited during success_seconds,
-136 insufficient permissions, 137 failed to launch, 138 help.
+Actions:
+  start NAME|all    start it detached; it must stay up success_seconds
+  stop NAME|all     SIGTERM, then SIGKILL after term_to_kill_seconds
+  restart NAME|all  stop then start, under one lock
+  reload NAME|all   send its reload_signal (it stays the same process)
+  status NAME|all   report it; exit 0 if running, 1 if not
+  ls [NAME|all]     one aligned line per program, like supervisorctl status
+                    (status --table; default all)
+  tail NAME         print the last lines of its stdout file; -f follows it
+  import FILE       convert a supervisord configuration into usrsvc's: on
+                    stdout, or with -o DIR into DIR/usrsvc.cfg and DIR/usrsvc.d
+  help              print this help
 `
+
+const footer = `Return codes: 0 success; 1 failure (status: not running; all: one
+failed); 11 try again (lock busy, out of open files or disk space);
+130 invalid config (import: the result does not pass checkconfig);
+131 invalid action or option; 132 program disabled;
+133 no such program; 134 exited during success_seconds; 136 insufficient
+permissions; 137 failed to launch; 138 usage printed for a bare usrsvc.
+man usrsvc and usrsvc --readme tell more.
+`
+
+// actions are the actions usrsvc knows, for suggestions.
+var actions = []string{"start", "stop", "restart", "reload", "status", "ls", "tail", "import", "help"}
 
 type options struct {
 	config   string
 	json     bool
+	table    bool
 	parallel bool
 	quiet    bool
 	follow   bool
 	lines    int
 	stderr   bool
-	tailOpts bool // -f, -n or --stderr given
+	include  bool
+	output   string
 	args     []string
+	cmd      *cli.Command
 }
 
 // parseArgs parses the options, before or after the action. done is true
 // when the command is over (help, version, readme, demo, or a usage error)
 // with the exit code code.
 func parseArgs(args []string, stdout, stderr io.Writer) (o *options, code int, done bool) {
-	o = &options{}
-	fs := flag.NewFlagSet("usrsvc", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, "\n"+usage) }
-	for _, name := range []string{"config", "c"} {
-		fs.StringVar(&o.config, name, "", "main config file")
-	}
-	fs.BoolVar(&o.json, "json", false, "one JSON object per program per line")
-	for _, name := range []string{"parallel", "P"} {
-		fs.BoolVar(&o.parallel, name, false, "with all: concurrently")
-	}
-	for _, name := range []string{"quiet", "q"} {
-		fs.BoolVar(&o.quiet, name, false, "print only errors")
-	}
-	for _, name := range []string{"follow", "f"} {
-		fs.BoolVar(&o.follow, name, false, "tail: follow")
-	}
-	for _, name := range []string{"lines", "n"} {
-		fs.IntVar(&o.lines, name, 10, "tail: how many lines")
-	}
-	fs.BoolVar(&o.stderr, "stderr", false, "tail: the stderr file")
-	showVersion := fs.Bool("version", false, "print the version")
-	var help bool
-	for _, name := range []string{"help", "h"} {
-		fs.BoolVar(&help, name, false, "print the help")
-	}
-	readme := fs.Bool("readme", false, "print the documentation")
-	demoFlag := fs.Bool("demo", false, "show usrsvc at work")
-	demoDaemon := fs.String(strings.TrimPrefix(demo.DaemonFlag, "--"), "", "the demo's daemon (internal)")
+	o = &options{lines: 10}
+	c := cli.New("usrsvc", usage, footer, stderr)
+	o.cmd = c
+	c.String(&o.config, "c config", "FILE", "main config file (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
+	c.Bool(&o.json, "json", "one JSON object per program per line on stdout")
+	c.Bool(&o.table, "table", "one aligned line per program, like supervisorctl").For = []string{"status"}
+	c.Bool(&o.parallel, "P parallel", `with "all": act on every program concurrently`)
+	c.Bool(&o.quiet, "q quiet", "print only warnings and errors (nothing on success)")
+	tailOnly := []string{"tail"}
+	c.Bool(&o.follow, "f follow", "follow the file as it grows, until Ctrl-C").For = tailOnly
+	c.Int(&o.lines, "n lines", "N", "print the last N lines (default 10)").For = tailOnly
+	c.Bool(&o.stderr, "stderr", "the program's stderr file instead of its stdout").For = tailOnly
+	c.Bool(&o.include, "include", "convert the files of [include] too").For = []string{"import"}
+	c.String(&o.output, "o output", "DIR", "write DIR/usrsvc.cfg and one file per program in DIR/usrsvc.d").For = []string{"import"}
+	var showVersion, readme, demoFlag bool
+	var demoDaemon string
+	c.Bool(&demoFlag, "demo", "show usrsvc at work in a temp directory (nothing to set up)")
+	c.Bool(&readme, "readme", "print the full documentation")
+	c.Bool(&showVersion, "version", "print the version and exit")
+	c.String(&demoDaemon, strings.TrimPrefix(demo.DaemonFlag, "--"), "DIR", "the demo's daemon").Hidden = true
 
-	positional, err := cli.Parse(fs, args)
+	positional, help, err := c.Parse(args, stdout)
 	switch {
-	case help || slices.Contains(positional, "help"):
-		fmt.Fprint(stdout, usage)
-		return nil, int(exitcode.HelpMessage), true
+	case help || len(positional) > 0 && positional[0] == "help":
+		if !help {
+			c.PrintHelp(stdout)
+		}
+		return nil, int(exitcode.Success), true
 	case err != nil:
-		return nil, int(exitcode.InvalidAction), true // flag printed the error and the usage
-	case *showVersion:
+		return nil, int(exitcode.InvalidAction), true // Parse printed the error and the synopsis
+	case showVersion:
 		fmt.Fprintf(stdout, "usrsvc %s\n", version.Version)
 		return nil, 0, true
-	case *readme:
+	case readme:
 		fmt.Fprint(stdout, manual.README)
 		return nil, 0, true
-	case *demoFlag:
+	case demoFlag:
 		return nil, runDemo(stdout, stderr), true
-	case *demoDaemon != "":
-		if err := demo.Daemon(*demoDaemon); err != nil {
+	case demoDaemon != "":
+		if err := demo.Daemon(demoDaemon); err != nil {
 			fmt.Fprintf(stderr, "usrsvc demo daemon: %v\n", err)
 			return nil, int(exitcode.Of(err)), true
 		}
 		return nil, 0, true
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "follow", "f", "lines", "n", "stderr":
-			o.tailOpts = true
-		}
-	})
 	o.args = positional
 	return o, 0, false
 }
@@ -152,27 +150,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(o.args) == 0 {
-		fmt.Fprint(stderr, usage)
+		o.cmd.PrintHelp(stderr)
 		return int(exitcode.HelpMessage)
 	}
 	action := usrsvc.Action(o.args[0])
-	switch action {
-	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart, usrsvc.ActionStatus, usrsvc.ActionReload:
-		if o.tailOpts {
-			fmt.Fprintf(stderr, "usrsvc: -f, -n and --stderr go with tail, not %s (usrsvc --help)\n", action)
+	if action == "ls" { // status --table, of every program by default
+		if o.json {
+			o.cmd.UsageError("ls prints a table: for JSON use usrsvc status --json all")
 			return int(exitcode.InvalidAction)
 		}
+		action, o.table = usrsvc.ActionStatus, true
+		if len(o.args) == 1 {
+			o.args = append(o.args, "all")
+		}
+	}
+	if !slices.Contains(actions, string(action)) {
+		o.cmd.UnknownAction(string(action), actions)
+		return int(exitcode.InvalidAction)
+	}
+	if opt := o.cmd.Misplaced(string(action)); opt != nil {
+		o.cmd.UsageError("%s goes with %s, not %s", opt.Long(), strings.Join(opt.For, " or "), action)
+		return int(exitcode.InvalidAction)
+	}
+	if o.table && o.json {
+		o.cmd.UsageError("--table and --json exclude each other")
+		return int(exitcode.InvalidAction)
+	}
+	switch action {
 	case "tail":
 		return runTail(o, stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "usrsvc: unknown action %q: use start, stop, restart, reload, status or tail (usrsvc --help)\n", action)
-		return int(exitcode.InvalidAction)
+	case "import":
+		return runImport(o, stdout, stderr)
 	}
 	if len(o.args) != 2 {
 		if len(o.args) < 2 {
-			fmt.Fprintf(stderr, "usrsvc: %s needs a program name or \"all\" (usrsvc --help)\n", action)
+			o.cmd.UsageError("%s needs a program name or \"all\"", action)
 		} else {
-			fmt.Fprintf(stderr, "usrsvc: %s takes one program name or \"all\", got %q\n", action, o.args[1:])
+			o.cmd.UsageError("%s takes one program name or \"all\", got %q", action, o.args[1:])
 		}
 		return int(exitcode.InvalidAction)
 	}
@@ -196,7 +210,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	if os.Geteuid() == 0 && !o.quiet {
+	if os.Geteuid() == 0 { // a warning: shown with -q too
+
 		fmt.Fprintln(stderr, "usrsvc: warning: running as root; usrsvc is meant for a service account")
 	}
 	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
@@ -215,11 +230,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 // follows it until Ctrl-C.
 func runTail(o *options, stdout, stderr io.Writer) int {
 	if len(o.args) != 2 || o.args[1] == "all" {
-		fmt.Fprintln(stderr, "usrsvc: tail takes one program name: usrsvc tail [-f] [-n N] [--stderr] NAME")
+		o.cmd.UsageError("tail takes one program name")
 		return int(exitcode.InvalidAction)
 	}
 	if o.lines < 0 {
-		fmt.Fprintf(stderr, "usrsvc: -n %d: the number of lines must be 0 or more\n", o.lines)
+		o.cmd.UsageError("-n %d: the number of lines must be 0 or more", o.lines)
 		return int(exitcode.InvalidAction)
 	}
 	name := o.args[1]
@@ -294,16 +309,35 @@ func printResults(results []usrsvc.Result, all bool, o *options, stdout, stderr 
 				code = c
 			}
 		}
-		if o.json {
+		switch {
+		case o.json:
 			enc.Encode(report.FromResult(r))
 			for _, w := range warnings(r) {
 				fmt.Fprintf(stderr, "%s - warning: %s: %s\n", stamp(r.Time), r.Program, w)
 			}
-			continue
+		case o.table: // warnings and errors now, the table after
+			printHuman(r, true, stdout, stderr)
+		default:
+			printHuman(r, o.quiet, stdout, stderr)
 		}
-		printHuman(r, o.quiet, stdout, stderr)
+	}
+	if o.table && !o.quiet {
+		report.WriteTable(stdout, results, time.Now())
 	}
 	return int(code)
+}
+
+// failed is the head of a failure line: "Failed to start web", "Cannot get
+// the status of web".
+func failed(action usrsvc.Action, program string) string {
+	switch action {
+	case usrsvc.ActionStatus:
+		return "Cannot get the status of " + program
+	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart:
+		return "Failed to " + string(action) + " " + program
+	default:
+		return fmt.Sprintf("%s of %s failed", action, program)
+	}
 }
 
 func enabled(r usrsvc.Result) bool {
@@ -326,7 +360,7 @@ func printHuman(r usrsvc.Result, quiet bool, stdout, stderr io.Writer) {
 	}
 	if r.Err != nil {
 		rec := report.FromResult(r)
-		fmt.Fprintf(stderr, "%s - Failed to %s %s (%s, code %d): %s\n", ts, r.Action, r.Program, rec.CodeName, rec.Code, rec.Message)
+		fmt.Fprintf(stderr, "%s - %s (%s, code %d): %s\n", ts, failed(r.Action, r.Program), rec.CodeName, rec.Code, rec.Message)
 		for _, l := range rec.Stderr {
 			fmt.Fprintf(stderr, "    | %s\n", l)
 		}

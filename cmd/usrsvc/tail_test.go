@@ -46,7 +46,7 @@ func TestTail(t *testing.T) {
 	assert.Equal(t, 131, code)
 	code, _, errs = w.run("status", "-f", "p")
 	assert.Equal(t, 131, code)
-	assert.Contains(t, errs, "go with tail")
+	assert.Contains(t, errs, "--follow goes with tail, not status")
 }
 
 // TestTailFollow runs usrsvc tail -f as a real process: last lines, then

@@ -26,29 +26,37 @@ import (
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/cli"
 	"github.com/usrsvc/usrsvc/internal/exitcode"
-	"github.com/usrsvc/usrsvc/internal/suggest"
 	"github.com/usrsvc/usrsvc/internal/version"
 	"github.com/usrsvc/usrsvc/web"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-const usage = `usage: usrsvcd [--config FILE] [--foreground] [start|stop|restart|status|checkconfig|reread]
+const usage = `usage: usrsvcd [options] [start|stop|restart|status|checkconfig|reread]
+       usrsvcd --version | --help
+
+The usrsvc daemon: autostart, autorestart, monitors and alerts for the
+programs of your usrsvc configuration. Stopping, killing or upgrading it
+never stops a program; a new daemon adopts them.
 
 Actions (default start):
-  start        start the daemon in the background (--foreground: stay attached, for systemd)
-  stop         stop the daemon; managed programs keep running
-  restart      stop then start the daemon; managed programs keep running
-  status       exit 0 and print the daemon's pid if it runs, else exit 1
-  checkconfig  load and check the whole configuration, print every problem (exit 0 or 130)
-  reread       check the configuration, then make the running daemon reload it
+  start        start the daemon in the background (--foreground: stay
+               attached, for systemd)
+  stop         stop the daemon; the programs keep running
+  restart      stop then start the daemon; the programs keep running
+  status       print the daemon's pid and exit 0 if it runs, else exit 1
+  checkconfig  check the whole configuration and print every problem
+  reread       check the configuration, then make the daemon reload it
+`
 
-Options:
+const footer = `Return codes: 0 success; 1 status: not running, reread: no daemon runs;
+11 reread: no acknowledgement, or out of open files or disk space;
+130 invalid config; 131 invalid action or option; 135 a daemon already
+runs (start); 136 insufficient permissions. man usrsvcd tells more.
 `
 
 // actions are the known actions.
-var actions = map[string]bool{"start": true, "stop": true, "restart": true, "status": true,
-	"checkconfig": true, "reread": true}
+var actions = []string{"start", "stop", "restart", "status", "checkconfig", "reread"}
 
 // run is usrsvcd's whole command line: it parses args, writes to stdout and
 // stderr, and returns the exit code (exitcode.Code values).
@@ -58,19 +66,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// the exit code stays the real outcome. The daemon, whose stdio may be
 	// a pipe that closes, is never killed by it either.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	fs := cli.NewCommand("usrsvcd", usage, stderr)
-	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
-	foreground := fs.Bool("foreground", false, "with start: stay in the foreground (for systemd Type=notify)")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	// Flags may come before or after the action.
-	positional, help, err := fs.ParseArgs(args, stdout)
+	c := cli.New("usrsvcd", usage, footer, stderr)
+	var configPath string
+	var foreground, showVersion bool
+	c.String(&configPath, "c config", "FILE", "main config file (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
+	c.Bool(&foreground, "foreground", "with start or restart: stay in the foreground (for systemd Type=notify)")
+	c.Bool(&showVersion, "version", "print the version and exit")
+	// Options may come before or after the action.
+	positional, help, err := c.Parse(args, stdout)
 	if help {
-		return int(exitcode.HelpMessage)
+		return int(exitcode.Success)
 	}
 	if err != nil {
-		return int(exitcode.InvalidAction) // flag already printed the error and the usage
+		return int(exitcode.InvalidAction) // Parse printed the error and the synopsis
 	}
-	if *showVersion {
+	if showVersion {
 		fmt.Fprintf(stdout, "usrsvcd %s\n", version.Version)
 		return int(exitcode.Success)
 	}
@@ -80,37 +90,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case 1:
 		action = positional[0]
 	default:
-		fmt.Fprintf(stderr, "usrsvcd: one action expected, got %q\n", positional)
-		fs.Usage()
+		c.UsageError("one action expected, got %q", positional)
 		return int(exitcode.InvalidAction)
 	}
-	if !actions[action] {
-		fmt.Fprintf(stderr, "usrsvcd: unknown action %q%s\n", action, didYouMean(action))
-		fs.Usage()
+	if action == "help" {
+		c.PrintHelp(stdout)
+		return int(exitcode.Success)
+	}
+	if !slices.Contains(actions, action) {
+		c.UnknownAction(action, actions)
 		return int(exitcode.InvalidAction)
 	}
 	switch action {
 	case "checkconfig":
-		return checkConfig(*configPath, stdout, stderr)
+		return checkConfig(configPath, stdout, stderr)
 	case "start":
-		return actionStart(*configPath, *foreground, stdout, stderr)
+		return actionStart(configPath, foreground, stdout, stderr)
 	case "stop":
-		return actionStop(*configPath, stdout, stderr)
+		return actionStop(configPath, stdout, stderr)
 	case "restart":
-		return actionRestart(*configPath, *foreground, stdout, stderr)
+		return actionRestart(configPath, foreground, stdout, stderr)
 	case "status":
-		return actionStatus(*configPath, stdout, stderr)
+		return actionStatus(configPath, stdout, stderr)
 	default: // reread
-		return actionReread(*configPath, stdout, stderr)
+		return actionReread(configPath, stdout, stderr)
 	}
-}
-
-func didYouMean(action string) string {
-	names := []string{"start", "stop", "restart", "status", "checkconfig", "reread"}
-	if s := suggest.Closest(action, names); s != "" {
-		return "; did you mean " + s + "?"
-	}
-	return ""
 }
 
 // checkConfig loads the configuration and reports: every problem on stderr

@@ -105,15 +105,15 @@ func TestRunArgs(t *testing.T) {
 	})
 	t.Run("help", func(t *testing.T) {
 		code, stdout, stderr := runOut("--help")
-		assert.Equal(t, 138, code)
+		assert.Equal(t, 0, code)
 		assert.Empty(t, stderr)
-		assert.Contains(t, stdout, "usage: usrsvcd [--config FILE]")
-		assert.Contains(t, stdout, "-foreground")
+		assert.Contains(t, stdout, "usage: usrsvcd [options] [start|stop|restart|status|checkconfig|reread]")
+		assert.Contains(t, stdout, "--foreground")
 	})
 	t.Run("unknown flag", func(t *testing.T) {
 		code, _, stderr := runOut("--bogus", "checkconfig")
 		assert.Equal(t, 131, code)
-		assert.Contains(t, stderr, "flag provided but not defined: -bogus")
+		assert.Contains(t, stderr, "unknown option --bogus")
 	})
 	t.Run("unknown action", func(t *testing.T) {
 		code, _, stderr := runOut("chekconfig")

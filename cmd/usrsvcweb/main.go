@@ -38,15 +38,21 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-const usage = `usage: usrsvcweb [--config FILE] [--listen unix:PATH|HOST:PORT]
+const usage = `usage: usrsvcweb [options]
+       usrsvcweb --version | --help
 
 Serves the programs of your usrsvc configuration over HTTP: supervisord's
 XML-RPC at /RPC2 (supervisorctl -s unix:///PATH/usrsvcweb.sock status), the
-web page, the JSON API and Prometheus metrics. Settings come from the [Web]
-section of the main config file; it stays in the foreground until SIGTERM
-or SIGINT.
+web page, the JSON API and Prometheus metrics. Its settings come from the
+[Web] section of the main config file. It stays in the foreground until
+SIGTERM or SIGINT, and takes no action.
+`
 
-Options:
+const footer = `Return codes: 0 stopped by SIGTERM or SIGINT; 1 cannot listen (the
+address is in use, another usrsvcweb serves the socket); 11 out of open
+files or disk space; 130 invalid config (or a TCP address without a
+password); 131 invalid option or argument; 136 the socket or its
+directory cannot be created. man usrsvcweb tells more.
 `
 
 // shutdownGrace bounds a graceful shutdown: requests in flight get this
@@ -64,28 +70,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runCtx is run with the context that stops the server; ready, when set,
 // receives the listening address once the server accepts connections.
 func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
-	fs := cli.NewCommand("usrsvcweb", usage, stderr)
-	configPath := fs.String("config", "", "main config `FILE` (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
-	listen := fs.String("listen", "", "listen on `ADDR` (unix:/abs/path.sock or HOST:PORT) instead of [Web] listen")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	positional, help, err := fs.ParseArgs(args, stdout)
+	c := cli.New("usrsvcweb", usage, footer, stderr)
+	var configPath, listen string
+	var showVersion bool
+	c.String(&configPath, "c config", "FILE", "main config file (default $USRSVC_CONFIG, else $HOME/usrsvc.cfg)")
+	c.String(&listen, "listen", "ADDR", "listen on ADDR (unix:/abs/path.sock or HOST:PORT) instead of [Web] listen")
+	c.Bool(&showVersion, "version", "print the version and exit")
+	positional, help, err := c.Parse(args, stdout)
 	if help {
-		return int(exitcode.HelpMessage)
+		return int(exitcode.Success)
 	}
 	if err != nil {
-		return int(exitcode.InvalidAction) // flag already printed the error and the usage
+		return int(exitcode.InvalidAction) // Parse printed the error and the synopsis
 	}
 	if len(positional) > 0 {
-		fmt.Fprintf(stderr, "usrsvcweb: unexpected argument %q (usrsvcweb takes only options)\n", positional[0])
-		fs.Usage()
+		if positional[0] == "help" {
+			c.PrintHelp(stdout)
+			return int(exitcode.Success)
+		}
+		msg := fmt.Sprintf("unexpected argument %q: usrsvcweb takes only options", positional[0])
+		if o := c.SuggestOption(positional[0]); o != nil {
+			msg += "; did you mean " + o.Long() + "?"
+		}
+		c.UsageError("%s", msg)
 		return int(exitcode.InvalidAction)
 	}
-	if *showVersion {
+	if showVersion {
 		fmt.Fprintf(stdout, "usrsvcweb %s\n", version.Version)
 		return int(exitcode.Success)
 	}
 
-	cfg, err := usrsvc.LoadConfig(*configPath)
+	cfg, err := usrsvc.LoadConfig(configPath)
 	var wc *web.Config
 	if err == nil {
 		wc, err = web.LoadConfig(cfg)
@@ -102,18 +117,18 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 		}
 		return int(exitcode.Of(err))
 	}
-	if *listen != "" {
-		if p, ok := cutUnix(*listen); ok {
+	if listen != "" {
+		if p, ok := cutUnix(listen); ok {
 			if !filepath.IsAbs(p) {
-				fmt.Fprintf(stderr, "usrsvcweb: --listen %s: the socket path must be absolute (unix:/path/to/usrsvcweb.sock)\n", *listen)
+				fmt.Fprintf(stderr, "usrsvcweb: --listen %s: the socket path must be absolute (unix:/path/to/usrsvcweb.sock)\n", listen)
 				return int(exitcode.InvalidConfig)
 			}
 			wc.Listen = "unix:" + filepath.Clean(p)
-		} else if err := web.CheckListenAddr(*listen); err != nil {
-			fmt.Fprintf(stderr, "usrsvcweb: --listen %s: %v\n", *listen, err)
+		} else if err := web.CheckListenAddr(listen); err != nil {
+			fmt.Fprintf(stderr, "usrsvcweb: --listen %s: %v\n", listen, err)
 			return int(exitcode.InvalidConfig)
 		} else {
-			wc.Listen = *listen
+			wc.Listen = listen
 		}
 	}
 	if _, unix := wc.IsUnix(); !unix && wc.Password == "" {
@@ -139,7 +154,10 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	ln, err := listenOn(wc.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
-		return int(exitcode.Of(err))
+		if code := exitcode.Of(err); code != exitcode.UnknownFailure {
+			return int(code)
+		}
+		return int(exitcode.GeneralFailure) // the address is taken, or cannot be listened on: no bug
 	}
 	srv := web.NewServer(h)
 	srv.ErrorLog = slog.NewLogLogger(handler, slog.LevelWarn)

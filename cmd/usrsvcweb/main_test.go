@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,11 +54,23 @@ func TestVersionAndHelp(t *testing.T) {
 	assert.Equal(t, 0, run([]string{"--version"}, &out, &errb))
 	assert.Equal(t, "usrsvcweb "+version.Version+"\n", out.String())
 	out.Reset()
-	assert.Equal(t, int(exitcode.HelpMessage), run([]string{"--help"}, &out, &errb))
-	assert.Contains(t, out.String(), "usage: usrsvcweb")
+	for _, h := range []string{"--help", "-h", "help"} {
+		out.Reset()
+		errb.Reset()
+		assert.Equal(t, int(exitcode.Success), run([]string{h}, &out, &errb), h)
+		assert.Contains(t, out.String(), "usage: usrsvcweb", h)
+		assert.Contains(t, out.String(), "      --listen ADDR ", h)
+		assert.Empty(t, errb.String(), h)
+	}
 	errb.Reset()
 	assert.Equal(t, int(exitcode.InvalidAction), run([]string{"start"}, &out, &errb))
-	assert.Contains(t, errb.String(), `unexpected argument "start"`)
+	assert.Contains(t, errb.String(), `unexpected argument "start": usrsvcweb takes only options`)
+	errb.Reset()
+	assert.Equal(t, int(exitcode.InvalidAction), run([]string{"lisen", "x"}, &out, &errb))
+	assert.Contains(t, errb.String(), `unexpected argument "lisen": usrsvcweb takes only options; did you mean --listen?`)
+	errb.Reset()
+	assert.Equal(t, int(exitcode.InvalidAction), run([]string{"--lisen", "x"}, &out, &errb))
+	assert.Contains(t, errb.String(), `usrsvcweb: unknown option --lisen; did you mean --listen?`)
 }
 
 func TestTCPWithoutPasswordRefused(t *testing.T) {
@@ -203,4 +216,33 @@ func TestTCPWithPassword(t *testing.T) {
 	code, _ := stop()
 	assert.Equal(t, 0, code)
 	assert.True(t, strings.Contains(logs.String(), "failed login") && strings.Contains(logs.String(), "peer=127.0.0.1:"), logs.String())
+}
+
+// The help fits 80 columns and writes long options with two dashes.
+func TestHelpStyle(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"--help"}, &stdout, &stderr))
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		assert.LessOrEqual(t, len([]rune(l)), 80, "help line longer than 80 columns: %q", l)
+	}
+	assert.NotRegexp(t, regexp.MustCompile(`(?m)(^|[\s,\[])-[a-z]{2,}`), stdout.String(), "a long option with one dash")
+}
+
+// usrsvcweb(8) documents every option of the help.
+func TestManPageCoversHelp(t *testing.T) {
+	t.Parallel()
+	page, err := os.ReadFile("../../docs/man/usrsvcweb.8.md")
+	require.NoError(t, err)
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"--help"}, &stdout, &stderr))
+	opts := regexp.MustCompile(`(?m)^  (?:(-\w), )?\s*(--[\w-]+)`).FindAllStringSubmatch(stdout.String(), -1)
+	require.NotEmpty(t, opts)
+	for _, m := range opts {
+		for _, o := range m[1:] {
+			if o != "" {
+				assert.Contains(t, string(page), "**"+o+"**", "usrsvcweb(8) does not document %s", o)
+			}
+		}
+	}
 }
