@@ -322,6 +322,7 @@ func (l *configLoader) load(path string) *Config {
 		cfg.Programs = append(cfg.Programs, p)
 	}
 	sort.Slice(cfg.Programs, func(i, j int) bool { return cfg.Programs[i].Name < cfg.Programs[j].Name })
+	l.checkPathSafety(cfg) // config_safety.go
 	return cfg
 }
 
