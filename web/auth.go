@@ -6,9 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
@@ -40,8 +40,8 @@ func newAuthenticator(user, password string, log *slog.Logger) (*authenticator, 
 		return nil, errors.New("web: set both a username and a password, or neither")
 	}
 	a.user = sha256.Sum256([]byte(user))
-	switch {
-	case strings.HasPrefix(password, "{SHA}"):
+	switch scheme, cost := passwordScheme(password); {
+	case scheme == schemeSHA:
 		want, err := hex.DecodeString(password[len("{SHA}"):])
 		if err != nil || len(want) != sha1.Size {
 			return nil, errors.New("web: a {SHA} password must be {SHA} followed by the 40 hex digits of the password's SHA-1")
@@ -50,10 +50,14 @@ func newAuthenticator(user, password string, log *slog.Logger) (*authenticator, 
 			got := sha1.Sum([]byte(pw))
 			return subtle.ConstantTimeCompare(got[:], want) == 1
 		}
-	case strings.HasPrefix(password, "$2"):
+	case scheme == schemeBcrypt:
 		hash := []byte(password)
 		if _, err := bcrypt.Cost(hash); err != nil {
 			return nil, errors.New("web: the password looks like a bcrypt hash but is not one: " + err.Error())
+		}
+		if cost > MaxBcryptCost {
+			return nil, fmt.Errorf("web: the password is a bcrypt hash of cost %d, more than %d: every failed login would cost "+
+				"seconds of CPU; make one of cost 10 (htpasswd -nbBC 10 USER PASSWORD)", cost, MaxBcryptCost)
 		}
 		a.check = func(pw string) bool { return bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil }
 	default:

@@ -77,7 +77,7 @@ func TestAuthPasswordForms(t *testing.T) {
 	sum := sha1.Sum([]byte("s3cret"))
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	require.NoError(t, err)
-	for _, stored := range []string{"s3cret", "{SHA}" + hex.EncodeToString(sum[:]), string(hash)} {
+	for _, stored := range []string{"s3cret", "{SHA}" + hex.EncodeToString(sum[:]), "{sha}" + strings.ToUpper(hex.EncodeToString(sum[:])), string(hash)} {
 		h, logs := newTestHandler(t, Options{Username: "admin", Password: stored})
 		for _, path := range []string{"/", "/RPC2", "/logtail/x", "/api/v1/programs", "/metrics", "/nothing"} {
 			w := do(h, "GET", path, nil)
@@ -109,6 +109,8 @@ func TestAuthRefusesHalfCredentials(t *testing.T) {
 	assert.Error(t, err)
 	_, err = New(Options{Config: cfg, Username: "u", Password: "$2b$10$bad"})
 	assert.Error(t, err)
+	_, err = New(Options{Config: cfg, Username: "u", Password: "$2b$15$" + strings.Repeat("a", 53)})
+	assert.ErrorContains(t, err, "cost 15")
 	_, err = New(Options{})
 	assert.Error(t, err)
 }

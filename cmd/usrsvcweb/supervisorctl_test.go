@@ -72,8 +72,8 @@ func newWebWorld(t *testing.T, tcp bool, webLines ...string) *webWorld {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "usrsvcd.log"), []byte("usrsvcd line 1\nusrsvcd line 2\n"), 0o600))
 	web := strings.Join(webLines, "\n")
 	if tcp {
-		w.user, w.pass = "admin", "s3 cret"
-		web = "listen = 127.0.0.1:0\nusername = admin\npassword = s3 cret\n" + web
+		w.user, w.pass = "admin", "s3 cret 42"
+		web = "listen = 127.0.0.1:0\nusername = admin\npassword = s3 cret 42\n" + web
 	}
 	// The whole command list takes minutes on a loaded machine: the
 	// helpers live longer than their default two minutes.
@@ -398,7 +398,7 @@ func TestPythonXMLRPC(t *testing.T) {
 	python := needTool(t, "python3")
 	t.Parallel()
 	w := newWebWorld(t, true)
-	url := strings.Replace(w.url, "http://", "http://admin:s3%20cret@", 1) + "/RPC2"
+	url := strings.Replace(w.url, "http://", "http://admin:s3%20cret%2042@", 1) + "/RPC2"
 	script := `
 import json, sys, xmlrpc.client as x
 s = x.ServerProxy(sys.argv[1], allow_none=True)
