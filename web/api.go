@@ -108,7 +108,7 @@ func (h *Handler) apiLog(w http.ResponseWriter, r *http.Request) {
 		}
 		n = v
 	}
-	t, err := h.tail(pc, r.PathValue("stream"), n)
+	t, err := h.tail(r.Context(), pc, r.PathValue("stream"), n)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -117,11 +117,16 @@ func (h *Handler) apiLog(w http.ResponseWriter, r *http.Request) {
 }
 
 // tail reads the last n lines of one of pc's log files.
-func (h *Handler) tail(pc *usrsvc.Program, stream string, n int) (*logTail, error) {
+func (h *Handler) tail(ctx context.Context, pc *usrsvc.Program, stream string, n int) (*logTail, error) {
 	path, same, err := logPath(pc, stream)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNotFound, err)
 	}
+	release, ok := h.acquireLogSlot(ctx)
+	if !ok {
+		return nil, ctx.Err()
+	}
+	defer release()
 	lines, end, err := tailFile(path, n)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %v", usrsvc.ErrPermission, path, err)

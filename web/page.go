@@ -129,7 +129,7 @@ func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 		Overview: h.reader.read(r.Context(), pageMaxAge), Flash: h.flashes.take(r),
 		P: d.programView, Config: d.Config}
 	for _, s := range []string{streamStdout, streamStderr} {
-		t, err := h.tail(pc, s, defaultTailLines)
+		t, err := h.tail(r.Context(), pc, s, defaultTailLines)
 		sec := logSection{logTail: t}
 		if err != nil {
 			sec.logTail = &logTail{Program: pc.Name, Stream: s}

@@ -68,6 +68,8 @@ type Handler struct {
 	// streams bounds the streaming responses open at once (tail -f,
 	// server-sent events): one slot each.
 	streams chan struct{}
+	// logSlots bounds the requests reading logs at once (maxLogRequests).
+	logSlots chan struct{}
 
 	mux     *http.ServeMux
 	root    http.Handler
@@ -106,7 +108,7 @@ func New(opts Options) (*Handler, error) {
 		opts.MaxBody = DefaultMaxBody
 	}
 	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
-		streams: make(chan struct{}, MaxStreams)}
+		streams: make(chan struct{}, MaxStreams), logSlots: make(chan struct{}, maxLogRequests)}
 	if h.log == nil {
 		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -39,9 +39,10 @@ func TestAttackFigures(t *testing.T) {
 	if os.Getenv("USRSVC_ATTACK") != "1" {
 		t.Skip("measures attacks for SECURITY.md: USRSVC_ATTACK=1 to run it")
 	}
-	for _, calls := range []int{100, 2000} {
-		t.Run(fmt.Sprintf("multicall-%d", calls), func(t *testing.T) { attackMulticall(t, calls) })
+	for _, calls := range []int{64, 100, 2000} {
+		t.Run(fmt.Sprintf("multicall-%d", calls), func(t *testing.T) { attackMulticall(t, calls, 1) })
 	}
+	t.Run("multicall-7x16-clients", func(t *testing.T) { attackMulticall(t, 7, 16) })
 	t.Run("failed-login-flood", attackLoginFlood)
 	t.Run("bcrypt-guessing", attackBcrypt)
 	t.Run("idle-connections", attackIdleConns)
@@ -173,7 +174,7 @@ func (tg *attackTarget) post(t *testing.T, user, pw string, body []byte) (int, i
 	return resp.StatusCode, n
 }
 
-func attackMulticall(t *testing.T, calls int) {
+func attackMulticall(t *testing.T, calls, clients int) {
 	tg := startTarget(t, attackPassword)
 	list := make([]any, calls)
 	for i := range list {
@@ -183,11 +184,23 @@ func attackMulticall(t *testing.T, calls int) {
 	require.NoError(t, xmlrpc.EncodeCall(&body, "system.multicall", list))
 	before := tg.statusKB("VmHWM")
 	t0 := time.Now()
-	code, n := tg.post(t, "admin", attackPassword, body.Bytes())
+	var wg sync.WaitGroup
+	var code atomic.Int64
+	var n atomic.Int64
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, k := tg.post(t, "admin", attackPassword, body.Bytes())
+			code.Store(int64(c))
+			n.Add(k)
+		}()
+	}
+	wg.Wait()
 	took := time.Since(t0)
 	peak := tg.statusKB("VmHWM")
-	t.Logf("FIGURE multicall calls=%d: HTTP %d, %d response bytes in %v; peak RSS %d MiB (idle %d MiB)",
-		calls, code, n, took.Round(time.Millisecond), peak>>10, before>>10)
+	t.Logf("FIGURE multicall calls=%d clients=%d: HTTP %d, %d response bytes in %v; peak RSS %d MiB (idle %d MiB)",
+		calls, clients, code.Load(), n.Load(), took.Round(time.Millisecond), peak>>10, before>>10)
 	ok, _ := tg.post(t, "admin", attackPassword, []byte(`<?xml version="1.0"?><methodCall><methodName>supervisor.getAPIVersion</methodName></methodCall>`))
 	t.Logf("FIGURE multicall calls=%d: a request after it: HTTP %d", calls, ok)
 }
