@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 )
 
 // Options configures a [Handler].
@@ -39,6 +41,11 @@ type Options struct {
 	Now func() time.Time
 	// MaxBody bounds request bodies; 0 means 1 MiB.
 	MaxBody int64
+	// AllowedHosts are host names requests may give in their Host header,
+	// besides localhost, 127.0.0.1 and [::1]: others are refused with 421
+	// (DNS rebinding). The names a remote browser uses to reach this
+	// server go here.
+	AllowedHosts []string
 }
 
 // DefaultMaxBody is the default bound on a request body.
@@ -75,6 +82,10 @@ type Handler struct {
 	root    http.Handler
 	cop     *http.CrossOriginProtection
 	started time.Time
+	// allowedHosts are Options.AllowedHosts, lower case.
+	allowedHosts []string
+	// refusals logs refused requests at most once a minute per peer.
+	refusals *rateLog
 
 	// reader reads the programs' status for the page, the API, the live
 	// updates and the metrics; hub is the one watcher behind the live
@@ -125,16 +136,26 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h.auth = auth
+	for _, a := range opts.AllowedHosts {
+		h.allowedHosts = append(h.allowedHosts, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")))
+	}
+	h.refusals = newRateLog(h.log, time.Minute)
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
-			"origin", r.Header.Get("Origin"), "peer", peer(r))
-		http.Error(w, "cross-origin request refused: state-changing requests must come from this server's own pages", http.StatusForbidden)
+		p := peerOf(r)
+		h.refusals.warn("cross-origin request refused", p.Key, "method", r.Method, "path", trunc(r.URL.Path),
+			"origin", trunc(r.Header.Get("Origin")), "peer", p.Name)
+		const msg = "cross-origin request refused: state-changing requests must come from this server's own pages"
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeErrorMsg(w, http.StatusForbidden, exitcode.InvalidAction, msg)
+			return
+		}
+		http.Error(w, msg, http.StatusForbidden)
 	}))
 	h.started = h.now()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.reader, h.hub = newReader(h), newHub(h)
 	h.routes()
-	h.root = h.secure(h.auth.wrap(h.mux))
+	h.root = h.secure(h.checkHost(h.auth.wrap(h.mux)))
 	return h, nil
 }
 
@@ -196,7 +217,12 @@ func (h *Handler) handle(pattern string, f http.HandlerFunc) {
 func (h *Handler) handleAction(pattern string, f http.HandlerFunc) {
 	h.mux.Handle(pattern, h.cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.opts.ReadOnly {
-			http.Error(w, "read-only: usrsvcweb runs with read_only = true in [Web]; changes go through usrsvc on the host", http.StatusForbidden)
+			const msg = "read-only: usrsvcweb runs with read_only = true in [Web]; changes go through usrsvc on the host"
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				writeErrorMsg(w, http.StatusForbidden, exitcode.InvalidAction, msg)
+				return
+			}
+			http.Error(w, msg, http.StatusForbidden)
 			return
 		}
 		f(w, r)
