@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -278,4 +280,43 @@ func TestUnauthorizedConnectionClosed(t *testing.T) {
 	data, err := io.ReadAll(c)
 	require.NoError(t, err, "the server closed the connection after its answer")
 	assert.Contains(t, string(data), "401 Unauthorized")
+}
+
+// A log replaced by a symbolic link to another file of the account
+// (~/.bashrc) is never followed: clearLogs does not empty the target, no
+// read returns it, and a start does not append the program's output to
+// it.
+func TestSymlinkedLogsNotFollowed(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, []string{"alpha"}, Options{})
+	bashrc := e.path("bashrc")
+	const secret = "export TOKEN=s3cret\n"
+	require.NoError(t, os.WriteFile(bashrc, []byte(secret), 0o600))
+	require.NoError(t, os.Symlink(bashrc, e.path("alpha.log")))
+
+	_, err := rpc(t, e.h, "supervisor.clearProcessLogs", "alpha")
+	assert.Equal(t, faultFailed, faultCode(t, err))
+	assert.ErrorContains(t, err, "symbolic link")
+	for _, m := range []string{"supervisor.readProcessStdoutLog", "supervisor.tailProcessStdoutLog"} {
+		v, err := rpc(t, e.h, m, "alpha", int64(-100), int64(0))
+		if m == "supervisor.tailProcessStdoutLog" {
+			v, err = rpc(t, e.h, m, "alpha", int64(0), int64(100))
+		}
+		assert.Error(t, err, m)
+		assert.NotContains(t, fmt.Sprint(v), "TOKEN", m)
+	}
+	var ae apiError
+	assert.Equal(t, http.StatusInternalServerError, e.getJSON("/api/v1/programs/alpha/log/stdout", &ae))
+	assert.Contains(t, ae.Error, "symbolic link")
+	w := do(e.h, "GET", "/program/alpha", nil)
+	assert.NotContains(t, w.Body.String(), "TOKEN")
+	w = do(e.h, "GET", "/logtail/alpha", nil)
+	assert.Equal(t, http.StatusNotFound, w.Code)
+
+	// The launcher does not append to it either.
+	_, err = e.manager().Do(ctxFor(t), usrsvc.ActionStart, "alpha")
+	assert.Error(t, err, "a start whose log is a symbolic link fails")
+	data, err := os.ReadFile(bashrc)
+	require.NoError(t, err)
+	assert.Equal(t, secret, string(data), "the link's target is untouched")
 }

@@ -52,26 +52,20 @@ func logPath(pc *usrsvc.Program, stream string) (path string, same bool, err err
 // logfile.MaxTail bytes before its end (internal/logfile.Tail), and the file's size
 // before the read, where following starts (a line appended meanwhile is
 // shown twice rather than lost). A missing file has no lines; anything
-// but a regular file (a FIFO, a device) is refused, never read.
+// but a regular file (a FIFO, a device, a symbolic link) is refused, never
+// read; the size is the descriptor's that was read.
 func tailFile(path string, n int) (lines []string, end int64, err error) {
-	fi, err := os.Stat(path)
+	lines, end, err = logfile.TailSize(path, 0, max(n, 0), logfile.MaxTail)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s is not a regular file", path)
-	}
-	if n <= 0 {
-		return nil, fi.Size(), nil
-	}
-	lines, err = logfile.Tail(path, 0, n, logfile.MaxTail)
 	for i, l := range lines {
 		lines[i] = strings.ToValidUTF8(l, "\uFFFD")
 	}
-	return lines, fi.Size(), err
+	return lines, end, nil
 }
 
 // An offset in an event id: "-" when it is not known (after a rotation),
