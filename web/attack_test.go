@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -319,4 +320,33 @@ func TestSymlinkedLogsNotFollowed(t *testing.T) {
 	data, err := os.ReadFile(bashrc)
 	require.NoError(t, err)
 	assert.Equal(t, secret, string(data), "the link's target is untouched")
+}
+
+// A program writing without newlines does not grow the page's follow:
+// the partial line is bounded, sent cut and marked, each byte scanned
+// once.
+func TestFollowLongLineBounded(t *testing.T) {
+	t.Parallel()
+	var got []string
+	var next int64
+	lw := &lineWriter{emit: func(lines []string, n int64) error { got = append(got, lines...); next = n; return nil }}
+	chunk := bytes.Repeat([]byte("x"), 32<<10)
+	t0 := time.Now()
+	for range 320 { // 10 MiB without a newline
+		_, err := lw.Write(chunk)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(lw.partial), maxLineBytes)
+	}
+	assert.Less(t, time.Since(t0), 5*time.Second, "linear, not quadratic")
+	require.Equal(t, 159, len(got), "cut every 64 KiB; the last 64 KiB wait for more")
+	assert.True(t, got[0] == strings.Repeat("x", maxLineBytes)+cutMark, "a piece is 64 KiB and marked")
+	assert.Equal(t, int64(159*maxLineBytes), next)
+	_, err := lw.Write([]byte("tail\nab"))
+	require.NoError(t, err)
+	require.Equal(t, 161, len(got))
+	assert.Equal(t, "tail", got[160])
+	assert.Equal(t, int64(10<<20+5), next, "the offset after the last whole line")
+	_, err = lw.Write([]byte("c\r\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "abc", got[len(got)-1])
 }
