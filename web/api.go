@@ -165,11 +165,8 @@ func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
 	if offset < 0 {
 		_, offset, _ = tailFile(path, 0)
 	}
-	release, err := h.hub.acquire()
-	if err != nil {
-		w.Header().Set("Retry-After", "10")
-		writeErrorMsg(w, http.StatusServiceUnavailable, exitcode.TryAgain,
-			fmt.Sprintf("too many live streams (at most %d): close other pages of this server", maxStreams))
+	release, ok := h.acquireStream(w, r)
+	if !ok {
 		return
 	}
 	defer release()

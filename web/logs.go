@@ -269,9 +269,8 @@ func (h *Handler) streamFile(w http.ResponseWriter, r *http.Request, path string
 	}
 	f.Close()
 	size := fi.Size()
-	release, ok := h.acquireStream()
+	release, ok := h.acquireStream(w, r)
 	if !ok {
-		http.Error(w, "too many streams open; try again later", http.StatusServiceUnavailable)
 		return
 	}
 	defer release()

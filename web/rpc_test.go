@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -247,20 +248,34 @@ func TestLogtailStream(t *testing.T) {
 	}
 }
 
+// One pool of streams: MaxStreams in all, MaxStreamsPerPeer for one peer.
 func TestStreamsBounded(t *testing.T) {
 	t.Parallel()
-	h, _ := newTestHandler(t, Options{})
+	p := newStreamPool(MaxStreams, MaxStreamsPerPeer)
 	var releases []func()
-	for range MaxStreams {
-		r, ok := h.acquireStream()
-		require.True(t, ok)
+	for i := range MaxStreams {
+		r, err := p.acquire(fmt.Sprintf("10.0.0.%d", i/MaxStreamsPerPeer))
+		require.NoError(t, err)
 		releases = append(releases, r)
 	}
-	_, ok := h.acquireStream()
-	assert.False(t, ok)
+	_, err := p.acquire("10.0.0.99")
+	assert.ErrorContains(t, err, "at most 64")
 	releases[0]()
-	_, ok = h.acquireStream()
-	assert.True(t, ok)
+	releases[0]() // twice is once
+	_, err = p.acquire("10.0.0.0")
+	assert.NoError(t, err)
+	_, err = p.acquire("10.0.0.0")
+	assert.Error(t, err)
+
+	p = newStreamPool(MaxStreams, MaxStreamsPerPeer)
+	for range MaxStreamsPerPeer {
+		_, err := p.acquire("10.0.0.1")
+		require.NoError(t, err)
+	}
+	_, err = p.acquire("10.0.0.1")
+	assert.ErrorContains(t, err, "from your address (at most 8)")
+	_, err = p.acquire("10.0.0.2")
+	assert.NoError(t, err, "another peer still gets one")
 }
 
 func TestRereadDiff(t *testing.T) {

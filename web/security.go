@@ -87,7 +87,7 @@ func (h *Handler) checkHost(next http.Handler) http.Handler {
 		msg := "421 Misdirected Request: usrsvcweb answers only requests for localhost, 127.0.0.1, [::1]" +
 			" or the names in [Web] allowed_hosts, not " + trunc(r.Host)
 		w.Header().Set("Connection", "close")
-		if strings.HasPrefix(r.URL.Path, "/api/") {
+		if isAPI(r) {
 			writeErrorMsg(w, http.StatusMisdirectedRequest, exitcode.InvalidAction, msg)
 			return
 		}

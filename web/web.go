@@ -51,10 +51,6 @@ type Options struct {
 // DefaultMaxBody is the default bound on a request body.
 const DefaultMaxBody = 1 << 20
 
-// MaxStreams bounds the streaming responses (tail -f, server-sent events)
-// open at once; more get 503.
-const MaxStreams = 64
-
 // Handler serves usrsvcweb's routes. Create it with [New]; Close it when
 // the server shuts down, so streaming responses end.
 type Handler struct {
@@ -72,9 +68,8 @@ type Handler struct {
 
 	// methods is the XML-RPC method table (rpc.go).
 	methods map[string]rpcMethod
-	// streams bounds the streaming responses open at once (tail -f,
-	// server-sent events): one slot each.
-	streams chan struct{}
+	// streams is the one pool of streaming responses (streams.go).
+	streams *streamPool
 	// logSlots bounds the requests reading logs at once (maxLogRequests).
 	logSlots chan struct{}
 
@@ -119,7 +114,7 @@ func New(opts Options) (*Handler, error) {
 		opts.MaxBody = DefaultMaxBody
 	}
 	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
-		streams: make(chan struct{}, MaxStreams), logSlots: make(chan struct{}, maxLogRequests)}
+		streams: newStreamPool(MaxStreams, MaxStreamsPerPeer), logSlots: make(chan struct{}, maxLogRequests)}
 	if h.log == nil {
 		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -145,7 +140,7 @@ func New(opts Options) (*Handler, error) {
 		h.refusals.warn("cross-origin request refused", p.Key, "method", r.Method, "path", trunc(r.URL.Path),
 			"origin", trunc(r.Header.Get("Origin")), "peer", p.Name)
 		const msg = "cross-origin request refused: state-changing requests must come from this server's own pages"
-		if strings.HasPrefix(r.URL.Path, "/api/") {
+		if isAPI(r) {
 			writeErrorMsg(w, http.StatusForbidden, exitcode.InvalidAction, msg)
 			return
 		}
@@ -194,17 +189,6 @@ func (h *Handler) streamContext(r *http.Request) (context.Context, context.Cance
 	return ctx, func() { stop(); cancel() }
 }
 
-// acquireStream takes one of the MaxStreams slots of streaming responses;
-// ok is false when none is free. Call release when the stream ends.
-func (h *Handler) acquireStream() (release func(), ok bool) {
-	select {
-	case h.streams <- struct{}{}:
-		return func() { <-h.streams }, true
-	default:
-		return nil, false
-	}
-}
-
 // handle registers a route that changes nothing (GET, HEAD). pattern is an
 // http.ServeMux pattern with its method, e.g. "GET /api/v1/programs".
 func (h *Handler) handle(pattern string, f http.HandlerFunc) {
@@ -218,7 +202,7 @@ func (h *Handler) handleAction(pattern string, f http.HandlerFunc) {
 	h.mux.Handle(pattern, h.cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.opts.ReadOnly {
 			const msg = "read-only: usrsvcweb runs with read_only = true in [Web]; changes go through usrsvc on the host"
-			if strings.HasPrefix(r.URL.Path, "/api/") {
+			if isAPI(r) {
 				writeErrorMsg(w, http.StatusForbidden, exitcode.InvalidAction, msg)
 				return
 			}
@@ -279,3 +263,7 @@ func (h *Handler) reread(ctx context.Context) (*reloadOutcome, error) {
 	h.lastReload.Store(out)
 	return out, nil
 }
+
+// isAPI reports whether r is a request of the JSON API, whose answers,
+// errors included, are JSON.
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
