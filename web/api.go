@@ -233,7 +233,7 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 		res.Message = err.Error()
 		h.log.Warn("web: "+action+" failed", "program", name, "error", err)
 	} else {
-		h.log.Info("web: "+action, "program", name, "message", res.Message)
+		h.audit(ctx, action, name, "message", res.Message)
 	}
 	if pc := h.config().Program(name); pc != nil && st != nil {
 		res.Status = newProgramView(pc, usrsvc.Result{Program: name, Action: usrsvc.Action(action), Status: st, Err: err, Time: h.now()}, h.now())
@@ -276,6 +276,9 @@ func (h *Handler) apiReread(w http.ResponseWriter, r *http.Request) {
 	out, err := h.reread(r.Context())
 	h.reader.changed()
 	h.hub.trigger()
+	if err == nil {
+		h.audit(r.Context(), "reread", "", "message", out.Message)
+	}
 	res := &rereadResult{OK: err == nil}
 	if out != nil {
 		res.Message, res.Added, res.Changed, res.Removed = out.Message, out.Added, out.Changed, out.Removed

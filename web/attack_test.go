@@ -21,6 +21,7 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/testproc"
+	"github.com/usrsvc/usrsvc/internal/xmlrpc"
 )
 
 // DNS rebinding: a request naming another host than this server is
@@ -349,4 +350,22 @@ func TestFollowLongLineBounded(t *testing.T) {
 	_, err = lw.Write([]byte("c\r\n"))
 	require.NoError(t, err)
 	assert.Equal(t, "abc", got[len(got)-1])
+}
+
+// Every change is logged at INFO with who asked: user and peer.
+func TestAuditLines(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, []string{"sleeper"}, Options{Username: "alice", Password: "correct horse"})
+	auth := basic("alice", "correct horse")
+	var b bytes.Buffer
+	require.NoError(t, xmlrpc.EncodeCall(&b, "supervisor.startProcess", "sleeper"))
+	w := do(e.h, "POST", "/RPC2", &b, auth...)
+	require.Equal(t, http.StatusOK, w.Code)
+	_, err := xmlrpc.DecodeResponse(w.Body)
+	require.NoError(t, err)
+	w = do(e.h, "POST", "/api/v1/programs/sleeper/stop", nil, append(auth, "Sec-Fetch-Site", "same-origin")...)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	logs := e.logs.String()
+	assert.Contains(t, logs, `level=INFO msg="web: start" program=sleeper user=alice peer=192.0.2.7:4242`)
+	assert.Contains(t, logs, `level=INFO msg="web: stop" program=sleeper user=alice peer=192.0.2.7:4242`)
 }

@@ -64,23 +64,23 @@ func (h *Handler) logMethods() map[string]rpcMethod {
 			}},
 		"supervisor.clearProcessLogs": {sig: []string{"boolean", "string"}, changes: true,
 			help: "Empty the program NAME's stdout and stderr files (truncated in place: the program goes on appending).",
-			fn: func(_ context.Context, a []any) (any, error) {
+			fn: func(ctx context.Context, a []any) (any, error) {
 				name, err := h.programName(str(a, 0))
 				if err != nil {
 					return nil, err
 				}
-				if f := h.clearLogs(name); f != nil {
+				if f := h.clearLogs(ctx, name); f != nil {
 					return nil, f
 				}
 				return true, nil
 			}},
 		"supervisor.clearAllProcessLogs": {sig: []string{"array"}, changes: true,
 			help: "Empty every program's stdout and stderr files; return an array of result structs.",
-			fn: func(context.Context, []any) (any, error) {
+			fn: func(ctx context.Context, _ []any) (any, error) {
 				cfg := h.config()
 				out := make([]any, 0, len(cfg.Programs))
 				for _, pc := range cfg.Programs {
-					if f := h.clearLogs(pc.Name); f != nil {
+					if f := h.clearLogs(ctx, pc.Name); f != nil {
 						out = append(out, result(pc.Name, f.Code, f.String))
 					} else {
 						out = append(out, result(pc.Name, faultSuccess, "OK"))
@@ -210,7 +210,7 @@ func logFault(path string, err error) *xmlrpc.Fault {
 // without following a symbolic link, checked to be a regular file, and
 // truncated through that descriptor (ftruncate), so a link or a file
 // swapped in meanwhile is never what is emptied.
-func (h *Handler) clearLogs(name string) *xmlrpc.Fault {
+func (h *Handler) clearLogs(ctx context.Context, name string) *xmlrpc.Fault {
 	pc := h.config().Program(name)
 	for _, p := range []string{pc.Stdout, pc.Stderr} {
 		f, err := logfile.OpenWrite(p)
@@ -225,7 +225,7 @@ func (h *Handler) clearLogs(name string) *xmlrpc.Fault {
 			return fault(faultFailed, err.Error()+": not cleared")
 		}
 	}
-	h.log.Info("cleared the log files", "program", name)
+	h.audit(ctx, "clear logs", name)
 	return nil
 }
 

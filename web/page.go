@@ -168,6 +168,9 @@ func (h *Handler) pageReread(w http.ResponseWriter, r *http.Request) {
 	out, err := h.reread(r.Context())
 	h.reader.changed()
 	h.hub.trigger()
+	if err == nil {
+		h.audit(r.Context(), "reread", "", "message", out.Message)
+	}
 	f := &flash{OK: err == nil}
 	switch {
 	case err != nil:

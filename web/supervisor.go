@@ -196,6 +196,7 @@ func (h *Handler) rpcStart(ctx context.Context, a []any) (any, error) {
 	if _, err := h.manager().Do(ctx, usrsvc.ActionStart, name); err != nil {
 		return nil, opFault(name, err)
 	}
+	h.audit(ctx, "start", name)
 	return true, nil
 }
 
@@ -217,6 +218,7 @@ func (h *Handler) rpcStop(ctx context.Context, a []any) (any, error) {
 	if _, err := h.manager().Do(ctx, usrsvc.ActionStop, name); err != nil {
 		return nil, opFault(name, err)
 	}
+	h.audit(ctx, "stop", name)
 	return true, nil
 }
 
@@ -232,6 +234,7 @@ func (h *Handler) rpcSignal(ctx context.Context, a []any) (any, error) {
 	if _, err := h.manager().Signal(ctx, name, sig); err != nil {
 		return nil, opFault(name, err)
 	}
+	h.audit(ctx, "signal", name, "signal", unix.SignalName(sig))
 	return true, nil
 }
 
@@ -308,6 +311,9 @@ func (h *Handler) startResults(ctx context.Context, only []string) []any {
 		func(pc *usrsvc.Program, st *usrsvc.Status) bool { return pc.Enabled && !st.Running },
 		func(name string) map[string]any {
 			_, err := h.manager().Do(ctx, usrsvc.ActionStart, name)
+			if err == nil {
+				h.audit(ctx, "start", name)
+			}
 			return resultOf(name, err)
 		})
 }
@@ -317,6 +323,9 @@ func (h *Handler) stopResults(ctx context.Context, only []string) []any {
 	return h.forPrograms(ctx, only, inRunningState,
 		func(name string) map[string]any {
 			_, err := h.manager().Do(ctx, usrsvc.ActionStop, name)
+			if err == nil {
+				h.audit(ctx, "stop", name)
+			}
 			return resultOf(name, err)
 		})
 }
@@ -331,6 +340,9 @@ func (h *Handler) signalResults(ctx context.Context, only []string, sigName stri
 				return result(name, badSig.Code, badSig.String)
 			}
 			_, err := h.manager().Signal(ctx, name, sig)
+			if err == nil {
+				h.audit(ctx, "signal", name, "signal", unix.SignalName(sig))
+			}
 			return resultOf(name, err)
 		})
 }
@@ -352,7 +364,7 @@ func (h *Handler) rpcReloadConfig(ctx context.Context, _ []any) (any, error) {
 	if err != nil {
 		return nil, fault(faultCantReread, err.Error())
 	}
-	h.log.Info("reread: "+out.Message, "added", out.Added, "changed", out.Changed, "removed", out.Removed)
+	h.audit(ctx, "reread", "", "message", out.Message, "added", out.Added, "changed", out.Changed, "removed", out.Removed)
 	added := out.Added
 	if added == nil {
 		added = []string{}

@@ -150,7 +150,7 @@ func New(opts Options) (*Handler, error) {
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.reader, h.hub = newReader(h), newHub(h)
 	h.routes()
-	h.root = h.secure(h.checkHost(h.auth.wrap(h.mux)))
+	h.root = h.secure(h.checkHost(h.auth.wrap(withRequester(h.mux))))
 	return h, nil
 }
 
