@@ -74,6 +74,7 @@ func (h *Handler) detail(ctx context.Context, pc *usrsvc.Program) (*programDetai
 	st, err := h.manager().Do(ctx, usrsvc.ActionStatus, pc.Name)
 	res := usrsvc.Result{Program: pc.Name, Action: usrsvc.ActionStatus, Status: st, Err: err, Time: h.now()}
 	v := newProgramView(pc, res, h.now())
+	v.Self = h.isSelf(st)
 	if v.Running && v.PID > 0 {
 		h.reader.readMemory([]*programView{v})
 	}
@@ -202,15 +203,19 @@ type actionResult struct {
 	Status   *programView `json:"status,omitempty"`
 }
 
+// apiAction is POST /api/v1/programs/NAME/ACTION. ?force=true stops the
+// program that is this server itself (see self.go), which is otherwise
+// refused.
 func (h *Handler) apiAction(w http.ResponseWriter, r *http.Request) {
-	res, status := h.act(r.Context(), r.PathValue("name"), r.PathValue("action"))
+	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	res, status := h.act(r.Context(), r.PathValue("name"), r.PathValue("action"), force)
 	writeJSON(w, status, res)
 }
 
 // act runs a start, stop or restart on one program, as usrsvc would (a
 // stop is a manual stop: usrsvcd leaves the program stopped until a
 // start), and returns its outcome with the HTTP status that fits.
-func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, int) {
+func (h *Handler) act(ctx context.Context, name, action string, force bool) (*actionResult, int) {
 	res := &actionResult{Program: name, Action: action}
 	switch usrsvc.Action(action) {
 	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart:
@@ -218,6 +223,11 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 		res.Code, res.CodeName = int(exitcode.InvalidAction), exitcode.InvalidAction.String()
 		res.Message = fmt.Sprintf("unknown action %q: use start, stop or restart", action)
 		return res, http.StatusNotFound
+	}
+	if a := usrsvc.Action(action); a != usrsvc.ActionStart && !force {
+		if st, err := h.manager().Do(ctx, usrsvc.ActionStatus, name); err == nil && h.isSelf(st) {
+			return h.actOnSelf(ctx, res, a)
+		}
 	}
 	// The operation goes on if the browser goes away: a half-done start
 	// or stop helps nobody.
@@ -240,6 +250,33 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 	}
 	return res, httpStatus(err)
 }
+
+// actOnSelf answers a stop or restart of the program that is this server:
+// a stop is refused; a restart answers, then ends this server for usrsvcd
+// to start it again, when usrsvcd will.
+func (h *Handler) actOnSelf(ctx context.Context, res *actionResult, a usrsvc.Action) (*actionResult, int) {
+	why := ""
+	if a == usrsvc.ActionStop {
+		why = selfStopRefusal(res.Program)
+	} else {
+		why = h.canRestartSelf(ctx, res.Program)
+	}
+	if why != "" {
+		res.Code, res.CodeName, res.Message = int(exitcode.GeneralFailure), exitcode.GeneralFailure.String(), why
+		h.log.Warn("web: "+string(a)+" refused", "program", res.Program, "reason", why)
+		return res, http.StatusConflict
+	}
+	res.OK, res.Code, res.CodeName = true, int(exitcode.Success), exitcode.Success.String()
+	res.Message = "restarting: this usrsvcweb ends now, and usrsvcd starts it again within seconds"
+	h.audit(ctx, string(a), res.Program, "how", "exit, for usrsvcd to start it again")
+	// After the answer has gone out.
+	time.AfterFunc(selfRestartDelay, h.opts.RestartSelf)
+	return res, http.StatusOK
+}
+
+// selfRestartDelay lets the answer to a restart of self reach its client
+// before the server ends.
+const selfRestartDelay = 300 * time.Millisecond
 
 // adoptConfig loads the configuration again and puts it in force here,
 // after usrsvcd reread it; it asks usrsvcd nothing. A configuration that

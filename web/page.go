@@ -51,7 +51,9 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return rowData{P: p, ReadOnly: readOnly}
 	},
-	"actionsOf": func(name string, back bool) actionsData { return actionsData{Name: name, Back: back} },
+	"actionsOf": func(name string, back, self bool) actionsData {
+		return actionsData{Name: name, Back: back, Self: self}
+	},
 }).ParseFS(assets, "assets/*.html"))
 
 type rowData struct {
@@ -64,6 +66,8 @@ type rowData struct {
 type actionsData struct {
 	Name string
 	Back bool
+	// Self: the program is this server; it offers no Stop (see self.go).
+	Self bool
 }
 
 // pageData is what the templates of both pages get.
@@ -152,7 +156,7 @@ func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 // from, which shows the outcome.
 func (h *Handler) pageAction(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	res, _ := h.act(r.Context(), name, r.PostFormValue("action"))
+	res, _ := h.act(r.Context(), name, r.PostFormValue("action"), false)
 	text := res.Message
 	if res.OK {
 		text = name + ": " + res.Message

@@ -215,6 +215,9 @@ func (h *Handler) rpcStop(ctx context.Context, a []any) (any, error) {
 	if !inRunningState(h.config().Program(name), st) {
 		return nil, fault(faultNotRunning, name)
 	}
+	if h.isSelf(st) {
+		return nil, fault(faultFailed, selfStopRefusal(name))
+	}
 	if _, err := h.manager().Do(ctx, usrsvc.ActionStop, name); err != nil {
 		return nil, opFault(name, err)
 	}
@@ -272,10 +275,17 @@ func resultOf(name string, err error) map[string]any {
 
 // forPrograms runs op on the named programs (nil: every program whose
 // status passes pick), concurrently, and returns the results in name order.
+// With skipSelf, the program that is this server is left alone, its
+// result saying so.
 func (h *Handler) forPrograms(ctx context.Context, only []string, pick func(*usrsvc.Program, *usrsvc.Status) bool,
-	op func(name string) map[string]any) []any {
+	op func(name string) map[string]any, skipSelf bool) []any {
 	var names []string
-	for _, r := range h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false) {
+	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
+	self := ""
+	if skipSelf {
+		self = h.selfIn(results)
+	}
+	for _, r := range results {
 		if only != nil && !contains(only, r.Program) {
 			continue
 		}
@@ -286,6 +296,11 @@ func (h *Handler) forPrograms(ctx context.Context, only []string, pick func(*usr
 	out := make([]any, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
+		if name == self {
+			out[i] = result(name, faultFailed, selfSkipped(name))
+			h.log.Info("web: "+name+" skipped: it is this usrsvcweb", "program", name)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -315,7 +330,7 @@ func (h *Handler) startResults(ctx context.Context, only []string) []any {
 				h.audit(ctx, "start", name)
 			}
 			return resultOf(name, err)
-		})
+		}, false)
 }
 
 // stopResults stops the programs that run (or are being retried).
@@ -327,7 +342,7 @@ func (h *Handler) stopResults(ctx context.Context, only []string) []any {
 				h.audit(ctx, "stop", name)
 			}
 			return resultOf(name, err)
-		})
+		}, true)
 }
 
 // signalResults signals the programs that run.
@@ -344,7 +359,7 @@ func (h *Handler) signalResults(ctx context.Context, only []string, sigName stri
 				h.audit(ctx, "signal", name, "signal", unix.SignalName(sig))
 			}
 			return resultOf(name, err)
-		})
+		}, only == nil)
 }
 
 // inRunningState reports whether supervisord would count the program as

@@ -60,6 +60,9 @@ type programView struct {
 	Message  string   `json:"message,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// Self is true for the program that is this usrsvcweb: stop all
+	// skips it, and the page offers no Stop for it.
+	Self bool `json:"self,omitempty"`
 
 	// startTicks identifies the process with PID (for the watcher's
 	// pidfds and CPU deltas).
@@ -205,8 +208,10 @@ func (r *reader) fresh(ctx context.Context) *overview {
 		ReadOnly: h.opts.ReadOnly, Version: usrsvcVersion()}
 	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
 	o.Programs = make([]*programView, len(results))
+	self := h.selfIn(results)
 	for i, res := range results {
 		o.Programs[i] = newProgramView(cfg.Program(res.Program), res, now)
+		o.Programs[i].Self = res.Program == self
 	}
 	r.readMemory(o.Programs)
 	r.cpuShares(o.Programs, now)

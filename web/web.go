@@ -41,6 +41,11 @@ type Options struct {
 	Now func() time.Time
 	// MaxBody bounds request bodies; 0 means 1 MiB.
 	MaxBody int64
+	// RestartSelf, when set, ends the server so that its supervisor
+	// (usrsvcd) starts it again: a restart asked of the program that is
+	// this server itself answers first, then calls it (see self.go).
+	// cmd/usrsvcweb sets it; nil refuses such a restart.
+	RestartSelf func()
 	// AllowedHosts are host names requests may give in their Host header,
 	// besides localhost, 127.0.0.1 and [::1]: others are refused with 421
 	// (DNS rebinding). The names a remote browser uses to reach this

@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -132,8 +133,14 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	}
 	logger := slog.New(handler)
 
+	// A restart of the program that is this usrsvcweb (see web's
+	// self.go) ends it with TRY_AGAIN, for usrsvcd to start it again.
+	ctx, restartSelf := context.WithCancel(ctx)
+	defer restartSelf()
+	var selfRestart atomic.Bool
 	h, err := web.New(web.Options{Config: cfg, ReadOnly: wc.ReadOnly, Username: wc.Username,
-		Password: wc.Password, Logger: logger, AllowedHosts: wc.AllowedHosts})
+		Password: wc.Password, Logger: logger, AllowedHosts: wc.AllowedHosts,
+		RestartSelf: func() { selfRestart.Store(true); restartSelf() }})
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
 		return int(exitcode.InvalidConfig)
@@ -165,21 +172,25 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	srv.ErrorLog = slog.NewLogLogger(handler, slog.LevelWarn)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	if certs != nil {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
-				select {
-				case <-hup:
+	// SIGHUP reloads the TLS certificate; it never ends usrsvcweb
+	// (supervisorctl signal HUP all reaches it too).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if certs != nil {
 					certs.reloadLogged("SIGHUP")
-				case <-ctx.Done():
-					return
+				} else {
+					logger.Info("SIGHUP: nothing to reload (no TLS certificate)")
 				}
+			case <-ctx.Done():
+				return
 			}
-		}()
-	}
+		}
+	}()
 	logger.Info("usrsvcweb listening", "listen", addr, "scheme", scheme, "programs", len(cfg.Programs),
 		"config", cfg.Path, "read_only", wc.ReadOnly, "auth", wc.Password != "", "pid", os.Getpid())
 	sdnotify.Notify("READY=1")
@@ -207,6 +218,10 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	select {
 	case <-served:
 	case <-sctx.Done():
+	}
+	if selfRestart.Load() {
+		logger.Info("usrsvcweb stopped for a restart of itself: usrsvcd starts it again", "listen", wc.Listen, "code", int(exitcode.TryAgain))
+		return int(exitcode.TryAgain)
 	}
 	logger.Info("usrsvcweb stopped", "listen", wc.Listen)
 	return int(exitcode.Success)
