@@ -284,6 +284,11 @@ const selfRestartDelay = 300 * time.Millisecond
 func (h *Handler) adoptConfig(ctx context.Context) {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
+	h.adoptConfigLocked(ctx)
+}
+
+// adoptConfigLocked is adoptConfig with reloadMu held.
+func (h *Handler) adoptConfigLocked(ctx context.Context) {
 	old := h.config()
 	cfg, err := usrsvc.LoadConfig(old.Path)
 	if err == nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +52,14 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return rowData{P: p, ReadOnly: readOnly}
 	},
+	// clock shows an RFC 3339 time as the time of day.
+	"clock": func(s string) string {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return s
+		}
+		return t.Local().Format("15:04:05")
+	},
 	"actionsOf": func(name string, back, self bool) actionsData {
 		return actionsData{Name: name, Back: back, Self: self}
 	},
@@ -72,8 +81,10 @@ type actionsData struct {
 
 // pageData is what the templates of both pages get.
 type pageData struct {
-	Title    string
-	Host     string
+	Title string
+	Host  string
+	// User is the account whose programs these are.
+	User     string
 	Overview *overview
 	Flash    *flash
 	// The program page:
@@ -113,7 +124,7 @@ func (h *Handler) pageRoutes() {
 
 func (h *Handler) pageIndex(w http.ResponseWriter, r *http.Request) {
 	o := h.reader.read(r.Context(), pageMaxAge)
-	h.render(w, "index.html", &pageData{Title: "usrsvc on " + hostname(), Host: hostname(),
+	h.render(w, "index.html", &pageData{Title: "usrsvc of " + account() + " on " + hostname(), Host: hostname(), User: account(),
 		Overview: o, Flash: h.flashes.take(r)})
 }
 
@@ -129,7 +140,7 @@ func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, _ := h.detail(r.Context(), pc)
-	data := &pageData{Title: pc.Name + " · usrsvc on " + hostname(), Host: hostname(),
+	data := &pageData{Title: pc.Name + " · usrsvc of " + account() + " on " + hostname(), Host: hostname(), User: account(),
 		Overview: h.reader.read(r.Context(), pageMaxAge), Flash: h.flashes.take(r),
 		P: d.programView, Config: d.Config}
 	for _, s := range []string{streamStdout, streamStderr} {
@@ -265,3 +276,13 @@ var hostOnce = sync.OnceValue(func() string {
 })
 
 func hostname() string { return hostOnce() }
+
+var accountOnce = sync.OnceValue(func() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(os.Getuid())
+})
+
+// account names the account whose programs the page shows.
+func account() string { return accountOnce() }

@@ -106,15 +106,21 @@ func (h *Handler) supervisorMethods() map[string]rpcMethod {
 			fn:   func(ctx context.Context, a []any) (any, error) { return h.signalResults(ctx, nil, str(a, 0)), nil }},
 		"supervisor.reloadConfig": {sig: []string{"array"}, changes: true,
 			help: "Load the configuration again (and make a running usrsvcd reread it); return [[added, changed, removed]]. " +
-				"Only new programs are listed: usrsvc never stops or restarts a program for a config change, " +
-				"and supervisorctl update would stop the changed and removed ones. Nothing is restarted.",
+				"Added are the programs configured that no addProcessGroup (supervisorctl update) has added yet, " +
+				"whoever reread them; changed and removed are always empty: usrsvc never stops or restarts a program for a " +
+				"config change, and supervisorctl update would stop the changed and removed ones. Nothing is restarted.",
 			fn: h.rpcReloadConfig},
 		"supervisor.addProcessGroup": {sig: []string{"boolean", "string"}, changes: true,
-			help: "Accepted for supervisorctl update: a configured program is always active (true); nothing is started.",
-			fn: func(_ context.Context, a []any) (any, error) {
-				if _, err := h.programName(str(a, 0)); err != nil {
+			help: "Mark the configured program NAME as added (supervisorctl update, after reloadConfig listed it); nothing is started.",
+			fn: func(ctx context.Context, a []any) (any, error) {
+				name, err := h.programName(str(a, 0))
+				if err != nil {
 					return nil, err
 				}
+				h.knownMu.Lock()
+				h.known[name] = true
+				h.knownMu.Unlock()
+				h.audit(ctx, "add process group", name)
 				return true, nil
 			}},
 		"supervisor.shutdown": {sig: []string{"boolean"}, changes: true,
@@ -380,11 +386,32 @@ func (h *Handler) rpcReloadConfig(ctx context.Context, _ []any) (any, error) {
 		return nil, fault(faultCantReread, err.Error())
 	}
 	h.audit(ctx, "reread", "", "message", out.Message, "added", out.Added, "changed", out.Changed, "removed", out.Removed)
-	added := out.Added
-	if added == nil {
-		added = []string{}
+	return []any{[]any{h.notYetAdded(), []string{}, []string{}}}, nil
+}
+
+// notYetAdded lists the programs configured that no addProcessGroup added
+// yet, whether this server, usrsvcd or the page reread them: as
+// supervisord, reread lists them "available" and update adds them
+// ("added process group") until one did. A program no longer configured
+// is forgotten, so that configuring it again lists it again.
+func (h *Handler) notYetAdded() []string {
+	cfg := h.config()
+	h.knownMu.Lock()
+	defer h.knownMu.Unlock()
+	added := []string{}
+	inConfig := map[string]bool{}
+	for _, pc := range cfg.Programs {
+		inConfig[pc.Name] = true
+		if !h.known[pc.Name] {
+			added = append(added, pc.Name)
+		}
 	}
-	return []any{[]any{added, []string{}, []string{}}}, nil
+	for name := range h.known {
+		if !inConfig[name] {
+			delete(h.known, name)
+		}
+	}
+	return added
 }
 
 // processState maps usrsvc's view of a program to supervisord's state,

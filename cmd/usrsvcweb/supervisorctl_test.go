@@ -285,13 +285,21 @@ func supervisorctlCommands(t *testing.T, w *webWorld) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(w.cfg, append(data, []byte(strings.ReplaceAll(program("extra", extra.CommandLine()), "DIR", w.dir))...), 0o600))
 	w.expect(0, "reread", `^extra: available\n$`)
-	w.expect(0, "update", `^$`) // already reread: nothing new
+	w.expect(0, "reread", `^extra: available\n$`) // as supervisord: until update adds it
+	w.expect(0, "update", `^extra: added process group\n$`)
+	w.expect(0, "update", `^$`) // added: nothing new
+	w.expect(0, "reread", `^No config updates to processes\n$`)
 	w.expect(3, "status", `(?m)^extra\s+EXITED`)
 	assert.Equal(t, spid, w.pid("sleeper"), "reread and update restart nothing")
 	assert.True(t, testproc.Alive(spid))
 	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))
 	w.expect(0, "update", `^$`)
 	w.expect(3, "status", `(?m)^talker\s+RUNNING`)
+	// Added straight by update, without a reread first.
+	require.NoError(t, os.WriteFile(w.cfg, append(data, []byte(strings.ReplaceAll(program("extra", extra.CommandLine()), "DIR", w.dir))...), 0o600))
+	w.expect(0, "update", `^extra: added process group\n$`)
+	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))
+	w.expect(0, "update", `^$`)
 	require.NoError(t, os.WriteFile(w.cfg, []byte("[Main]\nbroken line\n"), 0o600))
 	w.expect(1, "reread", `(?s)^ERROR: CANT_REREAD: .*usrsvc.cfg:2: expected .key = value.`)
 	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))
