@@ -43,7 +43,8 @@ func TestAttackFigures(t *testing.T) {
 		t.Run(fmt.Sprintf("multicall-%d", calls), func(t *testing.T) { attackMulticall(t, calls, 1) })
 	}
 	t.Run("multicall-7x16-clients", func(t *testing.T) { attackMulticall(t, 7, 16) })
-	t.Run("failed-login-flood", attackLoginFlood)
+	t.Run("failed-login-flood", func(t *testing.T) { attackLoginFlood(t, 1) })
+	t.Run("failed-login-flood-64-addresses", func(t *testing.T) { attackLoginFlood(t, 64) })
 	t.Run("bcrypt-guessing", attackBcrypt)
 	t.Run("idle-connections", attackIdleConns)
 }
@@ -205,7 +206,9 @@ func attackMulticall(t *testing.T, calls, clients int) {
 	t.Logf("FIGURE multicall calls=%d: a request after it: HTTP %d", calls, ok)
 }
 
-func attackLoginFlood(t *testing.T) {
+// attackLoginFlood sends wrong passwords from 8 clients for 10 s, from
+// addresses source addresses (127.0.0.10 on).
+func attackLoginFlood(t *testing.T, addresses int) {
 	tg := startTarget(t, attackPassword)
 	testproc.WaitFor(t, 10*time.Second, func() bool { return tg.logs.Len() > 0 }, "the start line")
 	time.Sleep(200 * time.Millisecond)
@@ -216,12 +219,15 @@ func attackLoginFlood(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	user := strings.Repeat("u", 4000)
+	var next atomic.Int64
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &http.Client{Timeout: 10 * time.Second}
 			for ctx.Err() == nil {
+				ip := net.IPv4(127, 0, 0, byte(10+next.Add(1)%int64(addresses)))
+				d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+				c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 				req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+tg.addr+"/"+strings.Repeat("p", 2000), nil)
 				req.SetBasicAuth(user, "wrong")
 				if resp, err := c.Do(req); err == nil {
@@ -235,8 +241,8 @@ func attackLoginFlood(t *testing.T) {
 	wg.Wait()
 	time.Sleep(200 * time.Millisecond)
 	n := tg.logs.Len() - start
-	t.Logf("FIGURE failed-login flood: %d requests in %v from 8 clients; %d log bytes = %d bytes/s",
-		reqs.Load(), d, n, int64(float64(n)/d.Seconds()))
+	t.Logf("FIGURE failed-login flood: %d requests in %v from 8 clients on %d addresses; %d log bytes = %d bytes/s",
+		reqs.Load(), d, addresses, n, int64(float64(n)/d.Seconds()))
 }
 
 func attackBcrypt(t *testing.T) {
