@@ -414,6 +414,7 @@ func (l *configLoader) load(path string) *Config {
 	l.resolveGroups(cfg, groups, byName)
 	l.checkPidfiles(cfg)
 	l.checkDependencies(cfg)
+	l.checkPathSafety(cfg) // config_safety.go
 	return cfg
 }
 

@@ -18,7 +18,7 @@ import (
 // partialSrc is a [Program:NAME] section with the keys it needs, then extra
 // lines.
 func partialSrc(name string, extra ...string) string {
-	return "[Program:" + name + "]\ncommand = /bin/" + name + " x\npidfile = /tmp/" + name + ".pid\nstdout = /tmp/" +
+	return "[Program:" + name + "]\ncommand = /bin/" + name + " x\npidfile = /nonexistent/" + name + ".pid\nstdout = /nonexistent/" +
 		name + ".log\n" + strings.Join(extra, "\n") + "\n"
 }
 
@@ -39,9 +39,9 @@ func TestLoadConfigPartial(t *testing.T) {
 			want{[]string{"b"}, map[string]bool{"a": true}}},
 		{"bad value of a key that does not identify the process", testMainSection + partialSrc("a", "maxrestarts = many", "[[Monitor]]", "rss_limit = x", "[[Env]]", "1X = y"),
 			want{nil, map[string]bool{"a": true}}},
-		{"bad stdout", testMainSection + "[Program:a]\ncommand = /bin/a\npidfile = /tmp/a.pid\nstdout = rel.log\n" + partialSrc("b"),
+		{"bad stdout", testMainSection + "[Program:a]\ncommand = /bin/a\npidfile = /nonexistent/a.pid\nstdout = rel.log\n" + partialSrc("b"),
 			want{[]string{"b"}, map[string]bool{"a": true}}},
-		{"missing command", testMainSection + "[Program:a]\npidfile = /tmp/a.pid\nstdout = /tmp/a.log\n" + partialSrc("b"),
+		{"missing command", testMainSection + "[Program:a]\npidfile = /nonexistent/a.pid\nstdout = /nonexistent/a.log\n" + partialSrc("b"),
 			want{[]string{"b"}, map[string]bool{"a": false}}},
 		{"bad useshell", testMainSection + partialSrc("a", "useshell = maybe"),
 			want{nil, map[string]bool{"a": false}}},

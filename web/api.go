@@ -74,6 +74,7 @@ func (h *Handler) detail(ctx context.Context, pc *usrsvc.Program) (*programDetai
 	st, err := h.manager().Do(ctx, usrsvc.ActionStatus, pc.Name)
 	res := usrsvc.Result{Program: pc.Name, Action: usrsvc.ActionStatus, Status: st, Err: err, Time: h.now()}
 	v := newProgramView(pc, res, h.now())
+	v.Self = h.isSelf(st)
 	if v.Running && v.PID > 0 {
 		h.reader.readMemory([]*programView{v})
 	}
@@ -108,7 +109,7 @@ func (h *Handler) apiLog(w http.ResponseWriter, r *http.Request) {
 		}
 		n = v
 	}
-	t, err := h.tail(pc, r.PathValue("stream"), n)
+	t, err := h.tail(r.Context(), pc, r.PathValue("stream"), n)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -117,11 +118,16 @@ func (h *Handler) apiLog(w http.ResponseWriter, r *http.Request) {
 }
 
 // tail reads the last n lines of one of pc's log files.
-func (h *Handler) tail(pc *usrsvc.Program, stream string, n int) (*logTail, error) {
+func (h *Handler) tail(ctx context.Context, pc *usrsvc.Program, stream string, n int) (*logTail, error) {
 	path, same, err := logPath(pc, stream)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNotFound, err)
 	}
+	release, ok := h.acquireLogSlot(ctx)
+	if !ok {
+		return nil, ctx.Err()
+	}
+	defer release()
 	lines, end, err := tailFile(path, n)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %v", usrsvc.ErrPermission, path, err)
@@ -160,11 +166,8 @@ func (h *Handler) apiFollow(w http.ResponseWriter, r *http.Request) {
 	if offset < 0 {
 		_, offset, _ = tailFile(path, 0)
 	}
-	release, err := h.hub.acquire()
-	if err != nil {
-		w.Header().Set("Retry-After", "10")
-		writeErrorMsg(w, http.StatusServiceUnavailable, exitcode.TryAgain,
-			fmt.Sprintf("too many live streams (at most %d): close other pages of this server", maxStreams))
+	release, ok := h.acquireStream(w, r)
+	if !ok {
 		return
 	}
 	defer release()
@@ -200,15 +203,19 @@ type actionResult struct {
 	Status   *programView `json:"status,omitempty"`
 }
 
+// apiAction is POST /api/v1/programs/NAME/ACTION. ?force=true stops the
+// program that is this server itself (see self.go), which is otherwise
+// refused.
 func (h *Handler) apiAction(w http.ResponseWriter, r *http.Request) {
-	res, status := h.act(r.Context(), r.PathValue("name"), r.PathValue("action"))
+	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	res, status := h.act(r.Context(), r.PathValue("name"), r.PathValue("action"), force)
 	writeJSON(w, status, res)
 }
 
 // act runs a start, stop or restart on one program, as usrsvc would (a
 // stop is a manual stop: usrsvcd leaves the program stopped until a
 // start), and returns its outcome with the HTTP status that fits.
-func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, int) {
+func (h *Handler) act(ctx context.Context, name, action string, force bool) (*actionResult, int) {
 	res := &actionResult{Program: name, Action: action}
 	switch usrsvc.Action(action) {
 	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart:
@@ -216,6 +223,11 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 		res.Code, res.CodeName = int(exitcode.InvalidAction), exitcode.InvalidAction.String()
 		res.Message = fmt.Sprintf("unknown action %q: use start, stop or restart", action)
 		return res, http.StatusNotFound
+	}
+	if a := usrsvc.Action(action); a != usrsvc.ActionStart && !force {
+		if st, err := h.manager().Do(ctx, usrsvc.ActionStatus, name); err == nil && h.isSelf(st) {
+			return h.actOnSelf(ctx, res, a)
+		}
 	}
 	// The operation goes on if the browser goes away: a half-done start
 	// or stop helps nobody.
@@ -231,7 +243,7 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 		res.Message = err.Error()
 		h.log.Warn("web: "+action+" failed", "program", name, "error", err)
 	} else {
-		h.log.Info("web: "+action, "program", name, "message", res.Message)
+		h.audit(ctx, action, name, "message", res.Message)
 	}
 	if pc := h.config().Program(name); pc != nil && st != nil {
 		res.Status = newProgramView(pc, usrsvc.Result{Program: name, Action: usrsvc.Action(action), Status: st, Err: err, Time: h.now()}, h.now())
@@ -239,12 +251,44 @@ func (h *Handler) act(ctx context.Context, name, action string) (*actionResult, 
 	return res, httpStatus(err)
 }
 
+// actOnSelf answers a stop or restart of the program that is this server:
+// a stop is refused; a restart answers, then ends this server for usrsvcd
+// to start it again, when usrsvcd will.
+func (h *Handler) actOnSelf(ctx context.Context, res *actionResult, a usrsvc.Action) (*actionResult, int) {
+	why := ""
+	if a == usrsvc.ActionStop {
+		why = selfStopRefusal(res.Program)
+	} else {
+		why = h.canRestartSelf(ctx, res.Program)
+	}
+	if why != "" {
+		res.Code, res.CodeName, res.Message = int(exitcode.GeneralFailure), exitcode.GeneralFailure.String(), why
+		h.log.Warn("web: "+string(a)+" refused", "program", res.Program, "reason", why)
+		return res, http.StatusConflict
+	}
+	res.OK, res.Code, res.CodeName = true, int(exitcode.Success), exitcode.Success.String()
+	res.Message = "restarting: this usrsvcweb ends now, and usrsvcd starts it again within seconds"
+	h.audit(ctx, string(a), res.Program, "how", "exit, for usrsvcd to start it again")
+	// After the answer has gone out.
+	time.AfterFunc(selfRestartDelay, h.opts.RestartSelf)
+	return res, http.StatusOK
+}
+
+// selfRestartDelay lets the answer to a restart of self reach its client
+// before the server ends.
+const selfRestartDelay = 300 * time.Millisecond
+
 // adoptConfig loads the configuration again and puts it in force here,
 // after usrsvcd reread it; it asks usrsvcd nothing. A configuration that
 // does not load here is logged and the one in force kept.
 func (h *Handler) adoptConfig(ctx context.Context) {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
+	h.adoptConfigLocked(ctx)
+}
+
+// adoptConfigLocked is adoptConfig with reloadMu held.
+func (h *Handler) adoptConfigLocked(ctx context.Context) {
 	old := h.config()
 	cfg, err := usrsvc.LoadConfig(old.Path)
 	if err == nil {
@@ -274,6 +318,9 @@ func (h *Handler) apiReread(w http.ResponseWriter, r *http.Request) {
 	out, err := h.reread(r.Context())
 	h.reader.changed()
 	h.hub.trigger()
+	if err == nil {
+		h.audit(r.Context(), "reread", "", "message", out.Message)
+	}
 	res := &rereadResult{OK: err == nil}
 	if out != nil {
 		res.Message, res.Added, res.Changed, res.Removed = out.Message, out.Added, out.Changed, out.Removed

@@ -46,7 +46,7 @@ func chromiumPath(t *testing.T) string {
 // newBrowser starts one headless Chromium for the test. The flags keep it
 // from reaching the network (this machine has none), and a fresh profile
 // keeps runs apart.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.UserDataDir(t.TempDir()),
@@ -65,6 +65,7 @@ func newBrowser(t *testing.T) context.Context {
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {
@@ -265,7 +266,11 @@ func TestBrowser(t *testing.T) {
 		step(t, ctx, "load the program page", chromedp.Navigate(srv.URL+"/program/gamma"),
 			chromedp.WaitVisible(chromedp.CSS("pre.tail")))
 		waitJS(t, ctx, `document.querySelector("pre.tail").textContent.includes("first line")`, "the tail rendered")
-		time.Sleep(200 * time.Millisecond) // let the follow stream connect
+		// The page's stream is open once it says "live": its log followers
+		// start from the offsets of the tails shown, so nothing appended
+		// from now on is missed.
+		waitJS(t, ctx, `!document.getElementById("conn").hidden && document.getElementById("conn").textContent === "live"`,
+			"the follow stream connected")
 		appendFile(t, log, "appended <live> line\n")
 		waitJS(t, ctx, `document.querySelector("pre.tail").textContent.includes("appended <live> line")`, "the appended line shown")
 		assert.Contains(t, eval[string](t, ctx, `document.querySelector(".config").textContent`), "rss_limit")
@@ -281,4 +286,41 @@ func TestBrowser(t *testing.T) {
 		screenshot(t, ctx, "page-phone.png")
 		step(t, ctx, "back to a desktop", chromedp.EmulateReset())
 	})
+}
+
+// DNS rebinding in a real browser: a name that resolves to this server
+// (the attacker's, rebound to 127.0.0.1) gets 421 for the page and for
+// its scripts' requests, which the browser sends as same-origin; a name of
+// allowed_hosts works.
+func TestBrowserDNSRebinding(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	e := newUIEnv(t, []string{"alpha"}, Options{AllowedHosts: []string{"box.test"}})
+	e.start("alpha")
+	srv := e.server()
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	ctx := newBrowser(t, chromedp.Flag("host-resolver-rules", "MAP rebind.test 127.0.0.1, MAP box.test 127.0.0.1"))
+
+	evil := "http://rebind.test:" + port
+	step(t, ctx, "the rebound page", chromedp.Navigate(evil+"/"))
+	text := eval[string](t, ctx, `document.body ? document.body.textContent : ""`)
+	assert.Contains(t, text, "421 Misdirected Request", "the page is refused")
+	assert.NotContains(t, text, "alpha")
+	// Its script, same-origin to the browser, tries the API.
+	fetchStatus := func(js string) int {
+		c, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(c, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+		require.NoError(t, err, js)
+		return v
+	}
+	assert.Equal(t, http.StatusMisdirectedRequest, fetchStatus(`fetch("/api/v1/programs/alpha/stop", {method: "POST"}).then(r => r.status)`))
+	assert.Equal(t, http.StatusMisdirectedRequest, fetchStatus(`fetch("/api/v1/programs").then(r => r.status)`))
+	var p programView
+	e.getJSON("/api/v1/programs/alpha", &p)
+	assert.True(t, p.Running, "alpha still runs")
+
+	step(t, ctx, "an allowed name", chromedp.Navigate("http://box.test:"+port+"/"), chromedp.WaitVisible(chromedp.CSS("#p-alpha")))
+	assert.Equal(t, "running", eval[string](t, ctx, cellJS("alpha", "state")))
 }

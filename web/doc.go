@@ -20,15 +20,25 @@
 //
 // # Security
 //
-// Every request is authenticated first when credentials are configured
-// (HTTP Basic; 401 for every route otherwise, failed logins logged with the
-// peer's address; comparisons in constant time). Every response carries a
-// Content-Security-Policy of "default-src 'self'; frame-ancestors 'none'".
-// Request bodies are bounded (1 MiB). State-changing routes are POST only,
-// refused cross-origin ([net/http.CrossOriginProtection]) and refused when
-// read-only; GET never changes anything. Log files are found by program
-// name in the configuration, never by a path from the request, and read
-// from their end, bounded.
+// Every request's Host must name this server (localhost, 127.0.0.1, [::1],
+// Options.AllowedHosts, or the unix socket): others get 421 before
+// anything else, which defeats DNS rebinding. Then it is authenticated
+// when credentials are configured (HTTP Basic; 401 for every route
+// otherwise, which closes the connection; comparisons in constant time;
+// failed logins slowed per peer, at most two password checks at once,
+// logged once a minute per peer). Every response carries a
+// Content-Security-Policy of "default-src 'self'; frame-ancestors
+// 'none'". Request bodies are bounded (1 MiB), XML-RPC answers too (64
+// calls in a multicall, 8 MiB), and so are the requests reading logs (4
+// at once) and the streams (MaxStreams, MaxStreamsPerPeer).
+// State-changing routes are POST only, refused cross-origin
+// ([net/http.CrossOriginProtection]) and refused when read-only; GET never
+// changes anything; every change is logged with its user and peer. Log
+// files are found by program name in the configuration, never by a path
+// from the request, opened without following a symbolic link and read
+// from their end, bounded. The program that is this server itself is
+// never stopped through it (self.go). [NewServer] and [LimitListener]
+// bound what a client holds before it sends anything.
 //
 // # Adding routes
 //

@@ -22,7 +22,7 @@ import (
 // stderr (see logFollow): a program's page needs one connection, since a
 // browser opens at most six to one server. One watcher serves
 // every client and runs only while one is connected (see watch.go); the
-// number of streams is bounded (maxStreams, 503 beyond), and every
+// streams come from the one pool of streams.go (503 beyond), and every
 // stream ends when the handler is closed.
 func (h *Handler) eventRoutes() {
 	h.handle("GET /api/v1/events", h.serveEvents)
@@ -46,10 +46,8 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	release, err := h.hub.acquire()
-	if err != nil {
-		w.Header().Set("Retry-After", "10")
-		http.Error(w, fmt.Sprintf("too many live streams (at most %d): close other pages of this server", maxStreams), http.StatusServiceUnavailable)
+	release, ok := h.acquireStream(w, r)
+	if !ok {
 		return
 	}
 	defer release()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,23 +64,23 @@ func (h *Handler) logMethods() map[string]rpcMethod {
 			}},
 		"supervisor.clearProcessLogs": {sig: []string{"boolean", "string"}, changes: true,
 			help: "Empty the program NAME's stdout and stderr files (truncated in place: the program goes on appending).",
-			fn: func(_ context.Context, a []any) (any, error) {
+			fn: func(ctx context.Context, a []any) (any, error) {
 				name, err := h.programName(str(a, 0))
 				if err != nil {
 					return nil, err
 				}
-				if f := h.clearLogs(name); f != nil {
+				if f := h.clearLogs(ctx, name); f != nil {
 					return nil, f
 				}
 				return true, nil
 			}},
 		"supervisor.clearAllProcessLogs": {sig: []string{"array"}, changes: true,
 			help: "Empty every program's stdout and stderr files; return an array of result structs.",
-			fn: func(context.Context, []any) (any, error) {
+			fn: func(ctx context.Context, _ []any) (any, error) {
 				cfg := h.config()
 				out := make([]any, 0, len(cfg.Programs))
 				for _, pc := range cfg.Programs {
-					if f := h.clearLogs(pc.Name); f != nil {
+					if f := h.clearLogs(ctx, pc.Name); f != nil {
 						out = append(out, result(pc.Name, f.Code, f.String))
 					} else {
 						out = append(out, result(pc.Name, faultSuccess, "OK"))
@@ -142,11 +143,7 @@ func readLogRange(path string, args []any) (any, error) {
 		if length != 0 {
 			return nil, fault(faultBadArguments, "a negative offset reads from the end: length must be 0")
 		}
-		want := min(-offset, MaxLogRead)
-		var size int64
-		if _, size, err = logfile.ReadRange(path, 0, 0); err == nil {
-			data, _, err = logfile.ReadRange(path, max(size-want, 0), want)
-		}
+		data, _, err = logfile.ReadEnd(path, min(-offset, MaxLogRead))
 	case length < 0:
 		return nil, fault(faultBadArguments, "length must not be negative")
 	default:
@@ -170,10 +167,15 @@ func tailLog(path string, args []any) (any, error) {
 		return nil, fault(faultIncorrectParameters, "offset and length must be integers")
 	}
 	length = min(max(length, 0), MaxLogRead)
-	_, size, err := logfile.ReadRange(path, 0, 0)
-	if err != nil {
+	f, fi, err := logfile.OpenRead(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return []any{"", 0, false}, nil // as supervisord: no file yet is an empty tail
 	}
+	if err != nil {
+		return nil, logFault(path, err)
+	}
+	defer f.Close()
+	size := fi.Size()
 	overflow := false
 	if size > offset+length {
 		overflow = true
@@ -186,11 +188,13 @@ func tailLog(path string, args []any) (any, error) {
 		offset = size - length
 	}
 	offset = max(offset, 0)
-	var data []byte
+	data := make([]byte, length)
 	if length > 0 {
-		if data, _, err = logfile.ReadRange(path, offset, length); err != nil {
+		k, err := f.ReadAt(data, offset)
+		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, logFault(path, err)
 		}
+		data = data[:k]
 	}
 	return []any{string(data), size, overflow}, nil
 }
@@ -202,25 +206,26 @@ func logFault(path string, err error) *xmlrpc.Fault {
 	return fault(faultFailed, err.Error())
 }
 
-// clearLogs truncates a program's log files in place.
-func (h *Handler) clearLogs(name string) *xmlrpc.Fault {
+// clearLogs truncates a program's log files in place: each is opened
+// without following a symbolic link, checked to be a regular file, and
+// truncated through that descriptor (ftruncate), so a link or a file
+// swapped in meanwhile is never what is emptied.
+func (h *Handler) clearLogs(ctx context.Context, name string) *xmlrpc.Fault {
 	pc := h.config().Program(name)
 	for _, p := range []string{pc.Stdout, pc.Stderr} {
-		fi, err := os.Lstat(p)
+		f, err := logfile.OpenWrite(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err == nil && !fi.Mode().IsRegular() {
-			return fault(faultFailed, p+" is not a regular file: not cleared")
-		}
 		if err == nil {
-			err = os.Truncate(p, 0)
+			err = f.Truncate(0)
+			f.Close()
 		}
 		if err != nil {
-			return fault(faultFailed, err.Error())
+			return fault(faultFailed, err.Error()+": not cleared")
 		}
 	}
-	h.log.Info("cleared the log files", "program", name)
+	h.audit(ctx, "clear logs", name)
 	return nil
 }
 
@@ -256,15 +261,16 @@ func (h *Handler) serveMainLogtail(w http.ResponseWriter, r *http.Request) {
 // streamFile sends the end of path, then what is appended to it, until
 // the client goes or the handler closes.
 func (h *Handler) streamFile(w http.ResponseWriter, r *http.Request, path string) {
-	_, size, err := logfile.ReadRange(path, 0, 0)
+	f, fi, err := logfile.OpenRead(path)
 	if err != nil {
 		// supervisord answers 404 too: a log appears with the program.
 		http.Error(w, "no log file yet: "+err.Error(), http.StatusNotFound)
 		return
 	}
-	release, ok := h.acquireStream()
+	f.Close()
+	size := fi.Size()
+	release, ok := h.acquireStream(w, r)
 	if !ok {
-		http.Error(w, "too many streams open; try again later", http.StatusServiceUnavailable)
 		return
 	}
 	defer release()

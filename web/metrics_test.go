@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -91,4 +93,23 @@ func promtoolCheck(t *testing.T, body string) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Run(), "promtool check metrics:\n%s", out.String())
 	assert.Empty(t, strings.TrimSpace(out.String()), "promtool found problems")
+}
+
+// The first scrape after usrsvcd reread its configuration lists the
+// programs it put in force, not the old ones.
+func TestMetricsAfterDaemonReread(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, []string{"alpha"}, Options{})
+	loop := e.manager()
+	e.runDaemonWith(loop)
+	w := do(e.h, "GET", "/metrics", nil) // a reading: the acknowledgement as it is now
+	require.Equal(t, http.StatusOK, w.Code)
+	require.NotContains(t, w.Body.String(), `program="omega"`)
+	text, err := os.ReadFile(e.cfg.Path)
+	require.NoError(t, err)
+	added := strings.ReplaceAll(string(text[strings.Index(string(text), "[Program:alpha]"):]), "alpha", "omega")
+	require.NoError(t, os.WriteFile(e.cfg.Path, append(text, "\n"+added...), 0o600))
+	require.NoError(t, loop.Reread(ctxFor(t)))
+	w = do(e.h, "GET", "/metrics", nil)
+	assert.Contains(t, w.Body.String(), `usrsvc_program_enabled{program="omega"} 1`, "the first scrape after the reread")
 }

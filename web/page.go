@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
 	"strconv"
 	"sync"
 	"time"
@@ -51,7 +52,17 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return rowData{P: p, ReadOnly: readOnly}
 	},
-	"actionsOf": func(name string, back bool) actionsData { return actionsData{Name: name, Back: back} },
+	// clock shows an RFC 3339 time as the time of day.
+	"clock": func(s string) string {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return s
+		}
+		return t.Local().Format("15:04:05")
+	},
+	"actionsOf": func(name string, back, self bool) actionsData {
+		return actionsData{Name: name, Back: back, Self: self}
+	},
 }).ParseFS(assets, "assets/*.html"))
 
 type rowData struct {
@@ -64,12 +75,16 @@ type rowData struct {
 type actionsData struct {
 	Name string
 	Back bool
+	// Self: the program is this server; it offers no Stop (see self.go).
+	Self bool
 }
 
 // pageData is what the templates of both pages get.
 type pageData struct {
-	Title    string
-	Host     string
+	Title string
+	Host  string
+	// User is the account whose programs these are.
+	User     string
 	Overview *overview
 	Flash    *flash
 	// The program page:
@@ -109,7 +124,7 @@ func (h *Handler) pageRoutes() {
 
 func (h *Handler) pageIndex(w http.ResponseWriter, r *http.Request) {
 	o := h.reader.read(r.Context(), pageMaxAge)
-	h.render(w, "index.html", &pageData{Title: "usrsvc on " + hostname(), Host: hostname(),
+	h.render(w, "index.html", &pageData{Title: "usrsvc of " + account() + " on " + hostname(), Host: hostname(), User: account(),
 		Overview: o, Flash: h.flashes.take(r)})
 }
 
@@ -125,11 +140,11 @@ func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, _ := h.detail(r.Context(), pc)
-	data := &pageData{Title: pc.Name + " · usrsvc on " + hostname(), Host: hostname(),
+	data := &pageData{Title: pc.Name + " · usrsvc of " + account() + " on " + hostname(), Host: hostname(), User: account(),
 		Overview: h.reader.read(r.Context(), pageMaxAge), Flash: h.flashes.take(r),
 		P: d.programView, Config: d.Config}
 	for _, s := range []string{streamStdout, streamStderr} {
-		t, err := h.tail(pc, s, defaultTailLines)
+		t, err := h.tail(r.Context(), pc, s, defaultTailLines)
 		sec := logSection{logTail: t}
 		if err != nil {
 			sec.logTail = &logTail{Program: pc.Name, Stream: s}
@@ -152,7 +167,7 @@ func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 // from, which shows the outcome.
 func (h *Handler) pageAction(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	res, _ := h.act(r.Context(), name, r.PostFormValue("action"))
+	res, _ := h.act(r.Context(), name, r.PostFormValue("action"), false)
 	text := res.Message
 	if res.OK {
 		text = name + ": " + res.Message
@@ -168,6 +183,9 @@ func (h *Handler) pageReread(w http.ResponseWriter, r *http.Request) {
 	out, err := h.reread(r.Context())
 	h.reader.changed()
 	h.hub.trigger()
+	if err == nil {
+		h.audit(r.Context(), "reread", "", "message", out.Message)
+	}
 	f := &flash{OK: err == nil}
 	switch {
 	case err != nil:
@@ -258,3 +276,13 @@ var hostOnce = sync.OnceValue(func() string {
 })
 
 func hostname() string { return hostOnce() }
+
+var accountOnce = sync.OnceValue(func() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(os.Getuid())
+})
+
+// account names the account whose programs the page shows.
+func account() string { return accountOnce() }

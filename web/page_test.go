@@ -1,15 +1,21 @@
 package web
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
 func TestPageLists(t *testing.T) {
@@ -100,4 +106,40 @@ func TestProgramPage(t *testing.T) {
 	assert.Contains(t, page, "API_TOKEN (values not shown)")
 	assert.NotContains(t, page, "hunter2", "[[Env]] values are not shown")
 	assert.Equal(t, http.StatusNotFound, do(e.h, "GET", "/program/nope", nil).Code)
+}
+
+// The page names the account, warns when usrsvcd is down, and says when
+// usrsvcd tries again a program in backoff.
+func TestPageAccountBannerNextTry(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := "[Main]\npidfile = " + dir + "/usrsvcd.pid\nstate_dir = " + dir + "/state\n" +
+		"[Program:crash]\ncommand = /bin/false\npidfile = " + dir + "/crash.pid\nstdout = " + dir + "/crash.log\n" +
+		"success_seconds = 0.2\nrestart_delay = 600\n"
+	require.NoError(t, os.WriteFile(dir+"/usrsvc.cfg", []byte(src), 0o600))
+	cfg, err := usrsvc.LoadConfig(dir + "/usrsvc.cfg")
+	require.NoError(t, err)
+	h, _ := newTestHandler(t, Options{Config: cfg})
+	body := do(h, "GET", "/", nil).Body.String()
+	assert.Contains(t, body, `<span class="user">`+account()+`</span>@`)
+	assert.Regexp(t, `<p id="daemon-down" class="banner" role="alert">usrsvcd is not running`, body)
+
+	m, err := usrsvc.NewManager(cfg, usrsvc.Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var p programView
+	testproc.WaitFor(t, 30*time.Second, func() bool {
+		p = programView{}
+		w := do(h, "GET", "/api/v1/programs/crash", nil)
+		_ = json.Unmarshal(w.Body.Bytes(), &p)
+		return p.State == stateBackoff && p.NextTry != ""
+	}, "crash in backoff, with its next try")
+	next, err := time.Parse(time.RFC3339, p.NextTry)
+	require.NoError(t, err)
+	assert.True(t, next.After(time.Now()), "the next try is ahead")
+	body = do(h, "GET", "/program/crash", nil).Body.String()
+	assert.Contains(t, body, "next try at "+next.Local().Format("15:04:05"))
 }

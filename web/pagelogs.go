@@ -52,26 +52,20 @@ func logPath(pc *usrsvc.Program, stream string) (path string, same bool, err err
 // logfile.MaxTail bytes before its end (internal/logfile.Tail), and the file's size
 // before the read, where following starts (a line appended meanwhile is
 // shown twice rather than lost). A missing file has no lines; anything
-// but a regular file (a FIFO, a device) is refused, never read.
+// but a regular file (a FIFO, a device, a symbolic link) is refused, never
+// read; the size is the descriptor's that was read.
 func tailFile(path string, n int) (lines []string, end int64, err error) {
-	fi, err := os.Stat(path)
+	lines, end, err = logfile.TailSize(path, 0, max(n, 0), logfile.MaxTail)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s is not a regular file", path)
-	}
-	if n <= 0 {
-		return nil, fi.Size(), nil
-	}
-	lines, err = logfile.Tail(path, 0, n, logfile.MaxTail)
 	for i, l := range lines {
 		lines[i] = strings.ToValidUTF8(l, "\uFFFD")
 	}
-	return lines, fi.Size(), err
+	return lines, end, nil
 }
 
 // An offset in an event id: "-" when it is not known (after a rotation),
@@ -99,21 +93,6 @@ func parseOffset(s string) (off int64, ok bool, err error) {
 	return off, true, nil
 }
 
-// splitLines splits b into lines without their newline (and CR); a last
-// line without a newline counts.
-func splitLines(b []byte) []string {
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	if len(b) == 0 {
-		return nil
-	}
-	parts := bytes.Split(b, []byte("\n"))
-	lines := make([]string, len(parts))
-	for i, p := range parts {
-		lines[i] = string(bytes.ToValidUTF8(bytes.TrimSuffix(p, []byte("\r")), []byte("\uFFFD")))
-	}
-	return lines
-}
-
 // followFile calls emit with the complete lines appended to path after
 // offset, and the offset in the file just after them, until ctx ends or
 // emit fails. It is the library's follower (internal/logfile.Follow):
@@ -132,30 +111,59 @@ func followFile(ctx context.Context, path string, offset int64, emit func(lines 
 	return err
 }
 
-// lineWriter cuts what the follower copies into complete lines.
+// lineWriter cuts what the follower copies into complete lines. A line
+// longer than maxLineBytes (a program writing without newlines) is sent
+// cut, marked, in pieces of that size: the partial line kept between
+// writes is bounded, and each byte is scanned once.
 type lineWriter struct {
 	pos     int64 // the offset in the file after what was written
 	partial []byte
 	emit    func(lines []string, next int64) error
 }
 
+// maxLineBytes bounds a line of a followed log; longer ones are cut.
+const maxLineBytes = 64 << 10
+
+// cutMark ends a piece of a line cut at maxLineBytes.
+const cutMark = " …[cut: line longer than 64 KiB]"
+
 // moved: the follower goes on elsewhere (a new file, a truncation, a
 // skip); a line cut there is not joined to what comes.
 func (lw *lineWriter) moved(offset int64) {
-	lw.pos, lw.partial = offset, nil
+	lw.pos, lw.partial = offset, lw.partial[:0]
 }
 
 func (lw *lineWriter) Write(p []byte) (int, error) {
-	lw.pos += int64(len(p))
-	data := append(lw.partial, p...)
-	cut := bytes.LastIndexByte(data, '\n')
-	if cut < 0 {
-		lw.partial = data
-		return len(p), nil
+	n := len(p)
+	lw.pos += int64(n)
+	var lines []string
+	for len(p) > 0 {
+		seg, rest, nl := bytes.Cut(p, []byte("\n"))
+		room := maxLineBytes - len(lw.partial)
+		if len(seg) > room {
+			lw.partial = append(lw.partial, seg[:room]...)
+			lines = append(lines, lineText(lw.partial)+cutMark)
+			lw.partial = lw.partial[:0]
+			p = p[room:]
+			continue
+		}
+		lw.partial = append(lw.partial, seg...)
+		if !nl {
+			break
+		}
+		lines = append(lines, lineText(lw.partial))
+		lw.partial = lw.partial[:0]
+		p = rest
 	}
-	lw.partial = append([]byte(nil), data[cut+1:]...)
-	if err := lw.emit(splitLines(data[:cut+1]), lw.pos-int64(len(lw.partial))); err != nil {
-		return 0, err
+	if len(lines) > 0 {
+		if err := lw.emit(lines, lw.pos-int64(len(lw.partial))); err != nil {
+			return 0, err
+		}
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// lineText is a line as shown: without its CR, valid UTF-8.
+func lineText(b []byte) string {
+	return string(bytes.ToValidUTF8(bytes.TrimSuffix(b, []byte("\r")), []byte("\uFFFD")))
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,8 +76,41 @@ type rpcMethod struct {
 	fn       func(ctx context.Context, args []any) (any, error)
 }
 
+// Bounds of one XML-RPC request: a system.multicall of log reads would
+// otherwise build gigabytes of response in memory (2 000 reads of 1 MiB).
+const (
+	// MaxMulticallCalls bounds the calls of one system.multicall.
+	MaxMulticallCalls = 64
+	// MaxRPCResponse bounds the values one XML-RPC response carries: a
+	// multicall whose results would be larger answers a fault instead.
+	MaxRPCResponse = 8 << 20
+	// maxLogRequests bounds the requests that read logs (XML-RPC log
+	// reads, multicalls, the page's and the API's tails) served at once;
+	// others wait for a slot, or give up when their client leaves.
+	maxLogRequests = 4
+)
+
+// heavyMethod reports whether an XML-RPC method may answer megabytes
+// (log reads, multicall): it runs holding one of the log slots.
+func heavyMethod(name string) bool {
+	return name == "system.multicall" || strings.Contains(name, "Log") && !strings.HasPrefix(name, "supervisor.clear")
+}
+
+// acquireLogSlot waits for one of the maxLogRequests slots of requests
+// that read logs; ok is false when ctx ended first.
+func (h *Handler) acquireLogSlot(ctx context.Context) (release func(), ok bool) {
+	select {
+	case h.logSlots <- struct{}{}:
+		return func() { <-h.logSlots }, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
 // serveRPC answers one XML-RPC call. Every error is a fault in an HTTP
-// 200 response, as XML-RPC clients expect.
+// 200 response, as XML-RPC clients expect. The response is written as it
+// is encoded: what it holds is bounded (MaxRPCResponse) and never copied
+// into a second buffer.
 func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request) {
 	var result any
 	call, err := xmlrpc.DecodeCall(r.Body)
@@ -91,29 +123,67 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request) {
 		}
 		h.log.Warn("refused a malformed XML-RPC request", "peer", peer(r), "err", err)
 	} else {
+		if heavyMethod(call.Method) {
+			release, ok := h.acquireLogSlot(r.Context())
+			if !ok {
+				return // the client left while waiting
+			}
+			defer release() // held until the response is written
+		}
 		// Operations outlive a client that hangs up: a stop half done is
 		// worse than one whose answer nobody reads.
 		ctx := context.WithoutCancel(r.Context())
 		result, err = h.call(ctx, call.Method, call.Params)
+		if err == nil && valueSize(result) > MaxRPCResponse {
+			result, err = nil, fault(faultFailed, fmt.Sprintf("the response would be larger than %d MiB: "+
+				"ask for less in one request (fewer calls in a multicall, shorter log reads)", MaxRPCResponse>>20))
+		}
 	}
-	var buf bytes.Buffer
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	if err != nil {
 		var f *xmlrpc.Fault
 		if !errors.As(err, &f) {
 			h.log.Error("XML-RPC method failed", "method", call.Method, "err", err)
 			f = fault(faultFailed, err.Error())
 		}
-		err = xmlrpc.EncodeFault(&buf, f)
-	} else {
-		err = xmlrpc.EncodeResponse(&buf, result)
+		xmlrpc.EncodeFault(w, f)
+		return
 	}
-	if err != nil {
+	if err := xmlrpc.EncodeResponse(w, result); err != nil {
+		// Only a value of a type the codec does not know (a bug), or the
+		// client gone: the response is cut, and the client sees it.
 		h.log.Error("cannot encode an XML-RPC response", "method", call.Method, "err", err)
-		buf.Reset()
-		xmlrpc.EncodeFault(&buf, fault(faultFailed, "cannot encode the response: "+err.Error()))
 	}
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Write(buf.Bytes())
+}
+
+// valueSize is about how many bytes the values of v take: the length of
+// its strings, 16 for anything else.
+func valueSize(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v)
+	case []byte:
+		return len(v)
+	case []any:
+		n := 16
+		for _, e := range v {
+			n += valueSize(e)
+		}
+		return n
+	case []string:
+		n := 16
+		for _, e := range v {
+			n += len(e) + 16
+		}
+		return n
+	case map[string]any:
+		n := 16
+		for k, e := range v {
+			n += len(k) + valueSize(e)
+		}
+		return n
+	}
+	return 16
 }
 
 // call runs one method.
@@ -186,7 +256,12 @@ func (h *Handler) multicall(ctx context.Context, a []any) (any, error) {
 	if !ok {
 		return nil, fault(faultIncorrectParameters, "system.multicall takes an array of {methodName, params} structs")
 	}
+	if len(calls) > MaxMulticallCalls {
+		return nil, fault(faultIncorrectParameters, fmt.Sprintf("system.multicall takes at most %d calls, not %d: split them",
+			MaxMulticallCalls, len(calls)))
+	}
 	out := make([]any, 0, len(calls))
+	size := 0
 	for _, c := range calls {
 		var v any
 		var err error
@@ -213,6 +288,11 @@ func (h *Handler) multicall(ctx context.Context, a []any) (any, error) {
 			}
 			out = append(out, map[string]any{"faultCode": f.Code, "faultString": f.String})
 			continue
+		}
+		// Stop as soon as the results are too large, before reading more.
+		if size += valueSize(v); size > MaxRPCResponse {
+			return nil, fault(faultFailed, fmt.Sprintf("the response would be larger than %d MiB: "+
+				"ask for less in one request (fewer calls in a multicall, shorter log reads)", MaxRPCResponse>>20))
 		}
 		out = append(out, []any{v})
 	}

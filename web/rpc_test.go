@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -246,20 +248,34 @@ func TestLogtailStream(t *testing.T) {
 	}
 }
 
+// One pool of streams: MaxStreams in all, MaxStreamsPerPeer for one peer.
 func TestStreamsBounded(t *testing.T) {
 	t.Parallel()
-	h, _ := newTestHandler(t, Options{})
+	p := newStreamPool(MaxStreams, MaxStreamsPerPeer)
 	var releases []func()
-	for range MaxStreams {
-		r, ok := h.acquireStream()
-		require.True(t, ok)
+	for i := range MaxStreams {
+		r, err := p.acquire(fmt.Sprintf("10.0.0.%d", i/MaxStreamsPerPeer))
+		require.NoError(t, err)
 		releases = append(releases, r)
 	}
-	_, ok := h.acquireStream()
-	assert.False(t, ok)
+	_, err := p.acquire("10.0.0.99")
+	assert.ErrorContains(t, err, "at most 64")
 	releases[0]()
-	_, ok = h.acquireStream()
-	assert.True(t, ok)
+	releases[0]() // twice is once
+	_, err = p.acquire("10.0.0.0")
+	assert.NoError(t, err)
+	_, err = p.acquire("10.0.0.0")
+	assert.Error(t, err)
+
+	p = newStreamPool(MaxStreams, MaxStreamsPerPeer)
+	for range MaxStreamsPerPeer {
+		_, err := p.acquire("10.0.0.1")
+		require.NoError(t, err)
+	}
+	_, err = p.acquire("10.0.0.1")
+	assert.ErrorContains(t, err, "from your address (at most 8)")
+	_, err = p.acquire("10.0.0.2")
+	assert.NoError(t, err, "another peer still gets one")
 }
 
 func TestRereadDiff(t *testing.T) {
@@ -302,4 +318,71 @@ func TestNewServerBounds(t *testing.T) {
 	assert.Positive(t, srv.ReadTimeout)
 	assert.Equal(t, MaxHeaderBytes, srv.MaxHeaderBytes)
 	assert.Zero(t, srv.WriteTimeout, "streams (tail -f, events) must not be cut")
+}
+
+// One request cannot make usrsvcweb build gigabytes: a multicall takes at
+// most MaxMulticallCalls calls, and its results at most MaxRPCResponse
+// bytes; a fault says how to ask for less.
+func TestMulticallBounded(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "", map[string]string{"big": "/bin/sleep 1000"})
+	h, _ := newTestHandler(t, Options{Config: cfg})
+	log := cfg.Program("big").Stdout
+	require.NoError(t, os.WriteFile(log, bytes.Repeat([]byte(strings.Repeat("x", 1023)+"\n"), 1024), 0o600))
+	read := map[string]any{"methodName": "supervisor.readProcessLog", "params": []any{"big", int64(0), int64(0)}}
+	calls := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = read
+		}
+		return out
+	}
+	_, err := rpc(t, h, "system.multicall", calls(MaxMulticallCalls+1))
+	assert.Equal(t, faultIncorrectParameters, faultCode(t, err))
+	assert.ErrorContains(t, err, "system.multicall takes at most 64 calls, not 65")
+
+	_, err = rpc(t, h, "system.multicall", calls(9)) // 9 MiB
+	assert.Equal(t, faultFailed, faultCode(t, err))
+	assert.ErrorContains(t, err, "the response would be larger than 8 MiB")
+
+	v, err := rpc(t, h, "system.multicall", calls(7))
+	require.NoError(t, err)
+	assert.Len(t, v, 7)
+	assert.Len(t, v.([]any)[6].([]any)[0], 1<<20)
+}
+
+// Requests reading logs take one of maxLogRequests slots: one more waits
+// until a slot is free, and gives up when its client leaves.
+func TestLogReadSlots(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHandler(t, Options{})
+	var releases []func()
+	for range maxLogRequests {
+		release, ok := h.acquireLogSlot(t.Context())
+		require.True(t, ok)
+		releases = append(releases, release)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	got := make(chan bool, 1)
+	go func() {
+		release, ok := h.acquireLogSlot(ctx)
+		if ok {
+			release()
+		}
+		got <- ok
+	}()
+	select {
+	case <-got:
+		t.Fatal("a fifth log read did not wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	assert.False(t, <-got, "a client that left gives up its wait")
+	releases[0]()
+	release, ok := h.acquireLogSlot(t.Context())
+	require.True(t, ok, "a freed slot is taken")
+	release()
+	for _, r := range releases[1:] {
+		r()
+	}
 }

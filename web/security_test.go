@@ -58,6 +58,9 @@ func newTestHandler(t testing.TB, opts Options) (*Handler, *testproc.Buffer) {
 func do(h http.Handler, method, path string, body io.Reader, hdr ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, path, body)
 	r.RemoteAddr = "192.0.2.7:4242"
+	if !strings.HasPrefix(path, "http") {
+		r.Host = "localhost" // httptest's default, example.com, is refused (421)
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		r.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -77,7 +80,7 @@ func TestAuthPasswordForms(t *testing.T) {
 	sum := sha1.Sum([]byte("s3cret"))
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	require.NoError(t, err)
-	for _, stored := range []string{"s3cret", "{SHA}" + hex.EncodeToString(sum[:]), string(hash)} {
+	for _, stored := range []string{"s3cret", "{SHA}" + hex.EncodeToString(sum[:]), "{sha}" + strings.ToUpper(hex.EncodeToString(sum[:])), string(hash)} {
 		h, logs := newTestHandler(t, Options{Username: "admin", Password: stored})
 		for _, path := range []string{"/", "/RPC2", "/logtail/x", "/api/v1/programs", "/metrics", "/nothing"} {
 			w := do(h, "GET", path, nil)
@@ -87,6 +90,7 @@ func TestAuthPasswordForms(t *testing.T) {
 			assert.Equal(t, http.StatusUnauthorized, w.Code, "%s with a wrong password (%s)", path, stored)
 			w = do(h, "GET", path, nil, basic("root", "s3cret")...)
 			assert.Equal(t, http.StatusUnauthorized, w.Code, "%s with a wrong user (%s)", path, stored)
+			h.auth.forgetFailures() // no throttling here: TestLoginThrottled tests it
 		}
 		assert.Contains(t, logs.String(), "failed login")
 		assert.Contains(t, logs.String(), "peer=192.0.2.7:4242")
@@ -109,6 +113,8 @@ func TestAuthRefusesHalfCredentials(t *testing.T) {
 	assert.Error(t, err)
 	_, err = New(Options{Config: cfg, Username: "u", Password: "$2b$10$bad"})
 	assert.Error(t, err)
+	_, err = New(Options{Config: cfg, Username: "u", Password: "$2b$15$" + strings.Repeat("a", 53)})
+	assert.ErrorContains(t, err, "cost 15")
 	_, err = New(Options{})
 	assert.Error(t, err)
 }

@@ -106,15 +106,21 @@ func (h *Handler) supervisorMethods() map[string]rpcMethod {
 			fn:   func(ctx context.Context, a []any) (any, error) { return h.signalResults(ctx, nil, str(a, 0)), nil }},
 		"supervisor.reloadConfig": {sig: []string{"array"}, changes: true,
 			help: "Load the configuration again (and make a running usrsvcd reread it); return [[added, changed, removed]]. " +
-				"Only new programs are listed: usrsvc never stops or restarts a program for a config change, " +
-				"and supervisorctl update would stop the changed and removed ones. Nothing is restarted.",
+				"Added are the programs configured that no addProcessGroup (supervisorctl update) has added yet, " +
+				"whoever reread them; changed and removed are always empty: usrsvc never stops or restarts a program for a " +
+				"config change, and supervisorctl update would stop the changed and removed ones. Nothing is restarted.",
 			fn: h.rpcReloadConfig},
 		"supervisor.addProcessGroup": {sig: []string{"boolean", "string"}, changes: true,
-			help: "Accepted for supervisorctl update: a configured program is always active (true); nothing is started.",
-			fn: func(_ context.Context, a []any) (any, error) {
-				if _, err := h.programName(str(a, 0)); err != nil {
+			help: "Mark the configured program NAME as added (supervisorctl update, after reloadConfig listed it); nothing is started.",
+			fn: func(ctx context.Context, a []any) (any, error) {
+				name, err := h.programName(str(a, 0))
+				if err != nil {
 					return nil, err
 				}
+				h.knownMu.Lock()
+				h.known[name] = true
+				h.knownMu.Unlock()
+				h.audit(ctx, "add process group", name)
 				return true, nil
 			}},
 		"supervisor.shutdown": {sig: []string{"boolean"}, changes: true,
@@ -196,6 +202,7 @@ func (h *Handler) rpcStart(ctx context.Context, a []any) (any, error) {
 	if _, err := h.manager().Do(ctx, usrsvc.ActionStart, name); err != nil {
 		return nil, opFault(name, err)
 	}
+	h.audit(ctx, "start", name)
 	return true, nil
 }
 
@@ -214,9 +221,13 @@ func (h *Handler) rpcStop(ctx context.Context, a []any) (any, error) {
 	if !inRunningState(h.config().Program(name), st) {
 		return nil, fault(faultNotRunning, name)
 	}
+	if h.isSelf(st) {
+		return nil, fault(faultFailed, selfStopRefusal(name))
+	}
 	if _, err := h.manager().Do(ctx, usrsvc.ActionStop, name); err != nil {
 		return nil, opFault(name, err)
 	}
+	h.audit(ctx, "stop", name)
 	return true, nil
 }
 
@@ -232,6 +243,7 @@ func (h *Handler) rpcSignal(ctx context.Context, a []any) (any, error) {
 	if _, err := h.manager().Signal(ctx, name, sig); err != nil {
 		return nil, opFault(name, err)
 	}
+	h.audit(ctx, "signal", name, "signal", unix.SignalName(sig))
 	return true, nil
 }
 
@@ -269,10 +281,17 @@ func resultOf(name string, err error) map[string]any {
 
 // forPrograms runs op on the named programs (nil: every program whose
 // status passes pick), concurrently, and returns the results in name order.
+// With skipSelf, the program that is this server is left alone, its
+// result saying so.
 func (h *Handler) forPrograms(ctx context.Context, only []string, pick func(*usrsvc.Program, *usrsvc.Status) bool,
-	op func(name string) map[string]any) []any {
+	op func(name string) map[string]any, skipSelf bool) []any {
 	var names []string
-	for _, r := range h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false) {
+	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
+	self := ""
+	if skipSelf {
+		self = h.selfIn(results)
+	}
+	for _, r := range results {
 		if only != nil && !contains(only, r.Program) {
 			continue
 		}
@@ -283,6 +302,11 @@ func (h *Handler) forPrograms(ctx context.Context, only []string, pick func(*usr
 	out := make([]any, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
+		if name == self {
+			out[i] = result(name, faultFailed, selfSkipped(name))
+			h.log.Info("web: "+name+" skipped: it is this usrsvcweb", "program", name)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -308,8 +332,11 @@ func (h *Handler) startResults(ctx context.Context, only []string) []any {
 		func(pc *usrsvc.Program, st *usrsvc.Status) bool { return pc.Enabled && !st.Running },
 		func(name string) map[string]any {
 			_, err := h.manager().Do(ctx, usrsvc.ActionStart, name)
+			if err == nil {
+				h.audit(ctx, "start", name)
+			}
 			return resultOf(name, err)
-		})
+		}, false)
 }
 
 // stopResults stops the programs that run (or are being retried).
@@ -317,8 +344,11 @@ func (h *Handler) stopResults(ctx context.Context, only []string) []any {
 	return h.forPrograms(ctx, only, inRunningState,
 		func(name string) map[string]any {
 			_, err := h.manager().Do(ctx, usrsvc.ActionStop, name)
+			if err == nil {
+				h.audit(ctx, "stop", name)
+			}
 			return resultOf(name, err)
-		})
+		}, true)
 }
 
 // signalResults signals the programs that run.
@@ -331,8 +361,11 @@ func (h *Handler) signalResults(ctx context.Context, only []string, sigName stri
 				return result(name, badSig.Code, badSig.String)
 			}
 			_, err := h.manager().Signal(ctx, name, sig)
+			if err == nil {
+				h.audit(ctx, "signal", name, "signal", unix.SignalName(sig))
+			}
 			return resultOf(name, err)
-		})
+		}, only == nil)
 }
 
 // inRunningState reports whether supervisord would count the program as
@@ -352,12 +385,33 @@ func (h *Handler) rpcReloadConfig(ctx context.Context, _ []any) (any, error) {
 	if err != nil {
 		return nil, fault(faultCantReread, err.Error())
 	}
-	h.log.Info("reread: "+out.Message, "added", out.Added, "changed", out.Changed, "removed", out.Removed)
-	added := out.Added
-	if added == nil {
-		added = []string{}
+	h.audit(ctx, "reread", "", "message", out.Message, "added", out.Added, "changed", out.Changed, "removed", out.Removed)
+	return []any{[]any{h.notYetAdded(), []string{}, []string{}}}, nil
+}
+
+// notYetAdded lists the programs configured that no addProcessGroup added
+// yet, whether this server, usrsvcd or the page reread them: as
+// supervisord, reread lists them "available" and update adds them
+// ("added process group") until one did. A program no longer configured
+// is forgotten, so that configuring it again lists it again.
+func (h *Handler) notYetAdded() []string {
+	cfg := h.config()
+	h.knownMu.Lock()
+	defer h.knownMu.Unlock()
+	added := []string{}
+	inConfig := map[string]bool{}
+	for _, pc := range cfg.Programs {
+		inConfig[pc.Name] = true
+		if !h.known[pc.Name] {
+			added = append(added, pc.Name)
+		}
 	}
-	return []any{[]any{added, []string{}, []string{}}}, nil
+	for name := range h.known {
+		if !inConfig[name] {
+			delete(h.known, name)
+		}
+	}
+	return added
 }
 
 // processState maps usrsvc's view of a program to supervisord's state,

@@ -60,6 +60,12 @@ type programView struct {
 	Message  string   `json:"message,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// NextTry is when usrsvcd tries again a program in backoff (RFC
+	// 3339).
+	NextTry string `json:"next_try,omitempty"`
+	// Self is true for the program that is this usrsvcweb: stop all
+	// skips it, and the page offers no Stop for it.
+	Self bool `json:"self,omitempty"`
 
 	// startTicks identifies the process with PID (for the watcher's
 	// pidfds and CPU deltas).
@@ -199,14 +205,17 @@ const memoryWorkers = 8
 // fresh reads every program's status now.
 func (r *reader) fresh(ctx context.Context) *overview {
 	h := r.h
+	r.adoptReread(ctx)
 	cfg := h.config()
 	now := h.now()
 	o := &overview{Time: now, Now: now.Format(time.RFC3339), Config: cfg.Path,
 		ReadOnly: h.opts.ReadOnly, Version: usrsvcVersion()}
 	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
 	o.Programs = make([]*programView, len(results))
+	self := h.selfIn(results)
 	for i, res := range results {
 		o.Programs[i] = newProgramView(cfg.Program(res.Program), res, now)
+		o.Programs[i].Self = res.Program == self
 	}
 	r.readMemory(o.Programs)
 	r.cpuShares(o.Programs, now)
@@ -214,6 +223,31 @@ func (r *reader) fresh(ctx context.Context) *overview {
 	o.Daemon, ack = r.daemon(cfg, now)
 	r.followReread(ack)
 	return o
+}
+
+// adoptReread puts in force, before a reading, the configuration usrsvcd
+// put in force since the last reading, so that this reading (the first
+// scrape after usrsvcd reread, say) already lists its programs. When a
+// reread through this server holds the configuration, followReread
+// adopts it after the reading instead.
+func (r *reader) adoptReread(ctx context.Context) {
+	h := r.h
+	cfg := h.config()
+	ack, err := statedir.Dir(cfg.StateDir).ReloadAck()
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	newer := r.ackKnown && ack.Generation > r.ackSeen && ack.OK
+	r.mu.Unlock()
+	if !newer || !h.reloadMu.TryLock() {
+		return
+	}
+	defer h.reloadMu.Unlock()
+	r.mu.Lock()
+	r.ackSeen = max(r.ackSeen, ack.Generation)
+	r.mu.Unlock()
+	h.adoptConfigLocked(ctx)
 }
 
 // followReread puts in force here the configuration usrsvcd put in force
@@ -343,6 +377,9 @@ func newProgramView(pc *usrsvc.Program, res usrsvc.Result, now time.Time) *progr
 		}
 	}
 	v.State = displayState(st, v.LastExit != nil)
+	if v.State == stateBackoff && !st.NextTry.IsZero() {
+		v.NextTry = st.NextTry.Format(time.RFC3339)
+	}
 	return v
 }
 

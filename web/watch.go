@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,10 +49,6 @@ const (
 	minGap = 200 * time.Millisecond
 )
 
-// maxStreams bounds the live streams (page updates and log follows)
-// served at once; more are refused with 503.
-const maxStreams = 64
-
 // clientBuffer is how many events a client may lag behind before it is
 // dropped (its browser reconnects and gets a fresh snapshot).
 const clientBuffer = 256
@@ -77,8 +72,6 @@ type client struct {
 // hub is the one watcher and its clients.
 type hub struct {
 	h *Handler
-	// slots bounds the streams (events and log follows) in progress.
-	slots chan struct{}
 	// interval is usageInterval (tests shorten it).
 	interval time.Duration
 
@@ -98,21 +91,9 @@ type hub struct {
 
 const daemonKey = "\x00daemon"
 
-var errTooManyStreams = errors.New("too many live streams")
-
 func newHub(h *Handler) *hub {
-	return &hub{h: h, slots: make(chan struct{}, maxStreams), interval: usageInterval,
+	return &hub{h: h, interval: usageInterval,
 		clients: map[*client]struct{}{}, poke: make(chan struct{}, 1)}
-}
-
-// acquire takes a stream slot; release it when the stream ends.
-func (hb *hub) acquire() (release func(), err error) {
-	select {
-	case hb.slots <- struct{}{}:
-		return func() { <-hb.slots }, nil
-	default:
-		return nil, errTooManyStreams
-	}
 }
 
 // subscribe adds a client, starting the watcher for the first one. The

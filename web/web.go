@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/exitcode"
 )
 
 // Options configures a [Handler].
@@ -39,14 +41,20 @@ type Options struct {
 	Now func() time.Time
 	// MaxBody bounds request bodies; 0 means 1 MiB.
 	MaxBody int64
+	// RestartSelf, when set, ends the server so that its supervisor
+	// (usrsvcd) starts it again: a restart asked of the program that is
+	// this server itself answers first, then calls it (see self.go).
+	// cmd/usrsvcweb sets it; nil refuses such a restart.
+	RestartSelf func()
+	// AllowedHosts are host names requests may give in their Host header,
+	// besides localhost, 127.0.0.1 and [::1]: others are refused with 421
+	// (DNS rebinding). The names a remote browser uses to reach this
+	// server go here.
+	AllowedHosts []string
 }
 
 // DefaultMaxBody is the default bound on a request body.
 const DefaultMaxBody = 1 << 20
-
-// MaxStreams bounds the streaming responses (tail -f, server-sent events)
-// open at once; more get 503.
-const MaxStreams = 64
 
 // Handler serves usrsvcweb's routes. Create it with [New]; Close it when
 // the server shuts down, so streaming responses end.
@@ -65,14 +73,24 @@ type Handler struct {
 
 	// methods is the XML-RPC method table (rpc.go).
 	methods map[string]rpcMethod
-	// streams bounds the streaming responses open at once (tail -f,
-	// server-sent events): one slot each.
-	streams chan struct{}
+	// streams is the one pool of streaming responses (streams.go).
+	streams *streamPool
+	// logSlots bounds the requests reading logs at once (maxLogRequests).
+	logSlots chan struct{}
 
 	mux     *http.ServeMux
 	root    http.Handler
 	cop     *http.CrossOriginProtection
 	started time.Time
+	// allowedHosts are Options.AllowedHosts, lower case.
+	allowedHosts []string
+	// refusals logs refused requests at most once a minute per peer.
+	refusals *rateLog
+	// known are the programs supervisorctl knows as added: those of the
+	// configuration at the start, and those addProcessGroup added since
+	// (see notYetAdded).
+	knownMu sync.Mutex
+	known   map[string]bool
 
 	// reader reads the programs' status for the page, the API, the live
 	// updates and the metrics; hub is the one watcher behind the live
@@ -106,7 +124,7 @@ func New(opts Options) (*Handler, error) {
 		opts.MaxBody = DefaultMaxBody
 	}
 	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
-		streams: make(chan struct{}, MaxStreams)}
+		streams: newStreamPool(MaxStreams, MaxStreamsPerPeer), logSlots: make(chan struct{}, maxLogRequests)}
 	if h.log == nil {
 		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -123,16 +141,30 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h.auth = auth
+	for _, a := range opts.AllowedHosts {
+		h.allowedHosts = append(h.allowedHosts, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")))
+	}
+	h.refusals = newRateLog(h.log, time.Minute)
+	h.known = map[string]bool{}
+	for _, pc := range opts.Config.Programs {
+		h.known[pc.Name] = true
+	}
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
-			"origin", r.Header.Get("Origin"), "peer", peer(r))
-		http.Error(w, "cross-origin request refused: state-changing requests must come from this server's own pages", http.StatusForbidden)
+		p := peerOf(r)
+		h.refusals.warn("cross-origin request refused", p.Key, "method", r.Method, "path", trunc(r.URL.Path),
+			"origin", trunc(r.Header.Get("Origin")), "peer", p.Name)
+		const msg = "cross-origin request refused: state-changing requests must come from this server's own pages"
+		if isAPI(r) {
+			writeErrorMsg(w, http.StatusForbidden, exitcode.InvalidAction, msg)
+			return
+		}
+		http.Error(w, msg, http.StatusForbidden)
 	}))
 	h.started = h.now()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.reader, h.hub = newReader(h), newHub(h)
 	h.routes()
-	h.root = h.secure(h.auth.wrap(h.mux))
+	h.root = h.secure(h.checkHost(h.auth.wrap(withRequester(h.mux))))
 	return h, nil
 }
 
@@ -171,17 +203,6 @@ func (h *Handler) streamContext(r *http.Request) (context.Context, context.Cance
 	return ctx, func() { stop(); cancel() }
 }
 
-// acquireStream takes one of the MaxStreams slots of streaming responses;
-// ok is false when none is free. Call release when the stream ends.
-func (h *Handler) acquireStream() (release func(), ok bool) {
-	select {
-	case h.streams <- struct{}{}:
-		return func() { <-h.streams }, true
-	default:
-		return nil, false
-	}
-}
-
 // handle registers a route that changes nothing (GET, HEAD). pattern is an
 // http.ServeMux pattern with its method, e.g. "GET /api/v1/programs".
 func (h *Handler) handle(pattern string, f http.HandlerFunc) {
@@ -194,7 +215,12 @@ func (h *Handler) handle(pattern string, f http.HandlerFunc) {
 func (h *Handler) handleAction(pattern string, f http.HandlerFunc) {
 	h.mux.Handle(pattern, h.cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.opts.ReadOnly {
-			http.Error(w, "read-only: usrsvcweb runs with read_only = true in [Web]; changes go through usrsvc on the host", http.StatusForbidden)
+			const msg = "read-only: usrsvcweb runs with read_only = true in [Web]; changes go through usrsvc on the host"
+			if isAPI(r) {
+				writeErrorMsg(w, http.StatusForbidden, exitcode.InvalidAction, msg)
+				return
+			}
+			http.Error(w, msg, http.StatusForbidden)
 			return
 		}
 		f(w, r)
@@ -251,3 +277,7 @@ func (h *Handler) reread(ctx context.Context) (*reloadOutcome, error) {
 	h.lastReload.Store(out)
 	return out, nil
 }
+
+// isAPI reports whether r is a request of the JSON API, whose answers,
+// errors included, are JSON.
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }

@@ -135,6 +135,9 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "config OK: %s from %s (%s)\n",
 		plural(len(cfg.Programs), "program"), plural(len(cfg.Files), "file"), cfg.Path)
+	if wc, err := web.LoadConfig(cfg); err == nil && wc.PasswordSummary() != "" {
+		fmt.Fprintf(stdout, "[Web] password: %s\n", wc.PasswordSummary()) // what it is made of, never the value
+	}
 	return int(exitcode.Success)
 }
 

@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,12 +26,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/cli"
 	"github.com/usrsvc/usrsvc/internal/exitcode"
+	"github.com/usrsvc/usrsvc/internal/pathsafe"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
 	"github.com/usrsvc/usrsvc/internal/version"
 	"github.com/usrsvc/usrsvc/web"
@@ -145,29 +148,72 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	}
 	logger := slog.New(handler)
 
+	// A restart of the program that is this usrsvcweb (see web's
+	// self.go) ends it with TRY_AGAIN, for usrsvcd to start it again.
+	ctx, restartSelf := context.WithCancel(ctx)
+	defer restartSelf()
+	var selfRestart atomic.Bool
 	h, err := web.New(web.Options{Config: cfg, ReadOnly: wc.ReadOnly, Username: wc.Username,
-		Password: wc.Password, Logger: logger})
+		Password: wc.Password, Logger: logger, AllowedHosts: wc.AllowedHosts,
+		RestartSelf: func() { selfRestart.Store(true); restartSelf() }})
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
 		return int(exitcode.InvalidConfig)
 	}
+	var certs *certReloader
+	if _, unix := wc.IsUnix(); !unix && wc.TLSCert != "" {
+		if certs, err = newCertReloader(wc.TLSCert, wc.TLSKey, logger); err != nil {
+			fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
+			return int(exitcode.InvalidConfig)
+		}
+	}
 	ln, err := listenOn(wc.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "usrsvcweb: %v\n", err)
-		if code := exitcode.Of(err); code != exitcode.UnknownFailure {
+		if code := listenCode(err); code != exitcode.UnknownFailure {
 			return int(code)
 		}
-		return int(exitcode.GeneralFailure) // the address is taken, or cannot be listened on: no bug
+		return int(exitcode.GeneralFailure) // the address cannot be listened on: no bug
+	}
+	addr := addrString(ln)
+	ln = web.LimitListener(ln, web.MaxConns, web.MaxConnsPerPeer, logger)
+	scheme := "http"
+	if certs != nil {
+		ln = tls.NewListener(ln, certs.tlsConfig())
+		scheme = "https"
+	} else if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		logger.Warn("usrsvcweb listens on "+addr+", beyond this host, without TLS: the password and everything "+
+			"else cross the network in plain text; set tls_cert and tls_key in [Web], or listen on 127.0.0.1 or the unix "+
+			"socket and reach it with ssh -L (see the README)", "listen", addr)
 	}
 	srv := web.NewServer(h)
 	srv.ErrorLog = slog.NewLogLogger(handler, slog.LevelWarn)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	logger.Info("usrsvcweb listening", "listen", addrString(ln), "programs", len(cfg.Programs),
+	// SIGHUP reloads the TLS certificate; it never ends usrsvcweb
+	// (supervisorctl signal HUP all reaches it too).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if certs != nil {
+					certs.reloadLogged("SIGHUP")
+				} else {
+					logger.Info("SIGHUP: nothing to reload (no TLS certificate)")
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	logger.Info("usrsvcweb listening", "listen", addr, "scheme", scheme, "programs", len(cfg.Programs),
 		"config", cfg.Path, "read_only", wc.ReadOnly, "auth", wc.Password != "", "pid", os.Getpid())
 	sdnotify.Notify("READY=1")
 	if ready != nil {
-		ready(addrString(ln))
+		ready(addr)
 	}
 
 	select {
@@ -191,25 +237,61 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	case <-served:
 	case <-sctx.Done():
 	}
+	if selfRestart.Load() {
+		logger.Info("usrsvcweb stopped for a restart of itself: usrsvcd starts it again", "listen", wc.Listen, "code", int(exitcode.TryAgain))
+		return int(exitcode.TryAgain)
+	}
 	logger.Info("usrsvcweb stopped", "listen", wc.Listen)
 	return int(exitcode.Success)
 }
 
 func cutUnix(s string) (string, bool) { return strings.CutPrefix(s, "unix:") }
 
-// listenOn opens the listener: a unix socket created 0600 in a 0700
-// directory (a stale socket left by a killed usrsvcweb is replaced, a live
-// one is not), or a TCP address.
+// listenError is a listener that cannot be opened, with its exit code.
+type listenError struct {
+	code exitcode.Code
+	msg  string
+}
+
+func (e *listenError) Error() string { return e.msg }
+
+// listenCode is the exit code of listenOn's error: 11 (TRY_AGAIN) when the
+// address is in use (by another usrsvcd or another server: it may be free
+// later, and a supervisor's retry then succeeds), 136 when it cannot be
+// used, 130 when the configuration names an unsafe place.
+func listenCode(err error) exitcode.Code {
+	var le *listenError
+	if errors.As(err, &le) {
+		return le.code
+	}
+	return exitcode.Of(err)
+}
+
+// listenOn opens the listener: a unix socket created 0600 in a directory
+// other accounts cannot write (a stale socket left by a killed usrsvcweb
+// is replaced, a live one is not, and neither is one of another
+// account), or a TCP address.
 func listenOn(addr string) (net.Listener, error) {
 	path, ok := cutUnix(addr)
 	if !ok {
 		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			_, port, _ := net.SplitHostPort(addr)
+			return nil, &listenError{exitcode.TryAgain, fmt.Sprintf("cannot listen on %s: the address is in use by another "+
+				"program (ss -ltnp 'sport = :%s' names it); stop it, or set another listen in [Web]", addr, port)}
+		case errors.Is(err, syscall.EACCES):
+			return nil, &listenError{exitcode.InsufficientPermissions, fmt.Sprintf("cannot listen on %s: permission denied "+
+				"(ports below 1024 need privileges); choose a port from 1024 up", addr)}
+		case err != nil:
+			return nil, &listenError{exitcode.InsufficientPermissions, fmt.Sprintf("cannot listen on %s: %v", addr, err)}
 		}
 		return ln, nil
 	}
 	dir := filepath.Dir(path)
+	if err := pathsafe.Dir(dir); err != nil {
+		return nil, &listenError{exitcode.InvalidConfig, fmt.Sprintf("socket %s: %v", path, err)}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%w: cannot create %s for the socket: %v", usrsvc.ErrPermission, dir, err)
 	}
@@ -217,9 +299,14 @@ func listenOn(addr string) (net.Listener, error) {
 		if fi.Mode().Type() != os.ModeSocket {
 			return nil, fmt.Errorf("%w: %s exists and is not a socket: remove it or choose another listen path", usrsvc.ErrPermission, path)
 		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			return nil, &listenError{exitcode.InsufficientPermissions, fmt.Sprintf("%s is a socket of uid %d, not yours (uid %d): "+
+				"another account put it there, and usrsvcweb neither removes nor replaces it; find out why, remove it, "+
+				"and keep the socket in a directory only you can write", path, st.Uid, os.Geteuid())}
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
-			return nil, fmt.Errorf("another usrsvcweb already listens on %s: stop it first", path)
+			return nil, &listenError{exitcode.TryAgain, fmt.Sprintf("another usrsvcweb already listens on %s: stop it first", path)}
 		}
 		os.Remove(path) // stale: its server is gone
 	}

@@ -195,7 +195,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 
 func TestTCPWithPassword(t *testing.T) {
 	// Not parallel: usrsvcweb sets the process umask while it creates its socket.
-	cfgPath, _ := writeConfig(t, "listen = 127.0.0.1:0\nusername = admin\npassword = pw")
+	cfgPath, _ := writeConfig(t, "listen = 127.0.0.1:0\nusername = admin\npassword = pass word")
 	addr, stop, logs := serve(t, "--config", cfgPath)
 	c := &http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get("http://" + addr + "/")
@@ -208,7 +208,7 @@ func TestTCPWithPassword(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	req.SetBasicAuth("admin", "pw")
+	req.SetBasicAuth("admin", "pass word")
 	resp, err = c.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()

@@ -72,8 +72,8 @@ func newWebWorld(t *testing.T, tcp bool, webLines ...string) *webWorld {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "usrsvcd.log"), []byte("usrsvcd line 1\nusrsvcd line 2\n"), 0o600))
 	web := strings.Join(webLines, "\n")
 	if tcp {
-		w.user, w.pass = "admin", "s3 cret"
-		web = "listen = 127.0.0.1:0\nusername = admin\npassword = s3 cret\n" + web
+		w.user, w.pass = "admin", "s3 cret 42"
+		web = "listen = 127.0.0.1:0\nusername = admin\npassword = s3 cret 42\n" + web
 	}
 	// The whole command list takes minutes on a loaded machine: the
 	// helpers live longer than their default two minutes.
@@ -285,13 +285,21 @@ func supervisorctlCommands(t *testing.T, w *webWorld) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(w.cfg, append(data, []byte(strings.ReplaceAll(program("extra", extra.CommandLine()), "DIR", w.dir))...), 0o600))
 	w.expect(0, "reread", `^extra: available\n$`)
-	w.expect(0, "update", `^$`) // already reread: nothing new
+	w.expect(0, "reread", `^extra: available\n$`) // as supervisord: until update adds it
+	w.expect(0, "update", `^extra: added process group\n$`)
+	w.expect(0, "update", `^$`) // added: nothing new
+	w.expect(0, "reread", `^No config updates to processes\n$`)
 	w.expect(3, "status", `(?m)^extra\s+EXITED`)
 	assert.Equal(t, spid, w.pid("sleeper"), "reread and update restart nothing")
 	assert.True(t, testproc.Alive(spid))
 	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))
 	w.expect(0, "update", `^$`)
 	w.expect(3, "status", `(?m)^talker\s+RUNNING`)
+	// Added straight by update, without a reread first.
+	require.NoError(t, os.WriteFile(w.cfg, append(data, []byte(strings.ReplaceAll(program("extra", extra.CommandLine()), "DIR", w.dir))...), 0o600))
+	w.expect(0, "update", `^extra: added process group\n$`)
+	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))
+	w.expect(0, "update", `^$`)
 	require.NoError(t, os.WriteFile(w.cfg, []byte("[Main]\nbroken line\n"), 0o600))
 	w.expect(1, "reread", `(?s)^ERROR: CANT_REREAD: .*usrsvc.cfg:2: expected .key = value.`)
 	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))
@@ -398,7 +406,7 @@ func TestPythonXMLRPC(t *testing.T) {
 	python := needTool(t, "python3")
 	t.Parallel()
 	w := newWebWorld(t, true)
-	url := strings.Replace(w.url, "http://", "http://admin:s3%20cret@", 1) + "/RPC2"
+	url := strings.Replace(w.url, "http://", "http://admin:s3%20cret%2042@", 1) + "/RPC2"
 	script := `
 import json, sys, xmlrpc.client as x
 s = x.ServerProxy(sys.argv[1], allow_none=True)

@@ -52,7 +52,12 @@ type Section struct {
 type Key struct {
 	Name  string // as written, trimmed
 	Value string // unquoted, inline comment removed
-	Line  int
+	// Comment is the inline comment removed from the value, from its '#'
+	// or ';' on ("" when there was none): a caller whose values may
+	// contain " ;" or " #" (a password) can tell that part of what was
+	// written is not in Value.
+	Comment string
+	Line    int
 	// Invalid is true when the value could not be read (e.g. an unterminated
 	// quote, already reported as an Error): the key is present, its value is
 	// not usable.
@@ -212,7 +217,7 @@ func (p *parser) keyValue(n int, t string) {
 		p.errorf(n, "missing key name before '='")
 		return
 	}
-	value, msg := parseValue(t[eq+1:])
+	value, comment, msg := parseValue(t[eq+1:])
 	if msg != "" {
 		p.errorf(n, "%s: %s", name, msg)
 	}
@@ -226,27 +231,28 @@ func (p *parser) keyValue(n int, t string) {
 		p.errorf(n, "duplicate key %q in [%s] (first at line %d); keep only one", name, p.cur.Name, first)
 		return
 	}
-	p.cur.Keys = append(p.cur.Keys, &Key{Name: name, Value: value, Line: n, Invalid: msg != ""})
+	p.cur.Keys = append(p.cur.Keys, &Key{Name: name, Value: value, Comment: comment, Line: n, Invalid: msg != ""})
 	if lines := p.keyLines[p.cur]; lines != nil {
 		lines[name] = n
 	}
 }
 
-// parseValue unquotes the text after '=' and removes its inline comment.
-// It returns a non-empty message when the value is not valid.
-func parseValue(raw string) (string, string) {
+// parseValue unquotes the text after '=' and removes its inline comment,
+// which it returns too. It returns a non-empty message when the value is
+// not valid.
+func parseValue(raw string) (value, comment, msg string) {
 	v := strings.TrimSpace(raw)
 	if v == "" || (len(v) < len(raw) && (v[0] == '#' || v[0] == ';')) {
-		return "", "" // blank, or only an inline comment
+		return "", v, "" // blank, or only an inline comment
 	}
 	if q := v[0]; q == '"' || q == '\'' {
 		end := strings.IndexByte(v[1:], q)
 		if end < 0 {
-			return "", fmt.Sprintf("unterminated quote: the value starts with %c but never closes it", q)
+			return "", "", fmt.Sprintf("unterminated quote: the value starts with %c but never closes it", q)
 		}
 		rest := v[2+end:]
 		if r := strings.TrimSpace(rest); r == "" || (rest != r && (r[0] == '#' || r[0] == ';')) {
-			return v[1 : 1+end], ""
+			return v[1 : 1+end], r, ""
 		}
 	}
 	var quote byte
@@ -258,10 +264,10 @@ func parseValue(raw string) (string, string) {
 		case quote == 0 && (c == '\'' || c == '"'):
 			quote = c
 		case quote == 0 && (c == '#' || c == ';') && i > 0 && (v[i-1] == ' ' || v[i-1] == '\t'):
-			return strings.TrimRight(v[:i], " \t"), ""
+			return strings.TrimRight(v[:i], " \t"), v[i:], ""
 		case quote != 0 && c == quote:
 			quote = 0
 		}
 	}
-	return v, ""
+	return v, "", ""
 }

@@ -135,3 +135,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Key.Comment keeps the inline comment removed from a value, so a caller
+// can tell that " ;..." was cut from it (a password).
+func TestKeyComment(t *testing.T) {
+	f, err := Parse("f.cfg", []byte("[S]\na = correct horse ;battery staple\nb = 'x ;y' # note\nc = plain\nd = # only\ne = sleep 1; echo\n"))
+	require.NoError(t, err)
+	k := f.Sections[0].Keys
+	assert.Equal(t, "correct horse", k[0].Value)
+	assert.Equal(t, ";battery staple", k[0].Comment)
+	assert.Equal(t, "x ;y", k[1].Value)
+	assert.Equal(t, "# note", k[1].Comment)
+	assert.Empty(t, k[2].Comment)
+	assert.Equal(t, "", k[3].Value)
+	assert.Equal(t, "# only", k[3].Comment)
+	assert.Empty(t, k[4].Comment, "a ; without a blank before it is no comment")
+}

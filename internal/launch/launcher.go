@@ -661,7 +661,7 @@ func stopTree(tree []*proc.Process, grace time.Duration) {
 }
 
 func openLog(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
 }
 
 // sameArgs reports whether a is the argv b (not empty).

@@ -188,9 +188,10 @@ func (fw *follower) look() error {
 		}
 		wrote = n > 0
 	}
-	// Rotation: is the path still our file?
+	// Rotation: is the path still our file? (Lstat: a symbolic link put
+	// in its place is not followed, and not opened.)
 	var st syscall.Stat_t
-	err := syscall.Stat(fw.path, &st)
+	err := syscall.Lstat(fw.path, &st)
 	switch {
 	case err != nil:
 		if !fw.gone && fw.f != nil {

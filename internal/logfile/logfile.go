@@ -35,7 +35,8 @@ type File struct {
 	partial bool  // a failed write left a line unfinished
 }
 
-// Open opens path for appending (created 0600).
+// Open opens path for appending (created 0600), never through a symbolic
+// link.
 func Open(path string) (*File, error) {
 	lf := &File{path: path}
 	if err := lf.Reopen(); err != nil {
@@ -49,9 +50,9 @@ func (lf *File) Path() string { return lf.path }
 
 // Reopen closes and reopens the file by its path.
 func (lf *File) Reopen() error {
-	f, err := os.OpenFile(lf.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	f, err := os.OpenFile(lf.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return err
+		return linkError(lf.path, err)
 	}
 	lf.mu.Lock()
 	old := lf.f

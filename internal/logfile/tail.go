@@ -26,6 +26,18 @@ func Tail(path string, offset int64, n int, max int64) ([]string, error) {
 	return tailOf(f, fi.Size(), offset, n, max)
 }
 
+// TailSize is Tail, and the file's size when it was read (from the same
+// descriptor): where following it starts.
+func TailSize(path string, offset int64, n int, max int64) ([]string, int64, error) {
+	f, fi, err := OpenRead(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	lines, err := tailOf(f, fi.Size(), offset, n, max)
+	return lines, fi.Size(), err
+}
+
 // tailOf is Tail over the first size bytes of the open file f.
 func tailOf(f *os.File, size, offset int64, n int, max int64) ([]string, error) {
 	if offset < 0 {

@@ -94,3 +94,35 @@ func TestTailEdgeCases(t *testing.T) {
 	_, err = Tail(fifo, 0, 20, 100) // must not block
 	assert.ErrorContains(t, err, "not a regular file")
 }
+
+// A log path that is a symbolic link is never followed: not for reading,
+// truncating, or appending usrsvcd's own log.
+func TestSymlinkNotFollowed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	target := filepath.Join(dir, "bashrc")
+	require.NoError(t, os.WriteFile(target, []byte("secret\n"), 0o600))
+	link := filepath.Join(dir, "app.log")
+	require.NoError(t, os.Symlink(target, link))
+	_, _, err := OpenRead(link)
+	assert.ErrorIs(t, err, ErrSymlink)
+	_, err = Tail(link, 0, 10, 100)
+	assert.ErrorIs(t, err, ErrSymlink)
+	_, _, err = ReadEnd(link, 10)
+	assert.ErrorIs(t, err, ErrSymlink)
+	_, err = OpenWrite(link)
+	assert.ErrorIs(t, err, ErrSymlink)
+	_, err = Open(link)
+	assert.ErrorIs(t, err, ErrSymlink)
+	data, _ := os.ReadFile(target)
+	assert.Equal(t, "secret\n", string(data))
+
+	b, size, err := ReadEnd(target, 3)
+	require.NoError(t, err)
+	assert.Equal(t, "et\n", string(b))
+	assert.Equal(t, int64(7), size)
+	lines, size, err := TailSize(target, 0, 5, 100)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"secret"}, lines)
+	assert.Equal(t, int64(7), size)
+}

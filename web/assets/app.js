@@ -79,9 +79,14 @@
     set(el, '[data-f="monitors"]', p.monitors && p.monitors.length ? p.monitors.join("; ") : "–");
     set(el, '[data-f="cmdline"]', p.cmdline || "–");
     set(el, '[data-f="reason"]', p.reason || "–");
+    set(el, '[data-f="next_try"]', p.next_try ? " next try at " + new Date(p.next_try).toLocaleTimeString([], { hour12: false }) : "");
+    const stop = el.querySelector(".btn-stop");
+    if (stop && p.self) stop.remove(); // this usrsvcweb: no Stop
   }
 
   function updateDaemon(d) {
+    const banner = document.getElementById("daemon-down");
+    if (banner) banner.hidden = d.running;
     const el = document.getElementById("daemon");
     if (!el) return;
     const st = set(el, '[data-d="state"]', d.running ? "running" : "not running");
