@@ -18,6 +18,7 @@ import (
 
 	"github.com/usrsvc/usrsvc/internal/home"
 	"github.com/usrsvc/usrsvc/internal/shellcmd"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 )
 
 // Health checks: the http_check, tcp_check and exec_check keys of
@@ -256,6 +257,13 @@ func (l *loop) onHealth(sv *supervised, results []monitorResult) bool {
 			continue
 		}
 		anyHealth = true
+		if sv.checkStats == nil {
+			sv.checkStats = map[string]*statedir.CheckStats{}
+		}
+		if sv.checkStats[r.monitor] == nil {
+			sv.checkStats[r.monitor] = &statedir.CheckStats{}
+		}
+		sv.checkStats[r.monitor].Add(r.took, r.err != nil)
 		if !sv.healthChecked {
 			sv.healthChecked, changed = true, true // unknown -> healthy or failing
 		}
@@ -299,14 +307,19 @@ func (l *loop) onHealth(sv *supervised, results []monitorResult) bool {
 		sv.health.bad = false
 		l.m.emit(Event{Kind: EventHealthRecovered, Program: pc.Name, Config: pc, PID: sv.proc.PID})
 		l.record(sv)
-	case changed:
+	case changed || l.m.now().Sub(sv.statsWritten) >= checkStatsEvery:
 		l.record(sv)
 	}
 	return false
 }
 
+// checkStatsEvery bounds how stale the checks' counters in the record may
+// be (they are written at once when the health changes).
+const checkStatsEvery = 30 * time.Second
+
 // resetHealth forgets the health of a program whose process changed.
 func (sv *supervised) resetHealth() {
 	sv.health = health{}
 	sv.healthChecked = false
+	sv.checkStats = nil
 }

@@ -81,7 +81,8 @@ func (l *loop) scheduleMonitors(sv *supervised) {
 type monitorResult struct {
 	monitor string
 	err     error
-	health  bool // a health check (its successes are reported too)
+	health  bool          // a health check (its successes are reported too)
+	took    time.Duration // how long the check took
 }
 
 // runMonitors checks the program off the loop, each monitor bounded by a timeout.
@@ -97,11 +98,13 @@ func (l *loop) runMonitors(sv *supervised) {
 		var results []monitorResult
 		for _, mon := range mons {
 			ctx, cancel := context.WithTimeout(l.ctx, monitorTimeout)
+			t0 := time.Now()
 			err := l.safeCheck(ctx, mon, p)
+			took := time.Since(t0)
 			cancel()
 			_, isHealth := mon.(healthMonitor)
 			if err != nil || isHealth {
-				results = append(results, monitorResult{mon.Name(), err, isHealth})
+				results = append(results, monitorResult{mon.Name(), err, isHealth, took})
 			}
 		}
 		l.send(monitorMsg{name: name, p: &p, results: results})

@@ -82,6 +82,10 @@ type supervised struct {
 	// health of the current process (health checks), and whether a check ran.
 	health        health
 	healthChecked bool
+	// checkStats count the health checks of the current process; written
+	// with the record (statsWritten).
+	checkStats   map[string]*statedir.CheckStats
+	statsWritten time.Time
 }
 
 // message is what other goroutines send the loop: the loop's goroutine
@@ -745,6 +749,8 @@ func (l *loop) record(sv *supervised) {
 		for _, n := range sv.health.failures {
 			r.HealthFailures = max(r.HealthFailures, n)
 		}
+		r.Checks = sv.checkStats
+		sv.statsWritten = l.m.now()
 	}
 	if sv.proc != nil {
 		r.PID = sv.proc.PID

@@ -78,6 +78,9 @@ type Record struct {
 	HealthReason   string    `json:"health_reason,omitempty"`
 	HealthAt       time.Time `json:"health_at,omitzero"`
 	HealthFailures int       `json:"health_failures,omitempty"`
+	// Checks are the health checks' counters since the daemon started
+	// watching this process, by check (http_check, tcp_check, exec_check).
+	Checks map[string]*CheckStats `json:"checks,omitempty"`
 	// ManualSeen is the time of the last manual operation the daemon
 	// applied, so a new daemon does not apply an old one again.
 	ManualSeen time.Time `json:"manual_seen,omitzero"`
@@ -141,4 +144,34 @@ func (d Dir) ReloadAck() (ReloadAck, error) {
 func (d Dir) WriteReloadAck(a ReloadAck) error {
 	a.Version = Version
 	return writeJSON(d.Path(ReloadAckFile), a)
+}
+
+// CheckBuckets are the upper bounds, in seconds, of the durations a
+// CheckStats counts (as a Prometheus histogram's buckets).
+var CheckBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// CheckStats counts the runs of one health check.
+type CheckStats struct {
+	Runs     uint64   `json:"runs"`
+	Failures uint64   `json:"failures"`
+	Seconds  float64  `json:"seconds"` // the sum of their durations
+	Buckets  []uint64 `json:"buckets"` // runs at most CheckBuckets[i] long (cumulative)
+}
+
+// Add counts a run that took d, failed or not.
+func (c *CheckStats) Add(d time.Duration, failed bool) {
+	if len(c.Buckets) != len(CheckBuckets) {
+		c.Buckets = make([]uint64, len(CheckBuckets))
+	}
+	c.Runs++
+	if failed {
+		c.Failures++
+	}
+	s := d.Seconds()
+	c.Seconds += s
+	for i, b := range CheckBuckets {
+		if s <= b {
+			c.Buckets[i]++
+		}
+	}
 }
