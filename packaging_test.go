@@ -65,7 +65,8 @@ func TestExamplesPassCheckconfig(t *testing.T) {
 		byName[p.Name] = p
 	}
 	sort.Strings(names)
-	require.Equal(t, []string{"consumer", "nightly-report", "sleepd", "usrsvcweb", "web", "worker"}, names)
+	require.Equal(t, []string{"celery_00", "celery_01", "celery_02", "celery_03", "consumer", "db",
+		"nightly-report", "sleepd", "usrsvcweb", "web", "web-app", "worker"}, names)
 
 	// Every file of examples/ was loaded: the main file and each cfg/*.cfg.
 	cfgFiles, err := filepath.Glob(filepath.Join(dir, "cfg", "*.cfg"))
@@ -91,6 +92,16 @@ func TestExamplesPassCheckconfig(t *testing.T) {
 	require.Positive(t, byName["consumer"].ActivityFileLimit)
 	require.False(t, byName["consumer"].InheritEnv)
 	require.False(t, byName["nightly-report"].Enabled)
+
+	// The stack: readiness, dependencies, a health check, a hook,
+	// instances and a group.
+	require.Equal(t, "tcp:127.0.0.1:6390", byName["db"].Ready)
+	require.Equal(t, []string{"db"}, byName["web-app"].DependsOn)
+	require.Equal(t, "http://127.0.0.1:8000/health", byName["web-app"].HTTPCheck)
+	require.NotEmpty(t, byName["web-app"].HookCommand)
+	require.True(t, byName["web-app"].StopGroup)
+	require.Contains(t, byName["celery_02"].Args, "celery2@%h", "%(program_name)s%(process_num)d expanded per instance")
+	require.ElementsMatch(t, []string{"db", "web-app", "celery_00", "celery_01", "celery_02", "celery_03"}, cfg.Groups["app"])
 
 	// [[Env]] of a DefaultSettings merges with the program's own.
 	env := map[string]string{}
