@@ -38,7 +38,7 @@ var (
 	stopTimeout   = 30 * time.Second // usrsvcd stop: waiting for the daemon to exit
 	rereadTimeout = 10 * time.Second // usrsvcd reread: waiting for the acknowledgement
 	quitGrace     = 10 * time.Second // SIGQUIT: exit even if the shutdown has not finished by then
-	burstQuiet    = 2 * time.Second  // the start-up's or a reread's work is over after this long without an event
+	burstQuiet    = 2 * time.Second  // a burst of work is over after this long without an event
 )
 
 func loadConfig(path string, stderr io.Writer) (*usrsvc.Config, int) {
@@ -220,8 +220,9 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	// Start-up and a reread load the configuration and start or adopt
 	// every program: megabytes of garbage with 200 programs, that Go's
 	// runtime would keep resident (up to its heap goal, at least 4 MB)
-	// though the daemon then idles. Once that work is over, it goes back
-	// to the system, once (see releaseAfter).
+	// though the daemon then idles. Once that work is over, and after any
+	// burst of events that allocated a megabyte or more (200 programs
+	// restarted at once), it goes back to the system (see releaseAfter).
 	release := newReleaseAfter(burstQuiet)
 	defer release.stop()
 	opts := usrsvc.Options{
