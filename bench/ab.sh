@@ -11,7 +11,8 @@
 # is CGO_ENABLED=0, the static build the README recommends. Each round
 # measures every version once, in a rotated order, with the figures of
 # bench/scale.sh (measure_world in bench/lib.sh: the spawn floor, start all
-# with its CPU, status all, usrsvcd RSS, reread, idle, mass kill). Prints, per figure, each version's
+# with its CPU, status all, usrsvcd memory (RssAnon, PSS, VmRSS), reread,
+# idle, mass kill). Prints, per figure, each version's
 # median over the rounds (min–max) and its ratio to the first version.
 set -euo pipefail
 
@@ -74,7 +75,7 @@ done
 
 log "machine: $(machine_line)"
 declare -A V ALL
-figs=(spawn_ms spawn_cpu_us start_ms start_net_cpu_us start_cpu_us version_ms version_cpu_ms status_ms status_cpu_ms json_ms rss_kb reread_ms idle_ms wakeups masskill_ms rss_after_kb)
+figs=(spawn_ms spawn_cpu_us start_ms start_net_cpu_us start_cpu_us version_ms version_cpu_ms status_ms status_cpu_ms json_ms anon_kb pss_kb rss_kb reread_ms idle_ms wakeups masskill_ms anon_after_kb pss_after_kb rss_after_kb)
 nv=${#labels[@]}
 for ((r = 0; r < ROUNDS; r++)); do
   for ((i = 0; i < nv; i++)); do

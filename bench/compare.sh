@@ -2,7 +2,8 @@
 # Head-to-head of usrsvc/usrsvcd against supervisord and monit on this machine,
 # with the same sleep-based programs, every figure next to this machine's
 # floors measured in the same run. Not for CI: it needs root to install
-# supervisor and monit when they are missing, and takes about 10 minutes.
+# supervisor and monit when they are missing, and takes about 15 minutes
+# (10 with LATE=0).
 #
 #   bench/compare.sh            (N=200 KILLS=10 IDLE=30s REPEAT=10 by default)
 #
@@ -14,8 +15,14 @@
 #
 # Figures, per manager: kill -9 of a managed program → a new non-zombie
 # process with its title (1 supervised program; observer polling /proc every
-# ≤2 ms; median of KILLS), manager VmRSS with 10 and N programs (SETTLE = 5 s
-# after its start), idle CPU over
+# ≤2 ms; median of KILLS), manager memory with 10 and N programs, SETTLE (5) s
+# and LATE (150) s after its start (Go's runtime collects every 2 minutes at
+# the latest, and its first background collection leaves more of its own
+# structures resident: the late reading is usrsvcd's steady state; the
+# 10-program worlds stay up, idle, meanwhile): RssAnon of /proc/PID/status,
+# the anonymous memory the process itself holds, is the figure compared; PSS
+# (smaps_rollup: its share of the file pages it maps) and VmRSS (every mapped
+# page whole) are printed beside it, in a table of their own; idle CPU over
 # IDLE with N programs (Σ /proc/PID/task/*/schedstat), status of N programs
 # (median of REPEAT), start of N programs (wall, and the manager's CPU per
 # program: everything in the manager's cgroup minus the programs' own CPU),
@@ -35,8 +42,10 @@ IDLE=${IDLE:-30s}
 N=${N:-200}
 KILLS=${KILLS:-10}
 REPEAT=${REPEAT:-10}
-# Seconds a manager is left alone after its start before its memory is read.
+# Seconds a manager is left alone after its start before its memory is read,
+# and after how long it is read again (0: not again).
 SETTLE=${SETTLE:-5}
+LATE=${LATE:-150}
 LOGTAG=compare
 
 if ! command -v supervisord >/dev/null || ! command -v monit >/dev/null; then
@@ -107,12 +116,28 @@ kill_detail() { # observer line → details
 set_kill() { # row observer-line
   set_r "$1" kill "$(field median_ms "$2")" "$(kill_detail "$2")"
 }
-rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-rss_detail() { awk '/^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {printf "anonymous %.1f MB, files %.1f MB", a/1024, f/1024}' "/proc/$1/status"; }
-set_rss() { set_r "$1" "$2" "$(rss_mb "$3")" "$(rss_detail "$3")"; }
+# set_rss ROW COL PID: the memory of PID (bench/e2e -mem): RssAnon is the
+# figure, PSS and VmRSS go in the details and in MEM for the memory table.
+declare -A MEM
+set_rss() {
+  local line a p r f t
+  line=$("$E2E" -mem "$3")
+  a=$(field anon_kb "$line") p=$(field pss_kb "$line") r=$(field rss_kb "$line") f=$(field file_kb "$line") t=$(field threads "$line")
+  if [[ -z $a ]]; then set_r "$1" "$2" "" "failed: $line"; return; fi
+  MEM["$1,$2"]="$a $p $r $f $t"
+  set_r "$1" "$2" "$(calc "$a / 1024")" "PSS $(calc "$p / 1024") MB, VmRSS $(calc "$r / 1024") MB (files $(calc "$f / 1024") MB), $t threads"
+}
+# late_rss ROW COL PID T0: the memory of PID again, LATE s after T0 (its
+# manager's start, in $SECONDS), waiting for what is left of that time.
+late_rss() {
+  ((LATE > 0)) || return 0
+  local left=$((LATE - (SECONDS - $4)))
+  ((left > 0)) && log "$1: $left s until the late memory reading" && sleep "$left"
+  set_rss "$1" "$2" "$3"
+}
 set_idle() { # row pid
   local line
-  sleep "$SETTLE" # every manager left alone first (usrsvcd trims its memory 2 s after its last event)
+  sleep "$SETTLE" # every manager left alone first
   line=$("$E2E" -cpu "$2" -dur "$IDLE")
   set_r "$1" idle "$(field all_threads_ms "$line")" "$(field pct "$line") % of a core, $(field wakeups "$line") wake-ups"
 }
@@ -186,11 +211,11 @@ bench_usrsvc() {
   us "$d" usrsvcd stop >/dev/null; us "$d" usrsvc -q stop all >/dev/null 2>&1 || true
   wait "$sub" || true
 
-  # 10 programs.
-  d="$tmp/usrsvc-10"; world_usrsvc "$d" 11 10
-  us "$d" usrsvcd start >/dev/null; wait_count "$(tok 11)" 10; sleep "$SETTLE"
-  set_rss "$row" rss10 "$(pid_of "$d/usrsvcd.pid")"
-  us "$d" usrsvcd stop >/dev/null; us "$d" usrsvc -q -P stop all >/dev/null 2>&1 || true
+  # 10 programs, left up (idle) until their late reading.
+  local d10="$tmp/usrsvc-10" t10 tN
+  world_usrsvc "$d10" 11 10
+  us "$d10" usrsvcd start >/dev/null; t10=$SECONDS; wait_count "$(tok 11)" 10; sleep "$SETTLE"
+  set_rss "$row" rss10 "$(pid_of "$d10/usrsvcd.pid")"
 
   # N programs.
   d="$tmp/usrsvc-big"; world_usrsvc "$d" 12 "$N"
@@ -203,7 +228,7 @@ bench_usrsvc() {
   else
     set_r "$row" startcpu "" "n/a (no cgroup)"
   fi
-  us "$d" usrsvcd start >/dev/null; sleep "$SETTLE"
+  us "$d" usrsvcd start >/dev/null; tN=$SECONDS; sleep "$SETTLE"
   pid=$(pid_of "$d/usrsvcd.pid")
   set_rss "$row" rssN "$pid"
   FLOOR[version]=$(field median_ms "$("$E2E" -time "$REPEAT" -- "$bin/usrsvc" --version)")
@@ -212,6 +237,9 @@ bench_usrsvc() {
   set_time "$row" status env HOME="$d" "$bin/usrsvc" --config "$d/usrsvc.cfg" status all
   DET["$row,status"]="\`usrsvc status all\`; ${DET["$row,status"]}"
   set_idle "$row" "$pid"
+  late_rss "$row" rssNlate "$pid" "$tN"
+  late_rss "$row" rss10late "$(pid_of "$d10/usrsvcd.pid")" "$t10"
+  us "$d10" usrsvcd stop >/dev/null; us "$d10" usrsvc -q -P stop all >/dev/null 2>&1 || true
   "$E2E" -pids "$(tok 12)" >"$d/before.txt"
   kill -9 "$pid"; wait_gone "$pid"
   us "$d" usrsvcd start >/dev/null; sleep 3
@@ -249,14 +277,14 @@ bench_supervisord() {
   set_kill "$row" "$("$E2E" -observe "$(titles 20 1)" -kills "$KILLS")"
   supervisorctl -c "$d/supervisord.conf" shutdown >/dev/null
 
-  d="$tmp/supervisor-10"; supervisor_world "$d" 21 10
-  supervisord -c "$d/supervisord.conf"; sup_ready "$d"; sleep "$SETTLE"
-  set_rss "$row" rss10 "$(pid_of "$d/supervisord.pid")"
-  supervisorctl -c "$d/supervisord.conf" shutdown >/dev/null
+  local d10="$tmp/supervisor-10" t10 tN
+  supervisor_world "$d10" 21 10
+  supervisord -c "$d10/supervisord.conf"; t10=$SECONDS; sup_ready "$d10"; sleep "$SETTLE"
+  set_rss "$row" rss10 "$(pid_of "$d10/supervisord.pid")"
 
   d="$tmp/supervisor-big"; supervisor_world "$d" 22 "$N"
   cg_start supervisord
-  incg supervisord -c "$d/supervisord.conf"
+  incg supervisord -c "$d/supervisord.conf"; tN=$SECONDS
   wait_count "$(tok 22)" "$N"
   sup_ready "$d"
   supervisorctl -c "$d/supervisord.conf" stop all >/dev/null
@@ -274,6 +302,9 @@ bench_supervisord() {
   set_time "$row" status supervisorctl -c "$d/supervisord.conf" status
   DET["$row,status"]="\`supervisorctl status\`; ${DET["$row,status"]}"
   set_idle "$row" "$pid"
+  late_rss "$row" rssNlate "$pid" "$tN"
+  late_rss "$row" rss10late "$(pid_of "$d10/supervisord.pid")" "$t10"
+  supervisorctl -c "$d10/supervisord.conf" shutdown >/dev/null
   "$E2E" -pids "$(tok 22)" >"$d/before.txt"
   kill -9 "$pid"; wait_gone "$pid"
   supervisord -c "$d/supervisord.conf"; sup_ready "$d" || true; sleep 3
@@ -328,14 +359,14 @@ bench_monit() {
   "$E2E" -cleanup "$(tok 30)" >/dev/null
   wait "$sub" || true
 
-  d="$tmp/monit-10"; monit_world "$d" 31 10
-  monit -c "$d/monitrc" >/dev/null; monit_up "$d"; wait_count "$(tok 31)" 10; sleep "$SETTLE"
-  set_rss "$row" rss10 "$(monit_pid "$d")"
-  monit -c "$d/monitrc" quit >/dev/null; sleep 1; "$E2E" -cleanup "$(tok 31)" >/dev/null
+  local d10="$tmp/monit-10" t10 tN
+  monit_world "$d10" 31 10
+  monit -c "$d10/monitrc" >/dev/null; t10=$SECONDS; monit_up "$d10"; wait_count "$(tok 31)" 10; sleep "$SETTLE"
+  set_rss "$row" rss10 "$(monit_pid "$d10")"
 
   d="$tmp/monit-big"; monit_world "$d" 32 "$N"
   cg_start monit
-  incg monit -c "$d/monitrc" >/dev/null; monit_up "$d"
+  incg monit -c "$d/monitrc" >/dev/null; tN=$SECONDS; monit_up "$d"
   wait_count "$(tok 32)" "$N" 180
   monit -c "$d/monitrc" stop all >/dev/null
   for _ in $(seq 300); do [[ -z $("$E2E" -pids "$(tok 32)") ]] && break; sleep 0.2; done
@@ -359,6 +390,9 @@ bench_monit() {
     DET["$row,status"]="\`monit summary\` (the faster); ${DET["monit summary,status"]}; \`monit status\` $(field median_ms "$("$E2E" -time "$REPEAT" -- monit -c "$d/monitrc" status)") ms"
   fi
   set_idle "$row" "$pid"
+  late_rss "$row" rssNlate "$pid" "$tN"
+  late_rss "$row" rss10late "$(monit_pid "$d10")" "$t10"
+  monit -c "$d10/monitrc" quit >/dev/null; sleep 1; "$E2E" -cleanup "$(tok 31)" >/dev/null
   "$E2E" -pids "$(tok 32)" >"$d/before.txt"
   kill -9 "$pid"; wait_gone "$pid"
   monit -c "$d/monitrc" >/dev/null; monit_up "$d"; sleep 3
@@ -409,15 +443,14 @@ floor_ratio() { # ROW COL → "X× floor" text
     *) echo "—" ;;
   esac
 }
-unit() { case $1 in kill | status | start) echo ms ;; rss10 | rssN) echo MB ;; idle) echo "ms CPU" ;; startcpu) echo "µs CPU" ;; esac; }
+unit() { case $1 in kill | status | start) echo ms ;; idle) echo "ms CPU" ;; startcpu) echo "µs CPU" ;; esac; }
 
+# Memory has a table of its own, below.
 titles_of=(
   "kill:kill -9 of a managed program → new process (median of $KILLS, 1 program)"
   "start:start of $N programs"
   "startcpu:CPU per program of the start of $N (manager side)"
   "status:status of $N programs (median of $REPEAT)"
-  "rss10:VmRSS, 10 programs"
-  "rssN:VmRSS, $N programs"
   "idle:idle CPU over $IDLE, $N programs"
   "mkill:manager kill -9 → started again, $N programs"
 )
@@ -435,6 +468,39 @@ for t in "${titles_of[@]}"; do
     [[ -n $v && -n $bv ]] && peer="$(ratio "$v" "$bv") ($bw)"
     [[ $col == mkill ]] && res=${DET["$row,$col"]} && DET["$row,$col"]=""
     echo "| $name | $row | $res | $(floor_ratio "$row" "$col") | $peer | ${DET["$row,$col"]:-} |"
+  done
+done
+echo
+echo "Memory, $SETTLE s and $LATE s after each manager's start (RssAnon of /proc/PID/status is the figure; PSS of /proc/PID/smaps_rollup and VmRSS for reference):"
+echo
+echo "| Manager | programs | RssAnon at $SETTLE s | ÷ best other manager | RssAnon at $LATE s | ÷ best other manager | PSS at $SETTLE s / $LATE s | VmRSS at $SETTLE s / $LATE s | files mapped (RssFile) | threads |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+mem_best() { # ROW COL → the lowest RssAnon among ROW's peers, and who: "value|who"
+  local p best="" who="" v peers
+  IFS='|' read -r -a peers <<<"${PEERS[$1]}"
+  for p in "${peers[@]}"; do
+    [[ -n ${MEM["$p,$2"]:-} ]] || continue
+    v=${MEM["$p,$2"]%% *}
+    if [[ -z $best ]] || ((v < best)); then best=$v who=$p; fi
+  done
+  echo "$best|$who"
+}
+mem_cell() { # KB → "N.N MB", or "—"
+  if [[ -n $1 ]]; then echo "$(calc "$1 / 1024") MB"; else echo "—"; fi
+}
+for col in rss10 rssN; do
+  n=10; [[ $col == rssN ]] && n=$N
+  for row in "usrsvcd (pid 1)" "supervisord" "monit (pid 1)"; do
+    [[ -n ${MEM["$row,$col"]:-} ]] || continue
+    read -r a p r f t <<<"${MEM["$row,$col"]}"
+    la="" lp="" lr="" lt="" late_cells="— | —"
+    if [[ -n ${MEM["$row,${col}late"]:-} ]]; then
+      read -r la lp lr _ lt <<<"${MEM["$row,${col}late"]}"
+      bl=$(mem_best "$row" "${col}late")
+      late_cells="$(mem_cell "$la") | $(ratio "$la" "${bl%%|*}") (${bl#*|})"
+    fi
+    b=$(mem_best "$row" "$col")
+    echo "| $row | $n | $(mem_cell "$a") | $(ratio "$a" "${b%%|*}") (${b#*|}) | $late_cells | $(mem_cell "$p") / $(mem_cell "$lp") | $(mem_cell "$r") / $(mem_cell "$lr") | $(mem_cell "$f") | $t / ${lt:-—} |"
   done
 done
 echo

@@ -103,7 +103,8 @@ wait_quiet() {
 # "sleep 8650K.<run>NNNN", a floor "sleep 8651K.<run>NNNN") with the binaries
 # in BIN and the world in DIR, into the associative array V. WHAT lists the
 # sections: spawn start status rss idle reread masskill (start is always run:
-# the others need the programs running). Leaves nothing running.
+# the others need the programs running; rss is the memory: RssAnon, PSS and
+# VmRSS). Leaves nothing running.
 measure_world() {
   local b=$1 d=$2 n=$3 k=$4 what=" $5 " line pid us_cfg
   mkdir -p "$d"
@@ -142,12 +143,14 @@ measure_world() {
   log "N=$n: usrsvcd start (adopts $n)"
   HOME="$d" "$b/usrsvcd" "${us_cfg[@]}" start >/dev/null
   pid=$(cat "$d/usrsvcd.pid")
-  sleep "${SETTLE:-5}" # usrsvcd trims its memory 2 s after its last event
+  sleep "${SETTLE:-5}"
   if [[ $what == *" rss "* ]]; then
+    # RssAnon is the figure (what usrsvcd itself holds), PSS and VmRSS
+    # beside it (see bench/e2e -mem).
     line=$("$E2E" -mem "$pid")
-    V[rss_kb]=$(field rss_kb "$line")
-    V[rss_mb]=$(calc "${V[rss_kb]} / 1024")
-    V[rss_goal_mb]=$(calc "4 + $n * 20 / 1024")
+    V[anon_kb]=$(field anon_kb "$line"); V[pss_kb]=$(field pss_kb "$line"); V[rss_kb]=$(field rss_kb "$line")
+    V[anon_mb]=$(calc "${V[anon_kb]} / 1024"); V[pss_mb]=$(calc "${V[pss_kb]} / 1024"); V[rss_mb]=$(calc "${V[rss_kb]} / 1024")
+    V[mem_goal_mb]=$(calc "4 + $n * 20 / 1024")
   fi
 
   if [[ $what == *" status "* ]]; then
@@ -166,7 +169,7 @@ measure_world() {
 
   if [[ $what == *" idle "* ]]; then
     log "N=$n: idle CPU over $IDLE"
-    sleep "${SETTLE:-5}" # past the memory trim that follows the last event
+    sleep "${SETTLE:-5}"
     line=$("$E2E" -cpu "$pid" -dur "$IDLE")
     V[idle_ms]=$(field all_threads_ms "$line"); V[idle_pct]=$(field pct "$line"); V[wakeups]=$(field wakeups "$line")
   fi
@@ -188,7 +191,8 @@ measure_world() {
     V[masskill_ratio]=$(ratio "${V[masskill_ms]}" "${V[spawn2_ms]}")
     V[masskill_goal_ms]=$(calc "2 * ${V[spawn2_ms]}")
     sleep "${SETTLE:-5}"
-    V[rss_after_kb]=$(field rss_kb "$("$E2E" -mem "$pid")")
+    line=$("$E2E" -mem "$pid")
+    V[anon_after_kb]=$(field anon_kb "$line"); V[pss_after_kb]=$(field pss_kb "$line"); V[rss_after_kb]=$(field rss_kb "$line")
   fi
 
   log "N=$n: stopping"

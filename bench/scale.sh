@@ -15,7 +15,8 @@
 #     CPU of a bare spawn;
 #   - `usrsvc status all` and `--json status all` (median of REPEAT), µs per
 #     program, ÷ `usrsvc --version`, ÷ ps;
-#   - usrsvcd VmRSS 2 s after it adopted the N programs (and after the mass kill);
+#   - usrsvcd's memory SETTLE (5) s after it adopted the N programs, and after
+#     the mass kill: RssAnon (the figure), PSS and VmRSS beside it;
 #   - usrsvcd idle CPU and wake-ups (context switches) over IDLE;
 #   - SIGUSR1 → acknowledged reread (median of 5), µs per program;
 #   - all N programs SIGKILLed at once → the last one back (exec seen through
@@ -74,7 +75,7 @@ log "machine: $(machine_line)"
 tsv="$OUT/scale.tsv"
 cols=(n spawn_ms spawn_cpu_us start_ms start_ratio start_goal_ms start_cpu_us start_net_cpu_us start_cpu_ratio
   version_ms ps_ms status_ms status_us json_ms status_version status_ps
-  rss_kb rss_mb rss_goal_mb rss_after_kb idle_ms idle_pct wakeups reread_ms reread_us masskill_ms masskill_ratio masskill_goal_ms spawn2_ms
+  anon_kb anon_mb pss_kb pss_mb rss_kb rss_mb mem_goal_mb anon_after_kb pss_after_kb rss_after_kb idle_ms idle_pct wakeups reread_ms reread_us masskill_ms masskill_ratio masskill_goal_ms spawn2_ms
   one_plus_spawn_ms)
 (IFS=$'\t'; echo "${cols[*]}") >"$tsv"
 declare -A V
@@ -101,10 +102,10 @@ for n in $NS; do
   echo "| $n | $(get spawn_ms "$n") ms ($(get spawn_cpu_us "$n") µs CPU each) | $(get start_ms "$n") ms | $(get start_ratio "$n") | $(get start_net_cpu_us "$n") µs ($(get start_cpu_us "$n") with the program) | $(get start_cpu_ratio "$n") | $(get masskill_ms "$n") ms (spawn then $(get spawn2_ms "$n") ms) | $(get masskill_ratio "$n") |"
 done
 echo
-echo "| N | \`status all\` (median of $REPEAT) | µs per program | ÷ \`usrsvc --version\` | ÷ \`ps -u $user -o pid=,args=\` | \`--json status all\` | usrsvcd VmRSS (after the mass kill) | goal 4 MB + 20 KB·N | idle CPU over $IDLE (wake-ups) | SIGUSR1 → reread acknowledged | µs per program |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| N | \`status all\` (median of $REPEAT) | µs per program | ÷ \`usrsvc --version\` | ÷ \`ps -u $user -o pid=,args=\` | \`--json status all\` | usrsvcd RssAnon (after the mass kill) | goal 4 MB + 20 KB·N | PSS (after) | VmRSS (after) | idle CPU over $IDLE (wake-ups) | SIGUSR1 → reread acknowledged | µs per program |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in $NS; do
-  echo "| $n | $(get status_ms "$n") ms | $(get status_us "$n") | $(get status_version "$n") ($(get version_ms "$n") ms) | $(get status_ps "$n") ($(get ps_ms "$n") ms) | $(get json_ms "$n") ms | $(calc "$(get rss_kb "$n") / 1024") MB ($(calc "$(get rss_after_kb "$n") / 1024") MB) | $(get rss_goal_mb "$n") MB | $(get idle_ms "$n") ms = $(get idle_pct "$n") % ($(get wakeups "$n")) | $(get reread_ms "$n") ms | $(get reread_us "$n") |"
+  echo "| $n | $(get status_ms "$n") ms | $(get status_us "$n") | $(get status_version "$n") ($(get version_ms "$n") ms) | $(get status_ps "$n") ($(get ps_ms "$n") ms) | $(get json_ms "$n") ms | $(get anon_mb "$n") MB ($(calc "$(get anon_after_kb "$n") / 1024") MB) | $(get mem_goal_mb "$n") MB | $(get pss_mb "$n") MB ($(calc "$(get pss_after_kb "$n") / 1024") MB) | $(get rss_mb "$n") MB ($(calc "$(get rss_after_kb "$n") / 1024") MB) | $(get idle_ms "$n") ms = $(get idle_pct "$n") % ($(get wakeups "$n")) | $(get reread_ms "$n") ms | $(get reread_us "$n") |"
 done
 
 # charts --------------------------------------------------------------------
@@ -115,8 +116,8 @@ ch -out "$OUT/scale-start-cpu.svg" -title "CPU per start" -y "µs of CPU per pro
   -s "start_net_cpu_us:usrsvc: caller + launcher" -s "start_cpu_us:usrsvc: with the program" -s "spawn_cpu_us:bare spawn by a shell (floor):dash"
 ch -out "$OUT/scale-status.svg" -title "status all" -y ms \
   -s "status_ms:usrsvc status all" -s "json_ms:usrsvc --json status all" -s "ps_ms:ps -u USER -o pid=,args= (floor):dash" -s "version_ms:usrsvc --version (floor):dash"
-ch -out "$OUT/scale-rss.svg" -title "usrsvcd resident memory" -y MB \
-  -s "rss_mb:usrsvcd VmRSS" -s "rss_goal_mb:goal: 4 MB + 20 KB per program:dash"
+ch -out "$OUT/scale-rss.svg" -title "usrsvcd memory" -y MB \
+  -s "anon_mb:usrsvcd RssAnon" -s "pss_mb:usrsvcd PSS" -s "rss_mb:usrsvcd VmRSS (reference)" -s "mem_goal_mb:goal (RssAnon): 4 MB + 20 KB per program:dash"
 ch -out "$OUT/scale-idle.svg" -title "usrsvcd idle over $IDLE" -y "ms of CPU / wake-ups" \
   -s "idle_ms:CPU ms" -s "wakeups:wake-ups (context switches)"
 ch -out "$OUT/scale-reread.svg" -title "SIGUSR1 → acknowledged reread" -y ms -s "reread_ms:reread"

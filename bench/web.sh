@@ -5,8 +5,9 @@
 #   bench/web.sh            (N=200 REPEAT=20 IDLE=60s by default)
 #
 # Figures:
-#   - usrsvcweb VmRSS after answering a status of N programs (goal < 20 MB),
-#     and supervisord's with the same N programs;
+#   - usrsvcweb's memory after answering a status of N programs: RssAnon
+#     (goal < 20 MB), with PSS and VmRSS beside it, and supervisord's with
+#     the same N programs;
 #   - `supervisorctl status` of N programs through usrsvcweb and through
 #     supervisord (median of REPEAT; goal: usrsvcweb faster), and their floor:
 #     `supervisorctl version` through usrsvcweb (Python's start-up and one
@@ -66,7 +67,11 @@ raise_limits "$N"
 bench_build
 machine_start=$(machine_line)
 
-rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+mem_mb() { # mem_mb PID → "RssAnon PSS VmRSS" in MB (bench/e2e -mem)
+  local line
+  line=$("$E2E" -mem "$1")
+  echo "$(calc "$(field anon_kb "$line") / 1024") $(calc "$(field pss_kb "$line") / 1024") $(calc "$(field rss_kb "$line") / 1024")"
+}
 timed() { # timed CMD... → "median min max" in ms over REPEAT runs
   local line
   line=$("$E2E" -time "$REPEAT" -- "$@")
@@ -131,8 +136,8 @@ read -r gi_us gi_us_min gi_us_max < <(timed curl -sf --unix-socket "$sock" -o /d
 read -r gi_sup gi_sup_min gi_sup_max < <(timed curl -sf --unix-socket "$sup_dir/supervisor.sock" -o /dev/null --data-binary @"$tmp/all.xml" -H 'Content-Type: text/xml' http://localhost/RPC2)
 read -r gi_floor _ _ < <(timed curl -sf --unix-socket "$sock" -o /dev/null --data-binary @"$tmp/api.xml" http://localhost/RPC2)
 
-rss_us=$(rss_mb "$webpid")
-rss_sup=$(rss_mb "$suppid")
+read -r anon_us pss_us rss_us < <(mem_mb "$webpid")
+read -r anon_sup pss_sup rss_sup < <(mem_mb "$suppid")
 
 log "idle CPU over $IDLE: usrsvcweb, then supervisord"
 read -r idle_us_ms idle_us_pct < <(idle "$webpid")
@@ -147,7 +152,8 @@ $machine_start
 |---|---|---|---|---|---|---|
 | \`supervisorctl status\`, $N programs (median of $REPEAT) | $st_us ms (min $st_us_min, max $st_us_max) | $st_sup ms (min $st_sup_min, max $st_sup_max) | $(ratio "$st_us" "$st_sup") | \`supervisorctl version\` through usrsvcweb: $st_floor ms | $(ratio "$st_us" "$st_floor") | faster than supervisord |
 | getAllProcessInfo, $N programs (curl POST, median of $REPEAT) | $gi_us ms (min $gi_us_min, max $gi_us_max) | $gi_sup ms (min $gi_sup_min, max $gi_sup_max) | $(ratio "$gi_us" "$gi_sup") | getAPIVersion, same curl: $gi_floor ms | $(ratio "$gi_us" "$gi_floor") | < 30 ms |
-| VmRSS after a status of $N programs | $rss_us MB | $rss_sup MB | $(ratio "$rss_us" "$rss_sup") | | | < 20 MB |
+| RssAnon after a status of $N programs | $anon_us MB | $anon_sup MB | $(ratio "$anon_us" "$anon_sup") | | | < 20 MB |
+| PSS (VmRSS), same moment, for reference | $pss_us MB ($rss_us MB) | $pss_sup MB ($rss_sup MB) | $(ratio "$pss_us" "$pss_sup") ($(ratio "$rss_us" "$rss_sup")) | | | |
 | CPU over $IDLE, no client | $idle_us_ms ms ($idle_us_pct % of a core) | $idle_sup_ms ms ($idle_sup_pct %) | $(ratio "$idle_us_ms" "$idle_sup_ms") | | | < 0.05 % |
 
 Finished $(date -u '+%H:%M UTC'); load average then $(cut -d' ' -f1-3 /proc/loadavg).

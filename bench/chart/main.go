@@ -57,17 +57,20 @@ func main() {
 	}
 	var list []*series
 	for _, s := range ss {
-		parts := strings.SplitN(s, ":", 3)
-		if len(parts) < 2 {
+		// The label may hold colons ("goal: 2 × …"): only a last ":dash"
+		// is an option.
+		col, label, ok := strings.Cut(s, ":")
+		if !ok {
 			fmt.Fprintf(os.Stderr, "chart: -s %q: want COLUMN:LABEL[:dash]\n", s)
 			os.Exit(2)
 		}
-		ys, ok := cols[parts[0]]
+		label, dash := strings.CutSuffix(label, ":dash")
+		ys, ok := cols[col]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "chart: %s has no column %q\n", *in, parts[0])
+			fmt.Fprintf(os.Stderr, "chart: %s has no column %q\n", *in, col)
 			os.Exit(1)
 		}
-		list = append(list, &series{col: parts[0], label: parts[1], dash: len(parts) == 3 && parts[2] == "dash", ys: ys})
+		list = append(list, &series{col: col, label: label, dash: dash, ys: ys})
 	}
 	svg := draw(*title, *xlabel, *ylabel, x, list)
 	if err := os.WriteFile(*out, []byte(svg), 0o644); err != nil {

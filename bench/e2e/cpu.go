@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -82,18 +81,51 @@ func measureCPU(pid int, d time.Duration) (cpuSample, error) {
 		switches: b.switches - a.switches, threads: b.threads, dur: dur}, err
 }
 
-func vmRSS(pid int) (kb int, err error) {
-	n := statusField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
-	if n == 0 {
-		return 0, errors.New("no VmRSS")
-	}
-	return int(n), nil
+// memory is a process's resident memory, in kB, as the benchmarks report it.
+// anon (RssAnon of /proc/PID/status: its heap, stacks and other private
+// anonymous pages) is the figure judged: what the process itself holds.
+// pss (Pss of /proc/PID/smaps_rollup) adds its share of the file pages it
+// maps (its binary, shared libraries), each page divided by the number of
+// processes mapping it. rss (VmRSS) counts every mapped file page whole,
+// however many processes share it, and pages of a cached file mapped
+// again after they were dropped: shown for reference only.
+type memory struct {
+	anon, pss, pssAnon, rss, file, shmem, threads int64
 }
 
-// memLine describes pid's memory: VmRSS and its parts, and its threads.
-func memLine(pid int) string {
+// readMemory reads pid's memory from /proc/PID/status and smaps_rollup.
+func readMemory(pid int) (memory, error) {
 	st := fmt.Sprintf("/proc/%d/status", pid)
-	return fmt.Sprintf("MEM rss_kb=%d anon_kb=%d file_kb=%d shmem_kb=%d threads=%d",
-		statusField(st, "VmRSS:"), statusField(st, "RssAnon:"), statusField(st, "RssFile:"),
-		statusField(st, "RssShmem:"), statusField(st, "Threads:"))
+	m := memory{
+		anon: statusField(st, "RssAnon:"), rss: statusField(st, "VmRSS:"), file: statusField(st, "RssFile:"),
+		shmem: statusField(st, "RssShmem:"), threads: statusField(st, "Threads:"),
+	}
+	if m.rss == 0 {
+		return m, fmt.Errorf("pid %d: no VmRSS in %s", pid, st)
+	}
+	roll := fmt.Sprintf("/proc/%d/smaps_rollup", pid)
+	m.pss, m.pssAnon = statusField(roll, "Pss:"), statusField(roll, "Pss_Anon:")
+	if m.pss == 0 {
+		return m, fmt.Errorf("pid %d: no Pss in %s", pid, roll)
+	}
+	return m, nil
+}
+
+// mb formats kB as MB with one decimal.
+func mb(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
+
+// String is the figure and its parts, for a table cell.
+func (m memory) String() string {
+	return fmt.Sprintf("RssAnon %s; PSS %s; VmRSS %s (files %s); %d threads", mb(m.anon), mb(m.pss), mb(m.rss), mb(m.file), m.threads)
+}
+
+// memLine describes pid's memory for the scripts (-mem): RssAnon, PSS,
+// VmRSS and its parts, and its threads; "MEM error=..." when unreadable.
+func memLine(pid int) string {
+	m, err := readMemory(pid)
+	if err != nil {
+		return "MEM error=" + strings.ReplaceAll(err.Error(), " ", "_")
+	}
+	return fmt.Sprintf("MEM anon_kb=%d pss_kb=%d pss_anon_kb=%d rss_kb=%d file_kb=%d shmem_kb=%d threads=%d",
+		m.anon, m.pss, m.pssAnon, m.rss, m.file, m.shmem, m.threads)
 }

@@ -17,7 +17,7 @@
 //	e2e -spawn FILE [-repeat R] [-cg]  a shell starting FILE's command lines bare: time until all exec'd
 //	e2e -masskill FILE [-timeout 120s] SIGKILL every process titled as a line of FILE at once; time until all are back
 //	e2e -reread PID -ack FILE [-repeat 10]  SIGUSR1 → acknowledged reread (generation in FILE grows)
-//	e2e -mem PID                    VmRSS and its parts, threads
+//	e2e -mem PID                    RssAnon, PSS, VmRSS and its parts, threads
 //	e2e -schedsum TOKEN             CPU time used so far by our processes titled *TOKEN*
 //	e2e -time N -cg [-progs TOKEN] -- CMD  also the CPU of CMD and all it starts (a cgroup), and of the programs
 //	e2e -cgnew | -cgread DIR | -cgdel DIR | -joincg DIR -- CMD   CPU accounting groups (cgroup.go)

@@ -24,7 +24,6 @@ import (
 	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/logfile"
-	"github.com/usrsvc/usrsvc/internal/memtrim"
 	"github.com/usrsvc/usrsvc/internal/proc"
 	"github.com/usrsvc/usrsvc/internal/sdnotify"
 	"github.com/usrsvc/usrsvc/internal/statedir"
@@ -42,7 +41,7 @@ var (
 	stopTimeout   = 30 * time.Second // usrsvcd stop: waiting for the daemon to exit
 	rereadTimeout = 10 * time.Second // usrsvcd reread: waiting for the acknowledgement
 	quitGrace     = 10 * time.Second // SIGQUIT: exit even if the shutdown has not finished by then
-	trimQuiet     = 2 * time.Second  // memory trim after this long without an event
+	burstQuiet    = 2 * time.Second  // a burst of work is over after this long without an event
 )
 
 func loadConfig(path string, stderr io.Writer) (*usrsvc.Config, int) {
@@ -221,17 +220,16 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var m *usrsvc.Manager
-	// After start-up and after each burst of work (events, rereads), once
-	// quiet: give the heap's garbage and the mappings of code run once back
-	// to the system (see internal/memtrim). Idle, nothing runs.
-	trim := memtrim.NewIdle(trimQuiet, func(_ int, err error) {
-		if err != nil {
-			logger.Debug("memory trim: "+err.Error(), "event", "warning")
-		}
-	})
-	defer trim.Stop()
+	// Start-up and a reread load the configuration and start or adopt
+	// every program: megabytes of garbage with 200 programs, that Go's
+	// runtime would keep resident (up to its heap goal, at least 4 MB)
+	// though the daemon then idles. Once that work is over, and after any
+	// burst of events that allocated a megabyte or more (200 programs
+	// restarted at once), it goes back to the system (see releaseAfter).
+	release := newReleaseAfter(burstQuiet)
+	defer release.stop()
 	opts := usrsvc.Options{
-		OnEvent: func(usrsvc.Event) { trim.Poke() },
+		OnEvent: func(usrsvc.Event) { release.poke() },
 		Logger:  logger,
 		Environ: launch.CleanEnv(os.Environ(), detachedEnv),
 		Alerter: newAlerter(cfg, logger),
@@ -246,7 +244,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 				ready.Close()
 				ready = nil
 			}
-			trim.Poke()
+			release.arm()
 		},
 	}
 	m, err := usrsvc.NewManager(cfg, opts)
@@ -284,6 +282,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 				// A refused reread is logged once, with every problem, by
 				// the library (event reload-failed): nothing to add here.
 				_ = m.Reread(ctx)
+				release.arm()
 				sdnotify.Notify("READY=1")
 			case syscall.SIGUSR2:
 				for _, lf := range logs {

@@ -266,17 +266,19 @@ func snapshot(t testing.TB) map[string][]int {
 	return m
 }
 
-// daemonFigures are what a leak would grow.
+// daemonFigures are what a leak would grow. AnonKB is RssAnon: the memory
+// the daemon itself holds (VmRSS also counts the pages of its executable,
+// which come and go with the page cache).
 type daemonFigures struct {
-	RSSKB, HeapKB, Threads, FDs, Goroutines int
+	AnonKB, HeapKB, Threads, FDs, Goroutines int
 }
 
 func (f daemonFigures) String() string {
-	return fmt.Sprintf("RSS %.1f MB, live heap %d kB, %d threads, %d fds, %d goroutines",
-		float64(f.RSSKB)/1024, f.HeapKB, f.Threads, f.FDs, f.Goroutines)
+	return fmt.Sprintf("RssAnon %.1f MB, live heap %d kB, %d threads, %d fds, %d goroutines",
+		float64(f.AnonKB)/1024, f.HeapKB, f.Threads, f.FDs, f.Goroutines)
 }
 
-// figures reads the daemon's RSS, threads and fds from /proc, and its
+// figures reads the daemon's RssAnon, threads and fds from /proc, and its
 // goroutines and live heap from the log line SIGUSR2 makes it write.
 func (w *world) figures(pid int) daemonFigures {
 	w.t.Helper()
@@ -290,8 +292,8 @@ func (w *world) figures(pid int) daemonFigures {
 			continue
 		}
 		switch k {
-		case "VmRSS":
-			f.RSSKB, _ = strconv.Atoi(fields[0])
+		case "RssAnon":
+			f.AnonKB, _ = strconv.Atoi(fields[0])
 		case "Threads":
 			f.Threads, _ = strconv.Atoi(fields[0])
 		}
