@@ -28,6 +28,14 @@ const (
 	stateUnknown       = "unknown"
 )
 
+// A program's health, as usrsvcd records it for a program with health
+// checks (http_check, tcp_check, exec_check).
+const (
+	healthHealthy   = "healthy"
+	healthUnhealthy = "unhealthy"
+	healthUnknown   = "unknown" // no check has run yet on this process
+)
+
 // programView is what the page, the JSON API, the live updates and the
 // metrics show of one program: its status as read now, with usrsvcd's
 // record and the process's CPU and memory use. It is the JSON object of
