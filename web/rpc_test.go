@@ -94,7 +94,7 @@ func TestRPCReadOnly(t *testing.T) {
 		{"supervisor.startAllProcesses"}, {"supervisor.stopAllProcesses"}, {"supervisor.signalProcess", "p", "HUP"},
 		{"supervisor.signalAllProcesses", "HUP"}, {"supervisor.clearProcessLogs", "p"}, {"supervisor.reloadConfig"},
 		{"supervisor.startProcessGroup", "p"}, {"supervisor.stopProcessGroup", "p"}, {"supervisor.clearAllProcessLogs"},
-		{"supervisor.signalProcessGroup", "p", "HUP"}, {"supervisor.addProcessGroup", "p"}} {
+		{"supervisor.signalProcessGroup", "p", "HUP"}, {"supervisor.addProcessGroup", "p"}, {"supervisor.removeProcessGroup", "p"}} {
 		_, err := rpc(t, h, call[0].(string), call[1:]...)
 		require.Error(t, err, call[0])
 		assert.Contains(t, err.Error(), "read-only", call[0])

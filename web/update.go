@@ -193,7 +193,9 @@ func (h *Handler) rpcStopGroup(ctx context.Context, a []any) (any, error) {
 }
 
 // rpcRemoveGroup is removeProcessGroup: the group is no longer added. It
-// is refused while one of its programs runs; nothing is stopped.
+// is refused while one of its programs runs, but for the program that is
+// this server (never stopped through it: its new settings apply at its
+// next start); nothing is stopped.
 func (h *Handler) rpcRemoveGroup(ctx context.Context, a []any) (any, error) {
 	g := str(a, 0)
 	h.updMu.Lock()
@@ -208,7 +210,7 @@ func (h *Handler) rpcRemoveGroup(ctx context.Context, a []any) (any, error) {
 		}
 		cfg := m.Config()
 		for _, r := range m.DoAll(ctx, usrsvc.ActionStatus, names, false) {
-			if pc := cfg.Program(r.Program); pc != nil && r.Status != nil && inRunningState(pc, r.Status) {
+			if pc := cfg.Program(r.Program); pc != nil && r.Status != nil && inRunningState(pc, r.Status) && !h.isSelf(r.Status) {
 				return r.Program
 			}
 		}
