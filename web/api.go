@@ -24,7 +24,7 @@ import (
 //
 // Actions (POST only, refused cross-origin and when read-only):
 //
-//	POST /api/v1/programs/NAME/start|stop|restart
+//	POST /api/v1/programs/NAME/start|stop|restart|reload
 //	POST /api/v1/reread
 //
 // Errors are JSON too: {"error": "...", "code": N, "code_name": "..."},
@@ -212,26 +212,28 @@ func (h *Handler) apiAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, res)
 }
 
-// act runs a start, stop or restart on one program, as usrsvc would (a
-// stop is a manual stop: usrsvcd leaves the program stopped until a
-// start), and returns its outcome with the HTTP status that fits.
+// act runs a start, stop, restart or reload on one program, as usrsvc
+// would (a start or restart starts its dependencies first when they do
+// not run; a stop is a manual stop: usrsvcd leaves the program stopped
+// until a start; a reload sends its reload_signal), and returns its
+// outcome with the HTTP status that fits.
 func (h *Handler) act(ctx context.Context, name, action string, force bool) (*actionResult, int) {
 	res := &actionResult{Program: name, Action: action}
 	switch usrsvc.Action(action) {
-	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart:
+	case usrsvc.ActionStart, usrsvc.ActionStop, usrsvc.ActionRestart, usrsvc.ActionReload:
 	default:
 		res.Code, res.CodeName = int(exitcode.InvalidAction), exitcode.InvalidAction.String()
-		res.Message = fmt.Sprintf("unknown action %q: use start, stop or restart", action)
+		res.Message = fmt.Sprintf("unknown action %q: use start, stop, restart or reload", action)
 		return res, http.StatusNotFound
 	}
-	if a := usrsvc.Action(action); a != usrsvc.ActionStart && !force {
+	if a := usrsvc.Action(action); (a == usrsvc.ActionStop || a == usrsvc.ActionRestart) && !force {
 		if st, err := h.manager().Do(ctx, usrsvc.ActionStatus, name); err == nil && h.isSelf(st) {
 			return h.actOnSelf(ctx, res, a)
 		}
 	}
 	// The operation goes on if the browser goes away: a half-done start
 	// or stop helps nobody.
-	st, err := h.manager().Do(context.WithoutCancel(ctx), usrsvc.Action(action), name)
+	st, err := h.do(context.WithoutCancel(ctx), usrsvc.Action(action), name)
 	h.reader.changed()
 	h.hub.trigger()
 	code := exitcode.Of(err)
@@ -249,6 +251,27 @@ func (h *Handler) act(ctx context.Context, name, action string, force bool) (*ac
 		res.Status = newProgramView(pc, usrsvc.Result{Program: name, Action: usrsvc.Action(action), Status: st, Err: err, Time: h.now()}, h.now())
 	}
 	return res, httpStatus(err)
+}
+
+// do runs action on the program name: a start or restart with its
+// dependencies (those that do not run are started first), as usrsvc
+// start does; the others on the program alone.
+func (h *Handler) do(ctx context.Context, action usrsvc.Action, name string) (*usrsvc.Status, error) {
+	if (action != usrsvc.ActionStart && action != usrsvc.ActionRestart) || h.config().Program(name) == nil {
+		return h.manager().Do(ctx, action, name)
+	}
+	var own usrsvc.Result
+	for _, r := range h.manager().DoAll(ctx, action, []string{name}, true) {
+		if r.Program == name {
+			own = r
+		} else if r.Err == nil && r.Status != nil && !r.Status.WasRunning {
+			h.audit(ctx, "start", r.Program, "as", "a dependency of "+name)
+		}
+	}
+	if own.Status == nil {
+		own.Status = &usrsvc.Status{Program: name}
+	}
+	return own.Status, own.Err
 }
 
 // actOnSelf answers a stop or restart of the program that is this server:

@@ -6,7 +6,8 @@ import (
 )
 
 // Audit: every change made through usrsvcweb — a start, stop, restart,
-// signal, log clearing or reread — is logged at INFO once it succeeded,
+// reload, signal, log clearing, reread, or supervisorctl's add or remove
+// of a group — is logged at INFO once it succeeded,
 // with who asked: the HTTP user (when authentication is on) and the peer
 // (an address, or the uid and pid on the unix socket), e.g.
 //

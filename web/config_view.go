@@ -56,12 +56,28 @@ func resolvedConfig(pc *usrsvc.Program) configEntries {
 		{"scan_for_process", strconv.FormatBool(pc.ScanForProcess)},
 		{"proctitle_re", titleRE(pc)},
 		{"autostart", strconv.FormatBool(pc.Autostart)},
-		{"autorestart", strconv.FormatBool(pc.Autorestart)},
+		{"autorestart", autorestart(pc)},
+		{"exit_codes", intList(pc.ExitCodes, "0")},
 		{"maxrestarts", strconv.Itoa(pc.MaxRestarts)},
 		{"restart_delay", seconds(pc.RestartDelay)},
 		{"success_seconds", seconds(pc.SuccessSeconds)},
 		{"term_to_kill_seconds", seconds(pc.TermToKill)},
+		{"stop_signal", stopSignal(pc)},
+		{"stop_group", strconv.FormatBool(pc.StopGroup)},
+		{"reload_signal", reloadSignal(pc)},
 		{"inherit_env", strconv.FormatBool(pc.InheritEnv)},
+	}
+	if pc.Numprocs > 1 {
+		c = append(c, configEntry{"numprocs", strconv.Itoa(pc.Numprocs)},
+			configEntry{"process_num", strconv.Itoa(pc.ProcessNum)})
+	}
+	if pc.Ready != "" {
+		c = append(c, configEntry{"ready", pc.Ready}, configEntry{"ready_timeout", seconds(readyTimeout(pc))})
+	} else {
+		c = append(c, configEntry{"ready", "(none: started once it has run success_seconds)"})
+	}
+	if len(pc.DependsOn) > 0 {
+		c = append(c, configEntry{"depends_on", strings.Join(pc.DependsOn, ", ")})
 	}
 	if pc.Defaults != "" {
 		c = append(c, configEntry{"defaults", pc.Defaults})
@@ -80,7 +96,8 @@ func resolvedConfig(pc *usrsvc.Program) configEntries {
 		}
 		c = append(c, configEntry{"env", strings.Join(keys, ", ") + " (values not shown)"})
 	}
-	if pc.RSSLimitKB > 0 || pc.ActivityFile != "" {
+	checks := pc.HTTPCheck != "" || pc.TCPCheck != "" || pc.ExecCheck != ""
+	if pc.RSSLimitKB > 0 || pc.ActivityFile != "" || checks {
 		c = append(c, configEntry{"monitor_after", seconds(pc.MonitorAfter)},
 			configEntry{"monitor_interval", seconds(pc.MonitorInterval)})
 		if pc.ActivityFile != "" {
@@ -91,7 +108,80 @@ func resolvedConfig(pc *usrsvc.Program) configEntries {
 			c = append(c, configEntry{"rss_limit", strconv.FormatInt(pc.RSSLimitKB, 10)})
 		}
 	}
+	if pc.HTTPCheck != "" {
+		c = append(c, configEntry{"http_check", pc.HTTPCheck})
+		if len(pc.HTTPExpect) > 0 {
+			c = append(c, configEntry{"http_expect", intList(pc.HTTPExpect, "")})
+		}
+		if pc.HTTPBodyRE != nil {
+			c = append(c, configEntry{"http_body_re", pc.HTTPBodyRE.String()})
+		}
+	}
+	if pc.TCPCheck != "" {
+		c = append(c, configEntry{"tcp_check", pc.TCPCheck})
+	}
+	if pc.ExecCheck != "" {
+		c = append(c, configEntry{"exec_check", pc.ExecCheck})
+	}
+	if checks {
+		failures, action := pc.CheckFailures, pc.CheckAction
+		if failures <= 0 {
+			failures = 3
+		}
+		if action == "" {
+			action = "restart"
+		}
+		c = append(c, configEntry{"check_failures", strconv.Itoa(failures)}, configEntry{"check_action", action})
+		if pc.CheckTimeout > 0 {
+			c = append(c, configEntry{"check_timeout", seconds(pc.CheckTimeout)})
+		}
+	}
 	return c
+}
+
+// autorestart is the autorestart key's value: true, false or unexpected.
+func autorestart(pc *usrsvc.Program) string {
+	if pc.Autorestart && pc.RestartUnexpected {
+		return "unexpected"
+	}
+	return strconv.FormatBool(pc.Autorestart)
+}
+
+// stopSignal is the first signal of a stop.
+func stopSignal(pc *usrsvc.Program) string {
+	if pc.StopSignal == 0 {
+		return "TERM"
+	}
+	return signalName(pc.StopSignal)
+}
+
+// reloadSignal is the signal a reload sends.
+func reloadSignal(pc *usrsvc.Program) string {
+	if pc.ReloadSignal == 0 {
+		return "(none: the program cannot be reloaded)"
+	}
+	return signalName(pc.ReloadSignal)
+}
+
+// readyTimeout is ready_timeout with its default.
+func readyTimeout(pc *usrsvc.Program) time.Duration {
+	if pc.ReadyTimeout > 0 {
+		return pc.ReadyTimeout
+	}
+	return 60 * time.Second
+}
+
+// intList writes a list of integers as a config file does ("" for none:
+// empty).
+func intList(v []int, empty string) string {
+	if len(v) == 0 {
+		return empty
+	}
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // titleRE is the proctitle_re in force, and whether it is the default.

@@ -70,5 +70,7 @@
 // MaxStreams at once) and run under h.streamContext(r), which ends when the
 // client goes or Close is called. processInfo and processState (supervisor.go)
 // map a program's status to supervisord's states; the page can show the
-// same.
+// same. groups.go names programs as supervisorctl sees them (GROUP:NAME)
+// and reads its namespecs; update.go keeps what supervisorctl reread and
+// update need between calls.
 package web

@@ -77,14 +77,15 @@ func (h *Handler) logMethods() map[string]rpcMethod {
 		"supervisor.clearAllProcessLogs": {sig: []string{"array"}, changes: true,
 			help: "Empty every program's stdout and stderr files; return an array of result structs.",
 			fn: func(ctx context.Context, _ []any) (any, error) {
-				cfg := h.config()
-				out := make([]any, 0, len(cfg.Programs))
-				for _, pc := range cfg.Programs {
-					if f := h.clearLogs(ctx, pc.Name); f != nil {
-						out = append(out, result(pc.Name, f.Code, f.String))
-					} else {
-						out = append(out, result(pc.Name, faultSuccess, "OK"))
-					}
+				gi := h.groups()
+				names := make([]string, 0, len(gi.cfg.Programs))
+				for _, pc := range gi.cfg.Programs {
+					names = append(names, pc.Name)
+				}
+				gi.sortByGroup(names)
+				out := make([]any, 0, len(names))
+				for _, name := range names {
+					out = append(out, gi.resultOf(name, h.clearLogs(ctx, name)))
 				}
 				return out, nil
 			}},

@@ -2,11 +2,16 @@ package web
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/usrsvc/usrsvc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 )
 
 // metricsRoutes registers /metrics, the Prometheus metrics of every
@@ -55,6 +60,17 @@ var (
 		"Private resident memory of the program's running process (Private_Clean + Private_Dirty, what rss_limit measures), in bytes.",
 		programLabels, nil)
 
+	descHealthy = prometheus.NewDesc("usrsvc_program_healthy",
+		"1 when the program's health checks pass, 0 when it is unhealthy (check_failures failed in a row); absent without health checks, before the first check of its process, or without usrsvcd.",
+		programLabels, nil)
+	checkLabels       = []string{"program", "check"}
+	descCheckFailures = prometheus.NewDesc("usrsvc_health_check_failures_total",
+		"Failed runs of the program's health check (http_check, tcp_check, exec_check), counted by usrsvcd since it began watching the program's process.",
+		checkLabels, nil)
+	descCheckDuration = prometheus.NewDesc("usrsvc_health_check_duration_seconds",
+		"How long the program's health check (http_check, tcp_check, exec_check) took, failed or not, since usrsvcd began watching the program's process.",
+		checkLabels, nil)
+
 	descDaemonUp = prometheus.NewDesc("usrsvc_daemon_up",
 		"1 when usrsvcd supervises this account's programs, else 0.", nil, nil)
 	descDaemonStart = prometheus.NewDesc("usrsvc_daemon_start_time_seconds",
@@ -77,7 +93,8 @@ type collector struct {
 // Describe sends every descriptor.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descState, descEnabled, descRestarts, descLastExit,
-		descStart, descCPU, descRSS, descPrivate, descDaemonUp, descDaemonStart, descReread, descRereadTime} {
+		descStart, descCPU, descRSS, descPrivate, descHealthy, descCheckFailures, descCheckDuration,
+		descDaemonUp, descDaemonStart, descReread, descRereadTime} {
 		ch <- d
 	}
 }
@@ -87,6 +104,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(c.h.ctx, scrapeTimeout)
 	defer cancel()
 	o := c.h.reader.read(ctx, c.maxAge)
+	cfg := c.h.config()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -101,6 +119,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if p.LastExit != nil {
 			gauge(descLastExit, float64(p.LastExit.code), p.Name)
 		}
+		switch p.Health {
+		case healthHealthy:
+			gauge(descHealthy, 1, p.Name)
+		case healthUnhealthy:
+			gauge(descHealthy, 0, p.Name)
+		}
+		c.checks(ch, cfg, p.Name)
 		if !p.Running {
 			continue
 		}
@@ -125,6 +150,38 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if rr := d.LastReread; rr != nil && rr.Unix != 0 {
 		gauge(descReread, b2f(rr.OK))
 		gauge(descRereadTime, float64(rr.Unix))
+	}
+}
+
+// checks sends the counters of the program's health checks, as usrsvcd
+// last recorded them (at most 30 s old; at once when its health changes).
+// Only the checks the program has are sent.
+func (c *collector) checks(ch chan<- prometheus.Metric, cfg *usrsvc.Config, name string) {
+	pc := cfg.Program(name)
+	if pc == nil || pc.HTTPCheck == "" && pc.TCPCheck == "" && pc.ExecCheck == "" {
+		return
+	}
+	rec, err := statedir.Dir(cfg.StateDir).Record(name)
+	if err != nil || rec == nil {
+		return
+	}
+	configured := map[string]bool{"http_check": pc.HTTPCheck != "", "tcp_check": pc.TCPCheck != "", "exec_check": pc.ExecCheck != ""}
+	for _, check := range slices.Sorted(maps.Keys(rec.Checks)) {
+		st := rec.Checks[check]
+		if st == nil || !configured[check] {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(descCheckFailures, prometheus.CounterValue, float64(st.Failures), name, check)
+		// The record's buckets are cumulative, as Prometheus's are; +Inf
+		// is the count, runs. A record without them (another layout)
+		// gives only the count and the sum.
+		buckets := make(map[float64]uint64, len(statedir.CheckBuckets))
+		if len(st.Buckets) == len(statedir.CheckBuckets) {
+			for i, le := range statedir.CheckBuckets {
+				buckets[le] = st.Buckets[i]
+			}
+		}
+		ch <- prometheus.MustNewConstHistogram(descCheckDuration, st.Runs, st.Seconds, buckets, name, check)
 	}
 }
 

@@ -60,8 +60,8 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return t.Local().Format("15:04:05")
 	},
-	"actionsOf": func(name string, back, self bool) actionsData {
-		return actionsData{Name: name, Back: back, Self: self}
+	"actionsOf": func(name string, back, self bool, reload string) actionsData {
+		return actionsData{Name: name, Back: back, Self: self, Reload: reload}
 	},
 }).ParseFS(assets, "assets/*.html"))
 
@@ -77,6 +77,8 @@ type actionsData struct {
 	Back bool
 	// Self: the program is this server; it offers no Stop (see self.go).
 	Self bool
+	// Reload is the program's reload_signal: it offers Reload ("": none).
+	Reload string
 }
 
 // pageData is what the templates of both pages get.
@@ -162,8 +164,8 @@ func (h *Handler) pageProgram(w http.ResponseWriter, r *http.Request) {
 	h.render(w, "program.html", data)
 }
 
-// pageAction is a button's form (its "action" value: start, stop or
-// restart): it runs the action, then redirects back to the page it came
+// pageAction is a button's form (its "action" value: start, stop,
+// restart or reload): it runs the action, then redirects back to the page it came
 // from, which shows the outcome.
 func (h *Handler) pageAction(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")

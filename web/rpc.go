@@ -38,6 +38,8 @@ const (
 	faultAlreadyStarted      = 60
 	faultNotRunning          = 70
 	faultSuccess             = 80
+	faultAlreadyAdded        = 90
+	faultStillRunning        = 91
 	faultCantReread          = 92
 	// faultParse answers a request that is not XML-RPC (the code the
 	// XML-RPC interoperability specification gives to "not well formed").
@@ -50,7 +52,7 @@ var faultNames = map[int]string{
 	faultBadName: "BAD_NAME", faultBadSignal: "BAD_SIGNAL", faultNoFile: "NO_FILE", faultFailed: "FAILED",
 	faultAbnormalTermination: "ABNORMAL_TERMINATION", faultSpawnError: "SPAWN_ERROR",
 	faultAlreadyStarted: "ALREADY_STARTED", faultNotRunning: "NOT_RUNNING", faultSuccess: "SUCCESS",
-	faultCantReread: "CANT_REREAD", faultParse: "PARSE_ERROR",
+	faultAlreadyAdded: "ALREADY_ADDED", faultStillRunning: "STILL_RUNNING", faultCantReread: "CANT_REREAD", faultParse: "PARSE_ERROR",
 }
 
 // fault returns supervisord's fault: its string is "NAME: detail", as

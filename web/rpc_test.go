@@ -94,7 +94,7 @@ func TestRPCReadOnly(t *testing.T) {
 		{"supervisor.startAllProcesses"}, {"supervisor.stopAllProcesses"}, {"supervisor.signalProcess", "p", "HUP"},
 		{"supervisor.signalAllProcesses", "HUP"}, {"supervisor.clearProcessLogs", "p"}, {"supervisor.reloadConfig"},
 		{"supervisor.startProcessGroup", "p"}, {"supervisor.stopProcessGroup", "p"}, {"supervisor.clearAllProcessLogs"},
-		{"supervisor.signalProcessGroup", "p", "HUP"}, {"supervisor.addProcessGroup", "p"}} {
+		{"supervisor.signalProcessGroup", "p", "HUP"}, {"supervisor.addProcessGroup", "p"}, {"supervisor.removeProcessGroup", "p"}} {
 		_, err := rpc(t, h, call[0].(string), call[1:]...)
 		require.Error(t, err, call[0])
 		assert.Contains(t, err.Error(), "read-only", call[0])
@@ -124,6 +124,9 @@ func TestProcessState(t *testing.T) {
 		exitcode int
 	}{
 		{usrsvc.Status{Running: true, Process: running}, pc, "RUNNING", "pid 42, uptime 1:02:05", 0},
+		{usrsvc.Status{Running: true, Process: running, Health: "healthy"}, pc, "RUNNING", "pid 42, uptime 1:02:05", 0},
+		{usrsvc.Status{Running: true, Process: running, Health: "unhealthy", HealthReason: "http_check http://127.0.0.1:9/: status 503 (3 in a row)"},
+			pc, "RUNNING", "pid 42, uptime 1:02:05, unhealthy: http_check http://127.0.0.1:9/: status 503 (3 in a row)", 0},
 		{usrsvc.Status{Running: true, Process: running, Recorded: true, State: "starting"}, pc, "STARTING", "starting", 0},
 		{usrsvc.Status{State: usrsvc.StateStoppedByHand}, pc, "STOPPED", "stopped by hand", 0},
 		{usrsvc.Status{Recorded: true, State: "gave-up", Reason: "exited 5 times"}, pc, "FATAL", "usrsvcd gave up restarting it: exited 5 times", 0},
@@ -134,7 +137,7 @@ func TestProcessState(t *testing.T) {
 		{usrsvc.Status{}, &usrsvc.Program{Name: "p"}, "STOPPED", "disabled (enabled = false)", 0},
 	} {
 		c.st.Program = "p"
-		info := h.processInfo(c.pc, &c.st)
+		info := h.processInfo("p", c.pc, &c.st)
 		assert.Equal(t, c.state, info["statename"], c.desc)
 		assert.Contains(t, info["description"], c.desc)
 		assert.Equal(t, c.exitcode, info["exitstatus"], c.desc)
@@ -290,7 +293,7 @@ func TestRereadDiff(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg.Path, []byte(src), 0o600))
 	v, err := rpc(t, h, "supervisor.reloadConfig")
 	require.NoError(t, err)
-	assert.Equal(t, []any{[]any{[]any{"c"}, []any{}, []any{}}}, v)
+	assert.Equal(t, []any{[]any{[]any{"c"}, []any{"b"}, []any{}}}, v, "c added, b changed: as supervisord, until update")
 	out := h.lastReload.Load()
 	assert.Equal(t, []string{"c"}, out.Added)
 	assert.Equal(t, []string{"b"}, out.Changed)

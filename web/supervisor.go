@@ -1,10 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,9 +61,10 @@ func (h *Handler) supervisorMethods() map[string]rpcMethod {
 			}},
 		"supervisor.getAllProcessInfo": {sig: []string{"array"}, help: "Return an array of process info structs, one per program, in name order.",
 			fn: func(ctx context.Context, _ []any) (any, error) { return h.allProcessInfo(ctx), nil }},
-		"supervisor.getProcessInfo": {sig: []string{"struct", "string"}, help: "Return the process info struct of the program NAME (or NAME:NAME).",
+		"supervisor.getProcessInfo": {sig: []string{"struct", "string"}, help: "Return the process info struct of the program GROUP:NAME (or NAME).",
 			fn: func(ctx context.Context, a []any) (any, error) {
-				name, err := h.programName(str(a, 0))
+				gi := h.groups()
+				name, err := gi.program(str(a, 0))
 				if err != nil {
 					return nil, err
 				}
@@ -69,34 +72,38 @@ func (h *Handler) supervisorMethods() map[string]rpcMethod {
 				if err != nil && !errors.Is(err, usrsvc.ErrNotRunning) {
 					return nil, opFault(name, err)
 				}
-				return h.processInfo(h.config().Program(name), st), nil
+				return h.processInfo(gi.groupOf(name), gi.cfg.Program(name), st), nil
 			}},
 		"supervisor.getAllConfigInfo": {sig: []string{"array"}, help: "Return an array of config info structs, one per program.",
 			fn: func(context.Context, []any) (any, error) { return h.allConfigInfo(), nil }},
 		"supervisor.startProcess": {sig: []string{"boolean", "string", "boolean"}, optional: 1, changes: true,
-			help: "Start the program NAME (NAME:* starts its group, which is the program) and wait for its success_seconds. " +
-				"The optional wait is accepted and ignored: a start always waits.",
+			help: "Start the program GROUP:NAME (GROUP:* starts the group's programs, as startProcessGroup does), its depends_on " +
+				"first, and wait until it is ready (ready) or has run success_seconds. The optional wait is accepted and ignored: " +
+				"a start always waits. A program that exits or is not ready in time is ABNORMAL_TERMINATION, one that cannot be " +
+				"launched (or whose dependency did not start) SPAWN_ERROR, with the reason.",
 			fn: h.rpcStart},
 		"supervisor.startProcessGroup": {sig: []string{"array", "string", "boolean"}, optional: 1, changes: true,
-			help: "Start the group NAME (the program of that name); return an array of result structs.",
+			help: "Start the programs of the group NAME that do not run, concurrently (dependencies first); return an array of result structs.",
 			fn:   func(ctx context.Context, a []any) (any, error) { return h.groupOp(ctx, str(a, 0), h.startResults) }},
 		"supervisor.startAllProcesses": {sig: []string{"array", "boolean"}, optional: 1, changes: true,
 			help: "Start every enabled program that is not running, concurrently; return an array of result structs.",
 			fn:   func(ctx context.Context, _ []any) (any, error) { return h.startResults(ctx, nil), nil }},
 		"supervisor.stopProcess": {sig: []string{"boolean", "string", "boolean"}, optional: 1, changes: true,
-			help: "Stop the program NAME by hand (usrsvcd leaves it stopped until a start), waiting until it is gone.",
+			help: "Stop the program GROUP:NAME by hand (usrsvcd leaves it stopped until a start), waiting until it is gone.",
 			fn:   h.rpcStop},
 		"supervisor.stopProcessGroup": {sig: []string{"array", "string", "boolean"}, optional: 1, changes: true,
-			help: "Stop the group NAME (the program of that name); return an array of result structs.",
-			fn:   func(ctx context.Context, a []any) (any, error) { return h.groupOp(ctx, str(a, 0), h.stopResults) }},
+			help: "Stop the programs of the group NAME by hand; return an array of result structs. During supervisorctl update, a " +
+				"group reloadConfig listed as changed or removed is stopped as it was configured when added (a changed command " +
+				"would not match what it started), and addProcessGroup starts again what this stopped.",
+			fn: h.rpcStopGroup},
 		"supervisor.stopAllProcesses": {sig: []string{"array", "boolean"}, optional: 1, changes: true,
 			help: "Stop every running program by hand, concurrently; return an array of result structs.",
 			fn:   func(ctx context.Context, _ []any) (any, error) { return h.stopResults(ctx, nil), nil }},
 		"supervisor.signalProcess": {sig: []string{"boolean", "string", "string"}, changes: true,
-			help: "Send the signal SIG (a name such as HUP or SIGHUP, or a number) to the program NAME.",
+			help: "Send the signal SIG (a name such as HUP or SIGHUP, or a number) to the program GROUP:NAME.",
 			fn:   h.rpcSignal},
 		"supervisor.signalProcessGroup": {sig: []string{"array", "string", "string"}, changes: true,
-			help: "Send a signal to the group NAME (the program of that name); return an array of result structs.",
+			help: "Send a signal to the running programs of the group NAME; return an array of result structs.",
 			fn: func(ctx context.Context, a []any) (any, error) {
 				sig := str(a, 1)
 				return h.groupOp(ctx, str(a, 0), func(ctx context.Context, only []string) []any { return h.signalResults(ctx, only, sig) })
@@ -105,24 +112,20 @@ func (h *Handler) supervisorMethods() map[string]rpcMethod {
 			help: "Send a signal to every running program; return an array of result structs.",
 			fn:   func(ctx context.Context, a []any) (any, error) { return h.signalResults(ctx, nil, str(a, 0)), nil }},
 		"supervisor.reloadConfig": {sig: []string{"array"}, changes: true,
-			help: "Load the configuration again (and make a running usrsvcd reread it); return [[added, changed, removed]]. " +
-				"Added are the programs configured that no addProcessGroup (supervisorctl update) has added yet, " +
-				"whoever reread them; changed and removed are always empty: usrsvc never stops or restarts a program for a " +
-				"config change, and supervisorctl update would stop the changed and removed ones. Nothing is restarted.",
+			help: "Load the configuration again (and make a running usrsvcd reread it); return [[added, changed, removed]], " +
+				"supervisorctl groups: added are configured and not added yet (addProcessGroup), changed were added with other " +
+				"settings, removed were added and are no longer configured. Nothing is stopped or restarted here: supervisorctl " +
+				"update then stops the changed and removed groups, removes them, and adds the changed and added ones " +
+				"(addProcessGroup starts again what that stop stopped).",
 			fn: h.rpcReloadConfig},
 		"supervisor.addProcessGroup": {sig: []string{"boolean", "string"}, changes: true,
-			help: "Mark the configured program NAME as added (supervisorctl update, after reloadConfig listed it); nothing is started.",
-			fn: func(ctx context.Context, a []any) (any, error) {
-				name, err := h.programName(str(a, 0))
-				if err != nil {
-					return nil, err
-				}
-				h.knownMu.Lock()
-				h.known[name] = true
-				h.knownMu.Unlock()
-				h.audit(ctx, "add process group", name)
-				return true, nil
-			}},
+			help: "Add the configured group NAME (supervisorctl update and add): its settings are those reloadConfig compares " +
+				"with. The programs of it that supervisorctl update stopped are started again; others are left to usrsvcd.",
+			fn: h.rpcAddGroup},
+		"supervisor.removeProcessGroup": {sig: []string{"boolean", "string"}, changes: true,
+			help: "Remove the group NAME from the groups added (supervisorctl update and remove); refused (STILL_RUNNING) while " +
+				"one of its programs runs. Programs are never stopped by it.",
+			fn: h.rpcRemoveGroup},
 		"supervisor.shutdown": {sig: []string{"boolean"}, changes: true,
 			help: "Refused: usrsvc has no manager process to shut down.", fn: noManager},
 		"supervisor.restart": {sig: []string{"boolean"}, changes: true,
@@ -141,27 +144,32 @@ func noManager(context.Context, []any) (any, error) {
 		"To load a changed configuration: supervisorctl reread")
 }
 
-// programName resolves a supervisord namespec (NAME, NAME:NAME or NAME:*;
-// every group is one program of the same name) to a configured program's
-// name, or a BAD_NAME fault.
-func (h *Handler) programName(spec string) (string, error) {
-	group, proc, hasProc := strings.Cut(spec, ":")
-	if hasProc && proc != "" && proc != "*" && proc != group {
+// groups returns the supervisorctl groups of the configuration in force.
+func (h *Handler) groups() *groupIndex { return newGroupIndex(h.config()) }
+
+// program resolves a namespec that must name one program (GROUP:NAME,
+// NAME, or a group of one program).
+func (gi *groupIndex) program(spec string) (string, error) {
+	t, err := gi.resolve(spec)
+	if err != nil {
+		return "", err
+	}
+	if len(t.names) != 1 {
 		return "", fault(faultBadName, spec)
 	}
-	if h.config().Program(group) == nil {
-		return "", fault(faultBadName, spec)
-	}
-	return group, nil
+	return t.names[0], nil
 }
 
-// groupOp runs an all-style operation on the group spec (one program).
-func (h *Handler) groupOp(ctx context.Context, spec string, op func(context.Context, []string) []any) (any, error) {
-	name, err := h.programName(spec)
+// programName resolves a namespec naming one program.
+func (h *Handler) programName(spec string) (string, error) { return h.groups().program(spec) }
+
+// groupOp runs an all-style operation on the programs of the group NAME.
+func (h *Handler) groupOp(ctx context.Context, group string, op func(context.Context, []string) []any) (any, error) {
+	t, err := h.groups().resolve(group + ":*")
 	if err != nil {
-		return nil, err
+		return nil, fault(faultBadName, group)
 	}
-	return op(ctx, []string{name}), nil
+	return op(ctx, t.names), nil
 }
 
 // opFault maps a library error to supervisord's fault.
@@ -171,7 +179,10 @@ func opFault(name string, err error) *xmlrpc.Fault {
 		return fault(faultBadName, name)
 	case errors.Is(err, usrsvc.ErrNotRunning):
 		return fault(faultNotRunning, name)
-	case errors.Is(err, usrsvc.ErrExited):
+	case errors.Is(err, usrsvc.ErrExited), errors.Is(err, usrsvc.ErrNotReady):
+		// It was launched, then ended (or was stopped, not ready in
+		// time) before it counted as started: supervisord's abnormal
+		// termination.
 		return fault(faultAbnormalTermination, name+": "+detail(err))
 	case errors.Is(err, usrsvc.ErrLaunch), errors.Is(err, usrsvc.ErrNoMatch), errors.Is(err, usrsvc.ErrDisabled),
 		errors.Is(err, usrsvc.ErrInvalidConfig):
@@ -189,31 +200,91 @@ func detail(err error) string {
 	return err.Error()
 }
 
-// rpcStart starts one program; a running one is ALREADY_STARTED and is
-// left alone (no manual start is recorded).
+// rpcStart starts one program, its dependencies first; a running one is
+// ALREADY_STARTED and is left alone (no manual start is recorded). A
+// namespec naming a group starts the group, as supervisord does.
 func (h *Handler) rpcStart(ctx context.Context, a []any) (any, error) {
-	name, err := h.programName(str(a, 0))
+	t, err := h.groups().resolve(str(a, 0))
 	if err != nil {
 		return nil, err
 	}
+	if t.whole {
+		return h.startResults(ctx, t.names), nil
+	}
+	name := t.names[0]
 	if st, err := h.manager().Do(ctx, usrsvc.ActionStatus, name); err == nil && st.Running {
 		return nil, fault(faultAlreadyStarted, name)
 	}
-	if _, err := h.manager().Do(ctx, usrsvc.ActionStart, name); err != nil {
-		return nil, opFault(name, err)
+	if err := h.startWithDeps(ctx, []string{name})[name]; err != nil {
+		return nil, err
 	}
-	h.audit(ctx, "start", name)
 	return true, nil
+}
+
+// startWithDeps starts the named programs, each after its dependencies
+// (depends_on, started too when they do not run), those of one level
+// concurrently, and returns the fault of each named one that failed. A
+// program whose dependency failed is a SPAWN_ERROR: it was not launched.
+func (h *Handler) startWithDeps(ctx context.Context, names []string) map[string]*xmlrpc.Fault {
+	cfg := h.config()
+	results := h.manager().DoAll(ctx, usrsvc.ActionStart, names, true)
+	failed := map[string]error{}
+	for _, r := range results {
+		switch {
+		case r.Err != nil:
+			failed[r.Program] = r.Err
+		case r.Status != nil && !r.Status.WasRunning:
+			h.audit(ctx, "start", r.Program)
+		}
+	}
+	out := map[string]*xmlrpc.Fault{}
+	for _, name := range names {
+		err, ok := failed[name]
+		if !ok {
+			continue
+		}
+		out[name] = opFault(name, err)
+		if dep := failedDependency(cfg, name, failed); dep != "" {
+			out[name] = fault(faultSpawnError, name+": not started: dependency "+dep+" did not start: "+detail(failed[dep]))
+		}
+	}
+	return out
+}
+
+// failedDependency returns a dependency of name (depends_on, a group
+// standing for its programs) among failed; "" when none failed.
+func failedDependency(cfg *usrsvc.Config, name string, failed map[string]error) string {
+	pc := cfg.Program(name)
+	if pc == nil {
+		return ""
+	}
+	for _, d := range pc.DependsOn {
+		deps := []string{d}
+		if m, ok := cfg.Groups[d]; ok && cfg.Program(d) == nil {
+			deps = m
+		}
+		for _, dep := range deps {
+			if _, ok := failed[dep]; ok {
+				return dep
+			}
+		}
+	}
+	return ""
 }
 
 // rpcStop stops one program by hand. One that is not running and not
 // being retried is NOT_RUNNING and is left alone; one in backoff is
-// stopped (recorded as stopped by hand), which ends usrsvcd's retries.
+// stopped (recorded as stopped by hand), which ends usrsvcd's retries. A
+// namespec naming a group stops the group.
 func (h *Handler) rpcStop(ctx context.Context, a []any) (any, error) {
-	name, err := h.programName(str(a, 0))
+	t, err := h.groups().resolve(str(a, 0))
 	if err != nil {
 		return nil, err
 	}
+	if t.whole {
+		return h.stopResults(ctx, t.names), nil
+	}
+	name := t.names[0]
 	st, err := h.manager().Do(ctx, usrsvc.ActionStatus, name)
 	if err != nil {
 		return nil, opFault(name, err)
@@ -232,10 +303,14 @@ func (h *Handler) rpcStop(ctx context.Context, a []any) (any, error) {
 }
 
 func (h *Handler) rpcSignal(ctx context.Context, a []any) (any, error) {
-	name, err := h.programName(str(a, 0))
+	t, err := h.groups().resolve(str(a, 0))
 	if err != nil {
 		return nil, err
 	}
+	if t.whole {
+		return h.signalResults(ctx, t.names, str(a, 1)), nil
+	}
+	name := t.names[0]
 	sig, f := parseSignal(str(a, 1))
 	if f != nil {
 		return nil, f
@@ -266,105 +341,128 @@ func parseSignal(s string) (syscall.Signal, *xmlrpc.Fault) {
 	return 0, fault(faultBadSignal, s)
 }
 
-// result is one entry of an all-style operation's answer.
-func result(name string, code int, description string) map[string]any {
-	return map[string]any{"name": name, "group": name, "status": code, "description": description}
+// result is one entry of an all-style operation's answer: the program
+// as supervisorctl names it (its group, and its name).
+func (gi *groupIndex) result(name string, code int, description string) map[string]any {
+	return map[string]any{"name": name, "group": gi.groupOf(name), "status": code, "description": description}
 }
 
-func resultOf(name string, err error) map[string]any {
-	if err == nil {
-		return result(name, faultSuccess, "OK")
+func (gi *groupIndex) resultOf(name string, f *xmlrpc.Fault) map[string]any {
+	if f == nil {
+		return gi.result(name, faultSuccess, "OK")
 	}
-	f := opFault(name, err)
-	return result(name, f.Code, f.String)
+	return gi.result(name, f.Code, f.String)
 }
 
-// forPrograms runs op on the named programs (nil: every program whose
-// status passes pick), concurrently, and returns the results in name order.
-// With skipSelf, the program that is this server is left alone, its
-// result saying so.
-func (h *Handler) forPrograms(ctx context.Context, only []string, pick func(*usrsvc.Program, *usrsvc.Status) bool,
-	op func(name string) map[string]any, skipSelf bool) []any {
+// faultOf is opFault, nil for no error.
+func faultOf(name string, err error) *xmlrpc.Fault {
+	if err == nil {
+		return nil
+	}
+	return opFault(name, err)
+}
+
+// forPrograms runs op on the named programs (nil: every program) whose
+// status, read through m, passes pick, concurrently, and returns the
+// results in supervisorctl's order (by group, then name). With skipSelf,
+// the program that is this server is left alone, its result saying so.
+func (h *Handler) forPrograms(ctx context.Context, m *usrsvc.Manager, only []string, pick func(*usrsvc.Program, *usrsvc.Status) bool,
+	op func(name string) *xmlrpc.Fault, skipSelf bool) []any {
+	if only != nil && len(only) == 0 {
+		return []any{}
+	}
+	cfg := m.Config()
+	gi := newGroupIndex(cfg)
 	var names []string
-	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
+	results := m.DoAll(ctx, usrsvc.ActionStatus, only, false)
 	self := ""
 	if skipSelf {
 		self = h.selfIn(results)
 	}
 	for _, r := range results {
-		if only != nil && !contains(only, r.Program) {
-			continue
-		}
-		if pc := h.config().Program(r.Program); pc != nil && r.Status != nil && pick(pc, r.Status) {
+		if pc := cfg.Program(r.Program); pc != nil && r.Status != nil && pick(pc, r.Status) {
 			names = append(names, r.Program)
 		}
 	}
+	gi.sortByGroup(names)
 	out := make([]any, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
 		if name == self {
-			out[i] = result(name, faultFailed, selfSkipped(name))
+			out[i] = gi.result(name, faultFailed, selfSkipped(name))
 			h.log.Info("web: "+name+" skipped: it is this usrsvcweb", "program", name)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = op(name)
+			out[i] = gi.resultOf(name, op(name))
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// startResults starts the enabled programs that do not run (nil: every
+// program), each after its dependencies.
+func (h *Handler) startResults(ctx context.Context, only []string) []any {
+	if only != nil && len(only) == 0 {
+		return []any{}
+	}
+	gi := h.groups()
+	var names []string
+	for _, r := range h.manager().DoAll(ctx, usrsvc.ActionStatus, only, false) {
+		if pc := gi.cfg.Program(r.Program); pc != nil && pc.Enabled && r.Status != nil && !r.Status.Running {
+			names = append(names, r.Program)
 		}
 	}
-	return false
-}
-
-// startResults starts the enabled programs that are not running.
-func (h *Handler) startResults(ctx context.Context, only []string) []any {
-	return h.forPrograms(ctx, only,
-		func(pc *usrsvc.Program, st *usrsvc.Status) bool { return pc.Enabled && !st.Running },
-		func(name string) map[string]any {
-			_, err := h.manager().Do(ctx, usrsvc.ActionStart, name)
-			if err == nil {
-				h.audit(ctx, "start", name)
-			}
-			return resultOf(name, err)
-		}, false)
+	if len(names) == 0 {
+		return []any{}
+	}
+	faults := h.startWithDeps(ctx, names)
+	gi.sortByGroup(names)
+	out := make([]any, len(names))
+	for i, name := range names {
+		out[i] = gi.resultOf(name, faults[name])
+	}
+	return out
 }
 
 // stopResults stops the programs that run (or are being retried).
 func (h *Handler) stopResults(ctx context.Context, only []string) []any {
-	return h.forPrograms(ctx, only, inRunningState,
-		func(name string) map[string]any {
-			_, err := h.manager().Do(ctx, usrsvc.ActionStop, name)
+	return h.stopResultsWith(ctx, h.manager(), only, nil)
+}
+
+// stopResultsWith stops, through m, the programs that run (or are being
+// retried) and adds those it stopped to stopped (when not nil).
+func (h *Handler) stopResultsWith(ctx context.Context, m *usrsvc.Manager, only []string, stopped func(name string)) []any {
+	return h.forPrograms(ctx, m, only, inRunningState,
+		func(name string) *xmlrpc.Fault {
+			_, err := m.Do(ctx, usrsvc.ActionStop, name)
 			if err == nil {
 				h.audit(ctx, "stop", name)
+				if stopped != nil {
+					stopped(name)
+				}
 			}
-			return resultOf(name, err)
+			return faultOf(name, err)
 		}, true)
 }
 
 // signalResults signals the programs that run.
 func (h *Handler) signalResults(ctx context.Context, only []string, sigName string) []any {
 	sig, badSig := parseSignal(sigName)
-	return h.forPrograms(ctx, only,
+	return h.forPrograms(ctx, h.manager(), only,
 		func(_ *usrsvc.Program, st *usrsvc.Status) bool { return st.Running },
-		func(name string) map[string]any {
+		func(name string) *xmlrpc.Fault {
 			if badSig != nil {
-				return result(name, badSig.Code, badSig.String)
+				return badSig
 			}
 			_, err := h.manager().Signal(ctx, name, sig)
 			if err == nil {
 				h.audit(ctx, "signal", name, "signal", unix.SignalName(sig))
 			}
-			return resultOf(name, err)
+			return faultOf(name, err)
 		}, only == nil)
 }
 
@@ -376,42 +474,6 @@ func inRunningState(pc *usrsvc.Program, st *usrsvc.Status) bool {
 		return true
 	}
 	return false
-}
-
-// rpcReloadConfig rereads the configuration. Only added programs are
-// reported (see the method's help).
-func (h *Handler) rpcReloadConfig(ctx context.Context, _ []any) (any, error) {
-	out, err := h.reread(ctx)
-	if err != nil {
-		return nil, fault(faultCantReread, err.Error())
-	}
-	h.audit(ctx, "reread", "", "message", out.Message, "added", out.Added, "changed", out.Changed, "removed", out.Removed)
-	return []any{[]any{h.notYetAdded(), []string{}, []string{}}}, nil
-}
-
-// notYetAdded lists the programs configured that no addProcessGroup added
-// yet, whether this server, usrsvcd or the page reread them: as
-// supervisord, reread lists them "available" and update adds them
-// ("added process group") until one did. A program no longer configured
-// is forgotten, so that configuring it again lists it again.
-func (h *Handler) notYetAdded() []string {
-	cfg := h.config()
-	h.knownMu.Lock()
-	defer h.knownMu.Unlock()
-	added := []string{}
-	inConfig := map[string]bool{}
-	for _, pc := range cfg.Programs {
-		inConfig[pc.Name] = true
-		if !h.known[pc.Name] {
-			added = append(added, pc.Name)
-		}
-	}
-	for name := range h.known {
-		if !inConfig[name] {
-			delete(h.known, name)
-		}
-	}
-	return added
 }
 
 // processState maps usrsvc's view of a program to supervisord's state,
@@ -453,8 +515,9 @@ func processState(pc *usrsvc.Program, st *usrsvc.Status) (code int, spawnerr str
 	return supExited, "", exitstatus
 }
 
-// processInfo is supervisord's process info struct for one program.
-func (h *Handler) processInfo(pc *usrsvc.Program, st *usrsvc.Status) map[string]any {
+// processInfo is supervisord's process info struct for one program, of
+// the supervisorctl group group.
+func (h *Handler) processInfo(group string, pc *usrsvc.Program, st *usrsvc.Status) map[string]any {
 	now := h.now()
 	code, spawnerr, exitstatus := processState(pc, st)
 	var start, stop int64
@@ -485,6 +548,12 @@ func (h *Handler) processInfo(pc *usrsvc.Program, st *usrsvc.Status) map[string]
 	switch code {
 	case supRunning:
 		desc = fmt.Sprintf("pid %d, uptime %s", pid, pyUptime(now.Sub(st.Process.Started)))
+		if st.Health == healthUnhealthy {
+			desc += ", unhealthy"
+			if st.HealthReason != "" {
+				desc += ": " + st.HealthReason
+			}
+		}
 	case supStarting:
 		desc = "starting"
 	case supFatal, supBackoff:
@@ -513,7 +582,7 @@ func (h *Handler) processInfo(pc *usrsvc.Program, st *usrsvc.Status) map[string]
 		}
 	}
 	return map[string]any{
-		"name": st.Program, "group": st.Program, "description": desc,
+		"name": st.Program, "group": group, "description": desc,
 		"start": start, "stop": stop, "now": now.Unix(),
 		"state": code, "statename": supStateNames[code], "spawnerr": spawnerr, "exitstatus": exitstatus,
 		"logfile": stdout, "stdout_logfile": stdout, "stderr_logfile": stderr, "pid": pid,
@@ -548,39 +617,60 @@ func pyUptime(d time.Duration) string {
 	return fmt.Sprintf("%d days, %s", days, hms)
 }
 
-// allProcessInfo is getAllProcessInfo: every program, in name order.
+// allProcessInfo is getAllProcessInfo: every program, by group then name,
+// as supervisord lists them.
 func (h *Handler) allProcessInfo(ctx context.Context) []any {
-	cfg := h.config()
+	gi := h.groups()
 	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
+	slices.SortStableFunc(results, func(a, b usrsvc.Result) int {
+		return cmp.Or(strings.Compare(gi.groupOf(a.Program), gi.groupOf(b.Program)), strings.Compare(a.Program, b.Program))
+	})
 	out := make([]any, 0, len(results))
 	for _, r := range results {
 		st := r.Status
 		if st == nil {
 			st = &usrsvc.Status{Program: r.Program}
 		}
-		out = append(out, h.processInfo(cfg.Program(r.Program), st))
+		out = append(out, h.processInfo(gi.groupOf(r.Program), gi.cfg.Program(r.Program), st))
 	}
 	return out
 }
 
 // allConfigInfo is getAllConfigInfo, with usrsvc's settings under
-// supervisord's names.
+// supervisord's names, by group then name.
 func (h *Handler) allConfigInfo() []any {
-	cfg := h.config()
+	gi := h.groups()
 	home, _ := home.Dir()
-	out := make([]any, 0, len(cfg.Programs))
-	for _, pc := range cfg.Programs {
+	names := make([]string, 0, len(gi.cfg.Programs))
+	for _, pc := range gi.cfg.Programs {
+		names = append(names, pc.Name)
+	}
+	gi.sortByGroup(names)
+	out := make([]any, 0, len(names))
+	for _, name := range names {
+		pc := gi.cfg.Program(name)
 		dir := pc.Dir
 		if dir == "" {
 			dir = home
 		}
+		stopSignal := pc.StopSignal
+		if stopSignal == 0 {
+			stopSignal = syscall.SIGTERM
+		}
+		exitCodes := []any{}
+		for _, c := range pc.ExitCodes {
+			exitCodes = append(exitCodes, c)
+		}
+		if len(exitCodes) == 0 {
+			exitCodes = append(exitCodes, 0)
+		}
 		out = append(out, map[string]any{
-			"name": pc.Name, "group": pc.Name, "inuse": pc.Enabled, "autostart": pc.Autostart,
+			"name": pc.Name, "group": gi.groupOf(pc.Name), "inuse": pc.Enabled, "autostart": pc.Autostart,
 			"command": pc.Command, "directory": dir, "uid": os.Getuid(),
-			"group_prio": 999, "process_prio": 999, "exitcodes": []any{0},
+			"group_prio": 999, "process_prio": 999, "exitcodes": exitCodes,
 			"startsecs": int(pc.SuccessSeconds / time.Second), "startretries": pc.MaxRestarts,
-			"stopsignal": int(syscall.SIGTERM), "stopwaitsecs": int(pc.TermToKill / time.Second),
-			"killasgroup": false, "redirect_stderr": pc.Stderr == pc.Stdout, "serverurl": "AUTO",
+			"stopsignal": int(stopSignal), "stopwaitsecs": int(pc.TermToKill / time.Second),
+			"killasgroup": pc.StopGroup, "redirect_stderr": pc.Stderr == pc.Stdout, "serverurl": "AUTO",
 			"stdout_logfile": pc.Stdout, "stderr_logfile": pc.Stderr,
 			"stdout_logfile_backups": 0, "stderr_logfile_backups": 0,
 			"stdout_logfile_maxbytes": 0, "stderr_logfile_maxbytes": 0,

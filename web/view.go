@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/proc"
 	"github.com/usrsvc/usrsvc/internal/statedir"
+	"golang.org/x/sys/unix"
 )
 
 // The states a program is shown in (the page, the JSON API, the metrics'
@@ -26,6 +29,14 @@ const (
 	stateStopped       = "stopped"
 	stateDisabled      = "disabled"
 	stateUnknown       = "unknown"
+)
+
+// A program's health, as usrsvcd records it for a program with health
+// checks (http_check, tcp_check, exec_check).
+const (
+	healthHealthy   = "healthy"
+	healthUnhealthy = "unhealthy"
+	healthUnknown   = "unknown" // no check has run yet on this process
 )
 
 // programView is what the page, the JSON API, the live updates and the
@@ -63,6 +74,18 @@ type programView struct {
 	// NextTry is when usrsvcd tries again a program in backoff (RFC
 	// 3339).
 	NextTry string `json:"next_try,omitempty"`
+	// Health is healthy, unhealthy or unknown (no check ran yet) for a
+	// running program with health checks that usrsvcd supervises; absent
+	// otherwise. HealthReason and HealthAt tell its last failed check
+	// (with how many failed in a row), HealthFailures how many failed in a
+	// row.
+	Health         string `json:"health,omitempty"`
+	HealthReason   string `json:"health_reason,omitempty"`
+	HealthAt       string `json:"health_at,omitempty"` // RFC 3339
+	HealthFailures int    `json:"health_failures,omitempty"`
+	// ReloadSignal is the program's reload_signal (HUP, USR1, ...): it
+	// can be reloaded (POST /api/v1/programs/NAME/reload).
+	ReloadSignal string `json:"reload_signal,omitempty"`
 	// Self is true for the program that is this usrsvcweb: stop all
 	// skips it, and the page offers no Stop for it.
 	Self bool `json:"self,omitempty"`
@@ -347,6 +370,9 @@ func newProgramView(pc *usrsvc.Program, res usrsvc.Result, now time.Time) *progr
 	v := &programView{Name: res.Program, Enabled: pc == nil || pc.Enabled}
 	if pc != nil {
 		v.Monitors = monitorsOf(pc)
+		if pc.ReloadSignal != 0 {
+			v.ReloadSignal = signalName(pc.ReloadSignal)
+		}
 	}
 	st := res.Status
 	if res.Err != nil {
@@ -380,6 +406,12 @@ func newProgramView(pc *usrsvc.Program, res usrsvc.Result, now time.Time) *progr
 	if v.State == stateBackoff && !st.NextTry.IsZero() {
 		v.NextTry = st.NextTry.Format(time.RFC3339)
 	}
+	if st.Running && st.Health != "" {
+		v.Health, v.HealthReason, v.HealthFailures = st.Health, st.HealthReason, st.HealthFailures
+		if !st.HealthAt.IsZero() {
+			v.HealthAt = st.HealthAt.Format(time.RFC3339)
+		}
+	}
 	return v
 }
 
@@ -399,7 +431,9 @@ func displayState(st *usrsvc.Status, exited bool) string {
 		return stateStoppedByHand
 	case st.Disabled:
 		return stateDisabled
-	case daemon == stateBackoff || daemon == stateGaveUp || daemon == stateStarting:
+	case daemon == stateBackoff || daemon == stateGaveUp || daemon == stateStarting || daemon == stateExited:
+		// exited: it ended as expected (autorestart = unexpected, a status
+		// of exit_codes), and usrsvcd leaves it down.
 		return daemon
 	case exited:
 		return stateExited
@@ -435,7 +469,24 @@ func monitorsOf(pc *usrsvc.Program) []string {
 	if m.ActivityFile != "" {
 		out = append(out, fmt.Sprintf("activity of %s within %s", m.ActivityFile, m.ActivityFileLimit))
 	}
+	if m.HTTPCheck != "" {
+		out = append(out, "http_check "+m.HTTPCheck)
+	}
+	if m.TCPCheck != "" {
+		out = append(out, "tcp_check "+m.TCPCheck)
+	}
+	if m.ExecCheck != "" {
+		out = append(out, "exec_check "+m.ExecCheck)
+	}
 	return out
+}
+
+// signalName is a signal as a config file names it: HUP, USR1, ...
+func signalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return strings.TrimPrefix(n, "SIG")
+	}
+	return strconv.Itoa(int(sig))
 }
 
 func uptime(now, started time.Time) float64 {

@@ -86,11 +86,10 @@ type Handler struct {
 	allowedHosts []string
 	// refusals logs refused requests at most once a minute per peer.
 	refusals *rateLog
-	// known are the programs supervisorctl knows as added: those of the
-	// configuration at the start, and those addProcessGroup added since
-	// (see notYetAdded).
-	knownMu sync.Mutex
-	known   map[string]bool
+	// upd is what supervisorctl reread and update need remembered: the
+	// groups added, and what an update stopped (update.go).
+	updMu sync.Mutex
+	upd   updateState
 
 	// reader reads the programs' status for the page, the API, the live
 	// updates and the metrics; hub is the one watcher behind the live
@@ -145,10 +144,7 @@ func New(opts Options) (*Handler, error) {
 		h.allowedHosts = append(h.allowedHosts, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")))
 	}
 	h.refusals = newRateLog(h.log, time.Minute)
-	h.known = map[string]bool{}
-	for _, pc := range opts.Config.Programs {
-		h.known[pc.Name] = true
-	}
+	h.upd.initGroups(h.config())
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := peerOf(r)
 		h.refusals.warn("cross-origin request refused", p.Key, "method", r.Method, "path", trunc(r.URL.Path),

@@ -278,7 +278,8 @@ func supervisorctlCommands(t *testing.T, w *webWorld) {
 	w.expect(7, "signal TERM idle", `^idle: ERROR \(not running\)\n$`)
 	assert.False(t, w.stoppedByHand("idle"), "a signal is not a manual stop")
 
-	// reread / update: new programs are listed and nothing restarts.
+	// reread / update: new programs are listed, and update adds them
+	// without starting them (usrsvcd's reread autostarts them).
 	w.expect(0, "reread", `^No config updates to processes\n$`)
 	extra := testproc.New(t, "sleep").WithDeadline(10 * time.Minute)
 	data, err := os.ReadFile(w.cfg)
@@ -292,14 +293,18 @@ func supervisorctlCommands(t *testing.T, w *webWorld) {
 	w.expect(3, "status", `(?m)^extra\s+EXITED`)
 	assert.Equal(t, spid, w.pid("sleeper"), "reread and update restart nothing")
 	assert.True(t, testproc.Alive(spid))
+	// Removed: update stops it (it does not run) and removes it; the
+	// others run on.
 	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))
-	w.expect(0, "update", `^$`)
+	w.expect(0, "reread", `^extra: disappeared\n$`)
+	w.expect(0, "update", `^extra: stopped\nextra: removed process group\n$`)
 	w.expect(3, "status", `(?m)^talker\s+RUNNING`)
+	assert.Equal(t, spid, w.pid("sleeper"), "update restarts nothing unchanged")
 	// Added straight by update, without a reread first.
 	require.NoError(t, os.WriteFile(w.cfg, append(data, []byte(strings.ReplaceAll(program("extra", extra.CommandLine()), "DIR", w.dir))...), 0o600))
 	w.expect(0, "update", `^extra: added process group\n$`)
 	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))
-	w.expect(0, "update", `^$`)
+	w.expect(0, "update", `^extra: stopped\nextra: removed process group\n$`)
 	require.NoError(t, os.WriteFile(w.cfg, []byte("[Main]\nbroken line\n"), 0o600))
 	w.expect(1, "reread", `(?s)^ERROR: CANT_REREAD: .*usrsvc.cfg:2: expected .key = value.`)
 	require.NoError(t, os.WriteFile(w.cfg, data, 0o600))

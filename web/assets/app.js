@@ -80,6 +80,20 @@
     set(el, '[data-f="cmdline"]', p.cmdline || "–");
     set(el, '[data-f="reason"]', p.reason || "–");
     set(el, '[data-f="next_try"]', p.next_try ? " next try at " + new Date(p.next_try).toLocaleTimeString([], { hour12: false }) : "");
+    const health = set(el, '[data-f="health"]', p.health || "–");
+    if (health) {
+      for (const c of Array.from(health.classList)) if (c.startsWith("health-")) health.classList.remove(c);
+      health.classList.add("health-" + (p.health || "none"));
+      if (p.health === "unhealthy" && p.health_reason) health.title = p.health_reason; else health.removeAttribute("title");
+    }
+    // The reason of the last failed check, while it makes the program unhealthy.
+    set(el, '[data-f="health_reason"]', p.health === "unhealthy" && p.health_reason ? p.health_reason +
+      (p.health_at ? " (at " + new Date(p.health_at).toLocaleTimeString([], { hour12: false }) + ")" : "") : "");
+    const reload = el.querySelector(".btn-reload");
+    if (reload) {
+      reload.hidden = !p.reload_signal;
+      reload.title = p.reload_signal ? "send SIG" + p.reload_signal + " (reload_signal): the process stays the same" : "";
+    }
     const stop = el.querySelector(".btn-stop");
     if (stop && p.self) stop.remove(); // this usrsvcweb: no Stop
   }
