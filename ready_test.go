@@ -1,6 +1,7 @@
 package usrsvc
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,25 @@ func TestReadyTCP(t *testing.T) {
 	assert.GreaterOrEqual(t, took, 2*time.Second, "not before it listens")
 	assert.Less(t, took, 25*time.Second, "not after success_seconds")
 	assert.Contains(t, st.Message, "started (ready after ")
+	assert.Equal(t, h.PIDs(), []int{st.Process.PID})
+}
+
+// A condition already true when the program starts (its port served by
+// another process here) ends the window at once: the caller's verdict may
+// reach the launcher before the job's window opens.
+func TestReadyAlreadyTrue(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	h := testproc.New(t, "sleep")
+	e.addProgram("early", h.CommandLine(), "ready = tcp:"+ln.Addr().String(), "ready_timeout = 40", "success_seconds = 40")
+	t0 := time.Now()
+	st, err := e.manager().Do(ctxT(t), ActionStart, "early")
+	require.NoError(t, err)
+	assert.Less(t, time.Since(t0), 30*time.Second, "the window ended at once, not at ready_timeout")
+	assert.Contains(t, st.Message, "ready after")
 	assert.Equal(t, h.PIDs(), []int{st.Process.PID})
 }
 

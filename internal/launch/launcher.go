@@ -122,6 +122,13 @@ func Main() int {
 			err = decodeJob(data, job)
 		}
 		data = nil // the job's bytes are the job's now
+		// The job's window is registered before the next message is
+		// read: the caller's end (AwaitReady) may follow at once, when
+		// the program is ready as soon as it starts.
+		var end chan byte
+		if err == nil && !job.Probe {
+			end = ends.open(id)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -132,10 +139,11 @@ func Main() int {
 			case job.Probe:
 				r = &Result{Outcome: Probed}
 			default:
-				end := ends.open(id)
 				r = job.run(func(pid int) {
 					sendMsg(id, binary.AppendUvarint([]byte{msgProgress}, uint64(pid)), -1)
 				}, end)
+			}
+			if end != nil {
 				ends.close(id)
 			}
 			job = nil
