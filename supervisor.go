@@ -169,7 +169,8 @@ type loop struct {
 
 	// Adverse conditions (supervisor_faults.go).
 	files       filePlan            // the open-file budget
-	slots       chan struct{}       // start slots
+	inFlight    int                 // starts in progress (their workers run)
+	queued      []startReq          // starts waiting for a slot
 	warnedFiles bool                // the low-limit warning was logged
 	pidfds      int                 // pidfds open
 	faults      map[string]string   // failing writes and checks: key → cause
@@ -609,28 +610,30 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 	if monitor != "" {
 		l.unwatch(sv)
 	}
+	first := !restart && sv.state == ""
 	sv.busy, sv.state = true, StateStarting
 	l.record(sv)
+	l.queueStart(startReq{name: sv.pc.Name, first: first, monitor: monitor})
+}
+
+// runStart runs sv's start (a restart for a monitor) in a worker, which
+// holds one of the start slots (see admitStarts) until the loop has its
+// result.
+func (l *loop) runStart(sv *supervised, monitor string) {
 	pc, name := sv.pc, sv.pc.Name
 	action := ActionStart
 	if monitor != "" {
 		action = ActionRestart
 	}
 	l.spawn(func() {
-		// At most l.files.starts at once: each holds about fdPerStart
-		// open files until its launcher reports.
-		if !l.acquireStart(l.ctx) {
-			l.send(opDoneMsg{name: name, pc: pc, st: &Status{Program: name},
-				err: fmt.Errorf("%w: not started: %w", ErrFailed, l.ctx.Err()), monitor: monitor})
-			return
-		}
 		st, err := l.m.do(l.ctx, action, pc, l.m.matcher(), byDaemon)
-		l.releaseStart()
 		l.send(opDoneMsg{name: name, pc: pc, st: st, err: err, monitor: monitor})
 	})
 }
 
 func (l *loop) onOpDone(msg opDoneMsg) {
+	l.inFlight--
+	defer l.admitStarts()
 	sv := l.progs[msg.name]
 	if sv == nil {
 		return
