@@ -21,7 +21,7 @@ type EventKind string
 const (
 	EventStarted       EventKind = "started"        // a start succeeded (manual, autostart or restart)
 	EventStartFailed   EventKind = "start-failed"   // a start failed (exec error, exited in the success window, no match)
-	EventStopped       EventKind = "stopped"        // stopped on request
+	EventStopped       EventKind = "stopped"        // stopped on request; from Run: the exit of a program stopped by hand (Reason "by hand: ...")
 	EventExited        EventKind = "exited"         // a running program stopped by itself (or was killed by someone else)
 	EventRestarting    EventKind = "restarting"     // usrsvcd restarts a program found stopped
 	EventGaveUp        EventKind = "gave-up"        // maxrestarts reached: no more automatic restarts
@@ -138,6 +138,10 @@ func eventMessage(ev Event) string {
 	case EventStartFailed:
 		return ev.Program + " failed to start: " + ev.Reason
 	case EventStopped:
+		if strings.HasPrefix(ev.Reason, "by hand") {
+			// usrsvcd saw the exit of a program stopped with usrsvc stop.
+			return ev.Program + " stopped " + ev.Reason
+		}
 		return ev.Program + " stopped"
 	case EventExited:
 		return ev.Program + " exited: " + ev.Reason

@@ -371,6 +371,11 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 	}
 	l.cleared("resolve", "programs can be resolved again")
 	for _, w := range found.Warnings {
+		if found.Process == nil && sv.proc != nil && w == found.stale && found.stalePID == sv.proc.PID {
+			// The pidfile of the watched process, which is gone: its exit
+			// is told below (a stop by hand removes it a moment later).
+			continue
+		}
 		l.m.log.Warn(sv.pc.Name+": "+w, "program", sv.pc.Name, "event", "warning")
 	}
 	if found.Process != nil {
@@ -549,13 +554,25 @@ func (l *loop) onExit(msg exitMsg) {
 	}
 	l.syncManual(sv)
 	reason := fmt.Sprintf("%s %s", exit, ran)
-	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
 	switch {
 	case sv.state == StateStoppedByHand || sv.handOp == ActionStop:
 		// The last manual operation is a stop: whatever ran since (a
 		// process adopted after it) is not restarted either.
 		sv.state = StateStoppedByHand
 		l.record(sv)
+		if sv.handOp == ActionStop && sv.lastHand.After(sv.since) {
+			// That stop's doing (usrsvc stop, usrsvcweb): told once, as
+			// what it is, not as a crash.
+			l.m.emit(Event{Kind: EventStopped, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit,
+				Reason: "by hand: " + reason, Restarts: sv.restarts})
+		} else {
+			l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit,
+				Reason: reason + "; not restarted: stopped by hand before", Restarts: sv.restarts})
+		}
+		return
+	}
+	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
+	switch {
 	case sv.handOp == ActionRestart && sv.lastHand.After(sv.since):
 		// usrsvc restart stopped it and is starting it: not a crash. Take
 		// the lock after it and adopt what it started (not counted).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -625,4 +626,38 @@ func TestRereadsWhileExitsAreReported(t *testing.T) {
 		require.NoError(t, m.Reload(ctx, cfg))
 	}
 	assert.NotEmpty(t, evs.list(EventExited, ""), "exits were reported meanwhile")
+}
+
+// A stop by hand (usrsvc stop, while usrsvcd supervises) is told once, at
+// INFO, by the daemon: not as a stale pidfile and a crash (two WARN lines:
+// the stop removes the pidfile a moment after the process is gone, and
+// the loop used to look in between).
+func TestManualStopLoggedOnceAsInfo(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmd, _ := uniqueSleep(t)
+	e.addProgram("web", cmd)
+	var evs events
+	var log testproc.Buffer
+	m := e.manager(recorder(&evs), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	runLoop(t, m)
+	evs.wait(t, EventStarted, "web", 1)
+	other := e.manager() // usrsvc: another Manager
+	const rounds = 4
+	for i := 1; i <= rounds; i++ {
+		if i > 1 {
+			st, err := other.Do(ctxT(t), ActionStart, "web")
+			require.NoError(t, err)
+			waitRecordedRunning(t, m, "web", st.Process.PID, "adopted")
+		}
+		_, err := other.Do(ctxT(t), ActionStop, "web")
+		require.NoError(t, err)
+		waitSettled(t, m, "web", StateStoppedByHand)
+	}
+	text := log.String()
+	assert.NotContains(t, text, "level=WARN", "a stop by hand is no warning")
+	assert.NotContains(t, text, "stale pidfile")
+	assert.Empty(t, evs.list(EventExited, "web"))
+	assert.Len(t, evs.list(EventStopped, "web"), rounds)
+	assert.Equal(t, rounds, strings.Count(text, `level=INFO msg="web stopped by hand: killed by signal 15 (SIGTERM)`), text)
 }
