@@ -56,7 +56,11 @@ type supervised struct {
 	stopWatch context.CancelFunc
 	state     State
 	restarts  int // automatic restarts counted for maxrestarts
-	failures  int // consecutive failed starts (backoff)
+	// failures counts the consecutive failed starts and crashes less than
+	// resetUptime after their start, for the backoff (see crashBackoff).
+	failures int
+	// retry: the next start retries a failed start (no alert for it).
+	retry     bool
 	nextTry   time.Time
 	lastExit  *ExitStatus
 	lastHand  time.Time // time of the last manual operation seen
@@ -265,7 +269,7 @@ func (sv *supervised) deadlines() []time.Time {
 		if sv.pidfd == nil {
 			ts = append(ts, sv.polled.Add(pollPeriod))
 		}
-		if sv.restarts > 0 {
+		if sv.restarts > 0 || sv.failures > 0 {
 			ts = append(ts, sv.since.Add(resetUptime))
 		}
 		if !sv.checking && !sv.nextCheck.IsZero() {
@@ -304,8 +308,9 @@ func (l *loop) tick() {
 					l.watch(sv) // a pidfd may be had now
 				}
 			}
-			if sv.restarts > 0 && !now.Before(sv.since.Add(resetUptime)) {
-				sv.restarts = 0
+			if (sv.restarts > 0 || sv.failures > 0) && !now.Before(sv.since.Add(resetUptime)) {
+				// Up resetUptime straight: no longer a crash loop.
+				sv.restarts, sv.failures = 0, 0
 				l.record(sv)
 			}
 			if !sv.checking && !sv.nextCheck.IsZero() && !now.Before(sv.nextCheck) {
@@ -408,7 +413,7 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 		// It was running and is gone without us seeing the exit.
 		if sv.pc.Autorestart {
 			sv.reason = "found stopped"
-			l.restartAfterExit(sv, "found stopped")
+			l.restartAfterExit(sv, "found stopped", false)
 		} else {
 			sv.state = StateStopped
 			l.record(sv)
@@ -550,7 +555,7 @@ func (l *loop) onExit(msg exitMsg) {
 	l.unwatch(sv)
 	sv.lastExit = exit
 	if ranFor >= resetUptime {
-		sv.restarts = 0
+		sv.restarts, sv.failures = 0, 0
 	}
 	l.syncManual(sv)
 	reason := fmt.Sprintf("%s %s", exit, ran)
@@ -581,18 +586,46 @@ func (l *loop) onExit(msg exitMsg) {
 		sv.state = StateStopped
 		l.record(sv)
 	default:
-		l.restartAfterExit(sv, reason)
+		l.restartAfterExit(sv, reason, ranFor < resetUptime)
 	}
 }
 
-// restartAfterExit restarts a program that stopped, unless maxrestarts is reached.
-func (l *loop) restartAfterExit(sv *supervised, reason string) {
+// restartAfterExit restarts a program that stopped, unless maxrestarts is
+// reached: at once, unless it is a crash loop (see crashBackoff). short
+// says that it ran less than resetUptime.
+func (l *loop) restartAfterExit(sv *supervised, reason string, short bool) {
 	if sv.pc.MaxRestarts > 0 && sv.restarts >= sv.pc.MaxRestarts {
 		l.giveUp(sv)
 		return
 	}
-	sv.reason = reason
+	sv.reason, sv.retry = reason, false
+	if short {
+		sv.failures++
+	}
+	if delay := crashBackoff(sv.pc.RestartDelay, sv.failures); delay > 0 {
+		delay = spread(delay).Round(time.Millisecond)
+		sv.nextTry, sv.state = l.m.now().Add(delay), StateBackoff
+		l.m.log.Warn(fmt.Sprintf("%s: crash loop: %d failures in a row, each less than %v after its start (%s); next try in %v",
+			sv.pc.Name, sv.failures, resetUptime, reason, delay), "program", sv.pc.Name, "event", "backoff")
+		l.record(sv)
+		return
+	}
 	l.startProgram(sv, true, "")
+}
+
+// crashBackoff is the wait before restarting a program that crashed after
+// failures consecutive failures — failed starts, and crashes less than
+// resetUptime (60 s) after their start, this one included. The first
+// crash is restarted at once; from the second in a row, the backoff of
+// failed starts applies: max(restart_delay, 1 s), doubling up to 60 s. So a
+// program that crashes a few seconds after each successful start costs a
+// start a minute, not one every few seconds, and shows as backoff with its
+// next try. Running resetUptime straight ends the series.
+func crashBackoff(restartDelay time.Duration, failures int) time.Duration {
+	if failures < 2 {
+		return 0
+	}
+	return backoff(restartDelay, failures-1)
 }
 
 func (l *loop) giveUp(sv *supervised) {
@@ -619,7 +652,9 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 			Reason: sv.reason, OldPID: sv.lastPID}
 		if monitor == "" {
 			l.m.emit(ev)
-			if sv.failures == 0 {
+			if !sv.retry {
+				// A restart after an exit: a retry after a failed start
+				// was alerted with the exit that began the series.
 				l.alert(ev)
 			}
 		}
@@ -657,8 +692,9 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 	}
 	sv.busy = false
 	if msg.err == nil && msg.st != nil && msg.st.Running {
-		sv.failures = 0
-		sv.reason = ""
+		// failures stays: it ends when the program runs resetUptime
+		// straight (a crash after each success window is a crash loop).
+		sv.reason, sv.retry = "", false
 		l.syncManual(sv)
 		l.adoptStarted(sv, msg.st.Process)
 		return
@@ -674,20 +710,27 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 		return
 	}
 	sv.failures++
-	delay := spread(backoff(sv.pc.RestartDelay, sv.failures)).Round(time.Millisecond)
-	sv.nextTry = l.m.now().Add(delay)
-	sv.state = StateBackoff
+	if msg.st != nil && msg.st.LastExit != nil {
+		// How the launched process ended is the program's last exit.
+		sv.lastExit = msg.st.LastExit
+	}
 	reason := "start failed"
 	if msg.err != nil {
 		reason = msg.err.Error()
 	}
-	sv.reason = reason
-	l.m.log.Warn(fmt.Sprintf("%s: start failed (%s); next try in %v", msg.name, reason, delay),
-		"program", msg.name, "event", "backoff", "code", int(exitcode.Of(msg.err)))
+	sv.reason, sv.retry = reason, true
 	if sv.pc.MaxRestarts > 0 && sv.restarts >= sv.pc.MaxRestarts {
+		// No next try: say so, then give up.
+		l.m.log.Warn(fmt.Sprintf("%s: start failed (%s); maxrestarts (%d) reached", msg.name, reason, sv.pc.MaxRestarts),
+			"program", msg.name, "event", "start-failed", "code", int(exitcode.Of(msg.err)))
 		l.giveUp(sv)
 		return
 	}
+	delay := spread(backoff(sv.pc.RestartDelay, sv.failures)).Round(time.Millisecond)
+	sv.nextTry = l.m.now().Add(delay)
+	sv.state = StateBackoff
+	l.m.log.Warn(fmt.Sprintf("%s: start failed (%s); next try in %v", msg.name, reason, delay),
+		"program", msg.name, "event", "backoff", "code", int(exitcode.Of(msg.err)))
 	l.record(sv)
 }
 

@@ -69,6 +69,7 @@ type filePlan struct {
 	limit  uint64 // RLIMIT_NOFILE (soft; Go raised it to the hard one at start)
 	pidfds int    // pidfds held at most; beyond, programs are polled
 	starts int    // starts in progress at most
+	n      int    // the programs it is for
 	want   uint64 // what watching every program and starting all at once needs
 }
 
@@ -77,7 +78,7 @@ type filePlan struct {
 // one start in progress, so starts never exceeds n: with a usual limit
 // every program can start at once and no start waits for a slot.
 func planFiles(limit uint64, n int) filePlan {
-	p := filePlan{limit: limit, want: uint64(fdReserved + fdLaunchPeak + n + fdPerStart*n)}
+	p := filePlan{limit: limit, n: n, want: uint64(fdReserved + fdLaunchPeak + n + fdPerStart*n)}
 	avail := int(min(limit, 1<<30)) - fdReserved - fdLaunchPeak
 	p.pidfds = max(0, min(n, avail-fdPerStart))
 	p.starts = max(1, min(max(n, 1), (avail-p.pidfds)/fdPerStart))
@@ -144,9 +145,10 @@ type startReq struct {
 	monitor string // a monitor's restart
 }
 
-// reservedStarts is how many slots first starts leave to restarts.
+// reservedStarts is how many slots first starts leave to restarts: none
+// when every program has its slot.
 func (p filePlan) reservedStarts() int {
-	if p.starts < 2 {
+	if p.starts < 2 || p.starts >= p.n {
 		return 0
 	}
 	return max(1, p.starts/4)

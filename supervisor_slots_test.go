@@ -58,9 +58,10 @@ func TestRestartDoesNotWaitForWindowsOfAddedPrograms(t *testing.T) {
 // With a limit so low that starts must wait for a slot, restarts go first,
 // and first starts leave a quarter of the slots (one at least) to them.
 func TestStartSlotsPriority(t *testing.T) {
-	assert.Equal(t, 0, filePlan{starts: 1}.reservedStarts())
-	assert.Equal(t, 1, filePlan{starts: 2}.reservedStarts())
-	assert.Equal(t, 2, filePlan{starts: 8}.reservedStarts())
+	assert.Equal(t, 0, filePlan{starts: 1, n: 9}.reservedStarts())
+	assert.Equal(t, 1, filePlan{starts: 2, n: 9}.reservedStarts())
+	assert.Equal(t, 2, filePlan{starts: 8, n: 9}.reservedStarts())
+	assert.Equal(t, 0, filePlan{starts: 9, n: 9}.reservedStarts(), "a slot per program: none to reserve")
 
 	// A usual limit: a slot per program, so no start ever waits.
 	assert.Equal(t, 300, planFiles(1<<20, 300).starts)
@@ -70,7 +71,7 @@ func TestStartSlotsPriority(t *testing.T) {
 	assert.Equal(t, 1, p.starts)
 	assert.True(t, p.tight(50))
 
-	p = filePlan{starts: 2}
+	p = filePlan{starts: 2, n: 4}
 	queued := []startReq{{name: "a", first: true}, {name: "b", first: true}, {name: "c", first: true}}
 	run, wait := p.admit(queued, 0)
 	assert.Equal(t, queued[:1], run, "first starts leave the reserved slot")

@@ -661,3 +661,85 @@ func TestManualStopLoggedOnceAsInfo(t *testing.T) {
 	assert.Len(t, evs.list(EventStopped, "web"), rounds)
 	assert.Equal(t, rounds, strings.Count(text, `level=INFO msg="web stopped by hand: killed by signal 15 (SIGTERM)`), text)
 }
+
+// A program that crashes a little after each successful start is a crash
+// loop: from the second crash in a row less than 60 s after its start it
+// backs off like a failed start, shows as backoff with its next try, and
+// its last exit is the latest one.
+func TestCrashLoopBacksOff(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "exit-after", "600ms", "3")
+	e.addProgram("flaky", h.CommandLine(), "success_seconds = 0.2")
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	var rec *statedir.Record
+	waitFor(t, 20*time.Second, func() bool {
+		rec, _ = m.state().Record("flaky")
+		return rec != nil && State(rec.State) == StateBackoff
+	}, "the crash loop recorded as backoff")
+	assert.False(t, rec.NextTry.IsZero(), "with its next try")
+	require.NotNil(t, rec.LastExit)
+	assert.Equal(t, 3, rec.LastExit.Status)
+	started := evs.list(EventStarted, "flaky")
+	assert.Len(t, started, 2, "the first crash is restarted at once, the second waits")
+	st, err := m.Do(ctxT(t), ActionStatus, "flaky")
+	require.NoError(t, err)
+	assert.Equal(t, StateBackoff, st.State)
+	assert.False(t, st.NextTry.IsZero())
+
+	// The next try comes (at least a second later), and the one after it
+	// later still: the backoff doubles.
+	restarting := evs.wait(t, EventRestarting, "flaky", 3)
+	assert.GreaterOrEqual(t, restarting[2].Time.Sub(restarting[1].Time), 900*time.Millisecond)
+}
+
+func TestCrashBackoff(t *testing.T) {
+	assert.Zero(t, crashBackoff(0, 0))
+	assert.Zero(t, crashBackoff(0, 1), "the first crash is restarted at once")
+	assert.Equal(t, time.Second, crashBackoff(0, 2))
+	assert.Equal(t, 2*time.Second, crashBackoff(0, 3))
+	assert.Equal(t, 60*time.Second, crashBackoff(0, 20))
+	assert.Equal(t, 5*time.Second, crashBackoff(5*time.Second, 2))
+}
+
+// The last exit of a program whose restarts fail is the latest failed
+// start's, not the crash before them; when maxrestarts is reached the log
+// promises no next try.
+func TestLastExitOfFailedStarts(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmd, token := uniqueSleep(t)
+	flag := e.path("broken")
+	e.addProgram("app", fmt.Sprintf("if [ -e %s ]; then exit 5; fi; exec %s", flag, cmd),
+		"useshell = true", "success_seconds = 0.5", "maxrestarts = 2")
+	var evs events
+	var log testproc.Buffer
+	m := e.manager(recorder(&evs), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "app", 1)
+	require.Equal(t, []int{started[0].PID}, testproc.PIDsMatching("sleep "+token))
+	require.NoError(t, os.WriteFile(flag, nil, 0o600))
+	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
+	gave := evs.wait(t, EventGaveUp, "app", 1)
+	require.NotNil(t, gave[0].Exit)
+	assert.True(t, gave[0].Exit.Exited)
+	assert.Equal(t, 5, gave[0].Exit.Status, "gave up after a start that exited with 5")
+	rec, err := m.state().Record("app")
+	require.NoError(t, err)
+	require.NotNil(t, rec.LastExit)
+	assert.Equal(t, 5, rec.LastExit.Status, "last_exit is the latest exit, not the SIGKILL before the failed starts")
+	st, err := m.Do(ctxT(t), ActionStatus, "app")
+	require.NoError(t, err)
+	require.NotNil(t, st.LastExit)
+	assert.Equal(t, 5, st.LastExit.Status)
+
+	lines := strings.Split(log.String(), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "gave up") && i > 0 {
+			assert.NotContains(t, lines[i-1], "next try", "no next try is announced right before giving up")
+		}
+	}
+	assert.Contains(t, log.String(), "maxrestarts (2) reached")
+}
