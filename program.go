@@ -80,6 +80,28 @@ func (m *Manager) start(ctx context.Context, pc *Program, mt *Matcher, by origin
 	return st, nil
 }
 
+// checkRestart runs, before a restart stops the program, the checks its
+// start would make before launching (buildJob: the pidfile's, stdout's and
+// stderr's directories writable, the working directory, the executable
+// found in the program's PATH). When one fails and the program runs, the
+// restart is refused and the program left running: the error (the check's,
+// so its code: 136, 137) says so. When it does not run, the restart goes
+// on, and its start reports the problem.
+func (m *Manager) checkRestart(pc *Program, mt *Matcher) (*Status, error) {
+	_, cerr := m.buildJob(pc)
+	if cerr == nil {
+		return nil, nil
+	}
+	found, err := mt.find(pc)
+	if err != nil || found.Process == nil {
+		return nil, nil
+	}
+	p := found.Process
+	st := &Status{Program: pc.Name, Running: true, WasRunning: true, Process: p, Warnings: found.Warnings,
+		Message: fmt.Sprintf("not restarted; keeps running (pid %d)", p.PID)}
+	return st, fmt.Errorf("not restarted: %w; %s keeps running (pid %d)", cerr, pc.Name, p.PID)
+}
+
 // stop runs under the program's lock.
 func (m *Manager) stop(ctx context.Context, pc *Program, mt *Matcher, by origin) (*Status, error) {
 	st := &Status{Program: pc.Name}

@@ -700,6 +700,14 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 		return
 	}
 	l.syncManual(sv)
+	if msg.monitor != "" && msg.st != nil && msg.st.Running && msg.st.Process != nil {
+		// The monitor's restart was refused before the stop (its start
+		// could not be made): the program keeps running, watched again.
+		l.m.log.Warn(fmt.Sprintf("%s: the restart asked by monitor %s was not done: %v", msg.name, msg.monitor, msg.err),
+			"program", msg.name, "event", "warning", "code", int(exitcode.Of(msg.err)))
+		l.adoptStarted(sv, msg.st.Process)
+		return
+	}
 	if msg.st != nil && msg.st.State == StateStoppedByHand && !msg.st.Running {
 		// The start saw a manual stop (made while it waited for the lock):
 		// not a failure.

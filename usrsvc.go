@@ -245,6 +245,12 @@ func (m *Manager) do(ctx context.Context, action Action, pc *Program, mt *Matche
 	case ActionStop:
 		return m.stop(ctx, pc, mt, by)
 	}
+	// Everything a start checks before launching is checked before the
+	// stop: a restart that could not start the program again leaves it
+	// running.
+	if st, err := m.checkRestart(pc, mt); err != nil {
+		return st, err
+	}
 	if by == byHand {
 		if err := m.state().SetManual(pc.Name, string(ActionRestart), m.now()); err != nil {
 			return &Status{Program: pc.Name}, err
