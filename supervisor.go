@@ -44,6 +44,9 @@ const (
 	StateGaveUp        State = "gave-up"         // maxrestarts reached: left stopped
 	StateStoppedByHand State = "stopped-by-hand" // stopped with usrsvc stop: left stopped until started by hand
 	StateStopped       State = "stopped"         // exited and autorestart = false, or autostart = false
+	// StateRemoved: removed from the configuration by a reread, and still
+	// running, unsupervised (usrsvc status all lists it until it ends).
+	StateRemoved State = "removed"
 )
 
 // supervised is the loop's state of one program. Only the loop goroutine
@@ -172,15 +175,16 @@ type loop struct {
 	generation int64
 
 	// Adverse conditions (supervisor_faults.go).
-	files       filePlan            // the open-file budget
-	inFlight    int                 // starts in progress (their workers run)
-	queued      []startReq          // starts waiting for a slot
-	warnedFiles bool                // the low-limit warning was logged
-	pidfds      int                 // pidfds open
-	faults      map[string]string   // failing writes and checks: key → cause
-	ackOwed     *statedir.ReloadAck // a reread acknowledgement not written yet
-	retryAt     time.Time           // next retry of owed writes
-	hb          heartbeat           // tells an exit seen late
+	files       filePlan                // the open-file budget
+	inFlight    int                     // starts in progress (their workers run)
+	removed     map[string]*removedProg // removed from the configuration, still running
+	queued      []startReq              // starts waiting for a slot
+	warnedFiles bool                    // the low-limit warning was logged
+	pidfds      int                     // pidfds open
+	faults      map[string]string       // failing writes and checks: key → cause
+	ackOwed     *statedir.ReloadAck     // a reread acknowledgement not written yet
+	retryAt     time.Time               // next retry of owed writes
+	hb          heartbeat               // tells an exit seen late
 }
 
 // send hands msg to the loop, or drops it when Run is ending.
@@ -210,6 +214,7 @@ func (l *loop) run(ctx context.Context) error {
 	ack, _ := m.state().ReloadAck()
 	l.generation = ack.Generation
 	l.apply(m.Config())
+	l.loadRemoved(m.Config())
 	l.planOpenFiles()
 	l.hb.beat.Store(int64(proc.Uptime()))
 	l.spawn(func() { l.hb.run(ctx) })
@@ -354,6 +359,7 @@ func (l *loop) alive(sv *supervised) (alive, known bool) {
 // running, the pass reads nothing, and the idle daemon costs nothing.
 func (l *loop) pass() {
 	l.lastPass = l.m.now()
+	l.checkRemoved()
 	mt := l.m.matcher() // its snapshot is taken on first need, once
 	for _, name := range l.names() {
 		sv := l.progs[name]
@@ -688,6 +694,10 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 	defer l.admitStarts()
 	sv := l.progs[msg.name]
 	if sv == nil {
+		if msg.st != nil && msg.st.Running && msg.st.Process != nil && l.m.config().Program(msg.name) == nil {
+			// Removed by a reread while it started: never invisible.
+			l.orphan(msg.pc, msg.st.Process, nil)
+		}
 		return
 	}
 	sv.busy = false
@@ -803,8 +813,9 @@ func (l *loop) record(sv *supervised) {
 }
 
 // apply installs cfg's programs: new ones are added (resolved at the next
-// pass), removed ones forgotten (never stopped), changed ones take the new
-// settings and a fresh restart count.
+// pass), removed ones retired (see removed.go: those that run are stopped
+// with stop_removed, else listed as removed), changed ones take the new
+// settings and a fresh restart count. removed says what became of each.
 func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 	seen := map[string]bool{}
 	for _, pc := range cfg.Programs {
@@ -813,6 +824,7 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 		}
 		seen[pc.Name] = true
 		sv := l.progs[pc.Name]
+		delete(l.removed, pc.Name) // back in the configuration: supervised again
 		if sv == nil {
 			sv = &supervised{pc: pc}
 			l.restoreRecord(sv)
@@ -837,12 +849,22 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 			sv.pc = pc
 		}
 	}
+	var mt *Matcher
 	for name, sv := range l.progs {
-		if !seen[name] {
-			l.unwatch(sv)
-			delete(l.progs, name)
-			removed = append(removed, name)
+		if seen[name] {
+			continue
 		}
+		delete(l.progs, name)
+		if cfg.Program(name) != nil {
+			// Disabled: still configured (status shows it), not stopped.
+			l.unwatch(sv)
+			removed = append(removed, name+" (disabled)")
+			continue
+		}
+		if mt == nil {
+			mt = l.m.matcher()
+		}
+		removed = append(removed, l.retire(sv, mt))
 	}
 	sort.Strings(added)
 	sort.Strings(removed)

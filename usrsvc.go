@@ -207,6 +207,10 @@ func (m *Manager) one(ctx context.Context, action Action, name string) (*Status,
 	if err != nil {
 		if pc = m.config().broken(name); pc != nil {
 			err = pc.brokenErr(action)
+		} else if st, err2 := m.undefined(action, name, err); err2 == nil {
+			return st, nil
+		} else {
+			err = err2
 		}
 	}
 	if err != nil {
@@ -281,7 +285,9 @@ func checkAction(action Action) error {
 }
 
 // DoAll runs action on several programs: those named (nil or "all" means
-// every program), one after the other in name order or, with parallel,
+// every program; for status, "all" also lists the programs removed from
+// the configuration that still run, with State StateRemoved), one after
+// the other in name order or, with parallel,
 // concurrently (start, stop and restart; status always reads several
 // programs at once); the results come in name order, one per program. A
 // name that is not defined gets a Result with ErrUndefined. Disabled
@@ -359,11 +365,35 @@ func (m *Manager) DoAll(ctx context.Context, action Action, names []string, para
 	}
 	for _, name := range undefined {
 		_, err := m.program(name)
-		results = append(results, Result{Program: name, Action: action, Status: &Status{Program: name},
-			Err: &ProgramError{Program: name, Op: action, Err: err}, Time: m.now()})
+		st, err := m.undefined(action, name, err)
+		if err != nil {
+			st, err = &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
+		}
+		results = append(results, Result{Program: name, Action: action, Status: st, Err: err, Time: m.now()})
+	}
+	if action == ActionStatus && slices.Contains(names, "all") {
+		// "all" is everything that runs: the programs removed from the
+		// configuration that still run too.
+		results = append(results, m.removedResults(ctx)...)
 	}
 	slices.SortStableFunc(results, func(a, b Result) int { return strings.Compare(a.Program, b.Program) })
 	return results
+}
+
+// undefined is the outcome of action on name, which names no configured
+// program (err says so): the status of a program removed from the
+// configuration that still runs, or err, which then mentions that
+// process.
+func (m *Manager) undefined(action Action, name string, err error) (*Status, error) {
+	st, ok := m.removedStatus(name)
+	switch {
+	case !ok:
+		return nil, err
+	case action == ActionStatus:
+		return st, nil
+	}
+	return nil, fmt.Errorf("%w; it was removed from the configuration and still runs (pid %d): stop it with kill %d",
+		err, st.Process.PID, st.Process.PID)
 }
 
 // targets returns the programs names designate (every program, valid or

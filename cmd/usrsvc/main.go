@@ -337,6 +337,8 @@ func printHuman(r usrsvc.Result, quiet bool, stdout, stderr io.Writer) {
 	st := r.Status
 	var head string
 	switch {
+	case r.Action == usrsvc.ActionStatus && st.State == usrsvc.StateRemoved:
+		head = r.Program + ": " + st.Message // removed from the configuration, still running (pid N)
 	case r.Action == usrsvc.ActionStatus && st.Running:
 		head = r.Program + " is running"
 	case r.Action == usrsvc.ActionStatus:

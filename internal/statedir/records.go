@@ -3,6 +3,7 @@ package statedir
 import (
 	"errors"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,13 @@ type Record struct {
 	Restarts int    `json:"restarts"`
 	LastExit *Exit  `json:"last_exit,omitempty"`
 	PID      int    `json:"pid,omitempty"`
+	// StartTicks is PID's start time (field 22 of /proc/PID/stat): with
+	// the pid, the process's identity. Pidfile is the program's pidfile
+	// when usrsvc writes it (autopid). A program removed from the
+	// configuration that still runs keeps its record, with state
+	// "removed", so that usrsvc status lists it.
+	StartTicks uint64 `json:"start_ticks,omitempty"`
+	Pidfile    string `json:"pidfile,omitempty"`
 	// NextTry is when a program in backoff is tried again.
 	NextTry time.Time `json:"next_try,omitzero"`
 	Updated time.Time `json:"updated"`
@@ -101,10 +109,28 @@ func (d Dir) WriteRecord(r *Record) error {
 	return writeJSON(d.RecordPath(r.Program), r)
 }
 
-// RemoveRecords removes name's records (a program removed from the
-// configuration and stopped).
+// RemoveRecords removes name's daemon record (a program removed from
+// the configuration, which no longer runs). Its manual record stays: a
+// manual stop outlives the program's absence from the configuration.
 func (d Dir) RemoveRecords(name string) {
 	os.Remove(d.RecordPath(name))
+}
+
+// RecordNames lists the programs that have a daemon record, in name order.
+func (d Dir) RecordNames() ([]string, error) {
+	entries, err := os.ReadDir(d.Path(ProgramsDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, FileError("cannot list", d.Path(ProgramsDir), err)
+	}
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), DaemonSuffix); ok && name != "" && !strings.HasPrefix(name, ".") {
+			names = append(names, name)
+		}
+	}
+	return names, nil
 }
 
 // ReloadAck is the acknowledgement of the last reload that a usrsvcd (or
