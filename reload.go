@@ -123,6 +123,7 @@ func runningRemoved(removed []string) []string {
 }
 
 func (l *loop) writeAck(a statedir.ReloadAck) {
+	l.lastAck = &a
 	if err := l.m.state().WriteReloadAck(a); err != nil {
 		l.ackOwed = &a
 		l.fault("ack", "cannot record the reread acknowledgement: "+err.Error()+"; it is written when writes succeed again", err)

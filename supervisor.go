@@ -147,8 +147,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64)}
+	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64), daemonLock: lock, lockDir: m.state()}
+	defer func() { l.daemonLock.Close() }() // the lock held at the end (see checkDaemonLock)
 	return l.run(ctx)
 }
 
@@ -185,6 +185,15 @@ type loop struct {
 	ackOwed     *statedir.ReloadAck     // a reread acknowledgement not written yet
 	retryAt     time.Time               // next retry of owed writes
 	hb          heartbeat               // tells an exit seen late
+
+	// The state directory (statewatch.go).
+	daemonLock     *os.File            // the daemon lock held
+	lockDir        statedir.Dir        // the state directory it locks
+	lockOwed       bool                // the lock file is gone and could not be recreated yet
+	lastAck        *statedir.ReloadAck // the last reread acknowledgement, written again with a recreated directory
+	stopWatchState func()
+	// fatal ends Run: another daemon took over the state directory.
+	fatal error
 }
 
 // send hands msg to the loop, or drops it when Run is ending.
@@ -205,11 +214,15 @@ func (l *loop) spawn(f func()) {
 }
 
 func (l *loop) run(ctx context.Context) error {
+	// Cancelled when Run ends for a fault of its own (l.fatal), so that
+	// its goroutines end too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	l.ctx = ctx
 	m := l.m
 	m.setLoop(l)
 	defer m.setLoop(nil)
-	stopInotify := l.watchState()
+	l.stopWatchState = l.watchState()
 
 	ack, _ := m.state().ReloadAck()
 	l.generation = ack.Generation
@@ -230,7 +243,7 @@ func (l *loop) run(ctx context.Context) error {
 		case <-ctx.Done():
 			timer.Stop()
 			l.shutdown()
-			stopInotify()
+			l.stopWatchState()
 			l.wg.Wait()
 			return nil
 		case msg := <-l.msgs:
@@ -239,6 +252,13 @@ func (l *loop) run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		l.tick()
+		if l.fatal != nil {
+			cancel()
+			l.shutdown()
+			l.stopWatchState()
+			l.wg.Wait()
+			return l.fatal
+		}
 	}
 }
 
@@ -359,6 +379,7 @@ func (l *loop) alive(sv *supervised) (alive, known bool) {
 // running, the pass reads nothing, and the idle daemon costs nothing.
 func (l *loop) pass() {
 	l.lastPass = l.m.now()
+	l.checkDaemonLock()
 	l.checkRemoved()
 	mt := l.m.matcher() // its snapshot is taken on first need, once
 	for _, name := range l.names() {

@@ -323,7 +323,7 @@ func (l *loop) recordsOwed() bool {
 
 // owing reports whether a write is owed.
 func (l *loop) owing() bool {
-	if l.ackOwed != nil {
+	if l.ackOwed != nil || l.lockOwed {
 		return true
 	}
 	for _, sv := range l.progs {
@@ -337,6 +337,9 @@ func (l *loop) owing() bool {
 // retryOwed retries the owed writes.
 func (l *loop) retryOwed(now time.Time) {
 	l.retryAt = now.Add(owedRetry)
+	if l.lockOwed {
+		l.checkDaemonLock()
+	}
 	for _, name := range l.names() {
 		sv := l.progs[name]
 		if sv.recordOwed {
