@@ -39,8 +39,9 @@ func checkLauncher(ctx context.Context, path string) error {
 // when the caller ran out of open files or memory (for its pipes, or to
 // start the launcher), ErrLaunch when the launcher cannot be executed.
 func spawnError(err error) error {
-	if errno, ok := errs.ResourceErrno(err); ok {
-		return fmt.Errorf("%w: starting the launcher: %s", ErrResource, errs.ResourceHelp(errno))
+	if _, ok := errs.ResourceErrno(err); ok {
+		// The errno stays in the chain (usrsvcd warns of EAGAIN once).
+		return errs.File("starting the launcher", err)
 	}
 	if errors.Is(err, launch.ErrStart) {
 		return fmt.Errorf("%w: %w", ErrLaunch, err)

@@ -723,6 +723,7 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 	}
 	sv.busy = false
 	if msg.err == nil && msg.st != nil && msg.st.Running {
+		l.cleared("nproc", "processes can be created again: programs start")
 		// failures stays: it ends when the program runs resetUptime
 		// straight (a crash after each success window is a crash loop).
 		sv.reason, sv.retry = "", false
@@ -748,6 +749,7 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 		l.record(sv)
 		return
 	}
+	l.resourceFault(msg.err)
 	sv.failures++
 	if msg.st != nil && msg.st.LastExit != nil {
 		// How the launched process ended is the program's last exit.

@@ -268,6 +268,26 @@ func (l *loop) fault(key, msg string, err error, attrs ...any) bool {
 	return true
 }
 
+// resourceFault warns once, with the limit and the fix, when a start
+// failed for want of processes (EAGAIN from fork or clone: the account's
+// RLIMIT_NPROC, or the system's): every program's start fails then, and
+// the backoff retries them; the warning is logged again only after starts
+// worked in between.
+func (l *loop) resourceFault(err error) {
+	if !errors.Is(err, syscall.EAGAIN) {
+		return
+	}
+	if l.faults == nil {
+		l.faults = map[string]string{}
+	}
+	if _, warned := l.faults["nproc"]; warned {
+		return
+	}
+	l.faults["nproc"] = syscall.EAGAIN.Error()
+	l.m.log.Warn("programs cannot be started: "+errs.ResourceHelp(syscall.EAGAIN)+"; failed starts are retried with "+
+		"backoff; not logged again until starts work", "event", "warning", "limit", "nproc")
+}
+
 // cleared logs msg once when key had failed, and forgets the failure.
 func (l *loop) cleared(key, msg string, attrs ...any) {
 	if _, failed := l.faults[key]; failed {

@@ -1,6 +1,10 @@
 package usrsvc
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,4 +88,37 @@ func TestStartSlotsPriority(t *testing.T) {
 	assert.Equal(t, queued[2:], wait)
 	run, _ = p.admit([]startReq{{name: "d"}, {name: "e", monitor: "m"}, {name: "b", first: true}}, 0)
 	assert.Equal(t, []startReq{{name: "d"}, {name: "e", monitor: "m"}}, run, "restarts may take every slot")
+}
+
+// Starts that fail for want of processes (EAGAIN from fork: the account's
+// RLIMIT_NPROC) are warned of once, naming the limit and the fix, as the
+// open-file limit is; each failed start is not.
+func TestOutOfProcessesWarnedOnce(t *testing.T) {
+	e := newTestEnv(t)
+	e.addProgram("a", "/bin/true")
+	e.addProgram("b", "/bin/true")
+	var log testproc.Buffer
+	m := e.manager(func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64), ctx: context.Background()}
+	l.apply(m.Config())
+	l.files = planFiles(1024, 2)
+	eagain := &launchError{err: fmt.Errorf("%w: %w", ErrResource, syscall.EAGAIN), message: "fork: resource temporarily unavailable"}
+	for i := 0; i < 3; i++ {
+		for _, name := range []string{"a", "b"} {
+			l.progs[name].busy = true
+			l.inFlight++
+			l.onOpDone(opDoneMsg{name: name, pc: l.progs[name].pc, st: &Status{Program: name},
+				err: &ProgramError{Program: name, Op: ActionStart, Err: eagain}})
+		}
+	}
+	text := log.String()
+	assert.Equal(t, 1, strings.Count(text, "programs cannot be started: cannot create a process (EAGAIN"), text)
+	assert.Contains(t, text, "ulimit -u")
+	assert.Contains(t, text, "LimitNPROC=")
+	assert.Equal(t, StateBackoff, l.progs["a"].state)
+
+	// Out of processes for the launcher itself: the errno stays in the chain.
+	err := spawnError(fmt.Errorf("fork/exec /proc/self/exe: %w", syscall.EAGAIN))
+	assert.ErrorIs(t, err, syscall.EAGAIN)
+	assert.ErrorIs(t, err, ErrResource)
 }
