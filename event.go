@@ -39,8 +39,8 @@ type Event struct {
 	Kind    EventKind
 	Program string      // "" for daemon-wide events (reloaded)
 	Config  *Program    // the program's configuration at the time, nil for daemon-wide events
-	PID     int         // the process concerned, 0 if none
-	OldPID  int         // for restarts: the process that stopped
+	PID     int         // the process concerned, 0 if none (for restarting: the process that stopped, also in OldPID)
+	OldPID  int         // for restarting: the process that stopped
 	Exit    *ExitStatus // how the process ended, when known
 	Reason  string      // human explanation: why it stopped, why it restarts, the monitor's reason; for reload-failed, every problem (file:line: message), one per line
 	Monitor string      // the monitor's name for monitor events
@@ -105,7 +105,7 @@ func logEvent(l *slog.Logger, ev Event) {
 	if ev.PID != 0 {
 		attrs = append(attrs, slog.Int("pid", ev.PID))
 	}
-	if ev.OldPID != 0 {
+	if ev.OldPID != 0 && ev.OldPID != ev.PID {
 		attrs = append(attrs, slog.Int("old_pid", ev.OldPID))
 	}
 	if ev.Exit != nil && ev.Exit.Known {

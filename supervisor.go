@@ -676,7 +676,7 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 		}
 		sv.restarts++
 		ev := Event{Kind: EventRestarting, Program: sv.pc.Name, Config: sv.pc, Restarts: sv.restarts, Exit: sv.lastExit,
-			Reason: sv.reason, OldPID: sv.lastPID}
+			Reason: sv.reason, PID: sv.lastPID, OldPID: sv.lastPID}
 		if monitor == "" {
 			l.m.emit(ev)
 			if !sv.retry {

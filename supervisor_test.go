@@ -191,7 +191,9 @@ func TestRunRestartsKilledProgramAtOnce(t *testing.T) {
 	if exited[0].Exit.Known {
 		assert.Equal(t, int(syscall.SIGKILL), exited[0].Exit.Signal)
 	}
-	evs.wait(t, EventRestarting, "web", 1)
+	restarting := evs.wait(t, EventRestarting, "web", 1)
+	assert.Equal(t, pid, restarting[0].PID, "the process concerned: the one that stopped")
+	assert.Equal(t, pid, restarting[0].OldPID)
 	again := evs.wait(t, EventStarted, "web", 2)
 	assert.NotEqual(t, pid, again[1].PID)
 	var rec *statedir.Record

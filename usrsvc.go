@@ -49,9 +49,11 @@ type Options struct {
 	LockTimeout time.Duration
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
-	// Ready, when set, is called once by Run when it holds the daemon lock
-	// and has adopted or started the programs (usrsvcd writes its pidfile
-	// and tells systemd READY=1 there).
+	// Ready, when set, is called once by Run when it holds the daemon lock,
+	// has adopted what runs and has launched the starts of the autostart
+	// programs that do not run: those starts go on, each for its
+	// success_seconds (usrsvcd writes its pidfile, tells systemd READY=1
+	// and lets usrsvcd start return there).
 	Ready func()
 }
 
