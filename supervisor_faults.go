@@ -85,6 +85,18 @@ func planFiles(limit uint64, n int) filePlan {
 	return p
 }
 
+// fdPerOp is what one operation of a parallel DoAll holds at its peak:
+// the program's lock, a pidfd (stop), a read of /proc or of the pidfile,
+// its share of a launcher.
+const fdPerOp = 4
+
+// parallelOps is how many of n operations DoAll runs at once with limit
+// open files: as many as it has files for, one at least.
+func parallelOps(limit uint64, n int) int {
+	avail := int(min(limit, 1<<30)) - fdReserved - fdLaunchPeak
+	return max(1, min(n, avail/fdPerOp))
+}
+
 // tight reports whether the plan polls some programs or starts them
 // fewer than 8 at a time (when there are more).
 func (p filePlan) tight(n int) bool {

@@ -291,7 +291,8 @@ func checkAction(action Action) error {
 // the configuration that still run, with State StateRemoved), one after
 // the other in name order or, with parallel,
 // concurrently (start, stop and restart; status always reads several
-// programs at once); the results come in name order, one per program. A
+// programs at once) — as many at once as the open-file limit allows, each
+// holding a few files; the results come in name order, one per program. A
 // name that is not defined gets a Result with ErrUndefined. Disabled
 // programs are skipped by start and restart (unless named), and shown by
 // status.
@@ -329,14 +330,23 @@ func (m *Manager) DoAll(ctx context.Context, action Action, names []string, para
 		}
 		results[i] = Result{Program: pc.Name, Action: action, Status: st, Err: err, Time: m.now()}
 	}
+	// As many at once as the open files allow: with a low limit, -P is no
+	// worse than one at a time (it used to fail most starts at 12 to 40).
+	atOnce := parallelOps(nofileLimit(), len(progs))
 	switch {
 	case parallel:
 		var wg sync.WaitGroup
+		slots := make(chan struct{}, atOnce)
 		for i, pc := range progs {
 			wg.Add(1)
 			// Each goroutine gets its own matcher over the shared snapshot.
 			mt2 := mt.clone()
-			go func() { defer wg.Done(); run(i, pc, mt2) }()
+			slots <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				run(i, pc, mt2)
+			}()
 		}
 		wg.Wait()
 	case action == ActionStatus:
@@ -346,7 +356,7 @@ func (m *Manager) DoAll(ctx context.Context, action Action, names []string, para
 		// directory overlap.
 		var wg sync.WaitGroup
 		next := make(chan int)
-		for w := 0; w < statusWorkers; w++ {
+		for w := 0; w < min(statusWorkers, atOnce); w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
