@@ -63,17 +63,19 @@ type supervised struct {
 	// resetUptime after their start, for the backoff (see crashBackoff).
 	failures int
 	// retry: the next start retries a failed start (no alert for it).
-	retry     bool
-	nextTry   time.Time
-	lastExit  *ExitStatus
-	lastHand  time.Time // time of the last manual operation seen
-	handOp    Action    // and its action: stop, start or restart
-	busy      bool      // an operation runs in a worker
-	nextCheck time.Time // next monitor round
-	checking  bool
-	polled    time.Time // last /proc check without a pidfd
-	reason    string
-	lastPID   int // the process that last stopped
+	retry    bool
+	nextTry  time.Time
+	lastExit *ExitStatus
+	lastHand time.Time // time of the last manual operation seen
+	handOp   Action    // and its action: stop, start or restart
+	// handStopped is the watched process when a manual stop was seen.
+	handStopped *Process
+	busy        bool      // an operation runs in a worker
+	nextCheck   time.Time // next monitor round
+	checking    bool
+	polled      time.Time // last /proc check without a pidfd
+	reason      string
+	lastPID     int // the process that last stopped
 	// aliveUp is the last time (since boot) proc was known to run.
 	aliveUp time.Duration
 	// pidfdRetry: polled for want of an open file; ask for a pidfd again.
@@ -415,6 +417,11 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 			return
 		}
 		if sv.proc != nil {
+			if same(sv.handStopped, sv.proc) {
+				// Stopped by hand, and started again by hand already.
+				l.m.emit(Event{Kind: EventStopped, Program: sv.pc.Name, Config: sv.pc, PID: sv.proc.PID,
+					Reason: "by hand (found gone by " + string(found.Via) + ", started again since)"})
+			}
 			l.unwatch(sv)
 		}
 		l.adopt(sv, found.Process, found.Via)
@@ -482,6 +489,11 @@ func (l *loop) syncManual(sv *supervised) bool {
 	case ActionStop:
 		sv.state = StateStoppedByHand
 		sv.restarts, sv.failures = 0, 0
+		if sv.proc != nil && !sv.busy {
+			// The watched process is what this stop stops: its exit is
+			// the stop's, whatever manual operation comes after it.
+			sv.handStopped = sv.proc
+		}
 	case ActionStart, ActionRestart:
 		sv.restarts, sv.failures = 0, 0
 		switch sv.state {
@@ -586,29 +598,43 @@ func (l *loop) onExit(msg exitMsg) {
 	}
 	l.syncManual(sv)
 	reason := fmt.Sprintf("%s %s", exit, ran)
+	// Stopped by hand: by the stop applied while it was watched (even when
+	// a manual start came since: usrsvc stop, then start, faster than the
+	// exit reached the loop), or by the last manual operation if it is a
+	// stop or a restart made after it started.
+	byHand := same(sv.handStopped, msg.p) ||
+		((sv.handOp == ActionStop || sv.handOp == ActionRestart) && sv.lastHand.After(sv.since))
+	sv.handStopped = nil
 	switch {
+	case byHand:
+		// That stop's doing (usrsvc stop or restart, usrsvcweb): told once,
+		// at INFO, as what it is, not as a crash.
+		how := "by hand: "
+		if sv.handOp == ActionRestart {
+			how = "by hand (restart): "
+		}
+		l.m.emit(Event{Kind: EventStopped, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit,
+			Reason: how + reason, Restarts: sv.restarts})
+		if sv.handOp == ActionStop {
+			sv.state = StateStoppedByHand
+			l.record(sv)
+			return
+		}
+		// Started (or restarted) by hand since: take the lock after that
+		// start and adopt what it started (not counted, no alert).
+		l.startProgram(sv, false, "")
+		return
 	case sv.state == StateStoppedByHand || sv.handOp == ActionStop:
-		// The last manual operation is a stop: whatever ran since (a
-		// process adopted after it) is not restarted either.
+		// The last manual operation is a stop, older than this process
+		// (adopted after it): not restarted either.
 		sv.state = StateStoppedByHand
 		l.record(sv)
-		if sv.handOp == ActionStop && sv.lastHand.After(sv.since) {
-			// That stop's doing (usrsvc stop, usrsvcweb): told once, as
-			// what it is, not as a crash.
-			l.m.emit(Event{Kind: EventStopped, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit,
-				Reason: "by hand: " + reason, Restarts: sv.restarts})
-		} else {
-			l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit,
-				Reason: reason + "; not restarted: stopped by hand before", Restarts: sv.restarts})
-		}
+		l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit,
+			Reason: reason + "; not restarted: stopped by hand before", Restarts: sv.restarts})
 		return
 	}
 	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
 	switch {
-	case sv.handOp == ActionRestart && sv.lastHand.After(sv.since):
-		// usrsvc restart stopped it and is starting it: not a crash. Take
-		// the lock after it and adopt what it started (not counted).
-		l.startProgram(sv, false, "")
 	case !sv.pc.Autorestart:
 		sv.state = StateStopped
 		l.record(sv)
