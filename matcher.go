@@ -54,6 +54,9 @@ type Matcher struct {
 	shared bool
 	// daemon caches whether a usrsvcd runs (0 unknown, 1 yes, 2 no).
 	daemon int
+	// noWrite: an adopting scan does not write the pidfile (a stop
+	// cancelling a start looks for a process it is about to stop).
+	noWrite bool
 }
 
 // Find returns the program's running process, nil when it does not run.
@@ -278,7 +281,7 @@ func (mt *Matcher) find(pc *Program) (*resolution, error) {
 			mt.titleRE(pc), chosen.PID, strings.Join(others, ", ")))
 	}
 	f.Process, f.Via, f.raw = mt.toProcess(chosen), viaScan, chosen
-	if pc.AutoPid {
+	if pc.AutoPid && !mt.noWrite {
 		if err := atomicfile.WritePid(pc.Pidfile, chosen.PID); err != nil {
 			f.Warnings = append(f.Warnings, "cannot write pidfile: "+err.Error())
 		}

@@ -1,11 +1,13 @@
 package usrsvc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -93,4 +95,91 @@ func TestRestartRefusedBeforeTheStop(t *testing.T) {
 			assert.Equal(t, "start", man.Action, "nothing recorded as a restart")
 		})
 	}
+}
+
+// stopWithin runs a stop by hand (another Manager: usrsvc) bounded by d.
+func stopWithin(t *testing.T, e *testEnv, name string, d time.Duration) (*Status, error, time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	t0 := time.Now()
+	st, err := e.manager().Do(ctx, ActionStop, name)
+	return st, err, time.Since(t0)
+}
+
+// A stop by hand cancels a start in its success window (an hour here)
+// instead of waiting for its end: the starter's, or after the starter
+// gave up waiting (Ctrl-C), its launcher's.
+func TestStopCancelsStartInWindow(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmd, token := uniqueSleep(t)
+	e.addProgram("slow", cmd, "success_seconds = 3600")
+	sd := e.manager().state()
+
+	for _, abandoned := range []bool{false, true} {
+		starter := e.manager()
+		ctx, cancel := context.WithCancel(context.Background())
+		type result struct {
+			st  *Status
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			st, err := starter.Do(ctx, ActionStart, "slow")
+			done <- result{st, err}
+		}()
+		waitFor(t, 10*time.Second, func() bool { return len(testproc.PIDsMatching("sleep "+token)) == 1 }, "the program in its window")
+		pid := testproc.PIDsMatching("sleep " + token)[0]
+		marker, err := sd.Starting("slow")
+		require.NoError(t, err)
+		require.NotNil(t, marker, "the start's marker")
+		assert.Equal(t, 3600.0, marker.WindowSeconds)
+		if abandoned {
+			cancel() // Ctrl-C: the launcher goes on with the window, holding the lock
+			r := <-done
+			require.ErrorIs(t, r.err, context.Canceled)
+		}
+
+		st, err, took := stopWithin(t, e, "slow", 20*time.Second)
+		require.NoError(t, err, "the stop does not wait for the hour-long window")
+		t.Logf("abandoned starter %v: stop took %v", abandoned, took.Round(time.Millisecond))
+		assert.True(t, st.WasRunning)
+		assert.Contains(t, st.Message, fmt.Sprintf("stopped during its start (pid %d", pid))
+		assert.False(t, pidAlive(pid))
+		assert.Empty(t, testproc.PIDsMatching("sleep "+token))
+		if !abandoned {
+			r := <-done
+			require.Error(t, r.err)
+			assert.Equal(t, exitcode.GeneralFailure, exitcode.Of(r.err))
+			assert.ErrorContains(t, r.err, "cancelled: it was stopped by hand during its success window")
+			assert.Equal(t, StateStoppedByHand, r.st.State)
+		}
+		cancel()
+		marker, _ = sd.Starting("slow")
+		assert.Nil(t, marker, "no marker left once the lock is free")
+		man, _ := sd.Manual("slow")
+		assert.Equal(t, "stop", man.Action)
+		_, err = os.Stat(e.path("slow.pid"))
+		assert.True(t, os.IsNotExist(err), "no pidfile")
+	}
+}
+
+// usrsvcd's own start in its window is cancelled the same way, and the
+// program stays stopped by hand: no failure, no backoff.
+func TestStopCancelsDaemonStart(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmd, token := uniqueSleep(t)
+	e.addProgram("slow", cmd, "success_seconds = 3600")
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	waitFor(t, 10*time.Second, func() bool { return len(testproc.PIDsMatching("sleep "+token)) == 1 }, "the daemon's start in its window")
+	st, err, _ := stopWithin(t, e, "slow", 20*time.Second)
+	require.NoError(t, err)
+	assert.True(t, st.WasRunning)
+	waitSettled(t, m, "slow", StateStoppedByHand)
+	assert.Empty(t, evs.list(EventStartFailed, "slow"))
+	assert.Empty(t, evs.list(EventRestarting, "slow"))
+	assert.Empty(t, testproc.PIDsMatching("sleep "+token))
 }

@@ -767,9 +767,12 @@ func (l *loop) onOpDone(msg opDoneMsg) {
 		return
 	}
 	if msg.st != nil && msg.st.State == StateStoppedByHand && !msg.st.Running {
-		// The start saw a manual stop (made while it waited for the lock):
-		// not a failure.
+		// The start saw a manual stop (made while it waited for the lock),
+		// or a stop by hand cancelled it in its window: not a failure.
 		sv.state = StateStoppedByHand
+		if msg.err != nil {
+			l.m.log.Info(msg.name+": "+msg.st.Message, "program", msg.name, "event", "stopped")
+		}
 	}
 	if sv.state == StateStoppedByHand {
 		l.record(sv)

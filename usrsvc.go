@@ -240,16 +240,30 @@ func (m *Manager) do(ctx context.Context, action Action, pc *Program, mt *Matche
 	if err := ctx.Err(); err != nil {
 		return &Status{Program: pc.Name}, fmt.Errorf("%w: not done, the operation was cancelled: %w", ErrFailed, context.Cause(ctx))
 	}
-	lock, err := m.lock(ctx, pc)
+	var lock *os.File
+	var cancelled *Process // a start a stop by hand cancelled
+	var err error
+	if action == ActionStop && by == byHand {
+		lock, cancelled, err = m.lockForStop(ctx, pc)
+	} else {
+		lock, err = m.lock(ctx, pc)
+	}
 	if err != nil {
 		return &Status{Program: pc.Name}, err
 	}
 	defer lock.Close()
+	// A start's marker left behind (its starter and launcher are gone: we
+	// hold the lock) means nothing now.
+	m.state().ClearStarting(pc.Name)
 	switch action {
 	case ActionStart:
 		return m.start(ctx, pc, mt, by, lock)
 	case ActionStop:
-		return m.stop(ctx, pc, mt, by)
+		st, err := m.stop(ctx, pc, mt, by)
+		if err == nil && cancelled != nil && !st.WasRunning {
+			st.WasRunning, st.Message = true, fmt.Sprintf("stopped during its start (pid %d, in its success window)", cancelled.PID)
+		}
+		return st, err
 	}
 	// Everything a start checks before launching is checked before the
 	// stop: a restart that could not start the program again leaves it

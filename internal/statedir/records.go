@@ -51,6 +51,52 @@ func (d Dir) StoppedByHand(name string) (bool, time.Time, error) {
 	return r.Action == "stop", r.Time, nil
 }
 
+// Starting marks a start in its success window: the starter writes it
+// just before it launches the program, and removes it when the launch is
+// over. It means something only while the program's lock is held (by the
+// start, or by its launcher when the starter is gone: Ctrl-C, kill -9), so
+// whoever takes the lock removes one left behind. A stop by hand that finds
+// the lock held and this marker cancels the start (see usrsvc's
+// lockForStop). Its path: programs/NAME.starting.
+type Starting struct {
+	Version int       `json:"version"`
+	Program string    `json:"program"`
+	PID     int       `json:"pid"`  // the starter (usrsvc, usrsvcd, an embedder)
+	Time    time.Time `json:"time"` // when the launch began
+	// WindowSeconds is the program's success_seconds.
+	WindowSeconds float64 `json:"window_seconds"`
+}
+
+func (r *Starting) version() int { return r.Version }
+
+// StartingPath is the path of name's start marker.
+func (d Dir) StartingPath(name string) string { return d.Path(ProgramsDir, name+StartingSuffix) }
+
+// SetStarting writes name's start marker (its Version set).
+func (d Dir) SetStarting(s Starting) error {
+	if _, err := d.Ensure(ProgramsDir); err != nil {
+		return err
+	}
+	s.Version = Version
+	return writeJSON(d.StartingPath(s.Program), s)
+}
+
+// Starting reads name's start marker; nil when there is none.
+func (d Dir) Starting(name string) (*Starting, error) {
+	var r Starting
+	if err := readJSON(d.StartingPath(name), &r); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ClearStarting removes name's start marker, if any.
+func (d Dir) ClearStarting(name string) {
+	os.Remove(d.StartingPath(name))
+}
+
 // Exit is how a process ended, as a record holds it.
 type Exit struct {
 	Time   time.Time
