@@ -98,12 +98,12 @@ func TestRestartRefusedBeforeTheStop(t *testing.T) {
 }
 
 // stopWithin runs a stop by hand (another Manager: usrsvc) bounded by d.
-func stopWithin(t *testing.T, e *testEnv, name string, d time.Duration) (*Status, error, time.Duration) {
+func stopWithin(t *testing.T, e *testEnv, name string, d time.Duration) (*Status, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	t0 := time.Now()
 	st, err := e.manager().Do(ctx, ActionStop, name)
-	return st, err, time.Since(t0)
+	return st, time.Since(t0), err
 }
 
 // A stop by hand cancels a start in its success window (an hour here)
@@ -140,7 +140,7 @@ func TestStopCancelsStartInWindow(t *testing.T) {
 			require.ErrorIs(t, r.err, context.Canceled)
 		}
 
-		st, err, took := stopWithin(t, e, "slow", 20*time.Second)
+		st, took, err := stopWithin(t, e, "slow", 20*time.Second)
 		require.NoError(t, err, "the stop does not wait for the hour-long window")
 		t.Logf("abandoned starter %v: stop took %v", abandoned, took.Round(time.Millisecond))
 		assert.True(t, st.WasRunning)
@@ -175,7 +175,7 @@ func TestStopCancelsDaemonStart(t *testing.T) {
 	m := e.manager(recorder(&evs))
 	runLoop(t, m)
 	waitFor(t, 10*time.Second, func() bool { return len(testproc.PIDsMatching("sleep "+token)) == 1 }, "the daemon's start in its window")
-	st, err, _ := stopWithin(t, e, "slow", 20*time.Second)
+	st, _, err := stopWithin(t, e, "slow", 20*time.Second)
 	require.NoError(t, err)
 	assert.True(t, st.WasRunning)
 	waitSettled(t, m, "slow", StateStoppedByHand)
