@@ -10,7 +10,6 @@ import (
 
 	"github.com/usrsvc/usrsvc/internal/errs"
 	"github.com/usrsvc/usrsvc/internal/proc"
-	"github.com/usrsvc/usrsvc/internal/statedir"
 )
 
 // how an operation was asked for: by hand (usrsvc, an embedder) or by usrsvcd.
@@ -68,8 +67,7 @@ func (m *Manager) start(ctx context.Context, pc *Program, mt *Matcher, by origin
 	// the window, as before.
 	began := m.now()
 	sd := m.state()
-	_ = sd.SetStarting(statedir.Starting{Program: pc.Name, PID: os.Getpid(), Time: began,
-		WindowSeconds: pc.SuccessSeconds.Seconds()})
+	_ = sd.SetStarting(pc.Name)
 	p, warnings, err := m.launch(ctx, pc, lock)
 	if ctx.Err() == nil {
 		// Else the launcher may still run the window, holding the lock:
@@ -144,7 +142,7 @@ func (m *Manager) lockForStop(ctx context.Context, pc *Program) (lock *os.File, 
 	recorded := false
 	var failed error
 	lock, err = sd.LockWaiting(ctx, pc.Name, m.lockTimeout(pc), func() {
-		if s, err := sd.Starting(pc.Name); err != nil || s == nil || failed != nil {
+		if starting, err := sd.Starting(pc.Name); err != nil || !starting || failed != nil {
 			return
 		}
 		if !recorded {

@@ -132,8 +132,7 @@ func TestStopCancelsStartInWindow(t *testing.T) {
 		pid := testproc.PIDsMatching("sleep " + token)[0]
 		marker, err := sd.Starting("slow")
 		require.NoError(t, err)
-		require.NotNil(t, marker, "the start's marker")
-		assert.Equal(t, 3600.0, marker.WindowSeconds)
+		require.True(t, marker, "the start's marker")
 		if abandoned {
 			cancel() // Ctrl-C: the launcher goes on with the window, holding the lock
 			r := <-done
@@ -156,7 +155,7 @@ func TestStopCancelsStartInWindow(t *testing.T) {
 		}
 		cancel()
 		marker, _ = sd.Starting("slow")
-		assert.Nil(t, marker, "no marker left once the lock is free")
+		assert.False(t, marker, "no marker left once the lock is free")
 		man, _ := sd.Manual("slow")
 		assert.Equal(t, "stop", man.Action)
 		_, err = os.Stat(e.path("slow.pid"))

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Manual is the last operation done by hand on a program (usrsvc, an
@@ -51,45 +53,40 @@ func (d Dir) StoppedByHand(name string) (bool, time.Time, error) {
 	return r.Action == "stop", r.Time, nil
 }
 
-// Starting marks a start in its success window: the starter writes it
-// just before it launches the program, and removes it when the launch is
-// over. It means something only while the program's lock is held (by the
-// start, or by its launcher when the starter is gone: Ctrl-C, kill -9), so
-// whoever takes the lock removes one left behind. A stop by hand that finds
-// the lock held and this marker cancels the start (see usrsvc's
-// lockForStop). Its path: programs/NAME.starting.
-type Starting struct {
-	Version int       `json:"version"`
-	Program string    `json:"program"`
-	PID     int       `json:"pid"`  // the starter (usrsvc, usrsvcd, an embedder)
-	Time    time.Time `json:"time"` // when the launch began
-	// WindowSeconds is the program's success_seconds.
-	WindowSeconds float64 `json:"window_seconds"`
-}
-
-func (r *Starting) version() int { return r.Version }
+// A start's marker, programs/NAME.starting, says that a start is in its
+// success window: the starter creates it just before it launches the
+// program, and removes it when the launch is over. It means something only
+// while the program's lock is held (by the start, or by its launcher when
+// the starter is gone: Ctrl-C, kill -9), so whoever takes the lock removes
+// one left behind. A stop by hand that finds the lock held and this marker
+// cancels the start (see usrsvc's lockForStop). It is an empty file: its
+// creation needs no free space, so a start on a full disk can be cancelled
+// too (and it takes no page from the others there).
 
 // StartingPath is the path of name's start marker.
 func (d Dir) StartingPath(name string) string { return d.Path(ProgramsDir, name+StartingSuffix) }
 
-// SetStarting writes name's start marker (its Version set).
-func (d Dir) SetStarting(s Starting) error {
+// SetStarting creates name's start marker.
+func (d Dir) SetStarting(name string) error {
 	if _, err := d.Ensure(ProgramsDir); err != nil {
 		return err
 	}
-	s.Version = Version
-	return writeJSON(d.StartingPath(s.Program), s)
+	f, err := os.OpenFile(d.StartingPath(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return FileError("cannot create the start marker", d.StartingPath(name), err)
+	}
+	return f.Close()
 }
 
-// Starting reads name's start marker; nil when there is none.
-func (d Dir) Starting(name string) (*Starting, error) {
-	var r Starting
-	if err := readJSON(d.StartingPath(name), &r); errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+// Starting reports whether name has a start marker.
+func (d Dir) Starting(name string) (bool, error) {
+	fi, err := os.Lstat(d.StartingPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
 	} else if err != nil {
-		return nil, err
+		return false, FileError("cannot read the start marker", d.StartingPath(name), err)
 	}
-	return &r, nil
+	return fi.Mode().IsRegular(), nil
 }
 
 // ClearStarting removes name's start marker, if any.

@@ -9,8 +9,8 @@
 //	                           "start" or "restart" (reset usrsvcd's restart count; the exit a restart
 //	                           causes is not a crash)
 //	programs/NAME.daemon.json  what usrsvcd knows of NAME: state, restarts, last exit (written by usrsvcd only)
-//	programs/NAME.starting     a start in its success window (its starter, when it began): a stop by
-//	                           hand that finds the lock held and this marker cancels the start
+//	programs/NAME.starting     (empty) a start in its success window: a stop by hand that finds the
+//	                           lock held and this marker cancels the start
 //	usrsvcd.lock               held by the running usrsvcd, which writes its pid into it
 //	usrsvcd.reload.json        the last reread's generation and outcome (the acknowledgement of usrsvcd reread)
 //	usrsvcd.log                usrsvcd's log when detached without usrsvcd_stdout
@@ -49,7 +49,7 @@ const (
 	ProgramsDir  = "programs"
 	ManualSuffix = ".manual.json"
 	DaemonSuffix = ".daemon.json"
-	// StartingSuffix names a start's marker (see Starting).
+	// StartingSuffix names a start's marker (see SetStarting).
 	StartingSuffix = ".starting"
 	DaemonLock     = "usrsvcd.lock"
 	ReloadAckFile  = "usrsvcd.reload.json"
