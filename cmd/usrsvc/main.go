@@ -386,6 +386,9 @@ func details(st *usrsvc.Status) string {
 	}
 	if state := st.State; state != "" {
 		s := "state: " + string(state)
+		if state == usrsvc.StateBackoff && !st.NextTry.IsZero() {
+			s += " (next try " + st.NextTry.Format("15:04:05") + ")"
+		}
 		if st.Recorded {
 			s += fmt.Sprintf(", %d automatic restart", st.Restarts)
 			if st.Restarts != 1 {

@@ -375,3 +375,24 @@ func TestStatusListsRemovedPrograms(t *testing.T) {
 	assert.Equal(t, 133, code)
 	assert.Contains(t, stderr, fmt.Sprintf("stop it with kill %d", pid))
 }
+
+// A program in backoff shows its next try, in JSON and in words.
+func TestStatusShowsNextTry(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, program("app", "/bin/sleep 123456.789"))
+	sd := statedir.Dir(filepath.Join(w.dir, "state"))
+	lock, _, err := sd.TakeDaemonLock("") // as a running usrsvcd would
+	require.NoError(t, err)
+	defer lock.Close()
+	next := time.Now().Add(30 * time.Second).Truncate(time.Second)
+	require.NoError(t, sd.WriteRecord(&statedir.Record{Program: "app", State: "backoff", Restarts: 2,
+		NextTry: next, Updated: time.Now(), Reason: "crash loop"}))
+	code, stdout, _ := w.run("--json", "status", "app")
+	assert.Equal(t, 1, code)
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rec), stdout)
+	assert.Equal(t, "backoff", rec["state"])
+	assert.Equal(t, next.Format(time.RFC3339), rec["next_try"])
+	_, stdout, _ = w.run("status", "app")
+	assert.Contains(t, stdout, "state: backoff (next try "+next.Format("15:04:05")+")")
+}

@@ -34,6 +34,7 @@ type Record struct {
 	State      string    `json:"state,omitempty"`
 	Restarts   *int      `json:"restarts,omitempty"`
 	LastExit   *LastExit `json:"last_exit,omitempty"`
+	NextTry    string    `json:"next_try,omitempty"` // RFC3339: when usrsvcd tries again a program in backoff
 	Stderr     []string  `json:"stderr,omitempty"`
 	CPUPercent *float64  `json:"cpu_percent,omitempty"`
 	RSSKB      int64     `json:"rss_kb,omitempty"`
@@ -87,6 +88,9 @@ func FromResult(r usrsvc.Result) Record {
 			rec.RSSKB, rec.PrivateKB = st.RSSKB, st.PrivateKB
 		}
 		rec.State = string(st.State)
+		if !st.NextTry.IsZero() && st.State == usrsvc.StateBackoff {
+			rec.NextTry = st.NextTry.Format(time.RFC3339)
+		}
 		if st.Recorded {
 			n := st.Restarts
 			rec.Restarts = &n
