@@ -37,7 +37,12 @@ type Config struct {
 	DaemonStderr  string // usrsvcd_stderr, absolute; "" = same as stdout (also when set to "stdout")
 	SendmailPath  string // "" = auto (/usr/sbin/sendmail, /usr/bin/sendmail, then $PATH)
 	LogFormat     string // "text" or "json"
-	MainLine      int    // line of the [Main] header
+	// StopRemoved (stop_removed, default false): a reread stops the
+	// programs it removes from the configuration that still run. By
+	// default they keep running, unsupervised, and are listed by
+	// usrsvc status all as removed.
+	StopRemoved bool
+	MainLine    int // line of the [Main] header
 
 	// Programs holds every [Program:NAME] section (a section with numprocs
 	// gives one program per instance), sorted by name.
@@ -468,6 +473,9 @@ func (l *configLoader) resolveMain(cfg *Config, f *configobj.File) (string, rawV
 		default:
 			l.addAt(r, "log_format = %q is not a log format; use text or json", r.value)
 		}
+	}
+	if r, ok := keys["stop_removed"]; ok && !r.invalid {
+		m.StopRemoved, _ = l.boolVal(r)
 	}
 	r, ok := keys["config_dir"]
 	if !ok || strings.TrimSpace(r.value) == "" {

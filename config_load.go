@@ -288,7 +288,7 @@ const (
 
 var (
 	cfgMainKeys = []string{"pidfile", "config_dir", "state_dir", "usrsvcd_stdout", "usrsvcd_stderr",
-		"sendmail_path", "log_format"}
+		"sendmail_path", "log_format", "stop_removed"}
 	cfgProgramKeys = []string{"command", "useshell", "pidfile", "stdout", "stderr", "enabled", "autopid",
 		"scan_for_process", "proctitle_re", "autostart", "autorestart", "maxrestarts", "restart_delay",
 		"success_seconds", "term_to_kill_seconds", "inherit_env", "defaults", "email_alerts", "directory",

@@ -21,7 +21,7 @@ type EventKind string
 const (
 	EventStarted       EventKind = "started"        // a start succeeded (manual, autostart or restart)
 	EventStartFailed   EventKind = "start-failed"   // a start failed (exec error, exited in the success window, no match)
-	EventStopped       EventKind = "stopped"        // stopped on request
+	EventStopped       EventKind = "stopped"        // stopped on request; from Run: the exit of a program stopped by hand (Reason "by hand: ...")
 	EventExited        EventKind = "exited"         // a running program stopped by itself (or was killed by someone else)
 	EventRestarting    EventKind = "restarting"     // usrsvcd restarts a program found stopped
 	EventGaveUp        EventKind = "gave-up"        // maxrestarts reached: no more automatic restarts
@@ -44,8 +44,8 @@ type Event struct {
 	Kind    EventKind
 	Program string      // "" for daemon-wide events (reloaded)
 	Config  *Program    // the program's configuration at the time, nil for daemon-wide events
-	PID     int         // the process concerned, 0 if none
-	OldPID  int         // for restarts: the process that stopped
+	PID     int         // the process concerned, 0 if none (for restarting: the process that stopped, also in OldPID)
+	OldPID  int         // for restarting: the process that stopped
 	Exit    *ExitStatus // how the process ended, when known
 	Reason  string      // human explanation: why it stopped, why it restarts, the monitor's reason; for reload-failed, every problem (file:line: message), one per line
 	Monitor string      // the monitor's name for monitor events
@@ -110,7 +110,7 @@ func logEvent(l *slog.Logger, ev Event) {
 	if ev.PID != 0 {
 		attrs = append(attrs, slog.Int("pid", ev.PID))
 	}
-	if ev.OldPID != 0 {
+	if ev.OldPID != 0 && ev.OldPID != ev.PID {
 		attrs = append(attrs, slog.Int("old_pid", ev.OldPID))
 	}
 	if ev.Exit != nil && ev.Exit.Known {
@@ -143,6 +143,10 @@ func eventMessage(ev Event) string {
 	case EventStartFailed:
 		return ev.Program + " failed to start: " + ev.Reason
 	case EventStopped:
+		if strings.HasPrefix(ev.Reason, "by hand") {
+			// usrsvcd saw the exit of a program stopped with usrsvc stop.
+			return ev.Program + " stopped " + ev.Reason
+		}
 		return ev.Program + " stopped"
 	case EventExited:
 		return ev.Program + " exited: " + ev.Reason

@@ -54,6 +54,9 @@ type Matcher struct {
 	shared bool
 	// daemon caches whether a usrsvcd runs (0 unknown, 1 yes, 2 no).
 	daemon int
+	// noWrite: an adopting scan does not write the pidfile (a stop
+	// cancelling a start looks for a process it is about to stop).
+	noWrite bool
 }
 
 // Find returns the program's running process, nil when it does not run.
@@ -150,6 +153,11 @@ type resolution struct {
 	Via      via
 	Warnings []string // stale pidfile explained, several matches, ...
 	raw      *proc.Process
+	// stale is the warning of a stale pidfile, and stalePID the pid it
+	// named (0 when it held none): the supervising loop does not repeat
+	// it when that pid is the process whose exit it reports.
+	stale    string
+	stalePID int
 }
 
 // launcherTitle is the command line of usrsvc's launchers, of the
@@ -228,7 +236,7 @@ func isOwnShell(pc *Program, args []string) bool {
 func (mt *Matcher) find(pc *Program) (*resolution, error) {
 	mt.init()
 	f := &resolution{}
-	raw, stale, err := mt.fromPidfile(pc)
+	raw, stale, stalePID, err := mt.fromPidfile(pc)
 	if err != nil {
 		// Whether the pidfile's process runs is unknown: neither remove
 		// the pidfile nor look elsewhere, which could adopt a second one.
@@ -239,6 +247,7 @@ func (mt *Matcher) find(pc *Program) (*resolution, error) {
 		return f, nil
 	} else if stale != "" {
 		f.Warnings = append(f.Warnings, stale)
+		f.stale, f.stalePID = stale, stalePID
 		if pc.AutoPid {
 			if err := os.Remove(pc.Pidfile); err != nil && !errors.Is(err, os.ErrNotExist) {
 				f.Warnings = append(f.Warnings, "cannot remove stale pidfile: "+err.Error())
@@ -272,7 +281,7 @@ func (mt *Matcher) find(pc *Program) (*resolution, error) {
 			mt.titleRE(pc), chosen.PID, strings.Join(others, ", ")))
 	}
 	f.Process, f.Via, f.raw = mt.toProcess(chosen), viaScan, chosen
-	if pc.AutoPid {
+	if pc.AutoPid && !mt.noWrite {
 		if err := atomicfile.WritePid(pc.Pidfile, chosen.PID); err != nil {
 			f.Warnings = append(f.Warnings, "cannot write pidfile: "+err.Error())
 		}
@@ -289,19 +298,19 @@ const maxPidfileSize = 4096
 // cannot tell: the pidfile or the process could not be read for lack of
 // open files or memory. The pidfile may name the Matcher's own process
 // (usrsvcweb run as a program asks for its own status).
-func (mt *Matcher) fromPidfile(pc *Program) (*proc.Process, string, error) {
+func (mt *Matcher) fromPidfile(pc *Program) (*proc.Process, string, int, error) {
 	data, err := atomicfile.ReadLimit(pc.Pidfile, maxPidfileSize)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, "", nil
+			return nil, "", 0, nil
 		}
 		if errors.Is(err, syscall.EFBIG) {
-			return nil, fmt.Sprintf("stale pidfile %s: larger than %d bytes, so not a pidfile (a pid and a newline)", pc.Pidfile, maxPidfileSize), nil
+			return nil, fmt.Sprintf("stale pidfile %s: larger than %d bytes, so not a pidfile (a pid and a newline)", pc.Pidfile, maxPidfileSize), 0, nil
 		}
 		if errs.IsResource(err) {
-			return nil, "", errs.File("reading pidfile "+pc.Pidfile, err)
+			return nil, "", 0, errs.File("reading pidfile "+pc.Pidfile, err)
 		}
-		return nil, fmt.Sprintf("cannot read pidfile %s: %v", pc.Pidfile, err), nil
+		return nil, fmt.Sprintf("cannot read pidfile %s: %v", pc.Pidfile, err), 0, nil
 	}
 	text := strings.TrimSpace(string(data))
 	pid, err := strconv.Atoi(text)
@@ -309,7 +318,7 @@ func (mt *Matcher) fromPidfile(pc *Program) (*proc.Process, string, error) {
 		if len(text) > 40 {
 			text = text[:40] + "..."
 		}
-		return nil, fmt.Sprintf("stale pidfile %s: does not hold a pid (%q)", pc.Pidfile, text), nil
+		return nil, fmt.Sprintf("stale pidfile %s: does not hold a pid (%q)", pc.Pidfile, text), 0, nil
 	}
 	var p *proc.Process
 	if snap := mt.cached(); snap != nil {
@@ -319,21 +328,21 @@ func (mt *Matcher) fromPidfile(pc *Program) (*proc.Process, string, error) {
 		// Not read yet, or maybe another user's: the snapshot holds only ours.
 		var err error
 		if p, err = mt.fs.Process(pid); errs.IsResource(err) {
-			return nil, "", errs.File(fmt.Sprintf("reading process %d of pidfile %s", pid, pc.Pidfile), err)
+			return nil, "", 0, errs.File(fmt.Sprintf("reading process %d of pidfile %s", pid, pc.Pidfile), err)
 		}
 	}
 	switch {
 	case p == nil || p.Zombie():
-		return nil, fmt.Sprintf("stale pidfile %s: no such process %d", pc.Pidfile, pid), nil
+		return nil, fmt.Sprintf("stale pidfile %s: no such process %d", pc.Pidfile, pid), pid, nil
 	case p.UID != mt.uid:
-		return nil, fmt.Sprintf("stale pidfile %s: process %d belongs to another user (uid %d)", pc.Pidfile, pid, p.UID), nil
+		return nil, fmt.Sprintf("stale pidfile %s: process %d belongs to another user (uid %d)", pc.Pidfile, pid, p.UID), pid, nil
 	case !mt.matches(pc, p):
 		// The title is not repeated: it is another process's command line,
 		// which may hold secrets (a password given to a client).
 		return nil, fmt.Sprintf("stale pidfile %s: process %d is not %s (its command line does not match proctitle_re %q)",
-			pc.Pidfile, pid, pc.Name, mt.titleRE(pc)), nil
+			pc.Pidfile, pid, pc.Name, mt.titleRE(pc)), pid, nil
 	}
-	return p, "", nil
+	return p, "", 0, nil
 }
 
 func (mt *Matcher) toProcess(p *proc.Process) *Process {

@@ -65,14 +65,35 @@ func (m *Manager) start(ctx context.Context, pc *Program, mt *Matcher, by origin
 		st.Running, st.WasRunning, st.Process, st.Message = true, true, found.Process, "already running"
 		return st, nil
 	}
+	// The marker that lets a stop by hand cancel this start in its window
+	// (see lockForStop). Without it (a full disk) such a stop waits for
+	// the window, as before.
+	began := m.now()
+	sd := m.state()
+	_ = sd.SetStarting(pc.Name)
 	p, warnings, note, err := m.launch(ctx, pc, lock)
+	if ctx.Err() == nil {
+		// Else the launcher may still run the window, holding the lock:
+		// the marker stays with it (whoever takes the lock next removes it).
+		sd.ClearStarting(pc.Name)
+	}
 	st.Warnings = append(st.Warnings, warnings...)
 	if err != nil {
-		ev := Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: err.Error(), Err: err}
 		var le *launchError
 		if errors.As(err, &le) {
-			st.Message, ev.Exit = le.message, le.exit
+			st.Message = le.message
 			st.LastExit, st.Stderr = le.exit, le.stderr
+		}
+		if rec, _ := sd.Manual(pc.Name); rec != nil && rec.Action == string(ActionStop) && rec.Time.After(began) {
+			// A stop by hand cancelled it: the program ended by that stop.
+			st.State = StateStoppedByHand
+			st.Message = "start cancelled by a stop by hand during its success window"
+			return st, fmt.Errorf("%w: start of %s cancelled: it was stopped by hand during its success window (%v)",
+				ErrFailed, pc.Name, err)
+		}
+		ev := Event{Kind: EventStartFailed, Program: pc.Name, Config: pc, Reason: err.Error(), Err: err}
+		if le != nil {
+			ev.Exit = le.exit
 		}
 		m.emit(ev)
 		return st, err
@@ -84,6 +105,76 @@ func (m *Manager) start(ctx context.Context, pc *Program, mt *Matcher, by origin
 	}
 	m.emit(Event{Kind: EventStarted, Program: pc.Name, Config: pc, PID: p.PID})
 	return st, nil
+}
+
+// checkRestart runs, before a restart stops the program, the checks its
+// start would make before launching (buildJob: the pidfile's, stdout's and
+// stderr's directories writable, the working directory, the executable
+// found in the program's PATH). When one fails and the program runs, the
+// restart is refused and the program left running: the error (the check's,
+// so its code: 136, 137) says so. When it does not run, the restart goes
+// on, and its start reports the problem.
+func (m *Manager) checkRestart(pc *Program, mt *Matcher) (*Status, error) {
+	_, cerr := m.buildJob(pc)
+	if cerr == nil {
+		return nil, nil
+	}
+	found, err := mt.find(pc)
+	if err != nil || found.Process == nil {
+		return nil, nil
+	}
+	p := found.Process
+	st := &Status{Program: pc.Name, Running: true, WasRunning: true, Process: p, Warnings: found.Warnings,
+		Message: fmt.Sprintf("not restarted; keeps running (pid %d)", p.PID)}
+	return st, fmt.Errorf("not restarted: %w; %s keeps running (pid %d)", cerr, pc.Name, p.PID)
+}
+
+// lockForStop takes the program's lock for a stop by hand. While a start
+// holds it in its success window — its marker (programs/NAME.starting)
+// says so — the stop cancels that start rather than wait for the end of
+// the window (an hour with success_seconds = 3600, and Ctrl-C of the
+// starter does not end it: its launcher goes on). It records the manual
+// stop, so that nothing starts the program again, then stops the process
+// being started as a stop would — found by the pidfile, then the scan
+// (scan_for_process; a scan that finds it does not write the pidfile),
+// pid + start time re-checked, SIGTERM through a pidfd, SIGKILL after
+// term_to_kill_seconds — looking again every 200 ms until the lock is
+// free (the program may not have exec'd yet). The launcher sees its program
+// gone, ends the window, and lets the lock go; the starter reports its
+// start as cancelled by a stop. cancelled is the process it stopped, nil
+// when none.
+func (m *Manager) lockForStop(ctx context.Context, pc *Program) (lock *os.File, cancelled *Process, err error) {
+	sd := m.state()
+	recorded := false
+	var failed error
+	lock, err = sd.LockWaiting(ctx, pc.Name, m.lockTimeout(pc), func() {
+		if starting, err := sd.Starting(pc.Name); err != nil || !starting || failed != nil {
+			return
+		}
+		if !recorded {
+			if failed = sd.SetManual(pc.Name, string(ActionStop), m.now()); failed != nil {
+				return
+			}
+			recorded = true
+		}
+		mt := m.matcher()
+		mt.noWrite = true
+		found, err := mt.find(pc)
+		if err != nil || found.Process == nil {
+			return // not exec'd yet, or cannot tell: look again
+		}
+		if _, err := m.terminate(ctx, pc, mt, found.Process); err == nil {
+			cancelled = found.Process
+		}
+	})
+	if err == nil && failed != nil {
+		lock.Close()
+		return nil, nil, failed
+	}
+	if err != nil && failed != nil {
+		err = fmt.Errorf("%w (and the start under way could not be cancelled: %w)", err, failed)
+	}
+	return lock, cancelled, err
 }
 
 // stop runs under the program's lock.

@@ -10,7 +10,9 @@ import (
 )
 
 // Reload applies cfg as a diff: new programs are adopted or autostarted,
-// removed ones are no longer managed (never stopped), changed settings take
+// removed ones are no longer managed (stopped only with [Main]
+// stop_removed = true; else, while they run, status all lists them as
+// removed), changed settings take
 // effect at the next operation; a running program is never restarted for a
 // config change. While [Manager.Run] runs, its loop applies the
 // diff and Reload waits for it, or for ctx; otherwise Reload just replaces
@@ -93,6 +95,9 @@ func (l *loop) onReload(msg reloadMsg) error {
 	}
 	ack.OK = true
 	ack.Message = fmt.Sprintf("%d programs (%d added, %d removed, %d changed)", len(l.progs), len(added), len(removed), len(changed))
+	if running := runningRemoved(removed); len(running) > 0 {
+		ack.Message += "; removed: " + strings.Join(running, ", ")
+	}
 	if old.StateDir != msg.cfg.StateDir {
 		ack.Message += "; state_dir changes take effect when usrsvcd restarts"
 	}
@@ -105,7 +110,20 @@ func (l *loop) onReload(msg reloadMsg) error {
 	return nil
 }
 
+// runningRemoved are the removed programs that run, as the reread says them
+// ("extra (still running, pid 42)").
+func runningRemoved(removed []string) []string {
+	var out []string
+	for _, r := range removed {
+		if strings.Contains(r, "pid ") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func (l *loop) writeAck(a statedir.ReloadAck) {
+	l.lastAck = &a
 	if err := l.m.state().WriteReloadAck(a); err != nil {
 		l.ackOwed = &a
 		l.fault("ack", "cannot record the reread acknowledgement: "+err.Error()+"; it is written when writes succeed again", err)

@@ -50,6 +50,9 @@ const (
 	StateStoppedByHand State = "stopped-by-hand" // stopped with usrsvc stop: left stopped until started by hand
 	StateStopped       State = "stopped"         // exited and autorestart = false, or autostart = false
 	StateExited        State = "exited"          // exited as expected (autorestart = unexpected, a status of exit_codes): left down
+	// StateRemoved: removed from the configuration by a reread, and still
+	// running, unsupervised (usrsvc status all lists it until it ends).
+	StateRemoved State = "removed"
 )
 
 // supervised is the loop's state of one program. Only the loop goroutine
@@ -62,17 +65,23 @@ type supervised struct {
 	stopWatch context.CancelFunc
 	state     State
 	restarts  int // automatic restarts counted for maxrestarts
-	failures  int // consecutive failed starts (backoff)
-	nextTry   time.Time
-	lastExit  *ExitStatus
-	lastHand  time.Time // time of the last manual operation seen
-	handOp    Action    // and its action: stop, start or restart
-	busy      bool      // an operation runs in a worker
-	nextCheck time.Time // next monitor round
-	checking  bool
-	polled    time.Time // last /proc check without a pidfd
-	reason    string
-	lastPID   int // the process that last stopped
+	// failures counts the consecutive failed starts and crashes less than
+	// resetUptime after their start, for the backoff (see crashBackoff).
+	failures int
+	// retry: the next start retries a failed start (no alert for it).
+	retry    bool
+	nextTry  time.Time
+	lastExit *ExitStatus
+	lastHand time.Time // time of the last manual operation seen
+	handOp   Action    // and its action: stop, start or restart
+	// handStopped is the watched process when a manual stop was seen.
+	handStopped *Process
+	busy        bool      // an operation runs in a worker
+	nextCheck   time.Time // next monitor round
+	checking    bool
+	polled      time.Time // last /proc check without a pidfd
+	reason      string
+	lastPID     int // the process that last stopped
 	// aliveUp is the last time (since boot) proc was known to run.
 	aliveUp time.Duration
 	// pidfdRetry: polled for want of an open file; ask for a pidfd again.
@@ -153,10 +162,10 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
+	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64), daemonLock: lock, lockDir: m.state()}
+	defer func() { l.daemonLock.Close() }() // the lock held at the end (see checkDaemonLock)
 	// A launcher started ahead: a restart does not wait for one to start.
 	defer launch.KeepReady(m.launcherPath())()
-	l := &loop{m: m, progs: map[string]*supervised{}, msgs: make(chan message, 64)}
 	return l.run(ctx)
 }
 
@@ -183,15 +192,26 @@ type loop struct {
 	generation int64
 
 	// Adverse conditions (supervisor_faults.go).
-	files       filePlan            // the open-file budget
-	slots       chan struct{}       // start slots
-	warnedFiles bool                // the low-limit warning was logged
-	pidfds      int                 // pidfds open
-	faults      map[string]string   // failing writes and checks: key → cause
-	ackOwed     *statedir.ReloadAck // a reread acknowledgement not written yet
-	retryAt     time.Time           // next retry of owed writes
-	hb          heartbeat           // tells an exit seen late
-	hooks       hookLimiter         // the rate limit of [[Hook]] runs
+	files       filePlan                // the open-file budget
+	inFlight    int                     // starts in progress (their workers run)
+	removed     map[string]*removedProg // removed from the configuration, still running
+	queued      []startReq              // starts waiting for a slot
+	warnedFiles bool                    // the low-limit warning was logged
+	pidfds      int                     // pidfds open
+	faults      map[string]string       // failing writes and checks: key → cause
+	ackOwed     *statedir.ReloadAck     // a reread acknowledgement not written yet
+	retryAt     time.Time               // next retry of owed writes
+	hb          heartbeat               // tells an exit seen late
+	hooks       hookLimiter             // the rate limit of [[Hook]] runs
+
+	// The state directory (statewatch.go).
+	daemonLock     *os.File            // the daemon lock held
+	lockDir        statedir.Dir        // the state directory it locks
+	lockOwed       bool                // the lock file is gone and could not be recreated yet
+	lastAck        *statedir.ReloadAck // the last reread acknowledgement, written again with a recreated directory
+	stopWatchState func()
+	// fatal ends Run: another daemon took over the state directory.
+	fatal error
 }
 
 // send hands msg to the loop, or drops it when Run is ending.
@@ -212,15 +232,20 @@ func (l *loop) spawn(f func()) {
 }
 
 func (l *loop) run(ctx context.Context) error {
+	// Cancelled when Run ends for a fault of its own (l.fatal), so that
+	// its goroutines end too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	l.ctx = ctx
 	m := l.m
 	m.setLoop(l)
 	defer m.setLoop(nil)
-	stopInotify := l.watchState()
+	l.stopWatchState = l.watchState()
 
 	ack, _ := m.state().ReloadAck()
 	l.generation = ack.Generation
 	l.apply(m.Config())
+	l.loadRemoved(m.Config())
 	l.planOpenFiles()
 	l.hb.beat.Store(int64(proc.Uptime()))
 	l.spawn(func() { l.hb.run(ctx) })
@@ -236,7 +261,7 @@ func (l *loop) run(ctx context.Context) error {
 		case <-ctx.Done():
 			timer.Stop()
 			l.shutdown()
-			stopInotify()
+			l.stopWatchState()
 			l.wg.Wait()
 			return nil
 		case msg := <-l.msgs:
@@ -245,6 +270,13 @@ func (l *loop) run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		l.tick()
+		if l.fatal != nil {
+			cancel()
+			l.shutdown()
+			l.stopWatchState()
+			l.wg.Wait()
+			return l.fatal
+		}
 	}
 }
 
@@ -280,7 +312,7 @@ func (sv *supervised) deadlines() []time.Time {
 		if sv.pidfd == nil {
 			ts = append(ts, sv.polled.Add(pollPeriod))
 		}
-		if sv.restarts > 0 {
+		if sv.restarts > 0 || sv.failures > 0 {
 			ts = append(ts, sv.since.Add(resetUptime))
 		}
 		if !sv.checking && !sv.nextCheck.IsZero() {
@@ -319,8 +351,9 @@ func (l *loop) tick() {
 					l.watch(sv) // a pidfd may be had now
 				}
 			}
-			if sv.restarts > 0 && !now.Before(sv.since.Add(resetUptime)) {
-				sv.restarts = 0
+			if (sv.restarts > 0 || sv.failures > 0) && !now.Before(sv.since.Add(resetUptime)) {
+				// Up resetUptime straight: no longer a crash loop.
+				sv.restarts, sv.failures = 0, 0
 				l.record(sv)
 			}
 			if !sv.checking && !sv.nextCheck.IsZero() && !now.Before(sv.nextCheck) {
@@ -364,6 +397,8 @@ func (l *loop) alive(sv *supervised) (alive, known bool) {
 // running, the pass reads nothing, and the idle daemon costs nothing.
 func (l *loop) pass() {
 	l.lastPass = l.m.now()
+	l.checkDaemonLock()
+	l.checkRemoved()
 	mt := l.m.matcher() // its snapshot is taken on first need, once
 	for _, name := range l.names() {
 		sv := l.progs[name]
@@ -386,6 +421,11 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 	}
 	l.cleared("resolve", "programs can be resolved again")
 	for _, w := range found.Warnings {
+		if found.Process == nil && sv.proc != nil && w == found.stale && found.stalePID == sv.proc.PID {
+			// The pidfile of the watched process, which is gone: its exit
+			// is told below (a stop by hand removes it a moment later).
+			continue
+		}
 		l.m.log.Warn(sv.pc.Name+": "+w, "program", sv.pc.Name, "event", "warning")
 	}
 	if found.Process != nil {
@@ -393,6 +433,11 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 			return
 		}
 		if sv.proc != nil {
+			if same(sv.handStopped, sv.proc) {
+				// Stopped by hand, and started again by hand already.
+				l.m.emit(Event{Kind: EventStopped, Program: sv.pc.Name, Config: sv.pc, PID: sv.proc.PID,
+					Reason: "by hand (found gone by " + string(found.Via) + ", started again since)"})
+			}
 			l.unwatch(sv)
 		}
 		l.adopt(sv, found.Process, found.Via)
@@ -418,7 +463,7 @@ func (l *loop) resolve(sv *supervised, mt *Matcher) {
 		// It was running and is gone without us seeing the exit.
 		if sv.pc.Autorestart {
 			sv.reason = "found stopped"
-			l.restartAfterExit(sv, "found stopped")
+			l.restartAfterExit(sv, "found stopped", false)
 		} else {
 			sv.state = StateStopped
 			l.record(sv)
@@ -460,6 +505,11 @@ func (l *loop) syncManual(sv *supervised) bool {
 	case ActionStop:
 		sv.state = StateStoppedByHand
 		sv.restarts, sv.failures = 0, 0
+		if sv.proc != nil && !sv.busy {
+			// The watched process is what this stop stops: its exit is
+			// the stop's, whatever manual operation comes after it.
+			sv.handStopped = sv.proc
+		}
 	case ActionStart, ActionRestart:
 		sv.restarts, sv.failures = 0, 0
 		switch sv.state {
@@ -561,7 +611,7 @@ func (l *loop) onExit(msg exitMsg) {
 	l.unwatch(sv)
 	sv.lastExit = exit
 	if ranFor >= resetUptime {
-		sv.restarts = 0
+		sv.restarts, sv.failures = 0, 0
 	}
 	l.syncManual(sv)
 	if sv.handOp == ActionReload && l.m.now().Sub(sv.lastHand) < reloadFollow && l.followReload(sv) {
@@ -572,17 +622,43 @@ func (l *loop) onExit(msg exitMsg) {
 		return
 	}
 	reason := fmt.Sprintf("%s %s", exit, ran)
-	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
+	// Stopped by hand: by the stop applied while it was watched (even when
+	// a manual start came since: usrsvc stop, then start, faster than the
+	// exit reached the loop), or by the last manual operation if it is a
+	// stop or a restart made after it started.
+	byHand := same(sv.handStopped, msg.p) ||
+		((sv.handOp == ActionStop || sv.handOp == ActionRestart) && sv.lastHand.After(sv.since))
+	sv.handStopped = nil
 	switch {
+	case byHand:
+		// That stop's doing (usrsvc stop or restart, usrsvcweb): told once,
+		// at INFO, as what it is, not as a crash.
+		how := "by hand: "
+		if sv.handOp == ActionRestart {
+			how = "by hand (restart): "
+		}
+		l.m.emit(Event{Kind: EventStopped, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit,
+			Reason: how + reason, Restarts: sv.restarts})
+		if sv.handOp == ActionStop {
+			sv.state = StateStoppedByHand
+			l.record(sv)
+			return
+		}
+		// Started (or restarted) by hand since: take the lock after that
+		// start and adopt what it started (not counted, no alert).
+		l.startProgram(sv, false, "")
+		return
 	case sv.state == StateStoppedByHand || sv.handOp == ActionStop:
-		// The last manual operation is a stop: whatever ran since (a
-		// process adopted after it) is not restarted either.
+		// The last manual operation is a stop, older than this process
+		// (adopted after it): not restarted either.
 		sv.state = StateStoppedByHand
 		l.record(sv)
-	case sv.handOp == ActionRestart && sv.lastHand.After(sv.since):
-		// usrsvc restart stopped it and is starting it: not a crash. Take
-		// the lock after it and adopt what it started (not counted).
-		l.startProgram(sv, false, "")
+		l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit,
+			Reason: reason + "; not restarted: stopped by hand before", Restarts: sv.restarts})
+		return
+	}
+	l.m.emit(Event{Kind: EventExited, Program: sv.pc.Name, Config: sv.pc, PID: msg.p.PID, Exit: exit, Reason: reason, Restarts: sv.restarts})
+	switch {
 	case sv.pc.RestartUnexpected && expectedExit(exit, sv.pc.ExitCodes):
 		sv.state = StateExited
 		l.record(sv)
@@ -590,18 +666,46 @@ func (l *loop) onExit(msg exitMsg) {
 		sv.state = StateStopped
 		l.record(sv)
 	default:
-		l.restartAfterExit(sv, reason)
+		l.restartAfterExit(sv, reason, ranFor < resetUptime)
 	}
 }
 
-// restartAfterExit restarts a program that stopped, unless maxrestarts is reached.
-func (l *loop) restartAfterExit(sv *supervised, reason string) {
+// restartAfterExit restarts a program that stopped, unless maxrestarts is
+// reached: at once, unless it is a crash loop (see crashBackoff). short
+// says that it ran less than resetUptime.
+func (l *loop) restartAfterExit(sv *supervised, reason string, short bool) {
 	if sv.pc.MaxRestarts > 0 && sv.restarts >= sv.pc.MaxRestarts {
 		l.giveUp(sv)
 		return
 	}
-	sv.reason = reason
+	sv.reason, sv.retry = reason, false
+	if short {
+		sv.failures++
+	}
+	if delay := crashBackoff(sv.pc.RestartDelay, sv.failures); delay > 0 {
+		delay = spread(delay).Round(time.Millisecond)
+		sv.nextTry, sv.state = l.m.now().Add(delay), StateBackoff
+		l.m.log.Warn(fmt.Sprintf("%s: crash loop: %d failures in a row, each less than %v after its start (%s); next try in %v",
+			sv.pc.Name, sv.failures, resetUptime, reason, delay), "program", sv.pc.Name, "event", "backoff")
+		l.record(sv)
+		return
+	}
 	l.startProgram(sv, true, "")
+}
+
+// crashBackoff is the wait before restarting a program that crashed after
+// failures consecutive failures — failed starts, and crashes less than
+// resetUptime (60 s) after their start, this one included. The first
+// crash is restarted at once; from the second in a row, the backoff of
+// failed starts applies: max(restart_delay, 1 s), doubling up to 60 s. So a
+// program that crashes a few seconds after each successful start costs a
+// start a minute, not one every few seconds, and shows as backoff with its
+// next try. Running resetUptime straight ends the series.
+func crashBackoff(restartDelay time.Duration, failures int) time.Duration {
+	if failures < 2 {
+		return 0
+	}
+	return backoff(restartDelay, failures-1)
 }
 
 func (l *loop) giveUp(sv *supervised) {
@@ -625,10 +729,12 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 		}
 		sv.restarts++
 		ev := Event{Kind: EventRestarting, Program: sv.pc.Name, Config: sv.pc, Restarts: sv.restarts, Exit: sv.lastExit,
-			Reason: sv.reason, OldPID: sv.lastPID}
+			Reason: sv.reason, PID: sv.lastPID, OldPID: sv.lastPID}
 		if monitor == "" {
 			l.m.emit(ev)
-			if sv.failures == 0 {
+			if !sv.retry {
+				// A restart after an exit: a retry after a failed start
+				// was alerted with the exit that began the series.
 				l.alert(ev)
 			}
 		}
@@ -636,65 +742,92 @@ func (l *loop) startProgram(sv *supervised, restart bool, monitor string) {
 	if monitor != "" {
 		l.unwatch(sv)
 	}
+	first := !restart && sv.state == ""
 	sv.busy, sv.state = true, StateStarting
 	l.record(sv)
+	l.queueStart(startReq{name: sv.pc.Name, first: first, monitor: monitor})
+}
+
+// runStart runs sv's start (a restart for a monitor) in a worker, which
+// holds one of the start slots (see admitStarts) until the loop has its
+// result.
+func (l *loop) runStart(sv *supervised, monitor string) {
 	pc, name := sv.pc, sv.pc.Name
 	action := ActionStart
 	if monitor != "" {
 		action = ActionRestart
 	}
 	l.spawn(func() {
-		// At most l.files.starts at once: each holds about fdPerStart
-		// open files until its launcher reports.
-		if !l.acquireStart(l.ctx) {
-			l.send(opDoneMsg{name: name, pc: pc, st: &Status{Program: name},
-				err: fmt.Errorf("%w: not started: %w", ErrFailed, l.ctx.Err()), monitor: monitor})
-			return
-		}
 		st, err := l.m.do(l.ctx, action, pc, l.m.matcher(), byDaemon)
-		l.releaseStart()
 		l.send(opDoneMsg{name: name, pc: pc, st: st, err: err, monitor: monitor})
 	})
 }
 
 func (l *loop) onOpDone(msg opDoneMsg) {
+	l.inFlight--
+	defer l.admitStarts()
 	sv := l.progs[msg.name]
 	if sv == nil {
+		if msg.st != nil && msg.st.Running && msg.st.Process != nil && l.m.config().Program(msg.name) == nil {
+			// Removed by a reread while it started: never invisible.
+			l.orphan(msg.pc, msg.st.Process, nil)
+		}
 		return
 	}
 	sv.busy = false
 	if msg.err == nil && msg.st != nil && msg.st.Running {
-		sv.failures = 0
-		sv.reason = ""
+		l.cleared("nproc", "processes can be created again: programs start")
+		// failures stays: it ends when the program runs resetUptime
+		// straight (a crash after each success window is a crash loop).
+		sv.reason, sv.retry = "", false
 		l.syncManual(sv)
 		l.adoptStarted(sv, msg.st.Process)
 		return
 	}
 	l.syncManual(sv)
+	if msg.monitor != "" && msg.st != nil && msg.st.Running && msg.st.Process != nil {
+		// The monitor's restart was refused before the stop (its start
+		// could not be made): the program keeps running, watched again.
+		l.m.log.Warn(fmt.Sprintf("%s: the restart asked by monitor %s was not done: %v", msg.name, msg.monitor, msg.err),
+			"program", msg.name, "event", "warning", "code", int(exitcode.Of(msg.err)))
+		l.adoptStarted(sv, msg.st.Process)
+		return
+	}
 	if msg.st != nil && msg.st.State == StateStoppedByHand && !msg.st.Running {
-		// The start saw a manual stop (made while it waited for the lock):
-		// not a failure.
+		// The start saw a manual stop (made while it waited for the lock),
+		// or a stop by hand cancelled it in its window: not a failure.
 		sv.state = StateStoppedByHand
+		if msg.err != nil {
+			l.m.log.Info(msg.name+": "+msg.st.Message, "program", msg.name, "event", "stopped")
+		}
 	}
 	if sv.state == StateStoppedByHand {
 		l.record(sv)
 		return
 	}
+	l.resourceFault(msg.err)
 	sv.failures++
-	delay := spread(backoff(sv.pc.RestartDelay, sv.failures)).Round(time.Millisecond)
-	sv.nextTry = l.m.now().Add(delay)
-	sv.state = StateBackoff
+	if msg.st != nil && msg.st.LastExit != nil {
+		// How the launched process ended is the program's last exit.
+		sv.lastExit = msg.st.LastExit
+	}
 	reason := "start failed"
 	if msg.err != nil {
 		reason = msg.err.Error()
 	}
-	sv.reason = reason
-	l.m.log.Warn(fmt.Sprintf("%s: start failed (%s); next try in %v", msg.name, reason, delay),
-		"program", msg.name, "event", "backoff", "code", int(exitcode.Of(msg.err)))
+	sv.reason, sv.retry = reason, true
 	if sv.pc.MaxRestarts > 0 && sv.restarts >= sv.pc.MaxRestarts {
+		// No next try: say so, then give up.
+		l.m.log.Warn(fmt.Sprintf("%s: start failed (%s); maxrestarts (%d) reached", msg.name, reason, sv.pc.MaxRestarts),
+			"program", msg.name, "event", "start-failed", "code", int(exitcode.Of(msg.err)))
 		l.giveUp(sv)
 		return
 	}
+	delay := spread(backoff(sv.pc.RestartDelay, sv.failures)).Round(time.Millisecond)
+	sv.nextTry = l.m.now().Add(delay)
+	sv.state = StateBackoff
+	l.m.log.Warn(fmt.Sprintf("%s: start failed (%s); next try in %v", msg.name, reason, delay),
+		"program", msg.name, "event", "backoff", "code", int(exitcode.Of(msg.err)))
 	l.record(sv)
 }
 
@@ -768,8 +901,9 @@ func (l *loop) record(sv *supervised) {
 }
 
 // apply installs cfg's programs: new ones are added (resolved at the next
-// pass), removed ones forgotten (never stopped), changed ones take the new
-// settings and a fresh restart count.
+// pass), removed ones retired (see removed.go: those that run are stopped
+// with stop_removed, else listed as removed), changed ones take the new
+// settings and a fresh restart count. removed says what became of each.
 func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 	seen := map[string]bool{}
 	for _, pc := range cfg.Programs {
@@ -778,6 +912,7 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 		}
 		seen[pc.Name] = true
 		sv := l.progs[pc.Name]
+		delete(l.removed, pc.Name) // back in the configuration: supervised again
 		if sv == nil {
 			sv = &supervised{pc: pc}
 			l.restoreRecord(sv)
@@ -802,12 +937,22 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 			sv.pc = pc
 		}
 	}
+	var mt *Matcher
 	for name, sv := range l.progs {
-		if !seen[name] {
-			l.unwatch(sv)
-			delete(l.progs, name)
-			removed = append(removed, name)
+		if seen[name] {
+			continue
 		}
+		delete(l.progs, name)
+		if cfg.Program(name) != nil {
+			// Disabled: still configured (status shows it), not stopped.
+			l.unwatch(sv)
+			removed = append(removed, name+" (disabled)")
+			continue
+		}
+		if mt == nil {
+			mt = l.m.matcher()
+		}
+		removed = append(removed, l.retire(sv, mt))
 	}
 	sort.Strings(added)
 	sort.Strings(removed)

@@ -52,9 +52,16 @@ const (
 	// fdReserved is what the daemon keeps for itself: stdio, log files,
 	// the netpoller, inotify, locks, a /proc read or two at a time.
 	fdReserved = 16
-	// fdPerStart is what one start in progress holds at its peak: the
-	// program's lock, the launcher's pipes, its stdio, os/exec's own pipe.
-	fdPerStart = 10
+	// fdLaunchPeak is what starting a launcher holds for a moment: its
+	// socket pair, os/exec's /dev/null and error pipe, its pidfd, a large
+	// job's memory file. Launchers are started one at a time (a start joins
+	// the launcher under way), so it is kept once, not per start.
+	fdLaunchPeak = 10
+	// fdPerStart is what one start in its success window holds: the
+	// program's lock, and its share of a launcher (the socket and pidfd of a
+	// launcher serving up to 64 starts). Measured: 40 starts in their
+	// window held 42 open files more than none.
+	fdPerStart = 2
 )
 
 // filePlan is how the loop spends its open files.
@@ -62,17 +69,32 @@ type filePlan struct {
 	limit  uint64 // RLIMIT_NOFILE (soft; Go raised it to the hard one at start)
 	pidfds int    // pidfds held at most; beyond, programs are polled
 	starts int    // starts in progress at most
+	n      int    // the programs it is for
 	want   uint64 // what watching every program and starting all at once needs
 }
 
 // planFiles budgets limit open files for n programs: a start slot first,
-// then a pidfd per program, then more start slots.
+// then a pidfd per program, then more start slots. A program has at most
+// one start in progress, so starts never exceeds n: with a usual limit
+// every program can start at once and no start waits for a slot.
 func planFiles(limit uint64, n int) filePlan {
-	p := filePlan{limit: limit, want: uint64(fdReserved + n + fdPerStart*n)}
-	avail := int(min(limit, 1<<30)) - fdReserved
+	p := filePlan{limit: limit, n: n, want: uint64(fdReserved + fdLaunchPeak + n + fdPerStart*n)}
+	avail := int(min(limit, 1<<30)) - fdReserved - fdLaunchPeak
 	p.pidfds = max(0, min(n, avail-fdPerStart))
 	p.starts = max(1, min(max(n, 1), (avail-p.pidfds)/fdPerStart))
 	return p
+}
+
+// fdPerOp is what one operation of a parallel DoAll holds at its peak:
+// the program's lock, a pidfd (stop), a read of /proc or of the pidfile,
+// its share of a launcher.
+const fdPerOp = 4
+
+// parallelOps is how many of n operations DoAll runs at once with limit
+// open files: as many as it has files for, one at least.
+func parallelOps(limit uint64, n int) int {
+	avail := int(min(limit, 1<<30)) - fdReserved - fdLaunchPeak
+	return max(1, min(n, avail/fdPerOp))
 }
 
 // tight reports whether the plan polls some programs or starts them
@@ -90,15 +112,19 @@ func nofileLimit() uint64 {
 	return lim.Cur
 }
 
-// planOpenFiles budgets the open files for the programs in l.progs and
-// warns once per Run when the limit is too low for them.
+// planOpenFiles budgets the open files for the programs in l.progs, at
+// start and at every reread (programs added by a reread get their share of
+// start slots and pidfds), and warns when the limit becomes too low for
+// them: once, until a reread makes it enough again.
 func (l *loop) planOpenFiles() {
 	n := len(l.progs)
 	l.files = planFiles(nofileLimit(), n)
-	if l.slots == nil {
-		l.slots = make(chan struct{}, l.files.starts)
+	l.admitStarts() // more slots: waiting starts go now
+	if !l.files.tight(n) {
+		l.warnedFiles = false
+		return
 	}
-	if l.warnedFiles || !l.files.tight(n) {
+	if l.warnedFiles {
 		return
 	}
 	l.warnedFiles = true
@@ -110,17 +136,81 @@ func (l *loop) planOpenFiles() {
 		"event", "warning")
 }
 
-// acquireStart takes a start slot, waiting for one; false when ctx ends first.
-func (l *loop) acquireStart(ctx context.Context) bool {
-	select {
-	case l.slots <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
+// Start slots. Starts in progress are bounded by the open-file budget
+// (l.files.starts), and the loop alone counts them: a start that finds
+// every slot taken waits in l.queued, and is admitted when a start ends or
+// a reread brings more slots. Slots bound open files, nothing else: with a
+// usual limit there is one per program, so no start ever waits. When the
+// limit is so low that starts must wait, a restart (the program ran and
+// stopped: a crash, a monitor's restart, a retry after a failed start)
+// goes before the first starts of programs (autostart at daemon start or
+// reread, which come in bulk and may each hold a slot for a long
+// success window), and those first starts may not take the last quarter of
+// the slots (one at least, when there are two or more): a crashed program
+// is restarted in a free slot at once, not behind the windows of programs
+// starting for the first time.
+
+// startReq is a start waiting for its slot.
+type startReq struct {
+	name    string
+	first   bool   // autostart (first sight), not a restart
+	monitor string // a monitor's restart
+}
+
+// reservedStarts is how many slots first starts leave to restarts: none
+// when every program has its slot.
+func (p filePlan) reservedStarts() int {
+	if p.starts < 2 || p.starts >= p.n {
+		return 0
+	}
+	return max(1, p.starts/4)
+}
+
+// queueStart admits req at once if a slot is free for it, else queues it.
+func (l *loop) queueStart(req startReq) {
+	l.queued = append(l.queued, req)
+	l.admitStarts()
+}
+
+// admitStarts runs the queued starts that have a slot.
+func (l *loop) admitStarts() {
+	run, wait := l.files.admit(l.queued, l.inFlight)
+	l.queued = wait
+	for _, req := range run {
+		if sv := l.progs[req.name]; sv != nil && sv.busy {
+			l.inFlight++
+			l.runStart(sv, req.monitor)
+		}
+		// Else removed by a reread while it waited: nothing to start.
 	}
 }
 
-func (l *loop) releaseStart() { <-l.slots }
+// admit splits the queued starts into those that get a slot now, with
+// inFlight slots taken, and those that wait: restarts first, then first
+// starts within their share, each in the order they came.
+func (p filePlan) admit(queued []startReq, inFlight int) (run, wait []startReq) {
+	admitted := make([]bool, len(queued))
+	for _, first := range []bool{false, true} {
+		limit := p.starts
+		if first {
+			limit -= p.reservedStarts()
+		}
+		for i, req := range queued {
+			if req.first == first && inFlight < limit {
+				inFlight++
+				admitted[i] = true
+			}
+		}
+	}
+	for i, req := range queued {
+		if admitted[i] {
+			run = append(run, req)
+		} else {
+			wait = append(wait, req)
+		}
+	}
+	return run, wait
+}
 
 // spread adds up to a fifth of d at random, so that programs that failed
 // together do not all retry in the same millisecond.
@@ -190,6 +280,26 @@ func (l *loop) fault(key, msg string, err error, attrs ...any) bool {
 	return true
 }
 
+// resourceFault warns once, with the limit and the fix, when a start
+// failed for want of processes (EAGAIN from fork or clone: the account's
+// RLIMIT_NPROC, or the system's): every program's start fails then, and
+// the backoff retries them; the warning is logged again only after starts
+// worked in between.
+func (l *loop) resourceFault(err error) {
+	if !errors.Is(err, syscall.EAGAIN) {
+		return
+	}
+	if l.faults == nil {
+		l.faults = map[string]string{}
+	}
+	if _, warned := l.faults["nproc"]; warned {
+		return
+	}
+	l.faults["nproc"] = syscall.EAGAIN.Error()
+	l.m.log.Warn("programs cannot be started: "+errs.ResourceHelp(syscall.EAGAIN)+"; failed starts are retried with "+
+		"backoff; not logged again until starts work", "event", "warning", "limit", "nproc")
+}
+
 // cleared logs msg once when key had failed, and forgets the failure.
 func (l *loop) cleared(key, msg string, attrs ...any) {
 	if _, failed := l.faults[key]; failed {
@@ -245,7 +355,7 @@ func (l *loop) recordsOwed() bool {
 
 // owing reports whether a write is owed.
 func (l *loop) owing() bool {
-	if l.ackOwed != nil {
+	if l.ackOwed != nil || l.lockOwed {
 		return true
 	}
 	for _, sv := range l.progs {
@@ -259,6 +369,9 @@ func (l *loop) owing() bool {
 // retryOwed retries the owed writes.
 func (l *loop) retryOwed(now time.Time) {
 	l.retryAt = now.Add(owedRetry)
+	if l.lockOwed {
+		l.checkDaemonLock()
+	}
 	for _, name := range l.names() {
 		sv := l.progs[name]
 		if sv.recordOwed {

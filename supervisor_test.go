@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -190,7 +191,9 @@ func TestRunRestartsKilledProgramAtOnce(t *testing.T) {
 	if exited[0].Exit.Known {
 		assert.Equal(t, int(syscall.SIGKILL), exited[0].Exit.Signal)
 	}
-	evs.wait(t, EventRestarting, "web", 1)
+	restarting := evs.wait(t, EventRestarting, "web", 1)
+	assert.Equal(t, pid, restarting[0].PID, "the process concerned: the one that stopped")
+	assert.Equal(t, pid, restarting[0].OldPID)
 	again := evs.wait(t, EventStarted, "web", 2)
 	assert.NotEqual(t, pid, again[1].PID)
 	var rec *statedir.Record
@@ -633,4 +636,122 @@ func TestRereadsWhileExitsAreReported(t *testing.T) {
 		require.NoError(t, m.Reload(ctx, cfg))
 	}
 	assert.NotEmpty(t, evs.list(EventExited, ""), "exits were reported meanwhile")
+}
+
+// A stop by hand (usrsvc stop, while usrsvcd supervises) is told once, at
+// INFO, by the daemon: not as a stale pidfile and a crash (two WARN lines:
+// the stop removes the pidfile a moment after the process is gone, and
+// the loop used to look in between).
+func TestManualStopLoggedOnceAsInfo(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmd, _ := uniqueSleep(t)
+	e.addProgram("web", cmd)
+	var evs events
+	var log testproc.Buffer
+	m := e.manager(recorder(&evs), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	runLoop(t, m)
+	evs.wait(t, EventStarted, "web", 1)
+	other := e.manager() // usrsvc: another Manager
+	const rounds = 4
+	for i := 1; i <= rounds; i++ {
+		if i > 1 {
+			st, err := other.Do(ctxT(t), ActionStart, "web")
+			require.NoError(t, err)
+			waitRecordedRunning(t, m, "web", st.Process.PID, "adopted")
+		}
+		_, err := other.Do(ctxT(t), ActionStop, "web")
+		require.NoError(t, err)
+		waitSettled(t, m, "web", StateStoppedByHand)
+	}
+	text := log.String()
+	assert.NotContains(t, text, "level=WARN", "a stop by hand is no warning")
+	assert.NotContains(t, text, "stale pidfile")
+	assert.Empty(t, evs.list(EventExited, "web"))
+	assert.Len(t, evs.list(EventStopped, "web"), rounds)
+	// (killed by signal 15, or "exited (status unknown)" when init reaped it
+	// before the daemon read it)
+	assert.Equal(t, rounds, strings.Count(text, `level=INFO msg="web stopped by hand: `), text)
+}
+
+// A program that crashes a little after each successful start is a crash
+// loop: from the second crash in a row less than 60 s after its start it
+// backs off like a failed start, shows as backoff with its next try, and
+// its last exit is the latest one.
+func TestCrashLoopBacksOff(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "exit-after", "600ms", "3")
+	e.addProgram("flaky", h.CommandLine(), "success_seconds = 0.2")
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	var rec *statedir.Record
+	waitFor(t, 20*time.Second, func() bool {
+		rec, _ = m.state().Record("flaky")
+		return rec != nil && State(rec.State) == StateBackoff
+	}, "the crash loop recorded as backoff")
+	assert.False(t, rec.NextTry.IsZero(), "with its next try")
+	require.NotNil(t, rec.LastExit)
+	assert.Equal(t, 3, rec.LastExit.Status)
+	started := evs.list(EventStarted, "flaky")
+	assert.Len(t, started, 2, "the first crash is restarted at once, the second waits")
+	st, err := m.Do(ctxT(t), ActionStatus, "flaky")
+	require.NoError(t, err)
+	assert.Equal(t, StateBackoff, st.State)
+	assert.False(t, st.NextTry.IsZero())
+
+	// The next try comes (at least a second later), and the one after it
+	// later still: the backoff doubles.
+	restarting := evs.wait(t, EventRestarting, "flaky", 3)
+	assert.GreaterOrEqual(t, restarting[2].Time.Sub(restarting[1].Time), 900*time.Millisecond)
+}
+
+func TestCrashBackoff(t *testing.T) {
+	assert.Zero(t, crashBackoff(0, 0))
+	assert.Zero(t, crashBackoff(0, 1), "the first crash is restarted at once")
+	assert.Equal(t, time.Second, crashBackoff(0, 2))
+	assert.Equal(t, 2*time.Second, crashBackoff(0, 3))
+	assert.Equal(t, 60*time.Second, crashBackoff(0, 20))
+	assert.Equal(t, 5*time.Second, crashBackoff(5*time.Second, 2))
+}
+
+// The last exit of a program whose restarts fail is the latest failed
+// start's, not the crash before them; when maxrestarts is reached the log
+// promises no next try.
+func TestLastExitOfFailedStarts(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cmd, token := uniqueSleep(t)
+	flag := e.path("broken")
+	e.addProgram("app", fmt.Sprintf("if [ -e %s ]; then exit 5; fi; exec %s", flag, cmd),
+		"useshell = true", "success_seconds = 0.5", "maxrestarts = 2")
+	var evs events
+	var log testproc.Buffer
+	m := e.manager(recorder(&evs), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	runLoop(t, m)
+	started := evs.wait(t, EventStarted, "app", 1)
+	require.Equal(t, []int{started[0].PID}, testproc.PIDsMatching("sleep "+token))
+	require.NoError(t, os.WriteFile(flag, nil, 0o600))
+	require.NoError(t, syscall.Kill(started[0].PID, syscall.SIGKILL))
+	gave := evs.wait(t, EventGaveUp, "app", 1)
+	require.NotNil(t, gave[0].Exit)
+	assert.True(t, gave[0].Exit.Exited)
+	assert.Equal(t, 5, gave[0].Exit.Status, "gave up after a start that exited with 5")
+	rec, err := m.state().Record("app")
+	require.NoError(t, err)
+	require.NotNil(t, rec.LastExit)
+	assert.Equal(t, 5, rec.LastExit.Status, "last_exit is the latest exit, not the SIGKILL before the failed starts")
+	st, err := m.Do(ctxT(t), ActionStatus, "app")
+	require.NoError(t, err)
+	require.NotNil(t, st.LastExit)
+	assert.Equal(t, 5, st.LastExit.Status)
+
+	lines := strings.Split(log.String(), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "gave up") && i > 0 {
+			assert.NotContains(t, lines[i-1], "next try", "no next try is announced right before giving up")
+		}
+	}
+	assert.Contains(t, log.String(), "maxrestarts (2) reached")
 }

@@ -51,9 +51,11 @@ type Options struct {
 	LockTimeout time.Duration
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
-	// Ready, when set, is called once by Run when it holds the daemon lock
-	// and has adopted or started the programs (usrsvcd writes its pidfile
-	// and tells systemd READY=1 there).
+	// Ready, when set, is called once by Run when it holds the daemon lock,
+	// has adopted what runs and has launched the starts of the autostart
+	// programs that do not run: those starts go on, each for its
+	// success_seconds (usrsvcd writes its pidfile, tells systemd READY=1
+	// and lets usrsvcd start return there).
 	Ready func()
 }
 
@@ -217,6 +219,10 @@ func (m *Manager) one(ctx context.Context, action Action, name string) (*Status,
 	if err != nil {
 		if pc = m.config().broken(name); pc != nil {
 			err = pc.brokenErr(action)
+		} else if st, err2 := m.undefined(action, name, err); err2 == nil {
+			return st, nil
+		} else {
+			err = err2
 		}
 	}
 	if err != nil {
@@ -246,16 +252,36 @@ func (m *Manager) do(ctx context.Context, action Action, pc *Program, mt *Matche
 	if err := ctx.Err(); err != nil {
 		return &Status{Program: pc.Name}, fmt.Errorf("%w: not done, the operation was cancelled: %w", ErrFailed, context.Cause(ctx))
 	}
-	lock, err := m.lock(ctx, pc)
+	var lock *os.File
+	var cancelled *Process // a start a stop by hand cancelled
+	var err error
+	if action == ActionStop && by == byHand {
+		lock, cancelled, err = m.lockForStop(ctx, pc)
+	} else {
+		lock, err = m.lock(ctx, pc)
+	}
 	if err != nil {
 		return &Status{Program: pc.Name}, err
 	}
 	defer lock.Close()
+	// A start's marker left behind (its starter and launcher are gone: we
+	// hold the lock) means nothing now.
+	m.state().ClearStarting(pc.Name)
 	switch action {
 	case ActionStart:
 		return m.start(ctx, pc, mt, by, lock)
 	case ActionStop:
-		return m.stop(ctx, pc, mt, by)
+		st, err := m.stop(ctx, pc, mt, by)
+		if err == nil && cancelled != nil && !st.WasRunning {
+			st.WasRunning, st.Message = true, fmt.Sprintf("stopped during its start (pid %d, in its success window)", cancelled.PID)
+		}
+		return st, err
+	}
+	// Everything a start checks before launching is checked before the
+	// stop: a restart that could not start the program again leaves it
+	// running.
+	if st, err := m.checkRestart(pc, mt); err != nil {
+		return st, err
 	}
 	if by == byHand {
 		if err := m.state().SetManual(pc.Name, string(ActionRestart), m.now()); err != nil {
@@ -287,9 +313,12 @@ func checkAction(action Action) error {
 }
 
 // DoAll runs action on several programs: those named (nil or "all" means
-// every program), one after the other in name order or, with parallel,
+// every program; for status, "all" also lists the programs removed from
+// the configuration that still run, with State StateRemoved), one after
+// the other in name order or, with parallel,
 // concurrently (start, stop and restart; status always reads several
-// programs at once); the results come in name order, one per program. A
+// programs at once) — as many at once as the open-file limit allows, each
+// holding a few files; the results come in name order, one per program. A
 // name that is not defined gets a Result with ErrUndefined. Disabled
 // programs are skipped by start and restart (unless named), and shown by
 // status.
@@ -340,17 +369,26 @@ func (m *Manager) DoAll(ctx context.Context, action Action, names []string, para
 		}
 		results[i] = Result{Program: pc.Name, Action: act, Status: st, Err: err, Time: m.now()}
 	}
+	// As many at once as the open files allow: with a low limit, -P is no
+	// worse than one at a time (it used to fail most starts at 12 to 40).
+	atOnce := parallelOps(nofileLimit(), len(progs))
 	switch {
 	case parallel:
 		// Dependencies first (dependents first for a stop); the programs of
-		// one level concurrently.
+		// one level concurrently, as many at once as the open files allow.
+		slots := make(chan struct{}, atOnce)
 		for _, level := range dependencyLevels(cfg, progs, action == ActionStop) {
 			var wg sync.WaitGroup
 			for _, i := range level {
 				wg.Add(1)
 				// Each goroutine gets its own matcher over the shared snapshot.
 				mt2 := mt.clone()
-				go func() { defer wg.Done(); run(i, progs[i], mt2) }()
+				slots <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-slots }()
+					run(i, progs[i], mt2)
+				}()
 			}
 			wg.Wait()
 		}
@@ -361,7 +399,7 @@ func (m *Manager) DoAll(ctx context.Context, action Action, names []string, para
 		// directory overlap.
 		var wg sync.WaitGroup
 		next := make(chan int)
-		for w := 0; w < statusWorkers; w++ {
+		for w := 0; w < min(statusWorkers, atOnce); w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -384,8 +422,16 @@ func (m *Manager) DoAll(ctx context.Context, action Action, names []string, para
 	}
 	for _, name := range undefined {
 		_, err := m.program(name)
-		results = append(results, Result{Program: name, Action: action, Status: &Status{Program: name},
-			Err: &ProgramError{Program: name, Op: action, Err: err}, Time: m.now()})
+		st, err := m.undefined(action, name, err)
+		if err != nil {
+			st, err = &Status{Program: name}, &ProgramError{Program: name, Op: action, Err: err}
+		}
+		results = append(results, Result{Program: name, Action: action, Status: st, Err: err, Time: m.now()})
+	}
+	if action == ActionStatus && slices.Contains(names, "all") {
+		// "all" is everything that runs: the programs removed from the
+		// configuration that still run too.
+		results = append(results, m.removedResults(ctx)...)
 	}
 	slices.SortStableFunc(results, func(a, b Result) int { return strings.Compare(a.Program, b.Program) })
 	return results
@@ -457,6 +503,22 @@ func dependencyLevels(cfg *Config, progs []*Program, reverse bool) [][]int {
 		slices.Reverse(levels)
 	}
 	return levels
+}
+
+// undefined is the outcome of action on name, which names no configured
+// program (err says so): the status of a program removed from the
+// configuration that still runs, or err, which then mentions that
+// process.
+func (m *Manager) undefined(action Action, name string, err error) (*Status, error) {
+	st, ok := m.removedStatus(name)
+	switch {
+	case !ok:
+		return nil, err
+	case action == ActionStatus:
+		return st, nil
+	}
+	return nil, fmt.Errorf("%w; it was removed from the configuration and still runs (pid %d): stop it with kill %d",
+		err, st.Process.PID, st.Process.PID)
 }
 
 // targets returns the programs names designate (every program, valid or

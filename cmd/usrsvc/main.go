@@ -372,6 +372,8 @@ func printHuman(r usrsvc.Result, quiet bool, stdout, stderr io.Writer) {
 	st := r.Status
 	var head string
 	switch {
+	case r.Action == usrsvc.ActionStatus && st.State == usrsvc.StateRemoved:
+		head = r.Program + ": " + st.Message // removed from the configuration, still running (pid N)
 	case r.Action == usrsvc.ActionStatus && st.Running:
 		head = r.Program + " is running"
 	case r.Action == usrsvc.ActionStatus:
@@ -428,8 +430,8 @@ func details(st *usrsvc.Status) string {
 	}
 	if state := st.State; state != "" {
 		s := "state: " + string(state)
-		if !st.NextTry.IsZero() {
-			s += ", next try at " + st.NextTry.Format("15:04:05")
+		if state == usrsvc.StateBackoff && !st.NextTry.IsZero() {
+			s += " (next try " + st.NextTry.Format("15:04:05") + ")"
 		}
 		if st.Recorded {
 			s += fmt.Sprintf(", %d automatic restart", st.Restarts)

@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/usrsvc/usrsvc/internal/manual"
+	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 	"github.com/usrsvc/usrsvc/internal/version"
 )
@@ -362,4 +364,52 @@ func TestProgramNameTooLong(t *testing.T) {
 	code, _, stderr := w.run("start", "app")
 	assert.Equal(t, 0, code, stderr)
 	assert.Len(t, h.PIDs(), 1)
+}
+
+// A program removed from the configuration that still runs, as usrsvcd
+// records it, is listed by status all and status NAME, human and JSON.
+func TestStatusListsRemovedPrograms(t *testing.T) {
+	t.Parallel()
+	h := testproc.New(t, "sleep")
+	extra := testproc.New(t, "sleep")
+	pid := extra.Detach(t)
+	w := newWorld(t, program("app", h.CommandLine()))
+	p, err := proc.Default().Stat(pid)
+	require.NoError(t, err)
+	require.NoError(t, statedir.Dir(filepath.Join(w.dir, "state")).WriteRecord(&statedir.Record{Program: "extra",
+		State: "removed", PID: pid, StartTicks: p.StartTicks, Updated: time.Now(), Reason: "removed from the configuration, still running"}))
+
+	code, stdout, stderr := w.run("status", "all")
+	assert.Equal(t, 1, code, "app does not run: %s", stderr)
+	assert.Contains(t, stdout, fmt.Sprintf("extra: removed from the configuration, still running (pid %d):", pid))
+	code, stdout, _ = w.run("--json", "status", "extra")
+	assert.Equal(t, 0, code)
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rec), stdout)
+	assert.Equal(t, "removed", rec["state"])
+	assert.Equal(t, float64(pid), rec["pid"])
+	code, _, stderr = w.run("stop", "extra")
+	assert.Equal(t, 133, code)
+	assert.Contains(t, stderr, fmt.Sprintf("stop it with kill %d", pid))
+}
+
+// A program in backoff shows its next try, in JSON and in words.
+func TestStatusShowsNextTry(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, program("app", "/bin/sleep 123456.789"))
+	sd := statedir.Dir(filepath.Join(w.dir, "state"))
+	lock, _, err := sd.TakeDaemonLock("") // as a running usrsvcd would
+	require.NoError(t, err)
+	defer lock.Close()
+	next := time.Now().Add(30 * time.Second).Truncate(time.Second)
+	require.NoError(t, sd.WriteRecord(&statedir.Record{Program: "app", State: "backoff", Restarts: 2,
+		NextTry: next, Updated: time.Now(), Reason: "crash loop"}))
+	code, stdout, _ := w.run("--json", "status", "app")
+	assert.Equal(t, 1, code)
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rec), stdout)
+	assert.Equal(t, "backoff", rec["state"])
+	assert.Equal(t, next.Format(time.RFC3339), rec["next_try"])
+	_, stdout, _ = w.run("status", "app")
+	assert.Contains(t, stdout, "state: backoff (next try "+next.Format("15:04:05")+")")
 }

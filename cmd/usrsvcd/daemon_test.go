@@ -309,3 +309,41 @@ func TestDaemonJSONLogsAndReopen(t *testing.T) {
 	code, _ := w.usrsvcd("stop")
 	assert.Equal(t, 0, code)
 }
+
+// The state directory removed under a running usrsvcd: usrsvcd status still
+// finds it and start refuses (135), through its pidfile and the lock it
+// still holds, even while it cannot recreate the directory (stopped here
+// with SIGSTOP); then it recreates the directory and takes a new lock.
+func TestStateDirRemovedUnderDaemon(t *testing.T) {
+	t.Parallel()
+	a := testproc.New(t, "sleep")
+	w := newDWorld(t, dprogram("a", a.CommandLine()))
+	dpid := w.startDaemon()
+	pa := onePID(t, a)
+	state := filepath.Join(w.dir, "state")
+
+	require.NoError(t, syscall.Kill(dpid, syscall.SIGSTOP))
+	t.Cleanup(func() { syscall.Kill(dpid, syscall.SIGCONT) })
+	require.NoError(t, os.RemoveAll(state))
+	code, out := w.usrsvcd("status")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, fmt.Sprintf("usrsvcd is running (pid %d)", dpid))
+	code, out = w.usrsvcd("start")
+	assert.Equal(t, 135, code, "no second daemon beside the live one: %s", out)
+	assert.Contains(t, out, strconv.Itoa(dpid))
+
+	require.NoError(t, syscall.Kill(dpid, syscall.SIGCONT))
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(state, "usrsvcd.lock"))
+		return err == nil && strings.Contains(w.log(), "recreated it and took the daemon lock again")
+	}, "the daemon recreates its state directory")
+	code, out = w.usrsvcd("status")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, strconv.Itoa(dpid))
+	code, out = w.usrsvcd("start")
+	assert.Equal(t, 135, code, out)
+	// Supervision went on.
+	require.NoError(t, syscall.Kill(pa, syscall.SIGKILL))
+	waitFor(t, 10*time.Second, func() bool { p := a.PIDs(); return len(p) == 1 && p[0] != pa }, "a restarted")
+	assert.True(t, pidAlive(dpid))
+}

@@ -269,3 +269,57 @@ func TestUsrsvcdStatusLowOpenFileLimit(t *testing.T) {
 	}
 	figure(t, "usrsvcd status under RLIMIT_NOFILE 4, 5, 8…24 with a daemon running: %v, never \"not running\"", outcomes)
 }
+
+// usrsvc -P start all under a low open-file limit: the parallelism is
+// bounded by the open files it has, as usrsvcd bounds its starts, so -P
+// succeeds wherever one at a time does (with every program started at once,
+// 51 to 64 of 64 failed at 12 to 40 files, where one at a time works from
+// 18; 20 to 31 of 32 here); so does -P stop all.
+func TestUsrsvcParallelLowOpenFileLimit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, false)
+	const n = 32
+	_, titles := w.sleepers(n, "success_seconds = 0.1")
+	w.write()
+	usrsvc := func(limit int, args ...string) (int, string) {
+		argv := testproc.WithOpenFileLimit(limit, append([]string{filepath.Join(w.bin, "usrsvc"), "--config", w.cfg, "-q"}, args...)...)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "HOME="+w.home, "USRSVC_CONFIG=")
+		code, out, errOut := execCode(t, cmd)
+		return code, out + errOut
+	}
+	running := func() int {
+		live := snapshot(t)
+		r := 0
+		for _, title := range titles {
+			r += len(live[title])
+		}
+		return r
+	}
+	for _, limit := range []int{12, 18, 24, 32, 40} {
+		seq, seqOut := usrsvc(limit, "start", "all")
+		if seq != 0 {
+			t.Logf("limit %d, one at a time: %s", limit, seqOut)
+		}
+		code, out := usrsvc(limit, "stop", "all")
+		require.Equal(t, 0, code, "limit %d: %s", limit, out)
+		t0 := time.Now()
+		code, out = usrsvc(limit, "-P", "start", "all")
+		took := time.Since(t0)
+		failed := strings.Count(out, "Failed to start")
+		figure(t, "usrsvc -P start all of %d programs under RLIMIT_NOFILE %d: code %d (one at a time: %d), %d failed, %v",
+			n, limit, code, seq, failed, took.Round(time.Millisecond))
+		if seq == 0 {
+			assert.Equal(t, 0, code, "limit %d: -P fails where one at a time works: %d of %d failed:\n%s", limit, failed, n, out)
+			assert.Equal(t, n, running(), "limit %d: every program runs", limit)
+		}
+		code, out = usrsvc(limit, "-P", "stop", "all")
+		if seq == 0 {
+			assert.Equal(t, 0, code, "limit %d: -P stop all: %s", limit, out)
+		}
+		if running() > 0 {
+			code, out := usrsvc(1024, "stop", "all")
+			require.Equal(t, 0, code, out)
+		}
+	}
+}

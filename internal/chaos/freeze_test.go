@@ -1,6 +1,8 @@
 package chaos
 
 import (
+	"encoding/json"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -51,6 +53,26 @@ func stillOne(t *testing.T, titles []string, d time.Duration) {
 
 func maxDuration(ds []time.Duration) time.Duration { return slices.Max(ds) }
 
+// freshCrash makes the next exit of name a first crash, restarted at once:
+// usrsvc start of the running program resets the daemon's crash series (a
+// manual start resets the counts). It waits until the daemon applied it.
+func (w *world) freshCrash(name string) {
+	w.t.Helper()
+	code, out, errOut := w.usrsvc("-q", "start", name)
+	require.Equal(w.t, 0, code, out+errOut)
+	var manual struct{ Time time.Time }
+	data, err := os.ReadFile(w.path("state/programs/" + name + ".manual.json"))
+	require.NoError(w.t, err)
+	require.NoError(w.t, json.Unmarshal(data, &manual))
+	testproc.WaitFor(w.t, 10*time.Second, func() bool {
+		var rec struct {
+			ManualSeen time.Time `json:"manual_seen"`
+		}
+		data, err := os.ReadFile(w.path("state/programs/" + name + ".daemon.json"))
+		return err == nil && json.Unmarshal(data, &rec) == nil && !rec.ManualSeen.Before(manual.Time)
+	}, "the daemon applied the manual start of "+name)
+}
+
 // A frozen daemon: usrsvcd SIGSTOPped while every program is killed. Nothing
 // can happen while it is stopped; once it resumes, every dead program is
 // restarted at once, and none twice.
@@ -92,7 +114,7 @@ func TestStarvedDaemon(t *testing.T) {
 	heavy(t)
 	kills := envInt("USRSVC_CHAOS_STARVED_KILLS", 5)
 	w := newWorld(t, false)
-	_, titles := w.sleepers(1)
+	names, titles := w.sleepers(1)
 	w.write()
 	w.startDaemon()
 	w.waitStarted(1, 60*time.Second)
@@ -102,6 +124,10 @@ func TestStarvedDaemon(t *testing.T) {
 		for i := 0; i < kills; i++ {
 			// Past the success window, so the kill is a crash, not a failed start.
 			time.Sleep(700 * time.Millisecond)
+			// Kills this close are a crash loop, which the daemon backs
+			// off: a manual start (of the running program) ends the series,
+			// so each kill measures a first crash's restart.
+			w.freshCrash(names[0])
 			old := waitAllOne(t, titles, 10*time.Second)
 			t0 := time.Now()
 			require.NoError(t, syscall.Kill(old[0], syscall.SIGKILL))

@@ -38,7 +38,7 @@ type Record struct {
 	Health         string    `json:"health,omitempty"`
 	HealthReason   string    `json:"health_reason,omitempty"`
 	HealthFailures int       `json:"health_failures,omitempty"`
-	NextTry        string    `json:"next_try,omitempty"`
+	NextTry        string    `json:"next_try,omitempty"` // RFC3339: when usrsvcd tries again a program in backoff
 	Restarts       *int      `json:"restarts,omitempty"`
 	LastExit       *LastExit `json:"last_exit,omitempty"`
 	Stderr         []string  `json:"stderr,omitempty"`
@@ -95,7 +95,7 @@ func FromResult(r usrsvc.Result) Record {
 		}
 		rec.State = string(st.State)
 		rec.Health, rec.HealthReason, rec.HealthFailures = st.Health, st.HealthReason, st.HealthFailures
-		if !st.NextTry.IsZero() {
+		if !st.NextTry.IsZero() && st.State == usrsvc.StateBackoff {
 			rec.NextTry = st.NextTry.Format(time.RFC3339)
 		}
 		if st.Recorded {

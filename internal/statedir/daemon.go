@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,13 +19,29 @@ import (
 )
 
 // TakeDaemonLock takes d's daemon lock without waiting: errs.DaemonRunning
-// (with the holder's pid) when another supervisor holds it. The lock file
-// also names the holder, for usrsvcd stop and status when the pidfile is
-// gone; a failure to write it is returned as warn, not refused.
+// (with the holder's pid) when another supervisor holds it — also when the
+// lock file is gone (the state directory was removed) but a daemon still
+// holds the lock it had (see [Dir.LostLockHolder]). The lock file also names
+// the holder, for usrsvcd stop and status when the pidfile is gone; a
+// failure to write it is returned as warn, not refused.
 func (d Dir) TakeDaemonLock(pidfile string) (f *os.File, warn error, err error) {
 	if err := d.CheckSafe(); err != nil {
 		return nil, nil, err
 	}
+	if _, err := os.Lstat(d.Path(DaemonLock)); errors.Is(err, fs.ErrNotExist) {
+		if pid := d.LostLockHolder(pidfile, true); pid > 0 {
+			return nil, nil, fmt.Errorf("%w (pid %d): another usrsvcd supervises %s, though its lock file is gone "+
+				"(the state directory was removed or moved: it recreates it)", errs.DaemonRunning, pid, d)
+		}
+	}
+	return d.RetakeDaemonLock(pidfile)
+}
+
+// RetakeDaemonLock takes d's daemon lock like TakeDaemonLock, for a daemon
+// whose lock file was removed with its state directory: it recreates the
+// directory and a new lock file, and takes it unless another daemon
+// already holds the new one (errs.DaemonRunning).
+func (d Dir) RetakeDaemonLock(pidfile string) (f *os.File, warn error, err error) {
 	if _, err := d.Ensure("."); err != nil {
 		return nil, nil, err
 	}
@@ -45,6 +62,82 @@ func (d Dir) TakeDaemonLock(pidfile string) (f *os.File, warn error, err error) 
 			"usrsvcd stop and status will rely on the pidfile", f.Name(), err)
 	}
 	return f, warn, nil
+}
+
+// HoldsDaemonLock reports whether f, a daemon lock taken by
+// TakeDaemonLock, is still d's lock file: false when the file at its path
+// is gone or another (the state directory was removed, or moved away).
+// When that cannot be read (out of open files) it reports true: no
+// verdict.
+func (d Dir) HoldsDaemonLock(f *os.File) bool {
+	var held, now unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
+		return true
+	}
+	err := unix.Stat(d.Path(DaemonLock), &now)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return held.Dev == now.Dev && held.Ino == now.Ino && held.Nlink > 0
+}
+
+// LostLockHolder returns the pid of a live process that holds, with an
+// exclusive flock, a daemon lock of d that is no longer at its path (the
+// state directory was removed or moved away), or 0: the [Main] pidfile's
+// process, which holds such a lock whatever its path now (a daemon of this
+// configuration, whatever its state directory), and, with self, this
+// process (a Manager.Run in it, whose lock file was deleted).
+func (d Dir) LostLockHolder(pidfile string, self bool) int {
+	lockPath := d.Path(DaemonLock)
+	if pidfile != "" {
+		if data, err := atomicfile.ReadLimit(pidfile, 64); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 && pid != os.Getpid() &&
+				holdsLostLock(pid, func(target string) bool {
+					return filepath.Base(strings.TrimSuffix(target, " (deleted)")) == DaemonLock && target != lockPath
+				}) {
+				return pid
+			}
+		}
+	}
+	if self && holdsLostLock(os.Getpid(), func(target string) bool { return target == lockPath+" (deleted)" }) {
+		return os.Getpid()
+	}
+	return 0
+}
+
+// holdsLostLock reports whether pid (a live process of this account) has
+// an open file whose /proc link target is one of lost, locked exclusively.
+func holdsLostLock(pid int, lost func(target string) bool) bool {
+	if q, err := proc.Default().Stat(pid); err != nil || q.Zombie() || q.UID != os.Getuid() {
+		return false
+	}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		link := dir + "/" + e.Name()
+		target, err := os.Readlink(link)
+		if err != nil || !lost(target) {
+			continue
+		}
+		// Opening the link opens the file itself, removed or not: a shared
+		// lock refused means that an exclusive one is held on it.
+		f, err := os.OpenFile(link, os.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != nil {
+			continue
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		f.Close() // releases a lock taken
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return true
+		}
+	}
+	return false
 }
 
 // DaemonStatus reports whether a usrsvcd (or any Manager.Run) supervises
@@ -91,7 +184,13 @@ func (d Dir) daemonPID(pidfile string) (int, bool, error) {
 	lockPath := d.Path(DaemonLock)
 	f, err := os.OpenFile(lockPath, os.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil // no daemon ever ran here
+		// No daemon ever ran here; or the state directory was removed
+		// under a running one (it recreates it soon), which still holds its
+		// lock: the pidfile names it.
+		if pid := d.LostLockHolder(pidfile, false); pid > 0 {
+			return pid, true, nil
+		}
+		return 0, false, nil
 	}
 	if errno, ok := errs.ResourceErrno(err); ok {
 		return 0, false, fmt.Errorf("%w: cannot tell whether usrsvcd runs: opening %s: %s",

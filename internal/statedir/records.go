@@ -3,7 +3,10 @@ package statedir
 import (
 	"errors"
 	"os"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Manual is the last operation done by hand on a program (usrsvc, an
@@ -50,6 +53,47 @@ func (d Dir) StoppedByHand(name string) (bool, time.Time, error) {
 	return r.Action == "stop", r.Time, nil
 }
 
+// A start's marker, programs/NAME.starting, says that a start is in its
+// success window: the starter creates it just before it launches the
+// program, and removes it when the launch is over. It means something only
+// while the program's lock is held (by the start, or by its launcher when
+// the starter is gone: Ctrl-C, kill -9), so whoever takes the lock removes
+// one left behind. A stop by hand that finds the lock held and this marker
+// cancels the start (see usrsvc's lockForStop). It is an empty file: its
+// creation needs no free space, so a start on a full disk can be cancelled
+// too (and it takes no page from the others there).
+
+// StartingPath is the path of name's start marker.
+func (d Dir) StartingPath(name string) string { return d.Path(ProgramsDir, name+StartingSuffix) }
+
+// SetStarting creates name's start marker.
+func (d Dir) SetStarting(name string) error {
+	if _, err := d.Ensure(ProgramsDir); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(d.StartingPath(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return FileError("cannot create the start marker", d.StartingPath(name), err)
+	}
+	return f.Close()
+}
+
+// Starting reports whether name has a start marker.
+func (d Dir) Starting(name string) (bool, error) {
+	fi, err := os.Lstat(d.StartingPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, FileError("cannot read the start marker", d.StartingPath(name), err)
+	}
+	return fi.Mode().IsRegular(), nil
+}
+
+// ClearStarting removes name's start marker, if any.
+func (d Dir) ClearStarting(name string) {
+	os.Remove(d.StartingPath(name))
+}
+
 // Exit is how a process ended, as a record holds it.
 type Exit struct {
 	Time   time.Time
@@ -67,6 +111,13 @@ type Record struct {
 	Restarts int    `json:"restarts"`
 	LastExit *Exit  `json:"last_exit,omitempty"`
 	PID      int    `json:"pid,omitempty"`
+	// StartTicks is PID's start time (field 22 of /proc/PID/stat): with
+	// the pid, the process's identity. Pidfile is the program's pidfile
+	// when usrsvc writes it (autopid). A program removed from the
+	// configuration that still runs keeps its record, with state
+	// "removed", so that usrsvc status lists it.
+	StartTicks uint64 `json:"start_ticks,omitempty"`
+	Pidfile    string `json:"pidfile,omitempty"`
 	// NextTry is when a program in backoff is tried again.
 	NextTry time.Time `json:"next_try,omitzero"`
 	Updated time.Time `json:"updated"`
@@ -111,10 +162,28 @@ func (d Dir) WriteRecord(r *Record) error {
 	return writeJSON(d.RecordPath(r.Program), r)
 }
 
-// RemoveRecords removes name's records (a program removed from the
-// configuration and stopped).
+// RemoveRecords removes name's daemon record (a program removed from
+// the configuration, which no longer runs). Its manual record stays: a
+// manual stop outlives the program's absence from the configuration.
 func (d Dir) RemoveRecords(name string) {
 	os.Remove(d.RecordPath(name))
+}
+
+// RecordNames lists the programs that have a daemon record, in name order.
+func (d Dir) RecordNames() ([]string, error) {
+	entries, err := os.ReadDir(d.Path(ProgramsDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, FileError("cannot list", d.Path(ProgramsDir), err)
+	}
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), DaemonSuffix); ok && name != "" && !strings.HasPrefix(name, ".") {
+			names = append(names, name)
+		}
+	}
+	return names, nil
 }
 
 // ReloadAck is the acknowledgement of the last reload that a usrsvcd (or

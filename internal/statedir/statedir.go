@@ -9,6 +9,8 @@
 //	                           "start" or "restart" (reset usrsvcd's restart count; the exit a restart
 //	                           causes is not a crash)
 //	programs/NAME.daemon.json  what usrsvcd knows of NAME: state, restarts, last exit (written by usrsvcd only)
+//	programs/NAME.starting     (empty) a start in its success window: a stop by hand that finds the
+//	                           lock held and this marker cancels the start
 //	usrsvcd.lock               held by the running usrsvcd, which writes its pid into it
 //	usrsvcd.reload.json        the last reread's generation and outcome (the acknowledgement of usrsvcd reread)
 //	usrsvcd.log                usrsvcd's log when detached without usrsvcd_stdout
@@ -43,13 +45,15 @@ const Version = 1
 
 // Names in the state directory.
 const (
-	LocksDir      = "locks"
-	ProgramsDir   = "programs"
-	ManualSuffix  = ".manual.json"
-	DaemonSuffix  = ".daemon.json"
-	DaemonLock    = "usrsvcd.lock"
-	ReloadAckFile = "usrsvcd.reload.json"
-	DaemonLog     = "usrsvcd.log"
+	LocksDir     = "locks"
+	ProgramsDir  = "programs"
+	ManualSuffix = ".manual.json"
+	DaemonSuffix = ".daemon.json"
+	// StartingSuffix names a start's marker (see SetStarting).
+	StartingSuffix = ".starting"
+	DaemonLock     = "usrsvcd.lock"
+	ReloadAckFile  = "usrsvcd.reload.json"
+	DaemonLog      = "usrsvcd.log"
 )
 
 // Dir is a state directory.
@@ -72,22 +76,37 @@ func (d Dir) Ensure(sub string) (string, error) {
 // Lock takes the exclusive lock of program name, waiting up to timeout
 // (errs.Locked after it). Closing the returned file releases the lock.
 func (d Dir) Lock(ctx context.Context, name string, timeout time.Duration) (*os.File, error) {
+	return d.LockWaiting(ctx, name, timeout, nil)
+}
+
+// LockWaiting is Lock calling waiting, when not nil, while the lock is
+// held by another operation: after each failed attempt, at most every
+// waitingPeriod. Its time counts in timeout.
+func (d Dir) LockWaiting(ctx context.Context, name string, timeout time.Duration, waiting func()) (*os.File, error) {
 	dir, err := d.Ensure(LocksDir)
 	if err != nil {
 		return nil, err
 	}
-	return LockFile(ctx, filepath.Join(dir, name+".lock"), timeout)
+	return lockFile(ctx, filepath.Join(dir, name+".lock"), timeout, waiting)
 }
+
+// waitingPeriod is how often LockWaiting calls its function.
+const waitingPeriod = 200 * time.Millisecond
 
 // LockFile takes an exclusive flock of path (created 0600), waiting up to
 // timeout for it.
 func LockFile(ctx context.Context, path string, timeout time.Duration) (*os.File, error) {
+	return lockFile(ctx, path, timeout, nil)
+}
+
+func lockFile(ctx context.Context, path string, timeout time.Duration, waiting func()) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, FileError("cannot open lock file", path, err)
 	}
 	deadline := time.Now().Add(timeout)
 	delay := 5 * time.Millisecond
+	var waited time.Time
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
@@ -100,6 +119,11 @@ func LockFile(ctx context.Context, path string, timeout time.Duration) (*os.File
 		if time.Now().After(deadline) {
 			f.Close()
 			return nil, fmt.Errorf("%w: %s is held by another operation for more than %v; try again later", errs.Locked, path, timeout)
+		}
+		if waiting != nil && time.Since(waited) >= waitingPeriod {
+			waiting()
+			waited = time.Now()
+			continue // try again at once: waiting may have freed it
 		}
 		t := time.NewTimer(delay)
 		select {
