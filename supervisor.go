@@ -212,6 +212,9 @@ type loop struct {
 	stopWatchState func()
 	// fatal ends Run: another daemon took over the state directory.
 	fatal error
+	// exits waits for the exits of every watched process with one
+	// goroutine; nil (no epoll): a goroutine per process waits instead.
+	exits *proc.ExitWatcher
 }
 
 // send hands msg to the loop, or drops it when Run is ending.
@@ -241,6 +244,9 @@ func (l *loop) run(ctx context.Context) error {
 	m.setLoop(l)
 	defer m.setLoop(nil)
 	l.stopWatchState = l.watchState()
+	if w, err := proc.NewExitWatcher(); err == nil {
+		l.exits = w
+	}
 
 	ack, _ := m.state().ReloadAck()
 	l.generation = ack.Generation
@@ -262,6 +268,9 @@ func (l *loop) run(ctx context.Context) error {
 			timer.Stop()
 			l.shutdown()
 			l.stopWatchState()
+			if l.exits != nil {
+				l.exits.Close()
+			}
 			l.wg.Wait()
 			return nil
 		case msg := <-l.msgs:
@@ -274,6 +283,9 @@ func (l *loop) run(ctx context.Context) error {
 			cancel()
 			l.shutdown()
 			l.stopWatchState()
+			if l.exits != nil {
+				l.exits.Close()
+			}
 			l.wg.Wait()
 			return l.fatal
 		}
@@ -535,8 +547,9 @@ func (l *loop) adopt(sv *supervised, p *Process, how via) {
 	l.m.emit(Event{Kind: EventAdopted, Program: sv.pc.Name, Config: sv.pc, PID: p.PID, Reason: "found by " + string(how)})
 }
 
-// watch opens a pidfd on the watched process and waits for its exit in a
-// goroutine parked in Go's netpoller; without a pidfd the loop polls.
+// watch opens a pidfd on the watched process and waits for its exit with
+// the other pidfds in one epoll set (l.exits), or else in a goroutine of
+// its own parked in Go's netpoller; without a pidfd the loop polls.
 func (l *loop) watch(sv *supervised) {
 	p := sv.proc
 	pfd := l.openPidfd(sv, p.PID)
@@ -559,6 +572,13 @@ func (l *loop) watch(sv *supervised) {
 			l.spawn(func() { l.send(exitMsg{name: name, p: p, seen: seen}) })
 		}
 		return
+	}
+	if l.exits != nil {
+		stop, err := l.exits.Watch(pfd, func() { l.send(exitMsg{name: name, p: p, seen: l.seenByPidfd()}) })
+		if err == nil {
+			sv.pidfd, sv.stopWatch = pfd, func() { stop() }
+			return
+		}
 	}
 	ctx, cancel := context.WithCancel(l.ctx)
 	sv.pidfd, sv.stopWatch = pfd, cancel

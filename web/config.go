@@ -130,7 +130,7 @@ func (w Config) IsUnix() (path string, ok bool) {
 var (
 	webKeys = []string{"listen", "username", "password", "password_file", "read_only", "allowed_hosts", "tls_cert", "tls_key"}
 	// mainKeys are [Main]'s, for a better hint when one is misplaced.
-	mainKeys = []string{"pidfile", "config_dir", "state_dir", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path", "log_format"}
+	mainKeys = []string{"pidfile", "config_dir", "state_dir", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path", "log_format", "stop_removed"}
 	// {SHA} + 40 hex digits, and bcrypt's modular crypt format; compiled
 	// on first use, not at every run's initialisation.
 	shaRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?i)\{SHA\}[0-9a-f]{40}$`) })
