@@ -1,8 +1,10 @@
 package usrsvc
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,4 +70,58 @@ func TestDependencyNotReady(t *testing.T) {
 	assert.ErrorIs(t, res[1].Err, ErrNotReady)
 	assert.True(t, strings.Contains(res[1].Err.Error(), "dependency db not ready: not ready after 500ms"), res[1].Err.Error())
 	assert.Empty(t, web.PIDs(), "not launched")
+}
+
+// usrsvcd's autostart follows depends_on: the dependent is launched only
+// once its dependency runs and is ready (the database listens after 2 s).
+func TestDaemonStartsDependenciesFirst(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	port := freePort(t)
+	db := testproc.New(t, "http-server", "--listen=127.0.0.1:"+port, "--after=2s")
+	e.addProgram("db", db.CommandLine(), "ready = tcp:127.0.0.1:"+port)
+	web := testproc.New(t, "sleep")
+	e.addProgram("web", web.CommandLine(), "depends_on = db")
+	var evs events
+	m := e.manager(recorder(&evs))
+	runLoop(t, m)
+	webUp := evs.wait(t, EventStarted, "web", 1)[0]
+	dbUp := evs.wait(t, EventStarted, "db", 1)[0]
+	assert.False(t, webUp.Time.Before(dbUp.Time), "web started after db was ready")
+	p, err := m.fs.Stat(webUp.PID)
+	require.NoError(t, err)
+	q, err := m.fs.Stat(dbUp.PID)
+	require.NoError(t, err)
+	assert.Greater(t, p.StartTicks, q.StartTicks+100, "web launched at least 1 s after db (db is ready 2 s after its launch)")
+}
+
+// A dependency that will not come by itself (autostart = false) holds its
+// dependent, logged at once with the fix; starting the dependency by hand
+// releases it.
+func TestDaemonDependentWaits(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	db := testproc.New(t, "sleep")
+	e.addProgram("db", db.CommandLine(), "autostart = false")
+	web := testproc.New(t, "sleep")
+	e.addProgram("web", web.CommandLine(), "depends_on = db")
+	var evs events
+	var logs testproc.Buffer
+	m := e.manager(recorder(&evs), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	runLoop(t, m)
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(logs.String(), "web: not started: its dependency db is stopped; it starts once db runs (usrsvc start db)")
+	}, "the wait is logged")
+	st, err := m.Do(ctxT(t), ActionStatus, "web")
+	require.NoError(t, err)
+	assert.False(t, st.Running)
+	assert.Equal(t, StateStarting, st.State)
+	assert.Equal(t, "waiting for dependency db (stopped)", st.Reason)
+	assert.Empty(t, web.PIDs())
+
+	_, err = e.manager().Do(ctxT(t), ActionStart, "db")
+	require.NoError(t, err)
+	evs.wait(t, EventStarted, "web", 1)
+	assert.Len(t, web.PIDs(), 1)
+	assert.Contains(t, logs.String(), "web: its dependencies run after")
 }

@@ -95,6 +95,10 @@ type supervised struct {
 	// with the record (statsWritten).
 	checkStats   map[string]*statedir.CheckStats
 	statsWritten time.Time
+	// depSince: its start waits for a dependency since then (see
+	// supervisor_deps.go); depLogged: that wait was logged.
+	depSince  time.Time
+	depLogged bool
 }
 
 // message is what other goroutines send the loop: the loop's goroutine
@@ -305,6 +309,11 @@ func (l *loop) nextWake(now time.Time) time.Time {
 			}
 		}
 	}
+	for _, t := range l.depDeadlines() {
+		if t.Before(wake) {
+			wake = t
+		}
+	}
 	if wake.Before(now) {
 		wake = now
 	}
@@ -372,6 +381,10 @@ func (l *loop) tick() {
 				l.runMonitors(sv)
 			}
 		}
+	}
+	if len(l.queued) > 0 {
+		// A dependency may have come up (adopted, started by hand).
+		l.admitStarts()
 	}
 }
 

@@ -174,8 +174,9 @@ func (l *loop) queueStart(req startReq) {
 
 // admitStarts runs the queued starts that have a slot.
 func (l *loop) admitStarts() {
-	run, wait := l.files.admit(l.queued, l.inFlight)
-	l.queued = wait
+	free, held := l.holdForDeps(l.queued)
+	run, wait := l.files.admit(free, l.inFlight)
+	l.queued = append(wait, held...)
 	for _, req := range run {
 		if sv := l.progs[req.name]; sv != nil && sv.busy {
 			l.inFlight++
