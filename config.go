@@ -142,6 +142,10 @@ type Program struct {
 	// USRSVC_PROCESS_NUM holds.
 	Numprocs   int
 	ProcessNum int
+	// siblingPidfiles are the pidfiles of the other instances of its
+	// numprocs section: a scan never adopts a process one of them names
+	// (instances often run the very same command line).
+	siblingPidfiles []string
 
 	// Ready (ready) says when a start succeeds: "tcp:HOST:PORT" (a
 	// connection is accepted), "http:URL" (a GET answers 2xx or 3xx),
@@ -222,6 +226,7 @@ func (p *Program) equal(q *Program) bool {
 	}
 	a.ProcTitleRE, b.ProcTitleRE = nil, nil
 	a.title, b.title = nil, nil
+	a.siblingPidfiles, b.siblingPidfiles = nil, nil // follow Numprocs
 	return ra == rb && reflect.DeepEqual(a, b)
 }
 
@@ -415,6 +420,17 @@ func (l *configLoader) load(path string) *Config {
 	sort.Slice(cfg.Programs, func(i, j int) bool { return cfg.Programs[i].Name < cfg.Programs[j].Name })
 	for _, p := range cfg.Programs {
 		cfg.fillDefaults(p)
+	}
+	for _, s := range progs {
+		insts := cfg.Groups[s.name]
+		for _, n := range insts {
+			p := byName[n]
+			for _, o := range insts {
+				if o != n {
+					p.siblingPidfiles = append(p.siblingPidfiles, byName[o].Pidfile)
+				}
+			}
+		}
 	}
 	l.resolveGroups(cfg, groups, byName)
 	l.checkPidfiles(cfg)

@@ -1,7 +1,9 @@
 package usrsvc
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +126,30 @@ func TestDaemonDependentWaits(t *testing.T) {
 	evs.wait(t, EventStarted, "web", 1)
 	assert.Len(t, web.PIDs(), 1)
 	assert.Contains(t, logs.String(), "web: its dependencies run after")
+}
+
+// numprocs instances running the very same command line are told apart by
+// their pidfiles: a scan for one (its pidfile lost) never takes a
+// sibling's process.
+func TestInstancesWithOneCommand(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := testproc.New(t, "sleep")
+	e.programs = append(e.programs, "[Program:w]\nnumprocs = 3\ncommand = "+h.CommandLine()+
+		"\npidfile = "+e.path("w-%(process_num)d.pid")+"\nstdout = "+e.path("w.log")+"\nsuccess_seconds = 0.3\n")
+	m := e.manager()
+	res := m.DoAll(ctxT(t), ActionStart, []string{"w"}, true)
+	pids := map[string]int{}
+	for _, r := range res {
+		require.NoError(t, r.Err, r.Program)
+		pids[r.Program] = r.Status.Process.PID
+	}
+	require.Len(t, h.PIDs(), 3, "three processes of one command")
+	for i, name := range []string{"w_00", "w_01", "w_02"} {
+		require.NoError(t, os.Remove(e.path(fmt.Sprintf("w-%d.pid", i))))
+		st, err := e.manager().Do(ctxT(t), ActionStatus, name)
+		require.NoError(t, err)
+		require.True(t, st.Running, name)
+		assert.Equal(t, pids[name], st.Process.PID, "%s found its own process, not a sibling's", name)
+	}
 }

@@ -261,9 +261,10 @@ func (mt *Matcher) find(pc *Program) (*resolution, error) {
 	if err != nil {
 		return f, err
 	}
+	claimed := siblingPids(pc)
 	var matches []*proc.Process
 	for _, p := range snap.Sorted() {
-		if p.PID != mt.self && mt.matches(pc, p) {
+		if p.PID != mt.self && !claimed[p.PID] && mt.matches(pc, p) {
 			matches = append(matches, p)
 		}
 	}
@@ -287,6 +288,26 @@ func (mt *Matcher) find(pc *Program) (*resolution, error) {
 		}
 	}
 	return f, nil
+}
+
+// siblingPids are the pids the pidfiles of pc's sibling instances name:
+// with numprocs, the instances usually run the same command line, and a
+// scan must not take a sibling's process for this one's.
+func siblingPids(pc *Program) map[int]bool {
+	if len(pc.siblingPidfiles) == 0 {
+		return nil
+	}
+	pids := map[int]bool{}
+	for _, f := range pc.siblingPidfiles {
+		data, err := atomicfile.ReadLimit(f, maxPidfileSize)
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+			pids[pid] = true
+		}
+	}
+	return pids
 }
 
 // maxPidfileSize is the most of a pidfile that is read: a pid and a
