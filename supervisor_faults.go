@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
 	"github.com/usrsvc/usrsvc/internal/errs"
 	"github.com/usrsvc/usrsvc/internal/proc"
+	"golang.org/x/sys/unix"
 )
 
 // The supervising loop under adverse conditions: a low open-file limit, a
@@ -102,6 +104,32 @@ func parallelOps(limit uint64, n int) int {
 func (p filePlan) tight(n int) bool {
 	return p.pidfds < n || p.starts < min(n, 8)
 }
+
+// nprocTight reports whether starting n programs could exhaust the
+// account's process limit (RLIMIT_NPROC, which counts threads): the tasks
+// of the account's processes (in mt's snapshot) plus about 4 per start (the
+// program, the launcher's intermediate, their share of a launcher, a thread
+// of the caller) and a margin for the caller and a launcher reach it. Never
+// for root, whom the limit does not hold.
+func nprocTight(mt *Matcher, n int) bool {
+	var lim unix.Rlimit
+	if os.Geteuid() == 0 || unix.Getrlimit(unix.RLIMIT_NPROC, &lim) != nil || lim.Cur == unix.RLIM_INFINITY {
+		return false
+	}
+	snap := mt.cached()
+	if snap == nil {
+		return false
+	}
+	tasks := 0
+	for _, p := range snap.Procs {
+		tasks += max(p.Threads, 1)
+	}
+	return uint64(tasks+4*n+nprocMargin) > lim.Cur
+}
+
+// nprocMargin is the tasks the caller and a launcher may need beside the
+// programs (Go runtimes: a handful of threads each).
+const nprocMargin = 32
 
 // nofileLimit is the soft RLIMIT_NOFILE.
 func nofileLimit() uint64 {

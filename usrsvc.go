@@ -372,6 +372,13 @@ func (m *Manager) DoAll(ctx context.Context, action Action, names []string, para
 	// As many at once as the open files allow: with a low limit, -P is no
 	// worse than one at a time (it used to fail most starts at 12 to 40).
 	atOnce := parallelOps(nofileLimit(), len(progs))
+	if parallel && (action == ActionStart || action == ActionRestart) && nprocTight(mt, len(progs)) {
+		// Near the process limit, one at a time: concurrent operations need
+		// threads of this process that the limit may not grant by then,
+		// and Go cannot survive a thread it fails to create. The starts
+		// that find no process left fail with code 11, and say why.
+		atOnce = 1
+	}
 	switch {
 	case parallel:
 		// Dependencies first (dependents first for a stop); the programs of

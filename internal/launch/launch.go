@@ -433,12 +433,12 @@ func (b *batch) await(ctx context.Context, id uint32, w *waiter, job *Job, sent 
 			b.leave(id, false)
 			died := b.endError()
 			if !acked {
-				if !answered && !b.signaled() {
+				if !answered && !b.signaled() && !errors.Is(died, syscall.EAGAIN) {
 					return nil, false, fmt.Errorf("the launcher %s %w without taking the job (a launcher is a binary that imports package usrsvc)", b.exe, died)
 				}
 				return nil, true, fmt.Errorf("the launcher %w before taking the job", died)
 			}
-			res, err := recoverStart(ctx, job, pid, sent, fmt.Sprintf("the launcher %v during the start", died))
+			res, err := recoverStart(ctx, job, pid, sent, fmt.Sprintf("the launcher %v during the start", died), died)
 			return res, false, err
 		case <-timer.C:
 			b.leave(id, true)
@@ -588,6 +588,9 @@ func (b *batch) send(id uint32, payload []byte, lock *os.File) error {
 			end := b.endError()
 			if answered || b.signaled() {
 				return &goneError{fmt.Errorf("the launcher %w before taking the job", end)}
+			}
+			if errors.Is(end, syscall.EAGAIN) {
+				return fmt.Errorf("the launcher %w before taking the job", end)
 			}
 			return fmt.Errorf("the launcher %s %w without taking the job (a launcher is a binary that imports package usrsvc)",
 				b.exe, end)
@@ -767,7 +770,7 @@ func (b *batch) endError() error {
 	}
 	text := b.stderrText
 	var errno syscall.Errno
-	if strings.Contains(text, "errno=11") || strings.Contains(text, "resource temporarily unavailable") {
+	if strings.Contains(text, "errno=11") || strings.Contains(strings.ToLower(text), "resource temporarily unavailable") {
 		// The Go runtime of the launcher could not start a thread: out of
 		// processes (RLIMIT_NPROC).
 		errno = syscall.EAGAIN
@@ -803,7 +806,12 @@ func (b *batch) stderrExcerpt() string {
 	if n <= 0 {
 		return ""
 	}
-	lines := strings.Fields(strings.ReplaceAll(string(buf[:n]), "\n", " | "))
+	text := string(buf[:n])
+	if head, _, ok := strings.Cut(text, "\n\n"); ok {
+		// A Go runtime's fatal error: its message, not the goroutines.
+		text = head
+	}
+	lines := strings.Fields(strings.ReplaceAll(text, "\n", " | "))
 	return strings.TrimSuffix(strings.Join(lines, " "), " |")
 }
 

@@ -2,10 +2,12 @@ package launch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
@@ -20,8 +22,9 @@ import (
 // (AutoPid) and the start succeeded. Otherwise, what runs in the session of
 // the program's process (pid, when the launcher told it; it leads that
 // session) and started during this start is stopped, as a start in which
-// nothing matches stops its tree. note says what happened to the launcher.
-func recoverStart(ctx context.Context, job *Job, pid int, sent time.Time, note string) (*Result, error) {
+// nothing matches stops its tree. note says what happened to the launcher,
+// cause is how it ended.
+func recoverStart(ctx context.Context, job *Job, pid int, sent time.Time, note string, cause error) (*Result, error) {
 	select {
 	case <-time.After(time.Until(sent.Add(job.Window))):
 	case <-ctx.Done():
@@ -73,6 +76,13 @@ func recoverStart(ctx context.Context, job *Job, pid int, sent time.Time, note s
 		}
 		stopTree(session, job.TermToKill)
 		r.Outcome = NoMatch
+		return r, nil
+	}
+	if errors.Is(cause, syscall.EAGAIN) {
+		// The launcher died for want of a thread: the account's process
+		// limit, which the program's own fork met too, or would have.
+		r.Outcome, r.Stage, r.Errno = Failed, StageFork, syscall.EAGAIN
+		r.Err = note + "; nothing of the program runs"
 		return r, nil
 	}
 	r.Outcome = Exited

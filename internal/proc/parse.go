@@ -14,13 +14,14 @@ const (
 	fieldSID       = 6
 	fieldUTime     = 14
 	fieldSTime     = 15
+	fieldThreads   = 20
 	fieldStartTime = 22
 	fieldRSS       = 24
 	fieldExitCode  = 52
 )
 
 // parseStat parses the content of /proc/PID/stat into p (PID, PPID, PGID, SID, State,
-// Comm, UTime, STime, StartTicks, RSSPages, ExitCode). The comm may hold any
+// Comm, UTime, STime, Threads, StartTicks, RSSPages, ExitCode). The comm may hold any
 // byte, ')' and spaces included: it runs from the first '(' to the LAST ')'.
 // Fields up to rss (24) are required; exit_code (52) is optional.
 func parseStat(b []byte, p *Process) error {
@@ -65,6 +66,8 @@ func parseStat(b []byte, p *Process) error {
 			p.UTime, err = statUint(tok, field)
 		case fieldSTime:
 			p.STime, err = statUint(tok, field)
+		case fieldThreads:
+			p.Threads, err = statInt(tok, field)
 		case fieldStartTime:
 			p.StartTicks, err = statUint(tok, field)
 		case fieldRSS:

@@ -70,6 +70,9 @@ type Process struct {
 	Started time.Time
 	// UTime and STime are fields 14 and 15, user and system CPU time in ticks.
 	UTime, STime uint64
+	// Threads is field 20, the process's number of threads (tasks, which
+	// RLIMIT_NPROC counts).
+	Threads int
 	// RSSPages is field 24, the resident set size in pages.
 	RSSPages int64
 	// ExitCode is field 52, the wait status as waitpid reports it. It is
