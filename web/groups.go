@@ -87,6 +87,16 @@ func (gi *groupIndex) names() []string {
 	return out
 }
 
+// sortedNames lists every configured program, by group then name.
+func (gi *groupIndex) sortedNames() []string {
+	names := make([]string, 0, len(gi.cfg.Programs))
+	for _, pc := range gi.cfg.Programs {
+		names = append(names, pc.Name)
+	}
+	gi.sortByGroup(names)
+	return names
+}
+
 // sortByGroup orders program names as supervisord lists its processes:
 // by group, then by name.
 func (gi *groupIndex) sortByGroup(names []string) {

@@ -78,11 +78,7 @@ func (h *Handler) logMethods() map[string]rpcMethod {
 			help: "Empty every program's stdout and stderr files; return an array of result structs.",
 			fn: func(ctx context.Context, _ []any) (any, error) {
 				gi := h.groups()
-				names := make([]string, 0, len(gi.cfg.Programs))
-				for _, pc := range gi.cfg.Programs {
-					names = append(names, pc.Name)
-				}
-				gi.sortByGroup(names)
+				names := gi.sortedNames()
 				out := make([]any, 0, len(names))
 				for _, name := range names {
 					out = append(out, gi.resultOf(name, h.clearLogs(ctx, name)))

@@ -641,11 +641,7 @@ func (h *Handler) allProcessInfo(ctx context.Context) []any {
 func (h *Handler) allConfigInfo() []any {
 	gi := h.groups()
 	home, _ := home.Dir()
-	names := make([]string, 0, len(gi.cfg.Programs))
-	for _, pc := range gi.cfg.Programs {
-		names = append(names, pc.Name)
-	}
-	gi.sortByGroup(names)
+	names := gi.sortedNames()
 	out := make([]any, 0, len(names))
 	for _, name := range names {
 		pc := gi.cfg.Program(name)
