@@ -15,6 +15,8 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/exitcode"
+	"github.com/usrsvc/usrsvc/internal/proc"
+	"github.com/usrsvc/usrsvc/internal/statedir"
 	"github.com/usrsvc/usrsvc/internal/testproc"
 )
 
@@ -284,4 +286,25 @@ func TestAPILogNotARegularFile(t *testing.T) {
 		t.Fatal("reading a FIFO log blocked")
 	}
 	assert.Equal(t, http.StatusOK, do(e.h, "GET", "/program/alpha", nil).Code, "the program page still renders")
+}
+
+// A program removed from the configuration that still runs is listed, as
+// removed, until it ends: never invisible.
+func TestAPIListsRemovedPrograms(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, []string{"alpha"}, Options{})
+	extra := testproc.New(t, "sleep")
+	pid := extra.Detach(t)
+	p, err := proc.Default().Stat(pid)
+	require.NoError(t, err)
+	require.NoError(t, statedir.Dir(e.path("state")).WriteRecord(&statedir.Record{Program: "extra", State: "removed",
+		PID: pid, StartTicks: p.StartTicks, Updated: time.Now(), Reason: "removed from the configuration, still running"}))
+	var o overview
+	require.Equal(t, http.StatusOK, e.getJSON("/api/v1/programs", &o))
+	require.Len(t, o.Programs, 2)
+	r := o.Programs[1]
+	assert.Equal(t, "extra", r.Name)
+	assert.Equal(t, stateRemoved, r.State)
+	assert.Equal(t, pid, r.PID)
+	assert.Contains(t, r.Reason, "removed from the configuration")
 }

@@ -40,7 +40,7 @@ var (
 	descUp = prometheus.NewDesc("usrsvc_program_up",
 		"1 when the program's process runs, else 0.", programLabels, nil)
 	descState = prometheus.NewDesc("usrsvc_program_state",
-		"The program's current state, as its label (running, starting, backoff, gave-up, stopped-by-hand, exited, stopped, disabled, unknown); always 1.",
+		"The program's current state, as its label (running, starting, backoff, gave-up, stopped-by-hand, exited, stopped, disabled, removed, unknown); always 1.",
 		[]string{"program", "state"}, nil)
 	descEnabled = prometheus.NewDesc("usrsvc_program_enabled",
 		"1 when the program is enabled (enabled = true), else 0.", programLabels, nil)

@@ -28,6 +28,9 @@ const (
 	stateExited        = "exited"
 	stateStopped       = "stopped"
 	stateDisabled      = "disabled"
+	// stateRemoved: removed from the configuration, still running,
+	// supervised by no one (shown until it ends; no action applies).
+	stateRemoved = "removed"
 	stateUnknown       = "unknown"
 )
 
@@ -233,7 +236,9 @@ func (r *reader) fresh(ctx context.Context) *overview {
 	now := h.now()
 	o := &overview{Time: now, Now: now.Format(time.RFC3339), Config: cfg.Path,
 		ReadOnly: h.opts.ReadOnly, Version: usrsvcVersion()}
-	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, nil, false)
+	// "all": also the programs removed from the configuration that still
+	// run (a running program is never invisible).
+	results := h.manager().DoAll(ctx, usrsvc.ActionStatus, []string{"all"}, false)
 	o.Programs = make([]*programView, len(results))
 	self := h.selfIn(results)
 	for i, res := range results {
@@ -423,6 +428,8 @@ func displayState(st *usrsvc.Status, exited bool) string {
 		daemon = string(st.State)
 	}
 	switch {
+	case st.Running && st.State == usrsvc.StateRemoved:
+		return stateRemoved
 	case st.Running && daemon == stateStarting:
 		return stateStarting
 	case st.Running:
