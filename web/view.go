@@ -31,7 +31,7 @@ const (
 	// stateRemoved: removed from the configuration, still running,
 	// supervised by no one (shown until it ends; no action applies).
 	stateRemoved = "removed"
-	stateUnknown       = "unknown"
+	stateUnknown = "unknown"
 )
 
 // A program's health, as usrsvcd records it for a program with health
