@@ -131,7 +131,7 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 		switch {
 		case l.resource("reading the config file "+path, err):
 		case isMain && errors.Is(err, fs.ErrNotExist):
-			l.add(path, 0, "config file not found: create it (see the configuration reference in the README), "+
+			l.add(path, 0, "config file not found: create it (see man usrsvc.cfg, or docs/configuration.md in usrsvc's source), "+
 				"or point --config or USRSVC_CONFIG at another file")
 		case errors.Is(err, fs.ErrNotExist):
 			l.add(path, 0, "config file vanished while loading; run the command again")

@@ -485,8 +485,8 @@ func TestLoadConfigFiles(t *testing.T) {
 		_, err := LoadConfig(p)
 		ps := configProblems(t, err)
 		require.Len(t, ps, 1)
-		assert.Equal(t, problem{File: p, Line: 0, Msg: "config file not found: create it (see the configuration " +
-			"reference in the README), or point --config or USRSVC_CONFIG at another file"}, ps[0])
+		assert.Equal(t, problem{File: p, Line: 0, Msg: "config file not found: create it (see man usrsvc.cfg, or " +
+			"docs/configuration.md in usrsvc's source), or point --config or USRSVC_CONFIG at another file"}, ps[0])
 		assert.Equal(t, exitcode.InvalidConfig, exitcode.Of(err))
 		assert.ErrorIs(t, err, ErrInvalidConfig)
 	})

@@ -34,8 +34,8 @@
 // and before every package that imports usrsvc) recognises the marker,
 // starts the programs it is sent and exits: the binary's main never runs.
 // Starts under way at the same moment share a launcher, which gives each
-// program a subreaper process of its own for its success window (see the
-// README's design notes). So any binary
+// program a subreaper process of its own for its success window (see
+// docs/design.md in the repository). So any binary
 // that imports this package can start programs, and there is nothing to
 // call. The cost to a binary that is not a launcher is one environment
 // lookup at startup. It is an init function rather than a function to call

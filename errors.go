@@ -9,7 +9,7 @@ import (
 
 // Sentinel errors. Every error the library returns wraps one of them: test
 // with [errors.Is]. The command-line tools derive their return codes from
-// them (see the README's table of return codes).
+// them (see the table of return codes in docs/commands.md).
 var (
 	// ErrNotRunning: the program has no running process (Signal, reload).
 	ErrNotRunning = errs.NotRunning

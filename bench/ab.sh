@@ -8,7 +8,7 @@
 # REV is a git revision of this repository, or "." for the working tree as it
 # is (uncommitted changes included); VAR=VAL are build environment variables
 # (e.g. dynamic=main:CGO_ENABLED=1 static=main:CGO_ENABLED=0). The default
-# is CGO_ENABLED=0, the static build the README recommends. Each round
+# is CGO_ENABLED=0, the static build the README recommends (docs/design.md). Each round
 # measures every version once, in a rotated order, with the figures of
 # bench/scale.sh (measure_world in bench/lib.sh: the spawn floor, start all
 # with its CPU, status all, usrsvcd memory (RssAnon, PSS, VmRSS), reread,

@@ -178,7 +178,7 @@ else
 			printf 'would: (cd %s && CGO_ENABLED=0 go build -o %s/%s ./cmd/%s)\n' "$repo" "$src_dir" "$b" "$b"
 		else
 			# Static binaries: every start re-executes the binary as its
-			# launcher, and a static one starts faster (see the README).
+			# launcher, and a static one starts faster (see docs/design.md).
 			printf '+ (cd %s && CGO_ENABLED=0 go build -o %s/%s ./cmd/%s)\n' "$repo" "$src_dir" "$b" "$b"
 			(cd -- "$repo" && CGO_ENABLED=0 go build -o "$src_dir/$b" "./cmd/$b") || die "go build ./cmd/$b failed"
 		fi

@@ -12,18 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The README's scrape config and alerting rules are the files in
-// examples/prometheus: promtool checks them, and its rule unit test proves
-// each alert fires when it should (and not for a program stopped by hand).
+// The scrape config and alerting rules that docs/usrsvcweb.md shows are the
+// files in examples/prometheus: promtool checks them, and its rule unit
+// test proves each alert fires when it should (and not for a program
+// stopped by hand).
 func TestPrometheusExamples(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join("..", "examples", "prometheus")
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "usrsvcweb.md"))
 	require.NoError(t, err)
 	for _, f := range []string{"prometheus.yml", "usrsvc-rules.yml"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		require.NoError(t, err)
-		assert.Contains(t, string(readme), "```yaml\n"+string(b)+"```", "the README shows %s as it is", f)
+		assert.Contains(t, string(doc), "```yaml\n"+string(b)+"```", "docs/usrsvcweb.md shows %s as it is", f)
 	}
 	promtool := promtoolPath(t)
 	if promtool == "" {

@@ -41,18 +41,23 @@ func TestHelpStyle(t *testing.T) {
 	assert.NotContains(t, help, "demo-daemon", "internal options are not listed")
 }
 
-// What the help says of an option, the README says too (and both are
+// What the help says of an option, the manual says too: the README and
+// docs/commands.md, where usrsvc's options are described (and both are
 // true: -q hides the success lines only).
 func TestHelpAgreesWithREADME(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
-	require.NoError(t, err)
+	var manual string
+	for _, f := range []string{"../../README.md", "../../docs/commands.md"} {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		manual += string(data)
+	}
 	help := helpText(t)
 	assert.Contains(t, help, "-q, --quiet        print only warnings and errors")
-	assert.Contains(t, string(readme), "`-q` — print only warnings and errors")
+	assert.Contains(t, manual, "`-q` — print only warnings and errors")
 	for _, word := range []string{"--json", "--table", "--parallel", "-q", "--follow", "--lines", "--stderr",
-		"--demo", "--readme", "--version", "--help", "**ls**"} {
-		assert.True(t, strings.Contains(string(readme), word), "the README does not mention %s", word)
+		"--include", "--demo", "--readme", "--version", "--help", "**ls**", "**reload**", "**tail**", "**import**"} {
+		assert.True(t, strings.Contains(manual, word), "neither the README nor docs/commands.md mentions %s", word)
 	}
 }
 

@@ -66,7 +66,7 @@ failed); 11 try again (lock busy, out of open files or disk space);
 131 invalid action or option; 132 program disabled;
 133 no such program; 134 exited during success_seconds; 136 insufficient
 permissions; 137 failed to launch; 138 usage printed for a bare usrsvc.
-man usrsvc and usrsvc --readme tell more.
+man usrsvc tells more; the full manual is docs/ in usrsvc's source.
 `
 
 // actions are the actions usrsvc knows, for suggestions.
@@ -108,7 +108,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (o *options, code int, d
 	var showVersion, readme, demoFlag bool
 	var demoDaemon string
 	c.Bool(&demoFlag, "demo", "show usrsvc at work in a temp directory (nothing to set up)")
-	c.Bool(&readme, "readme", "print the full documentation")
+	c.Bool(&readme, "readme", "print the README (the manual: docs/, man usrsvc)")
 	c.Bool(&showVersion, "version", "print the version and exit")
 	c.String(&demoDaemon, strings.TrimPrefix(demo.DaemonFlag, "--"), "DIR", "the demo's daemon").Hidden = true
 

@@ -51,11 +51,11 @@ web page, the JSON API and Prometheus metrics. Its settings come from the
 SIGTERM or SIGINT, and takes no action.
 `
 
-const footer = `Return codes: 0 stopped by SIGTERM or SIGINT; 1 cannot listen (the
-address is in use, another usrsvcweb serves the socket); 11 out of open
-files or disk space; 130 invalid config (or a TCP address without a
-password); 131 invalid option or argument; 136 the socket or its
-directory cannot be created. man usrsvcweb tells more.
+const footer = `Return codes: 0 stopped by SIGTERM or SIGINT; 11 the address is in use
+or another usrsvcweb serves the socket, or out of open files or disk
+space; 130 invalid config (or a TCP address without a password); 131
+invalid option or argument; 136 the socket or its directory cannot be
+created. man usrsvcweb tells more.
 `
 
 // shutdownGrace bounds a graceful shutdown: requests in flight get this
@@ -184,7 +184,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer, ready 
 	} else if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		logger.Warn("usrsvcweb listens on "+addr+", beyond this host, without TLS: the password and everything "+
 			"else cross the network in plain text; set tls_cert and tls_key in [Web], or listen on 127.0.0.1 or the unix "+
-			"socket and reach it with ssh -L (see the README)", "listen", addr)
+			"socket and reach it with ssh -L (see man usrsvcweb)", "listen", addr)
 	}
 	srv := web.NewServer(h)
 	srv.ErrorLog = slog.NewLogLogger(handler, slog.LevelWarn)

@@ -186,7 +186,7 @@ func (d *demo) play(ctx context.Context) error {
 		d.say("   %-7s %s", r.Program, status)
 	}
 	d.say("\nThat is the no-parent model: usrsvcd can be killed, upgraded or restarted and no")
-	d.say("program notices. Next: README.md (usrsvc --readme), or `usrsvcd checkconfig` on your own config.")
+	d.say("program notices. Next: README.md and docs/, or `usrsvcd checkconfig` on your own config.")
 	return nil
 }
 

@@ -109,8 +109,9 @@ func TestConfigPageHasEveryKey(t *testing.T) {
 	require.NoError(t, err)
 	text := string(data)
 	keys := map[string][]string{
-		"[Main]": {"pidfile", "config_dir", "state_dir", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path", "log_format"},
-		"[Web]":  {"listen", "username", "password", "read_only"},
+		"[Main]": {"pidfile", "config_dir", "state_dir", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path", "log_format",
+			"stop_removed"},
+		"[Web]": {"listen", "username", "password", "password_file", "allowed_hosts", "tls_cert", "tls_key", "read_only"},
 		"[Program:NAME]": {"command", "useshell", "pidfile", "stdout", "stderr", "enabled", "autopid", "scan_for_process",
 			"proctitle_re", "autostart", "maxrestarts", "max_restarts", "restart_delay", "success_seconds",
 			"term_to_kill_seconds", "inherit_env", "defaults", "email_alerts", "directory", "stop_signal", "stop_group",
