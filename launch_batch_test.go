@@ -58,6 +58,9 @@ func TestParallelStartsShareLaunchers(t *testing.T) {
 			assert.Equal(t, daemons[k].PIDs(), []int{pid}, "%s recorded its own daemon", r.Program)
 		}
 	}
-	assert.LessOrEqual(t, launchers, int64(3), "%d starts at once", 2*n+1)
+	// Starts join a launcher within its batch window: a handful of
+	// launchers, not one per start, even when a loaded machine spreads the
+	// goroutines' starts over several windows.
+	assert.LessOrEqual(t, launchers, int64(6), "%d starts at once", 2*n+1)
 	assert.Positive(t, launchers)
 }
