@@ -22,6 +22,13 @@
 //	e2e -time N -cg [-progs TOKEN] -- CMD  also the CPU of CMD and all it starts (a cgroup), and of the programs
 //	e2e -cgnew | -cgread DIR | -cgdel DIR | -joincg DIR -- CMD   CPU accounting groups (cgroup.go)
 //
+// and the helpers of bench/health.sh (health.go):
+//
+//	e2e -httpserve HOST:PORT [-ports N] [-token T]  answer 200 "ok" on N ports (PORT 0: the kernel's
+//	                                choice), count requests and connections (GET /count), until SIGTERM
+//	e2e -freeport                   a TCP port of 127.0.0.1 nothing listens on
+//	e2e -hang TITLE -url URL [-repeat 5] [-gap 2s]  SIGSTOP the process titled TITLE; time until a new one runs
+//
 // Every process it starts is stopped at the end, even on failure or SIGINT.
 package main
 
@@ -52,7 +59,7 @@ var (
 	fTimeout   = flag.Duration("timeout", 120*time.Second, "helper: -waitfor timeout")
 	fPids      = flag.String("pids", "", "helper: list our processes titled *TOKEN*")
 	fDiffPids  = flag.String("diffpids", "", "helper: earlier -pids listing to compare with")
-	fToken     = flag.String("token", "", "helper: title token for -diffpids")
+	fToken     = flag.String("token", "", "helper: title token for -diffpids (-httpserve: a mark in its title, unused)")
 	fCleanup   = flag.String("cleanup", "", "helper: comma-separated title tokens to SIGKILL")
 	fSpawn     = flag.String("spawn", "", "helper: file of command lines a shell starts bare (the spawn floor)")
 	fCG        = flag.Bool("cg", false, "helper: measure CPU in a cgroup (-spawn, -time)")
@@ -66,6 +73,12 @@ var (
 	fCgRead    = flag.String("cgread", "", "helper: print a cgroup's CPU time")
 	fCgDel     = flag.String("cgdel", "", "helper: remove a cgroup (moving what is left out)")
 	fJoinCg    = flag.String("joincg", "", "helper: join this cgroup, then exec the command after --")
+	fHTTPServe = flag.String("httpserve", "", "helper: HOST:PORT to answer health checks on (PORT 0: any)")
+	fPorts     = flag.Int("ports", 1, "helper: -httpserve ports (PORT, PORT+1, ...)")
+	fFreePort  = flag.Bool("freeport", false, "helper: print a free TCP port of 127.0.0.1")
+	fHang      = flag.String("hang", "", "helper: title of the process to SIGSTOP and watch being restarted")
+	fURL       = flag.String("url", "", "helper: -hang health URL the process answers before each stop")
+	fGap       = flag.Duration("gap", 2*time.Second, "helper: -hang wait after the process answers, plus rand(0, gap)")
 )
 
 func main() {
@@ -74,6 +87,31 @@ func main() {
 	switch {
 	case *fSubreaper:
 		code = subreaperMain(flag.Args())
+	case *fHTTPServe != "":
+		if err := httpServe(*fHTTPServe, *fPorts); err != nil {
+			fmt.Fprintln(os.Stderr, "httpserve:", err)
+			code = 1
+		}
+	case *fFreePort:
+		p, err := freePort()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "freeport:", err)
+			code = 1
+		}
+		fmt.Println(p)
+	case *fHang != "":
+		repeat := 5
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "repeat" {
+				repeat = max(1, *fRepeat)
+			}
+		})
+		h, err := observeHangs(*fHang, *fURL, repeat, *fGap)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hang:", err)
+			code = 1
+		}
+		fmt.Println(h.line())
 	case *fObserve != "":
 		r, err := observeKills(*fObserve, *fKills)
 		if err != nil {
