@@ -38,14 +38,19 @@ type healthMonitor interface {
 // maxHealthBody bounds what an HTTP check reads of a response.
 const maxHealthBody = 64 << 10
 
-// healthTransport is shared by the HTTP checks: it keeps a connection per
-// program alive between checks (one check every few seconds for each of
-// hundreds of programs costs a request, not a handshake).
+// healthTransport is shared by the HTTP checks. Each check opens a new
+// connection and closes it after the answer, as a client arriving would:
+// a check then proves that the program still accepts connections (a
+// connection kept alive can be served by a program whose accept loop
+// hangs), and nothing is held between checks — no file descriptor, which
+// usrsvcd's open-file budget does not count, and no reader goroutines per
+// program. Keeping connections alive did not even save the handshakes:
+// with more programs than the transport's idle pool, each was closed
+// before its next check.
 var healthTransport = sync.OnceValue(func() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil // a check goes to the program, not through a proxy
-	t.MaxIdleConnsPerHost = 2
-	t.IdleConnTimeout = 30 * time.Second
+	t.DisableKeepAlives = true
 	return t
 })
 

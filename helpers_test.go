@@ -148,7 +148,7 @@ func (msg inspectMsg) handle(l *loop) {
 		msg.reply <- loopView{}
 		return
 	}
-	msg.reply <- loopView{known: true, state: sv.state, busy: sv.busy, restarts: sv.restarts, deadlines: sv.deadlines()}
+	msg.reply <- loopView{known: true, state: sv.state, busy: sv.busy, restarts: sv.restarts, deadlines: sv.deadlines(nil)}
 }
 
 // inspect asks m's running loop about name. Messages are handled in order,

@@ -216,6 +216,7 @@ type loop struct {
 	stopWatchState func()
 	// fatal ends Run: another daemon took over the state directory.
 	fatal error
+	sorted []string // l.progs' names, sorted (names); nil: to be made again
 	// exits waits for the exits of every watched process with one
 	// goroutine; nil (no epoll): a goroutine per process waits instead.
 	exits *proc.ExitWatcher
@@ -302,8 +303,9 @@ func (l *loop) nextWake(now time.Time) time.Time {
 	if l.owing() && l.retryAt.Before(wake) {
 		wake = l.retryAt
 	}
+	var buf [4]time.Time // one program's deadlines, without an allocation each
 	for _, sv := range l.progs {
-		for _, t := range sv.deadlines() {
+		for _, t := range sv.deadlines(buf[:0]) {
 			if !t.IsZero() && t.Before(wake) {
 				wake = t
 			}
@@ -320,11 +322,10 @@ func (l *loop) nextWake(now time.Time) time.Time {
 	return wake
 }
 
-// deadlines lists the times this program needs the loop.
-func (sv *supervised) deadlines() []time.Time {
-	var ts []time.Time
+// deadlines appends to ts the times this program needs the loop.
+func (sv *supervised) deadlines(ts []time.Time) []time.Time {
 	if sv.busy {
-		return nil
+		return ts
 	}
 	if sv.state == StateBackoff {
 		ts = append(ts, sv.nextTry)
@@ -388,13 +389,17 @@ func (l *loop) tick() {
 	}
 }
 
+// names returns the programs' names, sorted: made again only when a
+// reread adds or removes programs, not at every wake of the loop.
 func (l *loop) names() []string {
-	names := make([]string, 0, len(l.progs))
-	for n := range l.progs {
-		names = append(names, n)
+	if l.sorted == nil {
+		l.sorted = make([]string, 0, len(l.progs))
+		for n := range l.progs {
+			l.sorted = append(l.sorted, n)
+		}
+		sort.Strings(l.sorted)
 	}
-	sort.Strings(names)
-	return names
+	return l.sorted
 }
 
 // alive re-checks a watched process without a pidfd: a zombie or a changed
@@ -950,6 +955,7 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 			sv = &supervised{pc: pc}
 			l.restoreRecord(sv)
 			l.progs[pc.Name] = sv
+			l.sorted = nil
 			added = append(added, pc.Name)
 			continue
 		}
@@ -976,6 +982,7 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 			continue
 		}
 		delete(l.progs, name)
+		l.sorted = nil
 		if cfg.Program(name) != nil {
 			// Disabled: still configured (status shows it), not stopped.
 			l.unwatch(sv)
