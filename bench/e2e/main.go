@@ -36,49 +36,51 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 )
 
 var (
-	fBin       = flag.String("bin", "", "directory holding usrsvc and usrsvcd")
-	fDir       = flag.String("dir", "", "world directory (HOME of the run); created if missing")
-	fRun       = flag.String("run", "", "run id (digits) making the program titles unique")
-	fN         = flag.Int("n", 200, "programs in the large world")
-	fIdle      = flag.Duration("idle", 60*time.Second, "idle CPU window")
-	fKills     = flag.Int("kills", 10, "kill -9 repetitions")
-	fRepeat    = flag.Int("repeat", 10, "repetitions of the timed commands")
-	fSections  = flag.String("sections", "floors,start,status,rss,idle,reread,daemonkill,kill1,kill1sub", "sections to run")
-	fSubreaper = flag.Bool("subreaper", false, "helper: run the command after -- as a child subreaper")
-	fObserve   = flag.String("observe", "", "helper: title of the process to kill and watch")
-	fCPU       = flag.Int("cpu", 0, "helper: pid whose CPU time to measure")
-	fDur       = flag.Duration("dur", 30*time.Second, "helper: -cpu window")
-	fTime      = flag.Int("time", 0, "helper: run the command after -- this many times")
-	fWaitFor   = flag.String("waitfor", "", "helper: title token to wait for after the command")
-	fCount     = flag.Int("count", 0, "helper: -waitfor count")
-	fTimeout   = flag.Duration("timeout", 120*time.Second, "helper: -waitfor timeout")
-	fPids      = flag.String("pids", "", "helper: list our processes titled *TOKEN*")
-	fDiffPids  = flag.String("diffpids", "", "helper: earlier -pids listing to compare with")
-	fToken     = flag.String("token", "", "helper: title token for -diffpids (-httpserve: a mark in its title, unused)")
-	fCleanup   = flag.String("cleanup", "", "helper: comma-separated title tokens to SIGKILL")
-	fSpawn     = flag.String("spawn", "", "helper: file of command lines a shell starts bare (the spawn floor)")
-	fCG        = flag.Bool("cg", false, "helper: measure CPU in a cgroup (-spawn, -time)")
-	fProgs     = flag.String("progs", "", "helper: -time -cg: title token of the started programs, whose own CPU is reported apart")
-	fMassKill  = flag.String("masskill", "", "helper: file of titles to kill at once and wait for")
-	fReread    = flag.Int("reread", 0, "helper: usrsvcd pid to send SIGUSR1")
-	fAck       = flag.String("ack", "", "helper: -reread acknowledgement file (usrsvcd.reload.json)")
-	fMem       = flag.Int("mem", 0, "helper: pid whose memory to report")
-	fSchedSum  = flag.String("schedsum", "", "helper: title token whose CPU to sum")
-	fCgNew     = flag.Bool("cgnew", false, "helper: create a cgroup, print its path")
-	fCgRead    = flag.String("cgread", "", "helper: print a cgroup's CPU time")
-	fCgDel     = flag.String("cgdel", "", "helper: remove a cgroup (moving what is left out)")
-	fJoinCg    = flag.String("joincg", "", "helper: join this cgroup, then exec the command after --")
-	fHTTPServe = flag.String("httpserve", "", "helper: HOST:PORT to answer health checks on (PORT 0: any)")
-	fPorts     = flag.Int("ports", 1, "helper: -httpserve ports (PORT, PORT+1, ...)")
-	fFreePort  = flag.Bool("freeport", false, "helper: print a free TCP port of 127.0.0.1")
-	fHang      = flag.String("hang", "", "helper: title of the process to SIGSTOP and watch being restarted")
-	fURL       = flag.String("url", "", "helper: -hang health URL the process answers before each stop")
-	fGap       = flag.Duration("gap", 2*time.Second, "helper: -hang wait after the process answers, plus rand(0, gap)")
+	fBin        = flag.String("bin", "", "directory holding usrsvc and usrsvcd")
+	fDir        = flag.String("dir", "", "world directory (HOME of the run); created if missing")
+	fRun        = flag.String("run", "", "run id (digits) making the program titles unique")
+	fN          = flag.Int("n", 200, "programs in the large world")
+	fIdle       = flag.Duration("idle", 60*time.Second, "idle CPU window")
+	fKills      = flag.Int("kills", 10, "kill -9 repetitions")
+	fRepeat     = flag.Int("repeat", 10, "repetitions of the timed commands")
+	fSections   = flag.String("sections", "floors,start,status,rss,idle,reread,daemonkill,kill1,kill1sub", "sections to run")
+	fSubreaper  = flag.Bool("subreaper", false, "helper: run the command after -- as a child subreaper")
+	fObserve    = flag.String("observe", "", "helper: title of the process to kill and watch")
+	fBeforeKill = flag.String("before-kill", "", "with -observe: a shell command run before each kill, outside the timing")
+	fCPU        = flag.Int("cpu", 0, "helper: pid whose CPU time to measure")
+	fDur        = flag.Duration("dur", 30*time.Second, "helper: -cpu window")
+	fTime       = flag.Int("time", 0, "helper: run the command after -- this many times")
+	fWaitFor    = flag.String("waitfor", "", "helper: title token to wait for after the command")
+	fCount      = flag.Int("count", 0, "helper: -waitfor count")
+	fTimeout    = flag.Duration("timeout", 120*time.Second, "helper: -waitfor timeout")
+	fPids       = flag.String("pids", "", "helper: list our processes titled *TOKEN*")
+	fDiffPids   = flag.String("diffpids", "", "helper: earlier -pids listing to compare with")
+	fToken      = flag.String("token", "", "helper: title token for -diffpids (-httpserve: a mark in its title, unused)")
+	fCleanup    = flag.String("cleanup", "", "helper: comma-separated title tokens to SIGKILL")
+	fSpawn      = flag.String("spawn", "", "helper: file of command lines a shell starts bare (the spawn floor)")
+	fCG         = flag.Bool("cg", false, "helper: measure CPU in a cgroup (-spawn, -time)")
+	fProgs      = flag.String("progs", "", "helper: -time -cg: title token of the started programs, whose own CPU is reported apart")
+	fMassKill   = flag.String("masskill", "", "helper: file of titles to kill at once and wait for")
+	fReread     = flag.Int("reread", 0, "helper: usrsvcd pid to send SIGUSR1")
+	fAck        = flag.String("ack", "", "helper: -reread acknowledgement file (usrsvcd.reload.json)")
+	fMem        = flag.Int("mem", 0, "helper: pid whose memory to report")
+	fSchedSum   = flag.String("schedsum", "", "helper: title token whose CPU to sum")
+	fCgNew      = flag.Bool("cgnew", false, "helper: create a cgroup, print its path")
+	fCgRead     = flag.String("cgread", "", "helper: print a cgroup's CPU time")
+	fCgDel      = flag.String("cgdel", "", "helper: remove a cgroup (moving what is left out)")
+	fJoinCg     = flag.String("joincg", "", "helper: join this cgroup, then exec the command after --")
+	fHTTPServe  = flag.String("httpserve", "", "helper: HOST:PORT to answer health checks on (PORT 0: any)")
+	fPorts      = flag.Int("ports", 1, "helper: -httpserve ports (PORT, PORT+1, ...)")
+	fFreePort   = flag.Bool("freeport", false, "helper: print a free TCP port of 127.0.0.1")
+	fHang       = flag.String("hang", "", "helper: title of the process to SIGSTOP and watch being restarted")
+	fURL        = flag.String("url", "", "helper: -hang health URL the process answers before each stop")
+	fGap        = flag.Duration("gap", 2*time.Second, "helper: -hang wait after the process answers, plus rand(0, gap)")
 )
 
 func main() {
@@ -113,7 +115,11 @@ func main() {
 		}
 		fmt.Println(h.line())
 	case *fObserve != "":
-		r, err := observeKills(*fObserve, *fKills)
+		var before func() error
+		if *fBeforeKill != "" {
+			before = func() error { return exec.Command("/bin/sh", "-c", *fBeforeKill).Run() }
+		}
+		r, err := observeKills(*fObserve, *fKills, before)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "observe:", err)
 			code = 1

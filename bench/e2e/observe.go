@@ -88,8 +88,12 @@ func (o observed) line() string {
 // non-zombie process with that title exists. Each kill comes 1 s + rand(0-2 s)
 // after the new process appeared (a kill inside the success window is a
 // failed start, which backs off by design). It also measures how long the
-// killed process lingers (zombie until its parent reaps it).
-func observeKills(title string, n int) (observed, error) {
+// killed process lingers (zombie until its parent reaps it). beforeKill,
+// when not nil, runs before each kill, outside the timing: for usrsvcd,
+// a manual start of the running program, which ends its crash series
+// (kills seconds apart are a crash loop, which usrsvcd backs off by
+// design; each measured kill is then a first crash).
+func observeKills(title string, n int, beforeKill func() error) (observed, error) {
 	var o observed
 	match := func(t string) bool { return t == title }
 	find := func() (pinfo, bool) {
@@ -118,6 +122,11 @@ func observeKills(title string, n int) (observed, error) {
 	// One warm-up kill, not counted: the measured kills then all hit processes
 	// the manager itself (re)started, whoever started the first one.
 	for i := -1; i < n; i++ {
+		if beforeKill != nil {
+			if err := beforeKill(); err != nil {
+				return o, fmt.Errorf("before kill %d: %w", i+1, err)
+			}
+		}
 		pfd, err := proc.PidfdOpen(cur.pid)
 		if err != nil {
 			return o, fmt.Errorf("pidfd %d: %w", cur.pid, err)

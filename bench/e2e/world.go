@@ -629,7 +629,9 @@ func (w *world) benchKill(subreaper bool) error {
 			return err
 		}
 	}
-	o, err := observeKills(w.killTitle, *fKills)
+	o, err := observeKills(w.killTitle, *fKills, func() error {
+		return w.cmd("usrsvc", "--config", w.cfg1, "-q", "start", "all").Run()
+	})
 	if err != nil {
 		return err
 	}
