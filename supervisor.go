@@ -215,7 +215,7 @@ type loop struct {
 	lastAck        *statedir.ReloadAck // the last reread acknowledgement, written again with a recreated directory
 	stopWatchState func()
 	// fatal ends Run: another daemon took over the state directory.
-	fatal error
+	fatal  error
 	sorted []string // l.progs' names, sorted (names); nil: to be made again
 	// exits waits for the exits of every watched process with one
 	// goroutine; nil (no epoll): a goroutine per process waits instead.
