@@ -212,9 +212,10 @@ func (c *Config) Program(name string) *Program {
 	return nil
 }
 
-// equal reports whether p and q have the same settings; where they are
-// written (File, Line) does not count.
-func (p *Program) equal(q *Program) bool {
+// SameSettings reports whether p and q configure a program alike: where
+// they are written (File, Line) does not count. It tells which programs a
+// reread changed.
+func (p *Program) SameSettings(q *Program) bool {
 	a, b := *p, *q
 	a.File, a.Line, b.File, b.Line = "", 0, "", 0
 	ra, rb := "", ""

@@ -1,6 +1,7 @@
 package usrsvc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -159,8 +160,10 @@ func (l *configLoader) readFile(path string, isMain bool) *configobj.File {
 	l.checkSafe(path, fi, "config file")
 	// Sized from the file's size (one allocation rather than doubling); a
 	// file that grew meanwhile is read whole all the same.
-	data := make([]byte, 0, min(fi.Size(), maxConfigFileSize)+512)
-	data, err = readAllInto(io.LimitReader(f, maxConfigFileSize+1), data)
+	var b bytes.Buffer
+	b.Grow(int(min(fi.Size(), maxConfigFileSize)) + bytes.MinRead)
+	_, err = b.ReadFrom(io.LimitReader(f, maxConfigFileSize+1))
+	data := b.Bytes()
 	if err != nil {
 		if !l.resource("reading the config file "+path, err) {
 			l.add(path, 0, "cannot read the config file: %v", unwrapPathErr(err))
@@ -473,21 +476,4 @@ func (l *configLoader) checkName(file string, sec *configobj.Section, kind, name
 		return true
 	}
 	return false
-}
-
-// readAllInto reads r to its end, appending to buf.
-func readAllInto(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -261,12 +262,15 @@ func (mt *Matcher) find(pc *Program) (*resolution, error) {
 	if err != nil {
 		return f, err
 	}
-	claimed := siblingPids(pc)
 	var matches []*proc.Process
 	for _, p := range snap.Sorted() {
-		if p.PID != mt.self && !claimed[p.PID] && mt.matches(pc, p) {
+		if p.PID != mt.self && mt.matches(pc, p) {
 			matches = append(matches, p)
 		}
+	}
+	if len(matches) > 0 && len(pc.siblingPidfiles) > 0 {
+		claimed := siblingPids(pc)
+		matches = slices.DeleteFunc(matches, func(p *proc.Process) bool { return claimed[p.PID] })
 	}
 	roots := proc.Roots(matches)
 	if len(roots) == 0 {
@@ -294,9 +298,6 @@ func (mt *Matcher) find(pc *Program) (*resolution, error) {
 // with numprocs, the instances usually run the same command line, and a
 // scan must not take a sibling's process for this one's.
 func siblingPids(pc *Program) map[int]bool {
-	if len(pc.siblingPidfiles) == 0 {
-		return nil
-	}
 	pids := map[int]bool{}
 	for _, f := range pc.siblingPidfiles {
 		data, err := atomicfile.ReadLimit(f, maxPidfileSize)

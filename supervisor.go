@@ -959,7 +959,7 @@ func (l *loop) apply(cfg *Config) (added, removed, changed []string) {
 			added = append(added, pc.Name)
 			continue
 		}
-		if !sameProgram(sv.pc, pc) {
+		if !sv.pc.SameSettings(pc) {
 			sv.pc = pc
 			sv.restarts, sv.failures = 0, 0
 			if sv.state == StateGaveUp || sv.state == StateBackoff {
@@ -1013,9 +1013,6 @@ func (l *loop) restoreRecord(sv *supervised) {
 		sv.state, sv.reason = StateGaveUp, rec.Reason
 	}
 }
-
-// sameProgram reports whether two configs of a program have the same settings.
-func sameProgram(a, b *Program) bool { return a.equal(b) }
 
 // shutdown stops watching. In-flight starts go on in their launchers, which
 // record the programs; their workers see the cancelled context and return.

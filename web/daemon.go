@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/usrsvc/usrsvc"
@@ -40,7 +39,7 @@ func diffConfigs(old, cfg *usrsvc.Config) (added, changed, removed []string) {
 		switch o := old.Program(pc.Name); {
 		case o == nil:
 			added = append(added, pc.Name)
-		case !sameProgram(o, pc):
+		case !o.SameSettings(pc):
 			changed = append(changed, pc.Name)
 		}
 	}
@@ -50,32 +49,4 @@ func diffConfigs(old, cfg *usrsvc.Config) (added, changed, removed []string) {
 		}
 	}
 	return added, changed, removed
-}
-
-// sameProgram reports whether two configurations of a program have the
-// same settings (where they are written does not count).
-func sameProgram(a, b *usrsvc.Program) bool {
-	x, y := *a, *b
-	x.File, x.Line, y.File, y.Line = "", 0, "", 0
-	ra, rb := "", ""
-	if x.ProcTitleRE != nil {
-		ra = x.ProcTitleRE.String()
-	}
-	if y.ProcTitleRE != nil {
-		rb = y.ProcTitleRE.String()
-	}
-	x.ProcTitleRE, y.ProcTitleRE = nil, nil
-	return ra == rb && reflect.DeepEqual(exported(x), exported(y))
-}
-
-// exported returns the exported fields of p.
-func exported(p usrsvc.Program) []any {
-	v := reflect.ValueOf(p)
-	var out []any
-	for i := 0; i < v.NumField(); i++ {
-		if v.Type().Field(i).IsExported() {
-			out = append(out, v.Field(i).Interface())
-		}
-	}
-	return out
 }

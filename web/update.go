@@ -88,7 +88,7 @@ func sameGroup(a addedGroup, cfg *usrsvc.Config, members []string) bool {
 		return false
 	}
 	for _, pc := range a.programs {
-		if !sameProgram(pc, cfg.Program(pc.Name)) {
+		if !pc.SameSettings(cfg.Program(pc.Name)) {
 			return false
 		}
 	}

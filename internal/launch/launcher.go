@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -238,36 +239,18 @@ func closeFds(fds []int) {
 func readJobFile(fd int) ([]byte, error) {
 	f := os.NewFile(uintptr(fd), "job")
 	defer f.Close()
-	var data []byte
+	var b bytes.Buffer
 	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() <= maxJobFile {
-		data = make([]byte, 0, st.Size()+1) // read whole, without growing
+		b.Grow(int(st.Size()) + bytes.MinRead) // read whole, without growing
 	}
-	data, err := readAll(io.LimitReader(f, maxJobFile), data)
-	if err != nil {
+	if _, err := b.ReadFrom(io.LimitReader(f, maxJobFile)); err != nil {
 		return nil, fmt.Errorf("reading the job's file: %w", err)
 	}
-	return data, nil
+	return b.Bytes(), nil
 }
 
 // maxJobFile bounds a job read from a file.
 const maxJobFile = 64 << 20
-
-// readAll reads r to its end into buf.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
 
 // The launcher's own facts, set by Main.
 var (

@@ -11,9 +11,10 @@
 // assembly.
 package startlimit
 
-// Nofile is the soft and hard RLIMIT_NOFILE at the start of the process;
-// Known is false where it could not be read (an architecture without the
-// assembly, or a failed call).
+// Cur and Max are the soft and hard RLIMIT_NOFILE at the start of the
+// process; Known is false where they could not be read (an architecture
+// without the assembly, or a failed call: programs then get Go's raised
+// soft limit).
 var (
 	Cur, Max uint64
 	Known    bool
