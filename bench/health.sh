@@ -104,15 +104,7 @@ stop_all() {
   fi
 }
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  log "cleanup"
-  stop_all
-  rm -rf "$tmp"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
+trap stop_all_and_exit EXIT INT TERM
 
 [[ -n ${WAIT_QUIET:-} ]] && wait_quiet 1 "$WAIT_QUIET"
 raise_limits "$N"

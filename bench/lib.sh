@@ -207,3 +207,15 @@ row_of() {
   for c in "$@"; do row+=("${V[$c]:-}"); done
   (IFS=$'\t'; echo "${row[*]}")
 }
+
+# stop_all_and_exit: the EXIT/INT/TERM trap of a script that defines
+# stop_all (stop and kill by pid whatever it started): stop_all, remove
+# $tmp, exit with the status the script had.
+stop_all_and_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  log "cleanup"
+  stop_all
+  rm -rf "$tmp"
+  exit "$rc"
+}
