@@ -47,13 +47,28 @@ func configMonitors(pc *Program, fs proc.FS, environ []string) []Monitor {
 // monitorsFor returns the program's monitors: those of its [[Monitor]]
 // section, then those added with AddMonitor.
 func (m *Manager) monitorsFor(pc *Program) []Monitor {
-	mons := configMonitors(pc, m.fs, m.environ())
+	var environ []string
+	if pc.ExecCheck != "" {
+		environ = m.environ() // only exec_check runs a command
+	}
+	mons := configMonitors(pc, m.fs, environ)
 	m.monMu.Lock()
 	for _, a := range m.monitors[pc.Name] {
 		mons = append(mons, a.mon)
 	}
 	m.monMu.Unlock()
 	return mons
+}
+
+// hasMonitors reports whether monitorsFor(pc) has any, without building
+// them.
+func (m *Manager) hasMonitors(pc *Program) bool {
+	if pc.ActivityFile != "" || pc.RSSLimitKB > 0 || pc.hasChecks() {
+		return true
+	}
+	m.monMu.Lock()
+	defer m.monMu.Unlock()
+	return len(m.monitors[pc.Name]) > 0
 }
 
 // monitorInterval is the program's monitor_interval (default 5 s).
@@ -68,7 +83,7 @@ func monitorInterval(pc *Program) time.Duration {
 // monitor_after after it started.
 func (l *loop) scheduleMonitors(sv *supervised) {
 	sv.nextCheck = time.Time{}
-	if len(l.m.monitorsFor(sv.pc)) == 0 {
+	if !l.m.hasMonitors(sv.pc) {
 		return
 	}
 	first := sv.since.Add(sv.pc.MonitorAfter)
