@@ -21,6 +21,7 @@ import (
 
 	"github.com/usrsvc/usrsvc"
 	"github.com/usrsvc/usrsvc/internal/atomicfile"
+	"github.com/usrsvc/usrsvc/internal/errs"
 	"github.com/usrsvc/usrsvc/internal/exitcode"
 	"github.com/usrsvc/usrsvc/internal/launch"
 	"github.com/usrsvc/usrsvc/internal/logfile"
@@ -220,6 +221,7 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var m *usrsvc.Manager
+	var pidErr error // the pidfile could not be written: the daemon stops
 	// Start-up and a reread load the configuration and start or adopt
 	// every program: megabytes of garbage with 200 programs, that Go's
 	// runtime would keep resident (up to its heap goal, at least 4 MB)
@@ -235,7 +237,12 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 		Alerter: newAlerter(cfg, logger),
 		Ready: func() {
 			if err := atomicfile.WritePid(cfg.DaemonPidfile, os.Getpid()); err != nil {
-				logger.Error("cannot write the pidfile: "+err.Error(), "event", "warning")
+				// Without its pidfile no usrsvcd stop or status finds
+				// this daemon: it does not run (the programs do).
+				pidErr = errs.File("writing usrsvcd's pidfile "+cfg.DaemonPidfile, err)
+				logger.Error(pidErr.Error()+"; usrsvcd stops, the programs keep running", "event", "stopped")
+				cancel()
+				return
 			}
 			logger.Info(fmt.Sprintf("usrsvcd %s up (pid %d), supervising %d programs", version.Version, os.Getpid(), len(m.Config().Programs)), "event", "ready")
 			sdnotify.Notify("READY=1\nSTATUS=supervising\nMAINPID=" + fmt.Sprint(os.Getpid()))
@@ -303,6 +310,9 @@ func runDaemon(cfg *usrsvc.Config, detached bool, stderr io.Writer) int {
 	}()
 	err = m.Run(ctx)
 	removePidfile(cfg.DaemonPidfile)
+	if err == nil && pidErr != nil {
+		err = pidErr
+	}
 	if err != nil {
 		return fail(exitcode.Of(err), err.Error())
 	}

@@ -347,3 +347,21 @@ func TestStateDirRemovedUnderDaemon(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { p := a.PIDs(); return len(p) == 1 && p[0] != pa }, "a restarted")
 	assert.True(t, pidAlive(dpid))
 }
+
+// A daemon that cannot write its pidfile does not stay up unseen (no
+// usrsvcd stop or status could find it): usrsvcd start fails with the
+// reason, and no daemon runs.
+func TestDaemonWithoutPidfileStops(t *testing.T) {
+	t.Parallel()
+	w := newDWorld(t)
+	require.NoError(t, os.Mkdir(filepath.Join(w.dir, "usrsvcd.pid"), 0o700)) // a directory: no file can be written there
+	code, out := w.usrsvcd("start")
+	assert.NotEqual(t, 0, code, out)
+	assert.Contains(t, out, "writing usrsvcd's pidfile "+filepath.Join(w.dir, "usrsvcd.pid"))
+	assert.NotContains(t, out, "usrsvcd started")
+	waitFor(t, 10*time.Second, func() bool {
+		code, _ := w.usrsvcd("status")
+		return code != 0
+	}, "no daemon runs")
+	assert.Contains(t, w.log(), "usrsvcd stops, the programs keep running")
+}
